@@ -1,0 +1,59 @@
+#include "actors/agent_support.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include <caf/send.hpp>
+
+namespace cohort {
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+int64_t now_us() {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+nlohmann::json make_scope(const task& t) {
+  nlohmann::json scope = t.bindings.is_object() ? t.bindings : nlohmann::json::object();
+  scope["input"] = t.input;
+  return scope;
+}
+
+void emit(const run_context& ctx, const task& t, event_kind kind, const std::string& agent,
+          outcome status, const std::string& message, int64_t duration_us) {
+  if (!ctx.events) return;
+  event e;
+  e.run_id = t.run_id;
+  e.path = t.path;
+  e.kind = kind;
+  e.status = status;
+  e.agent = agent;
+  e.message = message;
+  e.at_ms = now_ms();
+  e.duration_us = duration_us;
+  caf::anon_send(ctx.events, std::move(e));
+}
+
+int64_t child_timeout_ms(const run_context& ctx, const task& t, int own_timeout_ms) {
+  int64_t limit = own_timeout_ms > 0 ? own_timeout_ms : ctx.default_timeout_ms;
+  if (t.deadline_ms > 0) limit = std::min<int64_t>(limit, t.deadline_ms - now_ms());
+  return std::max<int64_t>(limit, 1);
+}
+
+int64_t child_deadline_ms(const task& t, int64_t timeout_ms) {
+  auto own = now_ms() + timeout_ms;
+  return t.deadline_ms > 0 ? std::min(t.deadline_ms, own) : own;
+}
+
+result failure(outcome status, std::string kind, std::string message) {
+  result r;
+  r.status = status;
+  r.error = {std::move(kind), std::move(message)};
+  return r;
+}
+
+}  // namespace cohort

@@ -1,0 +1,230 @@
+// The HTTP-client actor for one OpenAI-compatible endpoint: POST /chat/completions,
+// keep-alive connection reuse, at most max_in_flight requests with a queue beyond,
+// precise errors, and cancellation that closes the in-flight request at once.
+#include <cstdlib>
+#include <deque>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <boost/url/parse.hpp>
+#include <caf/all.hpp>
+
+#include "actors/http_connection.hpp"
+#include "actors/model_providers.hpp"
+#include "actors/sim_responder.hpp"
+#include "messages/atoms.hpp"
+#include "messages/model_call.hpp"
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cohort::http_outcome)
+
+namespace cohort {
+namespace {
+
+namespace http = boost::beast::http;
+using connection_ptr = std::shared_ptr<http_connection>;
+using connection_set = std::unordered_set<connection_ptr>;
+
+struct endpoint {
+  std::string host;
+  std::string port;
+  std::string target;  // path of chat completions
+  std::string url;     // for messages
+};
+
+endpoint parse_endpoint(const model_def& m) {
+  auto url = boost::urls::parse_absolute_uri(m.base_url);
+  endpoint e;
+  if (!url) return e;  // validated when the scenario loaded
+  e.host = std::string(url->host());
+  e.port = url->has_port() ? std::string(url->port()) : "80";
+  std::string path(url->path());
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  e.target = path + "/chat/completions";
+  e.url = "http://" + e.host + ":" + e.port + e.target;
+  return e;
+}
+
+struct call {
+  model_request req;
+  caf::response_promise promise;
+  connection_ptr conn;
+  bool retried_stale = false;
+};
+
+struct client_state {
+  const char* name = "http_client";
+  std::unordered_map<uint64_t, call> active;
+  std::deque<call> queued;
+  std::vector<connection_ptr> idle;
+  std::shared_ptr<connection_set> all = std::make_shared<connection_set>();
+};
+
+using client_actor = caf::stateful_actor<client_state>;
+
+std::string excerpt(const std::string& body) {
+  auto s = body.substr(0, 300);
+  for (auto& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  return body.size() > 300 ? s + "..." : s;
+}
+
+model_reply interpret(const endpoint& ep, const http_outcome& out) {
+  model_reply r;
+  if (!out.error_kind.empty()) {
+    r.error = {out.error_kind, out.error + " (" + ep.url + ")"};
+    return r;
+  }
+  if (out.status != 200) {
+    auto status = "HTTP " + std::to_string(out.status) + " from " + ep.url;
+    if (out.status == 429) {
+      r.error = {"rate_limited", status + (out.retry_after.empty() ? "" : " (Retry-After: " + out.retry_after + ")") +
+                                     ": " + excerpt(out.body)};
+    } else {
+      r.error = {out.status >= 500 ? "server_error" : "http_status", status + ": " + excerpt(out.body)};
+    }
+    return r;
+  }
+  auto doc = nlohmann::json::parse(out.body, nullptr, false);
+  if (doc.is_discarded()) {
+    r.error = {"malformed_response", "malformed JSON in the response from " + ep.url + ": " + excerpt(out.body)};
+    return r;
+  }
+  const nlohmann::json* content = nullptr;
+  if (doc.contains("choices") && doc["choices"].is_array() && !doc["choices"].empty()) {
+    const auto& c = doc["choices"][0];
+    if (c.contains("message") && c["message"].contains("content") && c["message"]["content"].is_string())
+      content = &c["message"]["content"];
+  }
+  if (!content) {
+    r.error = {"malformed_response",
+               "response from " + ep.url + " has no choices[0].message.content: " + excerpt(out.body)};
+    return r;
+  }
+  r.ok = true;
+  r.text = content->get<std::string>();
+  if (doc.contains("usage") && doc["usage"].is_object()) {
+    r.prompt_tokens = doc["usage"].value("prompt_tokens", int64_t{0});
+    r.completion_tokens = doc["usage"].value("completion_tokens", int64_t{0});
+  } else {
+    r.completion_tokens = estimate_tokens(r.text);
+    r.usage_estimated = true;
+  }
+  return r;
+}
+
+http_connection::request make_request(const model_def& m, const endpoint& ep, const model_request& req) {
+  nlohmann::json body = m.params.is_object() ? m.params : nlohmann::json::object();
+  if (req.params.is_object()) body.update(req.params);
+  body["model"] = m.model;
+  body["messages"] = req.messages;
+  body["stream"] = false;
+  http_connection::request r{http::verb::post, ep.target, 11};
+  r.set(http::field::host, ep.host + ":" + ep.port);
+  r.set(http::field::content_type, "application/json");
+  r.set(http::field::user_agent, "cohort/0.1");
+  r.keep_alive(true);
+  if (!m.api_key_env.empty())
+    if (const char* key = std::getenv(m.api_key_env.c_str())) r.set(http::field::authorization, std::string("Bearer ") + key);
+  r.body() = body.dump();
+  r.prepare_payload();
+  return r;
+}
+
+caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_context* io) {
+  auto ep = std::make_shared<endpoint>(parse_endpoint(model));
+  auto all = self->state.all;
+  // Whatever ends this actor, no connection outlives it.
+  self->attach_functor([all] {
+    for (auto& c : *all) c->close();
+    all->clear();
+  });
+  auto max_in_flight = static_cast<size_t>(std::max(1, model.max_in_flight));
+
+  auto start = [=](call c) {
+    auto& st = self->state;
+    if (!st.idle.empty()) {
+      c.conn = st.idle.back();
+      st.idle.pop_back();
+    } else {
+      c.conn = std::make_shared<http_connection>(*io, ep->host, ep->port);
+      st.all->insert(c.conn);
+    }
+    auto id = c.req.id;
+    auto me = caf::actor_cast<caf::actor>(self);
+    c.conn->send(make_request(model, *ep, c.req), std::chrono::milliseconds(model.connect_timeout_ms),
+                 std::chrono::milliseconds(model.request_timeout_ms),
+                 [me, id](http_outcome out) { caf::anon_send(me, http_done_atom::value, id, std::move(out)); });
+    st.active.emplace(id, std::move(c));
+  };
+
+  auto pump = [=] {
+    auto& st = self->state;
+    while (!st.queued.empty() && st.active.size() < max_in_flight) {
+      auto c = std::move(st.queued.front());
+      st.queued.pop_front();
+      start(std::move(c));
+    }
+  };
+
+  auto drop = [=](const connection_ptr& conn) {
+    conn->close();
+    self->state.all->erase(conn);
+  };
+
+  return {
+    [=](model_request& req) -> caf::result<model_reply> {
+      call c;
+      c.promise = self->make_response_promise();
+      c.req = std::move(req);
+      auto rp = c.promise;
+      if (self->state.active.size() < max_in_flight) start(std::move(c));
+      else self->state.queued.push_back(std::move(c));
+      return rp;
+    },
+    [=](http_done_atom, uint64_t id, http_outcome& out) {
+      auto& st = self->state;
+      auto it = st.active.find(id);
+      if (it == st.active.end()) return;  // cancelled meanwhile
+      auto c = std::move(it->second);
+      st.active.erase(it);
+      if (out.stale && !c.retried_stale) {
+        // The server had closed this idle keep-alive connection; try once on a fresh one.
+        drop(c.conn);
+        c.retried_stale = true;
+        c.conn = nullptr;
+        for (auto& sibling : st.idle) drop(sibling);  // idle as long: likely stale too
+        st.idle.clear();
+        start(std::move(c));
+        return;
+      }
+      if (out.error_kind.empty() && out.keep_alive) st.idle.push_back(c.conn);
+      else drop(c.conn);
+      c.promise.deliver(interpret(*ep, out));
+      pump();
+    },
+    [=](cancel_req_atom, uint64_t id) {
+      auto& st = self->state;
+      if (auto it = st.active.find(id); it != st.active.end()) {
+        drop(it->second.conn);  // closes the socket: the server sees the request go
+        st.active.erase(it);
+        pump();
+        return;
+      }
+      for (auto q = st.queued.begin(); q != st.queued.end(); ++q)
+        if (q->req.id == id) {
+          st.queued.erase(q);
+          return;
+        }
+    },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_http_client(caf::actor_system& sys, const model_def& model, boost::asio::io_context& io) {
+  return sys.spawn(http_client, model, &io);
+}
+
+}  // namespace cohort

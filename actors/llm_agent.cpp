@@ -1,0 +1,138 @@
+// The llm agent: renders its prompt, asks its model provider, answers with the text
+// (or the parsed JSON when the agent asks for JSON output). It never does I/O itself.
+#include <atomic>
+
+#include <caf/all.hpp>
+
+#include "actors/agent_support.hpp"
+#include "actors/agents.hpp"
+#include "messages/atoms.hpp"
+#include "messages/cancel.hpp"
+#include "messages/model_call.hpp"
+#include "runtime/src/template.hpp"
+
+namespace cohort {
+namespace {
+
+std::atomic<uint64_t> next_request_id{1};
+
+struct llm_state {
+  const char* name = "llm_agent";
+  caf::response_promise promise;
+  task current;
+  int64_t start_us = 0;
+  int64_t start_ms = 0;
+  bool settled = false;
+};
+
+using llm_actor = caf::stateful_actor<llm_state>;
+
+// Models like to wrap JSON in ```json fences; accept that.
+std::string strip_fences(const std::string& text) {
+  auto b = text.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos || text.compare(b, 3, "```") != 0) return text;
+  auto nl = text.find('\n', b);
+  auto end = text.rfind("```");
+  if (nl == std::string::npos || end <= nl) return text;
+  return text.substr(nl + 1, end - nl - 1);
+}
+
+result from_reply(const agent_def& def, const model_reply& reply) {
+  result r;
+  if (!reply.ok) {
+    r = failure(reply.error.kind == "timeout" ? outcome::timed_out : outcome::failed,
+                reply.error.kind, reply.error.message);
+  } else if (def.json_output) {
+    auto parsed = nlohmann::json::parse(strip_fences(reply.text), nullptr, false);
+    if (parsed.is_discarded()) {
+      auto excerpt = reply.text.substr(0, 200);
+      r = failure(outcome::failed, "invalid_output",
+                  "agent " + def.name + " asked for JSON but the model answered: " + excerpt);
+    } else {
+      r.output = std::move(parsed);
+    }
+  } else {
+    r.output = reply.text;
+  }
+  r.stats.model_calls = 1;
+  r.stats.prompt_tokens = reply.prompt_tokens;
+  r.stats.completion_tokens = reply.completion_tokens;
+  return r;
+}
+
+nlohmann::json build_messages(const agent_def& def, const nlohmann::json& scope) {
+  auto messages = nlohmann::json::array();
+  if (!def.system.empty())
+    messages.push_back({{"role", "system"}, {"content", render(def.system, scope)}});
+  messages.push_back({{"role", "user"}, {"content", render(def.prompt, scope)}});
+  return messages;
+}
+
+caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* def) {
+  auto model = ctx->models.at(def->model);
+  // However this actor ends, an in-flight model call is withdrawn (closes the HTTP request).
+  // Kept outside the state: attached functors run after the state is gone.
+  auto in_flight = std::make_shared<uint64_t>(0);
+  self->attach_functor([in_flight, model] {
+    if (*in_flight != 0) caf::anon_send(model, cancel_req_atom::value, *in_flight);
+  });
+  auto settle = [=](result r) {
+    auto& st = self->state;
+    if (st.settled) return;
+    st.settled = true;
+    r.stats.start_ms = st.start_ms;
+    r.stats.end_ms = now_ms();
+    r.stats.agent_us = now_us() - st.start_us;
+    r.stats.count(r.status);
+    emit(*ctx, st.current, event_kind::finished, def->name, r.status, r.error.message,
+         r.stats.agent_us);
+    st.promise.deliver(std::move(r));
+  };
+  return {
+    [=](const task& t) -> caf::result<result> {
+      auto& st = self->state;
+      st.current = t;
+      st.start_us = now_us();
+      st.start_ms = now_ms();
+      st.promise = self->make_response_promise();
+      emit(*ctx, t, event_kind::started, def->name);
+      model_request req;
+      try {
+        req.messages = build_messages(*def, make_scope(t));
+      } catch (const template_error& e) {
+        settle(failure(outcome::failed, "invalid_input", "agent " + def->name + ": " + e.what()));
+        return st.promise;
+      }
+      req.id = next_request_id++;
+      req.path = t.path;
+      req.params = def->params;
+      *in_flight = req.id;
+      // The supervisor enforces the deadline; this bound only keeps the wait finite.
+      auto wait = std::chrono::milliseconds(child_timeout_ms(*ctx, t, def->timeout_ms) + 1000);
+      self->request(model, wait, std::move(req))
+        .then([=](model_reply& reply) {
+                *in_flight = 0;
+                settle(from_reply(*def, reply));
+              },
+              [=](caf::error& err) {
+                *in_flight = 0;
+                settle(failure(outcome::failed, "model_error",
+                               "model " + def->model + ": " + self->system().render(err)));
+              });
+      return st.promise;
+    },
+    [=](const cancel& c) {
+      settle(failure(outcome::cancelled, "cancelled", c.reason));
+      self->quit();
+    },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_llm_agent(caf::actor_system& sys, const run_context_ptr& ctx,
+                           const agent_def& agent) {
+  return sys.spawn(llm_agent, ctx, &agent);
+}
+
+}  // namespace cohort

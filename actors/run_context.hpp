@@ -1,0 +1,30 @@
+#pragma once
+// What every actor of one run shares: the scenario, the tools, the model provider
+// actors and where events go. Read-only once the run starts.
+#include <map>
+#include <memory>
+#include <string>
+
+#include <caf/actor.hpp>
+
+#include "cohort/tool.hpp"
+#include "runtime/src/scenario.hpp"
+
+namespace cohort {
+
+struct run_context {
+  std::string run_id;
+  std::shared_ptr<const scenario> spec;
+  std::shared_ptr<const std::map<std::string, Tool>> tools;
+  std::map<std::string, caf::actor> models;  // model alias -> provider actor
+  caf::actor events;                         // event sink; invalid when nobody listens
+  int default_timeout_ms = 300000;
+};
+
+using run_context_ptr = std::shared_ptr<const run_context>;
+
+// Milliseconds since the Unix epoch (task deadlines and event times use it).
+int64_t now_ms();
+int64_t now_us();
+
+}  // namespace cohort

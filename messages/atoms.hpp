@@ -1,0 +1,13 @@
+#pragma once
+// Atoms of the cohort protocol (0.17 spelling: at most 10 characters).
+#include <caf/atom.hpp>
+
+namespace cohort {
+
+using http_done_atom = caf::atom_constant<caf::atom("httpdone")>;
+using sim_done_atom = caf::atom_constant<caf::atom("simdone")>;
+using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
+using cancel_req_atom = caf::atom_constant<caf::atom("cancelreq")>;
+using run_atom = caf::atom_constant<caf::atom("run")>;
+
+}  // namespace cohort

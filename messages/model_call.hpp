@@ -1,0 +1,39 @@
+#pragma once
+// model_request / model_reply: what an llm agent asks of a model provider actor
+// (the in-process `sim` model or an HTTP client for an OpenAI-compatible endpoint).
+#include <cstdint>
+#include <string>
+
+#include "messages/json_inspect.hpp"
+#include "messages/result.hpp"
+
+namespace cohort {
+
+struct model_request {
+  uint64_t id = 0;           // unique per process; a cancel names it
+  std::string path;          // the asking branch, for errors and logs
+  nlohmann::json messages;   // OpenAI chat messages: [{"role","content"}...]
+  nlohmann::json params;     // passed through into the request body (temperature, ...)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, model_request& x) {
+  return f(caf::meta::type_name("cohort.model_request"), x.id, x.path, x.messages, x.params);
+}
+
+struct model_reply {
+  bool ok = false;
+  error_info error;
+  std::string text;
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  bool usage_estimated = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, model_reply& x) {
+  return f(caf::meta::type_name("cohort.model_reply"), x.ok, x.error, x.text, x.prompt_tokens,
+           x.completion_tokens, x.usage_estimated);
+}
+
+}  // namespace cohort

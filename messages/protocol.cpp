@@ -1,0 +1,65 @@
+#include "messages/protocol.hpp"
+
+#include <caf/actor_system_config.hpp>
+
+#include "messages/cancel.hpp"
+#include "messages/event.hpp"
+#include "messages/model_call.hpp"
+#include "messages/result.hpp"
+#include "messages/task.hpp"
+
+namespace cohort {
+
+const char* to_string(outcome o) {
+  switch (o) {
+    case outcome::succeeded: return "succeeded";
+    case outcome::failed: return "failed";
+    case outcome::timed_out: return "timed_out";
+    case outcome::cancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+const char* to_string(event_kind k) {
+  switch (k) {
+    case event_kind::started: return "started";
+    case event_kind::finished: return "finished";
+    case event_kind::token: return "token";
+    case event_kind::note: return "note";
+  }
+  return "unknown";
+}
+
+void run_stats::add(const run_stats& o) {
+  agent_us += o.agent_us;
+  model_calls += o.model_calls;
+  prompt_tokens += o.prompt_tokens;
+  completion_tokens += o.completion_tokens;
+  succeeded += o.succeeded;
+  failed += o.failed;
+  timed_out += o.timed_out;
+  cancelled += o.cancelled;
+}
+
+void run_stats::count(outcome o, int64_t n) {
+  switch (o) {
+    case outcome::succeeded: succeeded += n; break;
+    case outcome::failed: failed += n; break;
+    case outcome::timed_out: timed_out += n; break;
+    case outcome::cancelled: cancelled += n; break;
+  }
+}
+
+void register_messages(caf::actor_system_config& cfg) {
+  cfg.add_message_type<nlohmann::json>("json");
+  cfg.add_message_type<task>("cohort.task");
+  cfg.add_message_type<cancel>("cohort.cancel");
+  cfg.add_message_type<error_info>("cohort.error_info");
+  cfg.add_message_type<run_stats>("cohort.run_stats");
+  cfg.add_message_type<result>("cohort.result");
+  cfg.add_message_type<event>("cohort.event");
+  cfg.add_message_type<model_request>("cohort.model_request");
+  cfg.add_message_type<model_reply>("cohort.model_reply");
+}
+
+}  // namespace cohort

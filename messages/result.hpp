@@ -1,0 +1,66 @@
+#pragma once
+// result: the one answer to a task. Every branch ends in exactly one final state.
+#include <cstdint>
+#include <string>
+
+#include "messages/json_inspect.hpp"
+
+namespace cohort {
+
+enum class outcome : uint8_t { succeeded = 0, failed = 1, timed_out = 2, cancelled = 3 };
+
+const char* to_string(outcome o);
+
+// Error kinds are stable strings so they can be matched by retry policies and users:
+// timeout, rate_limited, server_error, http_status, connection_refused, connection_reset,
+// connection, malformed_response, invalid_output, tool_error, model_error, cancelled,
+// invalid_input, crashed.
+struct error_info {
+  std::string kind;
+  std::string message;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, error_info& x) {
+  return f(caf::meta::type_name("cohort.error_info"), x.kind, x.message);
+}
+
+// Counts that add up the tree: supervisors sum their children's stats.
+struct run_stats {
+  int64_t start_ms = 0;            // wall-clock span of this node
+  int64_t end_ms = 0;
+  int64_t agent_us = 0;            // sum of leaf agent busy time
+  int64_t model_calls = 0;
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t succeeded = 0;           // leaf branches by final state
+  int64_t failed = 0;
+  int64_t timed_out = 0;
+  int64_t cancelled = 0;
+
+  void add(const run_stats& o);
+  void count(outcome o, int64_t n = 1);
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, run_stats& x) {
+  return f(caf::meta::type_name("cohort.run_stats"), x.start_ms, x.end_ms, x.agent_us,
+           x.model_calls, x.prompt_tokens, x.completion_tokens, x.succeeded, x.failed,
+           x.timed_out, x.cancelled);
+}
+
+struct result {
+  outcome status = outcome::succeeded;
+  error_info error;          // empty kind when succeeded
+  nlohmann::json output;     // the value (partial results for a failed supervisor)
+  run_stats stats;
+
+  bool ok() const { return status == outcome::succeeded; }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, result& x) {
+  return f(caf::meta::type_name("cohort.result"), x.status, x.error, x.output, x.stats);
+}
+
+}  // namespace cohort

@@ -1,0 +1,24 @@
+#pragma once
+// Runtime settings: defaults from config/cohort.json (compiled in), then a config
+// file, then COHORT_* environment variables.
+#include <string>
+
+namespace cohort {
+
+struct RuntimeOptions {
+  int scheduler_threads = 0;      // 0 = one per core (at least 2)
+  int io_threads = 1;             // Asio threads for all HTTP connections
+  int default_timeout_ms = 300000;// per branch, when neither node nor agent says
+  int run_timeout_ms = 600000;    // whole run, when the scenario does not say
+  std::string log_level = "warn"; // trace debug info warn error critical off
+
+  // The compiled-in defaults (config/cohort.json).
+  static RuntimeOptions defaults();
+  // Defaults, overridden by `path` (if not empty) and then by the environment:
+  // COHORT_SCHEDULER_THREADS, COHORT_IO_THREADS, COHORT_DEFAULT_TIMEOUT_MS,
+  // COHORT_RUN_TIMEOUT_MS, COHORT_LOG_LEVEL. Throws std::runtime_error naming the
+  // file and key on bad input.
+  static RuntimeOptions load(const std::string& path = "");
+};
+
+}  // namespace cohort

@@ -1,0 +1,20 @@
+#pragma once
+// C++ tools: plain callables that a scenario's `tool` agents run.
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace cohort {
+
+// What a tool is given when its agent runs.
+struct ToolCall {
+  const nlohmann::json& input;   // the agent's rendered `input` (default: item, results or input)
+  const nlohmann::json& scope;   // everything bound at this place: input, item, index, results, acc
+  const std::string& path;       // the branch's node path, for messages
+};
+
+// A tool returns its output; throwing std::exception fails the branch with kind `tool_error`.
+using Tool = std::function<nlohmann::json(const ToolCall&)>;
+
+}  // namespace cohort

@@ -1,0 +1,37 @@
+#include "runtime/src/builtin_tools.hpp"
+
+#include <stdexcept>
+
+#include "actors/aggregate.hpp"
+#include "runtime/src/template.hpp"
+
+namespace cohort {
+
+std::map<std::string, Tool> builtin_tools() {
+  std::map<std::string, Tool> tools;
+  // echo: returns its input unchanged (a no-op agent for tests and benchmarks).
+  tools["echo"] = [](const ToolCall& c) { return c.input; };
+  // join: an array joined into text; {"items": [...], "separator": ", "} or a bare array.
+  tools["join"] = [](const ToolCall& c) {
+    const auto& items = c.input.is_object() ? c.input.value("items", nlohmann::json()) : c.input;
+    std::string sep = c.input.is_object() ? c.input.value("separator", "\n") : "\n";
+    if (!items.is_array()) throw std::invalid_argument("join needs an array, got " + std::string(items.type_name()));
+    std::string out;
+    for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + to_prompt_text(items[i]);
+    return nlohmann::json(out);
+  };
+  // json_merge: an array of objects merged deeply, later keys winning.
+  tools["json_merge"] = [](const ToolCall& c) {
+    if (!c.input.is_array()) throw std::invalid_argument("json_merge needs an array of objects");
+    auto out = nlohmann::json::object();
+    for (size_t i = 0; i < c.input.size(); ++i) {
+      if (!c.input[i].is_object())
+        throw std::invalid_argument("json_merge: element " + std::to_string(i) + " is " + c.input[i].type_name());
+      deep_merge(out, c.input[i]);
+    }
+    return out;
+  };
+  return tools;
+}
+
+}  // namespace cohort

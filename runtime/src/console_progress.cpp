@@ -1,0 +1,45 @@
+#include "runtime/src/console_progress.hpp"
+
+#include <string>
+
+namespace cohort {
+
+console_progress::console_progress(std::FILE* out, size_t detailed_lines)
+    : out_(out), detailed_lines_(detailed_lines) {}
+
+double console_progress::seconds() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - begin_).count();
+}
+
+void console_progress::operator()(const Event& e) {
+  if (!e.leaf) {
+    if (e.kind == "finished")
+      std::fprintf(out_, "%7.2fs  %s %-10s %s  %s\n", seconds(), e.status == "succeeded" ? "done" : "FAIL",
+                   e.agent.c_str(), e.path.c_str(), e.status == "succeeded" ? "" : e.message.c_str());
+    return;
+  }
+  if (e.kind == "started") ++started_;
+  else ++finished_;
+  if (e.kind == "finished" && e.status != "succeeded") ++failed_;
+  if (lines_ < detailed_lines_) {
+    ++lines_;
+    if (e.kind == "started") {
+      std::fprintf(out_, "%7.2fs  ...  %-10s %s\n", seconds(), e.agent.c_str(), e.path.c_str());
+    } else {
+      bool ok = e.status == "succeeded";
+      std::fprintf(out_, "%7.2fs  %s %-10s %s  %.0f ms%s%s\n", seconds(), ok ? " ok " : "FAIL",
+                   e.agent.c_str(), e.path.c_str(), e.duration_us / 1000.0,
+                   ok ? "" : ("  " + e.status + ": ").c_str(), ok ? "" : e.message.c_str());
+    }
+    if (lines_ == detailed_lines_) std::fprintf(out_, "         (more branches: counting from here)\n");
+    return;
+  }
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_tick_ >= std::chrono::milliseconds(500)) {
+    last_tick_ = now;
+    std::fprintf(out_, "%7.2fs  %zu finished (%zu failed), %zu running\n", seconds(), finished_, failed_,
+                 started_ - finished_);
+  }
+}
+
+}  // namespace cohort

@@ -1,0 +1,30 @@
+#pragma once
+// Live progress lines for `cohort run` (to stderr): one line per branch while a run is
+// small, then a periodic count so a 100,000-branch run does not flood the terminal.
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+
+#include "cohort/runtime.hpp"
+
+namespace cohort {
+
+class console_progress {
+ public:
+  explicit console_progress(std::FILE* out, size_t detailed_lines = 40);
+  void operator()(const Event& e);
+
+ private:
+  double seconds() const;
+
+  std::FILE* out_;
+  size_t detailed_lines_;
+  size_t lines_ = 0;
+  size_t started_ = 0;
+  size_t finished_ = 0;
+  size_t failed_ = 0;
+  std::chrono::steady_clock::time_point begin_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_tick_ = begin_;
+};
+
+}  // namespace cohort

@@ -1,0 +1,203 @@
+// The `cohort` command line: run a scenario, validate one, or serve the mock LLM.
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "cohort/runtime.hpp"
+#include "runtime/src/console_progress.hpp"
+#include "runtime/src/mock_llm_server.hpp"
+
+namespace {
+
+std::atomic<int> interrupts{0};
+extern "C" void on_interrupt(int) { interrupts.fetch_add(1); }
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("cohort");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+// --input takes JSON text, or @FILE.
+nlohmann::json parse_input(const std::string& arg) {
+  std::string text = arg;
+  std::string where = "--input";
+  if (!arg.empty() && arg[0] == '@') {
+    std::ifstream in(arg.substr(1));
+    if (!in) throw std::runtime_error("--input " + arg + ": cannot open the file");
+    std::stringstream buf;
+    buf << in.rdbuf();
+    text = buf.str();
+    where = arg.substr(1);
+  }
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw std::runtime_error(where + ": not valid JSON: " + e.what());
+  }
+}
+
+void print_human(const cohort::RunResult& r) {
+  std::printf("\n== output (%s) ==\n", r.status.c_str());
+  if (r.output.is_string()) std::printf("%s\n", r.output.get<std::string>().c_str());
+  else std::printf("%s\n", r.output.dump(2).c_str());
+  if (!r.ok()) std::printf("\nerror (%s): %s\n", r.error_kind.c_str(), r.error.c_str());
+  const auto& s = r.summary;
+  std::printf("\n== summary ==\n");
+  std::printf("wall time        %lld ms\n", static_cast<long long>(s.wall_ms));
+  std::printf("agent time, sum  %lld ms (one after another)\n", static_cast<long long>(s.agent_ms_total));
+  std::printf("speedup          %.2fx\n", s.speedup);
+  std::printf("model calls      %lld\n", static_cast<long long>(s.model_calls));
+  std::printf("tokens           %lld (prompt %lld, completion %lld)\n", static_cast<long long>(s.tokens),
+              static_cast<long long>(s.prompt_tokens), static_cast<long long>(s.completion_tokens));
+  std::printf("branches         %lld succeeded, %lld failed, %lld timed out, %lld cancelled\n",
+              static_cast<long long>(r.branches.succeeded), static_cast<long long>(r.branches.failed),
+              static_cast<long long>(r.branches.timed_out), static_cast<long long>(r.branches.cancelled));
+}
+
+int exit_code(const cohort::RunResult& r) {
+  if (r.ok()) return 0;
+  return r.status == "cancelled" ? 130 : 1;
+}
+
+int cmd_run(const std::string& file, const std::string& input_arg, bool json, bool quiet,
+            const cohort::RuntimeOptions& options) {
+  cohort::Runtime rt(options);
+  auto scenario = rt.load_file(file);
+  std::optional<nlohmann::json> input;
+  if (!input_arg.empty()) input = parse_input(input_arg);
+  cohort::EventHandler on_event;
+  std::shared_ptr<cohort::console_progress> progress;
+  if (!quiet) {
+    progress = std::make_shared<cohort::console_progress>(stderr);
+    on_event = [progress](const cohort::Event& e) { (*progress)(e); };
+  }
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  auto run = rt.start(scenario, input, on_event);
+  bool cancelled = false;
+  std::optional<cohort::RunResult> result;
+  while (!(result = run.wait_for(std::chrono::milliseconds(20)))) {
+    if (interrupts.load() > 0 && !cancelled) {
+      cancelled = true;
+      spdlog::warn("interrupted: cancelling the run");
+      run.cancel("interrupted (SIGINT)");
+    }
+  }
+  if (json) std::printf("%s\n", result->to_json().dump(2).c_str());
+  else print_human(*result);
+  std::fflush(stdout);
+  return exit_code(*result);
+}
+
+// "50" -> 50..50, "20-80" -> 20..80
+std::pair<int, int> parse_latency(const std::string& s) {
+  auto dash = s.find('-');
+  try {
+    if (dash == std::string::npos) return {std::stoi(s), std::stoi(s)};
+    return {std::stoi(s.substr(0, dash)), std::stoi(s.substr(dash + 1))};
+  } catch (const std::exception&) {
+    throw CLI::ValidationError("--latency-ms", "expected MS or MIN-MAX, got \"" + s + "\"");
+  }
+}
+
+int cmd_mock_llm(cohort::mock_llm_options opts, const std::string& latency, const std::string& rules_file) {
+  auto [lo, hi] = parse_latency(latency);
+  if (lo < 0 || hi < lo) throw CLI::ValidationError("--latency-ms", "needs 0 <= MIN <= MAX");
+  opts.latency_min_ms = lo;
+  opts.latency_max_ms = hi;
+  opts.model.name = "mock";
+  if (!rules_file.empty()) {
+    std::ifstream in(rules_file);
+    if (!in) throw std::runtime_error("--rules " + rules_file + ": cannot open the file");
+    nlohmann::json doc;
+    try {
+      doc = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw std::runtime_error(rules_file + ": not valid JSON: " + e.what());
+    }
+    opts.model.rules = cohort::parse_sim_rules(doc.is_object() ? doc.value("rules", nlohmann::json()) : doc,
+                                               rules_file + (doc.is_object() ? ": $.rules" : ": $"));
+  }
+  // Block the stop signals in every thread; the main thread waits for them.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  cohort::mock_llm_server server(opts);
+  auto port = server.start();
+  std::printf("cohort mock-llm listening on http://%s:%u\n", opts.host.c_str(), port);
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&stop, &sig);
+  server.stop();
+  spdlog::info("mock-llm stopped by signal {}", sig);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cohort: parallel LLM agents on actors"};
+  app.require_subcommand(1);
+  std::string config_file, log_level;
+  app.add_option("--config", config_file, "runtime settings (JSON; defaults: config/cohort.json)");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off");
+
+  auto* run = app.add_subcommand("run", "run a scenario file");
+  std::string file, input;
+  bool json = false, quiet = false;
+  run->add_option("FILE", file, "scenario (JSON)")->required();
+  run->add_option("--input", input, "replacement input: JSON text or @FILE");
+  run->add_flag("--json", json, "print one JSON document on stdout");
+  run->add_flag("--quiet,-q", quiet, "no progress lines");
+
+  auto* validate = app.add_subcommand("validate", "check a scenario file without running it");
+  std::string validate_file;
+  validate->add_option("FILE", validate_file, "scenario (JSON)")->required();
+
+  auto* mock = app.add_subcommand("mock-llm", "serve an OpenAI-compatible mock LLM");
+  cohort::mock_llm_options mo;
+  std::string latency = "0", rules_file, faults;
+  mock->add_option("--host", mo.host, "address to bind")->capture_default_str();
+  mock->add_option("--port", mo.port, "port (0: any free port, printed on stdout)")->capture_default_str();
+  mock->add_option("--threads", mo.threads, "I/O threads")->capture_default_str();
+  mock->add_option("--latency-ms", latency, "MS or MIN-MAX")->capture_default_str();
+  mock->add_option("--fault-rate", mo.fault_rate, "share of requests with a random fault")
+      ->check(CLI::Range(0.0, 1.0));
+  mock->add_option("--faults", faults, "faults drawn: 429,500,malformed,hang,drop (default all)");
+  mock->add_option("--seed", mo.seed, "seed for faults and replies")->capture_default_str();
+  mock->add_option("--retry-after", mo.retry_after_s, "Retry-After seconds on 429")->capture_default_str();
+  mock->add_option("--rules", rules_file, "scripted replies (JSON array of rules)");
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    auto options = cohort::RuntimeOptions::load(config_file);
+    if (!log_level.empty()) options.log_level = log_level;
+    setup_logging(options.log_level);
+    if (*run) return cmd_run(file, input, json, quiet, options);
+    if (*validate) {
+      cohort::Runtime rt(options);
+      auto s = rt.load_file(validate_file);
+      std::printf("%s: valid (scenario \"%s\")\n", validate_file.c_str(), s.name().c_str());
+      return 0;
+    }
+    std::stringstream list(faults);
+    for (std::string f; std::getline(list, f, ',');)
+      if (!f.empty()) mo.faults.push_back(f);
+    return cmd_mock_llm(mo, latency, rules_file);
+  } catch (const CLI::Error& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cohort: %s\n", e.what());
+    return 2;
+  }
+}

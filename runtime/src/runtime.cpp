@@ -1,0 +1,232 @@
+#include "cohort/runtime.hpp"
+
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/agent_support.hpp"
+#include "actors/agents.hpp"
+#include "actors/model_providers.hpp"
+#include "actors/run_driver.hpp"
+#include "messages/cancel.hpp"
+#include "messages/event.hpp"
+#include "messages/protocol.hpp"
+#include "runtime/src/builtin_tools.hpp"
+#include "runtime/src/scenario.hpp"
+
+namespace cohort {
+
+namespace {
+
+std::atomic<uint64_t> next_run{1};
+
+Event to_public(const event& e) {
+  Event out;
+  out.path = e.path;
+  out.kind = to_string(e.kind);
+  out.status = e.kind == event_kind::finished ? to_string(e.status) : "";
+  out.agent = e.agent;
+  out.message = e.message;
+  out.at_ms = e.at_ms;
+  out.duration_us = e.duration_us;
+  out.leaf = e.agent != "fan_out" && e.agent != "pipeline";
+  return out;
+}
+
+RunResult to_public(const result& r, bool deadline_hit, int64_t wall_ms) {
+  RunResult out;
+  out.status = deadline_hit && r.status == outcome::cancelled ? "timed_out" : to_string(r.status);
+  out.output = r.output;
+  out.error_kind = deadline_hit ? "timeout" : r.error.kind;
+  out.error = r.error.message;
+  out.summary.wall_ms = wall_ms;
+  out.summary.agent_ms_total = r.stats.agent_us / 1000;
+  out.summary.speedup = wall_ms > 0 ? static_cast<double>(r.stats.agent_us) / 1000.0 / wall_ms : 0;
+  out.summary.model_calls = r.stats.model_calls;
+  out.summary.prompt_tokens = r.stats.prompt_tokens;
+  out.summary.completion_tokens = r.stats.completion_tokens;
+  out.summary.tokens = r.stats.prompt_tokens + r.stats.completion_tokens;
+  out.branches = {r.stats.succeeded, r.stats.failed, r.stats.timed_out, r.stats.cancelled};
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json RunResult::to_json() const {
+  nlohmann::json j{
+    {"status", status},
+    {"output", output},
+    {"summary", {{"wall_ms", summary.wall_ms},
+                 {"agent_ms_total", summary.agent_ms_total},
+                 {"speedup", summary.speedup},
+                 {"model_calls", summary.model_calls},
+                 {"prompt_tokens", summary.prompt_tokens},
+                 {"completion_tokens", summary.completion_tokens},
+                 {"tokens", summary.tokens}}},
+    {"branches", {{"succeeded", branches.succeeded},
+                  {"failed", branches.failed},
+                  {"timed_out", branches.timed_out},
+                  {"cancelled", branches.cancelled}}},
+  };
+  if (!ok()) j["error"] = {{"kind", error_kind}, {"message", error}};
+  return j;
+}
+
+const std::string& Scenario::name() const { return impl_->name; }
+const nlohmann::json& Scenario::input() const { return impl_->input; }
+
+struct Run::state {
+  std::promise<RunResult> promise;
+  std::shared_future<RunResult> future = promise.get_future().share();
+  caf::actor driver;
+};
+
+void Run::cancel(const std::string& reason) {
+  if (state_ && state_->driver) caf::anon_send(state_->driver, cohort::cancel{reason});
+}
+
+std::optional<RunResult> Run::wait_for(std::chrono::milliseconds timeout) {
+  if (state_->future.wait_for(timeout) != std::future_status::ready) return std::nullopt;
+  return state_->future.get();
+}
+
+RunResult Run::wait() { return state_->future.get(); }
+
+struct Runtime::impl {
+  RuntimeOptions options;
+  caf::actor_system_config config;
+  std::unique_ptr<caf::actor_system> system;
+  boost::asio::io_context io;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
+  std::vector<std::thread> io_threads;
+  std::shared_ptr<std::map<std::string, Tool>> tools =
+      std::make_shared<std::map<std::string, Tool>>(builtin_tools());
+  std::mutex runs_mutex;
+  std::vector<std::weak_ptr<Run::state>> runs;
+
+  explicit impl(RuntimeOptions o) : options(std::move(o)) {
+    register_messages(config);
+    int threads = options.scheduler_threads > 0
+                      ? options.scheduler_threads
+                      : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+    config.set("scheduler.max-threads", threads);
+    config.set("logger.verbosity", caf::atom("quiet"));
+    system = std::make_unique<caf::actor_system>(config);
+    for (int i = 0; i < options.io_threads; ++i) io_threads.emplace_back([this] { io.run(); });
+  }
+
+  ~impl() {
+    // Stop what still runs, give it a moment to answer, then tear down in order:
+    // actors first, the I/O threads next, the actor system last.
+    std::vector<std::shared_ptr<Run::state>> live;
+    {
+      std::lock_guard<std::mutex> lock(runs_mutex);
+      for (auto& w : runs)
+        if (auto s = w.lock()) live.push_back(s);
+    }
+    for (auto& s : live) {
+      caf::anon_send(s->driver, cancel{"runtime shutting down"});
+      s->future.wait_for(std::chrono::seconds(2));
+    }
+    work.reset();
+    io.stop();
+    for (auto& t : io_threads) t.join();
+    system.reset();
+  }
+};
+
+Runtime::Runtime(RuntimeOptions options) : impl_(std::make_unique<impl>(std::move(options))) {}
+
+Runtime::~Runtime() = default;
+
+const RuntimeOptions& Runtime::options() const { return impl_->options; }
+
+void Runtime::register_tool(const std::string& name, Tool tool) {
+  // Copy-on-write: runs already started keep the map they began with.
+  auto next = std::make_shared<std::map<std::string, Tool>>(*impl_->tools);
+  (*next)[name] = std::move(tool);
+  impl_->tools = next;
+}
+
+namespace {
+std::vector<std::string> tool_names(const std::map<std::string, Tool>& tools) {
+  std::vector<std::string> names;
+  for (auto& kv : tools) names.push_back(kv.first);
+  return names;
+}
+}  // namespace
+
+Scenario Runtime::load_file(const std::string& path) const {
+  Scenario s;
+  s.impl_ = std::make_shared<const scenario>(load_scenario_file(path, tool_names(*impl_->tools)));
+  return s;
+}
+
+Scenario Runtime::load(const nlohmann::json& doc, const std::string& origin) const {
+  Scenario s;
+  s.impl_ = std::make_shared<const scenario>(load_scenario(doc, origin, tool_names(*impl_->tools)));
+  return s;
+}
+
+Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, EventHandler on_event) {
+  auto& sys = *impl_->system;
+  const auto& spec = sc.impl_;
+  if (input) validate_input(*spec, *input);
+
+  auto ctx = std::make_shared<run_context>();
+  ctx->run_id = spec->name + "-" + std::to_string(next_run++);
+  ctx->spec = spec;
+  ctx->tools = impl_->tools;
+  ctx->default_timeout_ms = impl_->options.default_timeout_ms;
+  for (const auto& [name, model] : spec->models)
+    ctx->models[name] = model.provider == "sim" ? spawn_sim_model(sys, model)
+                                                : spawn_http_client(sys, model, impl_->io);
+  if (on_event) ctx->events = spawn_event_sink(sys, [on_event](const event& e) { on_event(to_public(e)); });
+  else ctx->events = spawn_event_sink(sys, [](const event&) {});
+  auto sink = ctx->events;
+  if (!on_event) ctx->events = caf::actor{};  // nobody listens: do not send events at all
+
+  task root_task;
+  root_task.run_id = ctx->run_id;
+  root_task.path = spec->workflow->label;
+  root_task.input = input ? *input : spec->input;
+  root_task.bindings = nlohmann::json::object();
+  auto run_timeout = spec->timeout_ms > 0 ? spec->timeout_ms : impl_->options.run_timeout_ms;
+  root_task.deadline_ms = now_ms() + run_timeout;
+
+  auto st = std::make_shared<Run::state>();
+  auto models = ctx->models;
+  auto started_us = now_us();
+  auto root = spawn_node(sys, ctx, spec->workflow);
+  spdlog::debug("run {} started: {} model(s), timeout {} ms", ctx->run_id, models.size(), run_timeout);
+  st->driver = spawn_run_driver(
+      sys, root, std::move(root_task), run_timeout, sink,
+      [st, models, started_us](result r, bool deadline_hit) {
+        // The model actors belong to this run: stopping them closes their connections.
+        for (auto& kv : models) caf::anon_send_exit(kv.second, caf::exit_reason::user_shutdown);
+        auto wall_ms = (now_us() - started_us) / 1000;
+        st->promise.set_value(to_public(r, deadline_hit, wall_ms));
+      });
+  {
+    std::lock_guard<std::mutex> lock(impl_->runs_mutex);
+    auto& runs = impl_->runs;
+    runs.erase(std::remove_if(runs.begin(), runs.end(), [](auto& w) { return w.expired(); }), runs.end());
+    runs.push_back(st);
+  }
+  Run run;
+  run.state_ = st;
+  return run;
+}
+
+RunResult Runtime::run(const Scenario& sc, std::optional<nlohmann::json> input, EventHandler on_event) {
+  return start(sc, std::move(input), std::move(on_event)).wait();
+}
+
+size_t Runtime::live_actors() const { return impl_->system->registry().running(); }
+
+}  // namespace cohort

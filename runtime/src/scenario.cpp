@@ -1,0 +1,423 @@
+#include "runtime/src/scenario.hpp"
+
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include <boost/url/parse.hpp>
+#include <valijson/adapters/nlohmann_json_adapter.hpp>
+#include <valijson/schema.hpp>
+#include <valijson/schema_parser.hpp>
+#include <valijson/validator.hpp>
+
+#include "runtime/src/template.hpp"
+
+namespace cohort {
+namespace detail {
+extern const char* const scenario_schema_text;  // generated from config/scenario.schema.json
+}
+
+namespace {
+
+std::string join(const std::vector<std::string>& xs, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < xs.size(); ++i) out += (i ? sep : "") + xs[i];
+  return out;
+}
+
+template <class Map>
+std::string known_keys(const Map& m) {
+  std::vector<std::string> keys;
+  for (auto& kv : m) keys.push_back(kv.first);
+  return keys.empty() ? "none defined" : "defined: " + join(keys, ", ");
+}
+
+// valijson context ("<root>", "[workflow]", "[steps]", "[1]") -> "$.workflow.steps[1]"
+std::string to_json_path(const std::vector<std::string>& context) {
+  std::string path = "$";
+  for (const auto& c : context) {
+    if (c == "<root>") continue;
+    auto inner = c.size() >= 2 && c.front() == '[' ? c.substr(1, c.size() - 2) : c;
+    bool index = !inner.empty() && inner.find_first_not_of("0123456789") == std::string::npos;
+    path += index ? "[" + inner + "]" : "." + inner;
+  }
+  return path;
+}
+
+const valijson::Schema& scenario_schema() {
+  static const std::unique_ptr<valijson::Schema> schema = [] {
+    auto s = std::make_unique<valijson::Schema>();
+    auto doc = nlohmann::json::parse(detail::scenario_schema_text);
+    valijson::SchemaParser parser;
+    valijson::adapters::NlohmannJsonAdapter adapter(doc);
+    parser.populateSchema(adapter, *s);
+    return s;
+  }();
+  return *schema;
+}
+
+// The names a template may use at one place in the workflow.
+using scope = std::set<std::string>;
+
+class loader {
+ public:
+  loader(const nlohmann::json& doc, std::string origin, const std::vector<std::string>& tools)
+      : doc_(doc), tools_(tools.begin(), tools.end()) {
+    out_.origin = std::move(origin);
+  }
+
+  scenario run() {
+    check_schema();
+    if (!problems_.empty()) throw scenario_error(out_.origin, problems_);
+    out_.name = doc_.value("name", "scenario");
+    out_.timeout_ms = doc_.value("timeout_ms", 0);
+    if (doc_.contains("input")) out_.input = doc_["input"];
+    for (auto& [name, m] : doc_["models"].items()) load_model(name, m);
+    for (auto& [name, a] : doc_["agents"].items()) load_agent(name, a);
+    out_.workflow = load_node(doc_["workflow"], "$.workflow", "workflow", scope{"input"});
+    if (!problems_.empty()) throw scenario_error(out_.origin, problems_);
+    return std::move(out_);
+  }
+
+ private:
+  void problem(const std::string& path, const std::string& what) {
+    problems_.push_back(path + ": " + what);
+  }
+
+  void check_schema() {
+    valijson::Validator validator;
+    valijson::ValidationResults results;
+    valijson::adapters::NlohmannJsonAdapter adapter(doc_);
+    if (validator.validate(scenario_schema(), adapter, &results)) return;
+    valijson::ValidationResults::Error e;
+    std::set<std::string> seen;
+    while (results.popError(e)) {
+      auto line = to_json_path(e.context) + ": " + e.description;
+      if (seen.insert(line).second) problems_.push_back(line);
+    }
+  }
+
+  void load_model(const std::string& name, const nlohmann::json& m) {
+    auto path = "$.models." + name;
+    model_def d;
+    d.name = name;
+    d.provider = m.value("provider", "");
+    if (m.contains("params")) d.params = m["params"];
+    if (d.provider == "sim") {
+      try {
+        d.sim = parse_sim_settings(m, path);
+        d.sim.name = name;
+      } catch (const std::invalid_argument& e) {
+        problems_.push_back(e.what());
+      }
+    } else if (d.provider == "openai") {
+      d.base_url = m.value("base_url", "");
+      auto url = boost::urls::parse_absolute_uri(d.base_url);
+      if (!url) {
+        problem(path + ".base_url", "not an absolute URL: \"" + d.base_url + "\"");
+      } else if (url->scheme() != "http") {
+        problem(path + ".base_url", "scheme \"" + std::string(url->scheme()) +
+                                        "\" is not supported yet (use http)");
+      }
+      d.model = m.value("model", name);
+      d.api_key_env = m.value("api_key_env", "");
+      d.max_in_flight = m.value("max_in_flight", d.max_in_flight);
+      d.connect_timeout_ms = m.value("connect_timeout_ms", d.connect_timeout_ms);
+      d.request_timeout_ms = m.value("request_timeout_ms", d.request_timeout_ms);
+    }
+    out_.models.emplace(name, std::move(d));
+  }
+
+  void load_agent(const std::string& name, const nlohmann::json& a) {
+    auto path = "$.agents." + name;
+    agent_def d;
+    d.name = name;
+    d.type = a.value("type", "llm");
+    d.timeout_ms = a.value("timeout_ms", 0);
+    if (d.type == "llm") {
+      d.model = a.value("model", "");
+      if (!out_.models.count(d.model))
+        problem(path + ".model", "unknown model \"" + d.model + "\" (" + known_keys(out_.models) + ")");
+      d.system = a.value("system", "");
+      d.prompt = a.value("prompt", "");
+      d.json_output = a.value("output", "text") == "json";
+      if (a.contains("params")) d.params = a["params"];
+      check_template(path + ".system", d.system);
+      check_template(path + ".prompt", d.prompt);
+    } else {
+      d.tool = a.value("tool", "");
+      if (!tools_.count(d.tool))
+        problem(path + ".tool", "unknown tool \"" + d.tool + "\" (registered: " +
+                                    join({tools_.begin(), tools_.end()}, ", ") + ")");
+      if (a.contains("input")) d.input = a["input"];
+      check_json_template(path + ".input", d.input);
+    }
+    out_.agents.emplace(name, std::move(d));
+  }
+
+  void check_template(const std::string& path, const std::string& tmpl) {
+    try {
+      template_refs(tmpl);
+    } catch (const template_error& e) {
+      problem(path, std::string("bad template: ") + e.what());
+    }
+  }
+
+  void check_json_template(const std::string& path, const nlohmann::json& j) {
+    if (j.is_string()) check_template(path, j.get<std::string>());
+    if (j.is_object())
+      for (auto& [k, v] : j.items()) check_json_template(path + "." + k, v);
+    if (j.is_array())
+      for (size_t i = 0; i < j.size(); ++i) check_json_template(path + "[" + std::to_string(i) + "]", j[i]);
+  }
+
+  // Every {{reference}} an agent uses must be bound where the agent runs.
+  void check_agent_scope(const std::string& name, const std::string& where, const scope& s) {
+    auto it = out_.agents.find(name);
+    if (it == out_.agents.end()) return;
+    const auto& a = it->second;
+    auto check = [&](const std::string& field, const std::string& tmpl) {
+      std::vector<template_ref> refs;
+      try {
+        refs = template_refs(tmpl);
+      } catch (const template_error&) {
+        return;  // already reported
+      }
+      for (const auto& r : refs) {
+        if (s.count(r.segments[0])) continue;
+        problem("$.agents." + name + "." + field,
+                "{{" + r.text + "}} is not bound where this agent runs (" + where +
+                    "); bound there: " + join({s.begin(), s.end()}, ", "));
+      }
+    };
+    check("system", a.system);
+    check("prompt", a.prompt);
+    std::vector<std::string> strings;
+    collect_strings(a.input, strings);
+    for (auto& str : strings) check("input", str);
+  }
+
+  static void collect_strings(const nlohmann::json& j, std::vector<std::string>& out) {
+    if (j.is_string()) out.push_back(j.get<std::string>());
+    if (j.is_structured())
+      for (auto& v : j) collect_strings(v, out);
+  }
+
+  void require_agent(const std::string& path, const std::string& name) {
+    if (!out_.agents.count(name))
+      problem(path, "unknown agent \"" + name + "\" (" + known_keys(out_.agents) + ")");
+  }
+
+  std::shared_ptr<const workflow_node> load_node(const nlohmann::json& j, const std::string& path,
+                                                 const std::string& label, const scope& s) {
+    auto node = std::make_shared<workflow_node>();
+    node->json_path = path;
+    node->label = j.value("name", label);
+    node->timeout_ms = j.value("timeout_ms", 0);
+    std::string type = j.value("type", "");
+    if (type.empty()) type = j.contains("steps") ? "pipeline" : j.contains("agent") ? "agent" : "";
+    if (type == "agent") {
+      node->kind = node_kind::agent;
+      node->agent = j.value("agent", "");
+      if (node->agent.empty()) {
+        problem(path, "missing key \"agent\"");
+      } else {
+        require_agent(path + ".agent", node->agent);
+        check_agent_scope(node->agent, path, s);
+        if (!j.contains("name")) node->label = node->agent;
+      }
+    } else if (type == "pipeline") {
+      node->kind = node_kind::pipeline;
+      if (!j.contains("steps") || !j["steps"].is_array() || j["steps"].empty()) {
+        problem(path + ".steps", "a pipeline needs a non-empty array of steps");
+      } else {
+        for (size_t i = 0; i < j["steps"].size(); ++i) {
+          auto step_scope = s;
+          if (i > 0) step_scope.insert("results");
+          auto idx = std::to_string(i);
+          node->children.push_back(load_node(j["steps"][i], path + ".steps[" + idx + "]",
+                                             "step" + idx, step_scope));
+        }
+      }
+    } else if (type == "fan_out") {
+      load_fan_out(*node, j, path, s);
+    } else {
+      problem(path + ".type", type.empty() ? "missing key \"type\" (agent, fan_out, pipeline)"
+                                           : "unknown workflow type \"" + type +
+                                                 "\" (agent, fan_out, pipeline)");
+    }
+    return node;
+  }
+
+  void load_fan_out(workflow_node& node, const nlohmann::json& j, const std::string& path,
+                    const scope& s) {
+    node.kind = node_kind::fan_out;
+    node.max_concurrency = j.value("max_concurrency", 0);
+    int forms = j.contains("over") + j.contains("agents") + j.contains("branches");
+    if (forms != 1) {
+      problem(path, "a fan_out needs exactly one of \"over\" (with \"agent\" or \"do\"), "
+                    "\"agents\" or \"branches\"");
+      return;
+    }
+    if (j.contains("over")) {
+      node.over = j["over"].get<std::string>();
+      check_over(path + ".over", node.over, s);
+      auto item_scope = s;
+      item_scope.insert({"item", "index"});
+      if (j.contains("agent") == j.contains("do")) {
+        problem(path, "a fan_out over items needs exactly one of \"agent\" or \"do\"");
+      } else if (j.contains("agent")) {
+        auto leaf = std::make_shared<workflow_node>();
+        leaf->agent = j["agent"].get<std::string>();
+        leaf->json_path = path + ".agent";
+        leaf->label = leaf->agent;
+        require_agent(leaf->json_path, leaf->agent);
+        check_agent_scope(leaf->agent, path, item_scope);
+        node.each = leaf;
+      } else {
+        node.each = load_node(j["do"], path + ".do", "do", item_scope);
+      }
+    } else if (j.contains("agents")) {
+      const auto& names = j["agents"];
+      for (size_t i = 0; i < names.size(); ++i) {
+        auto leaf = std::make_shared<workflow_node>();
+        leaf->agent = names[i].get<std::string>();
+        leaf->json_path = path + ".agents[" + std::to_string(i) + "]";
+        leaf->label = leaf->agent;
+        require_agent(leaf->json_path, leaf->agent);
+        check_agent_scope(leaf->agent, leaf->json_path, s);
+        node.children.push_back(leaf);
+      }
+    } else {
+      const auto& bs = j["branches"];
+      for (size_t i = 0; i < bs.size(); ++i) {
+        auto idx = std::to_string(i);
+        node.children.push_back(load_node(bs[i], path + ".branches[" + idx + "]", "branch" + idx, s));
+      }
+    }
+    if (j.contains("agents") || j.contains("branches")) {
+      if (node.children.empty()) problem(path, "a fan_out needs at least one branch");
+    }
+    load_aggregation(node.aggregate, j.value("aggregate", nlohmann::json("collect")),
+                     path + ".aggregate", s);
+  }
+
+  void check_over(const std::string& path, const std::string& over, const scope& s) {
+    std::vector<template_ref> refs;
+    try {
+      refs = template_refs("{{" + over + "}}");
+    } catch (const template_error& e) {
+      problem(path, std::string("bad path: ") + e.what());
+      return;
+    }
+    const auto& root = refs[0].segments[0];
+    if (!s.count(root)) {
+      problem(path, "\"" + root + "\" is not bound here; bound: " + join({s.begin(), s.end()}, ", "));
+      return;
+    }
+    if (root != "input") return;  // other values are only known at run time
+    nlohmann::json scope_doc{{"input", out_.input}};
+    const auto* v = lookup(scope_doc, refs[0].segments);
+    if (!v) problem(path, "\"" + over + "\" is not in the input");
+    else if (!v->is_array()) problem(path, "\"" + over + "\" must be an array, is " + v->type_name());
+  }
+
+  void load_aggregation(aggregation& a, const nlohmann::json& j, const std::string& path,
+                        const scope& s) {
+    if (j.is_string()) {
+      a.kind = j.get<std::string>();
+    } else {
+      a.kind = j.value("type", "");
+      a.separator = j.value("separator", a.separator);
+      a.merge_mode = j.value("mode", a.merge_mode);
+      a.reduce_agent = j.value("agent", "");
+      if (j.contains("initial")) a.reduce_initial = j["initial"];
+    }
+    static const std::set<std::string> kinds{"collect", "join", "merge", "reduce"};
+    static const std::set<std::string> modes{"shallow", "deep", "concat"};
+    if (!kinds.count(a.kind))
+      problem(path, "unknown aggregation \"" + a.kind + "\" (collect, join, merge, reduce)");
+    if (a.kind == "merge" && !modes.count(a.merge_mode))
+      problem(path + ".mode", "unknown merge mode \"" + a.merge_mode + "\" (shallow, deep, concat)");
+    if (a.kind == "reduce") {
+      if (a.reduce_agent.empty()) {
+        problem(path, "reduce needs {\"type\": \"reduce\", \"agent\": NAME}");
+      } else {
+        require_agent(path + ".agent", a.reduce_agent);
+        auto fold_scope = s;
+        fold_scope.insert({"acc", "item", "index", "results"});
+        check_agent_scope(a.reduce_agent, path, fold_scope);
+      }
+    }
+  }
+
+  const nlohmann::json& doc_;
+  std::set<std::string> tools_;
+  scenario out_;
+  std::vector<std::string> problems_;
+};
+
+std::string line_and_column(const std::string& text, size_t byte) {
+  size_t line = 1, col = 1;
+  for (size_t i = 0; i < byte && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return std::to_string(line) + ":" + std::to_string(col);
+}
+
+}  // namespace
+
+scenario_error::scenario_error(std::string origin, std::vector<std::string> problems)
+    : std::runtime_error([&] {
+        std::string msg = "invalid scenario " + origin + ":";
+        for (auto& p : problems) msg += "\n  " + p;
+        return msg;
+      }()),
+      problems_(std::move(problems)) {}
+
+scenario load_scenario(const nlohmann::json& doc, const std::string& origin,
+                       const std::vector<std::string>& tool_names) {
+  return loader(doc, origin, tool_names).run();
+}
+
+scenario load_scenario_file(const std::string& path, const std::vector<std::string>& tool_names) {
+  std::ifstream in(path);
+  if (!in) throw scenario_error(path, {"cannot open the file"});
+  std::stringstream buf;
+  buf << in.rdbuf();
+  auto text = buf.str();
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw scenario_error(path, {"line " + line_and_column(text, e.byte ? e.byte - 1 : 0) +
+                                ": JSON syntax error: " + e.what()});
+  }
+  return load_scenario(doc, path, tool_names);
+}
+
+void validate_input(const scenario& s, const nlohmann::json& input) {
+  std::vector<std::string> problems;
+  std::function<void(const workflow_node&)> walk = [&](const workflow_node& n) {
+    if (n.kind == node_kind::fan_out && n.over.rfind("input", 0) == 0) {
+      nlohmann::json scope_doc{{"input", input}};
+      const auto* v = lookup(scope_doc, n.over);
+      if (!v) problems.push_back(n.json_path + ".over: \"" + n.over + "\" is not in the input");
+      else if (!v->is_array())
+        problems.push_back(n.json_path + ".over: \"" + n.over + "\" must be an array, is " +
+                           v->type_name());
+    }
+    for (auto& c : n.children) walk(*c);
+    if (n.each) walk(*n.each);
+  };
+  walk(*s.workflow);
+  if (!problems.empty()) throw scenario_error(s.origin + " (input)", problems);
+}
+
+}  // namespace cohort

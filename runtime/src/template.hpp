@@ -1,0 +1,45 @@
+#pragma once
+// Prompt templating: "{{input.topic}}", "{{item}}", "{{results}}", "{{item.tags[0]}}".
+// A string value is inserted as is; anything else as compact JSON.
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace cohort {
+
+struct template_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// One {{reference}} of a template: its text and its path split into segments
+// ("item.tags[0]" -> {"item", "tags", "0"}).
+struct template_ref {
+  std::string text;
+  std::vector<std::string> segments;
+};
+
+// The references of a template, in order. Throws template_error on an unclosed "{{"
+// or an empty or malformed reference.
+std::vector<template_ref> template_refs(const std::string& tmpl);
+
+// Looks a dotted path up in `scope` (an object such as {"input":..., "item":...}).
+// Returns nullptr when a segment is missing.
+const nlohmann::json* lookup(const nlohmann::json& scope, const std::vector<std::string>& segs);
+
+// Same as lookup, but for a path written as text ("input.languages").
+const nlohmann::json* lookup(const nlohmann::json& scope, const std::string& path);
+
+// Renders a template against `scope`. Throws template_error naming the reference that
+// does not resolve.
+std::string render(const std::string& tmpl, const nlohmann::json& scope);
+
+// Renders every string inside a JSON value. A string that is exactly one reference
+// ("{{results}}") becomes the referenced value itself, keeping its JSON type.
+nlohmann::json render_json(const nlohmann::json& tmpl, const nlohmann::json& scope);
+
+// Text for a value inside a prompt: strings raw, everything else compact JSON.
+std::string to_prompt_text(const nlohmann::json& v);
+
+}  // namespace cohort
