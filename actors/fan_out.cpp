@@ -12,7 +12,7 @@ namespace {
 class fan_out_pattern : public pattern {
  public:
   fan_out_pattern(const workflow_node& node, const task& t, nlohmann::json items)
-      : node_(node), bindings_(t.bindings.is_object() ? t.bindings : nlohmann::json::object()),
+      : node_(node), path_(t.path), bindings_(t.bindings.is_object() ? t.bindings : nlohmann::json::object()),
         items_(std::move(items)) {
     count_ = node.each ? items_.size() : node.children.size();
     outputs_.resize(count_);
@@ -31,7 +31,7 @@ class fan_out_pattern : public pattern {
   }
 
   std::optional<result> settle(size_t index, result r) override {
-    if (!r.ok()) return fail(index, r);
+    if (!r.ok()) return fail(r);
     if (index >= count_) return fold_done(std::move(r.output));
     outputs_[index] = std::move(r.output);
     if (++settled_ < count_) return std::nullopt;
@@ -44,7 +44,7 @@ class fan_out_pattern : public pattern {
     try {
       return success(aggregate(node_.aggregate, outputs_));
     } catch (const std::invalid_argument& e) {
-      return failure(outcome::failed, "invalid_output", node_.label + ": " + e.what());
+      return failure(outcome::failed, "invalid_output", path_ + ": " + e.what());
     }
   }
 
@@ -94,11 +94,9 @@ class fan_out_pattern : public pattern {
     return success(acc_);
   }
 
-  std::optional<result> fail(size_t index, const result& r) {
-    auto what = index < count_ ? (node_.each ? node_.each->label + "[" + std::to_string(index) + "]"
-                                             : node_.children[index]->label)
-                               : std::string("reduce");
-    return failure(r.status, r.error.kind, node_.label + "/" + what + ": " + r.error.message);
+  // The failing leaf already named its full path in the message.
+  static std::optional<result> fail(const result& r) {
+    return failure(r.status, r.error.kind, r.error.message);
   }
 
   static result success(nlohmann::json out) {
@@ -108,6 +106,7 @@ class fan_out_pattern : public pattern {
   }
 
   const workflow_node& node_;
+  std::string path_;
   nlohmann::json bindings_;
   nlohmann::json items_;
   std::shared_ptr<workflow_node> reducer_;

@@ -80,6 +80,7 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
     auto& st = self->state;
     if (st.settled) return;
     st.settled = true;
+    if (!r.ok()) r.error.message = st.current.path + ": " + r.error.message;
     r.stats.start_ms = st.start_ms;
     r.stats.end_ms = now_ms();
     r.stats.agent_us = now_us() - st.start_us;
@@ -87,6 +88,9 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
     emit(*ctx, st.current, event_kind::finished, def->name, r.status, r.error.message,
          r.stats.agent_us);
     st.promise.deliver(std::move(r));
+    // A response_promise holds its own actor: drop it, and end now that the task is answered.
+    st.promise = caf::response_promise{};
+    self->quit();
   };
   return {
     [=](const task& t) -> caf::result<result> {
@@ -107,14 +111,19 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
       req.path = t.path;
       req.params = def->params;
       *in_flight = req.id;
-      // The supervisor enforces the deadline; this bound only keeps the wait finite.
-      auto wait = std::chrono::milliseconds(child_timeout_ms(*ctx, t, def->timeout_ms) + 1000);
-      self->request(model, wait, std::move(req))
+      auto limit = child_timeout_ms(*ctx, t, def->timeout_ms);
+      self->request(model, std::chrono::milliseconds(limit), std::move(req))
         .then([=](model_reply& reply) {
                 *in_flight = 0;
                 settle(from_reply(*def, reply));
               },
               [=](caf::error& err) {
+                if (err == caf::sec::request_timeout) {
+                  // Still in flight: leave in_flight set, so quitting withdraws the call.
+                  settle(failure(outcome::timed_out, "timeout",
+                                 "no answer from model " + def->model + " within " + std::to_string(limit) + " ms"));
+                  return;
+                }
                 *in_flight = 0;
                 settle(failure(outcome::failed, "model_error",
                                "model " + def->model + ": " + self->system().render(err)));
@@ -123,7 +132,6 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
     },
     [=](const cancel& c) {
       settle(failure(outcome::cancelled, "cancelled", c.reason));
-      self->quit();
     },
   };
 }

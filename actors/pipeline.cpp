@@ -25,8 +25,7 @@ class pipeline_pattern : public pattern {
   std::optional<result> settle(size_t, result r) override {
     waiting_ = false;
     if (!r.ok()) {
-      return failure(r.status, r.error.kind,
-                     node_.label + "/" + node_.children[step_]->label + ": " + r.error.message);
+      return failure(r.status, r.error.kind, r.error.message);  // names the failing path
     }
     outputs_.push_back(std::move(r.output));
     if (++step_ < node_.children.size()) return std::nullopt;
@@ -36,7 +35,7 @@ class pipeline_pattern : public pattern {
   }
 
   result idle() override {
-    return failure(outcome::failed, "invalid_input", node_.label + ": a pipeline without steps");
+    return failure(outcome::failed, "invalid_input", "a pipeline without steps");
   }
 
   nlohmann::json partial() const override { return outputs_; }

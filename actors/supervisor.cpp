@@ -146,6 +146,7 @@ class engine {
     }
     st.running.clear();
     if (st.plan) st.stats.count(outcome::cancelled, static_cast<int64_t>(st.plan->unstarted()));
+    if (!r.ok() && r.output.is_null() && st.plan) r.output = st.plan->partial();  // keep what finished
     r.stats = st.stats;
     r.stats.end_ms = now_ms();
     emit(*ctx_, st.current, event_kind::finished, kind_name(node_->kind), r.status,

@@ -30,6 +30,7 @@ result run_tool(const run_context& ctx, const agent_def& def, const task& t) {
   } catch (const std::exception& e) {
     r = failure(outcome::failed, "tool_error", "tool " + def.tool + ": " + e.what());
   }
+  if (!r.ok()) r.error.message = t.path + ": " + r.error.message;
   r.stats.start_ms = now_ms();
   r.stats.end_ms = r.stats.start_ms;
   r.stats.agent_us = now_us() - start;

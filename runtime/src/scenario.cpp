@@ -45,6 +45,21 @@ std::string to_json_path(const std::vector<std::string>& context) {
   return path;
 }
 
+// The value a valijson context points at, for quoting it in the message.
+const nlohmann::json* value_at(const nlohmann::json& doc, const std::vector<std::string>& context) {
+  const nlohmann::json* cur = &doc;
+  for (const auto& c : context) {
+    if (c == "<root>") continue;
+    auto key = c.size() >= 2 && c.front() == '[' ? c.substr(1, c.size() - 2) : c;
+    if (cur->is_object() && cur->contains(key)) cur = &(*cur)[key];
+    else if (cur->is_array() && !key.empty() && key.find_first_not_of("0123456789") == std::string::npos &&
+             std::stoul(key) < cur->size())
+      cur = &(*cur)[std::stoul(key)];
+    else return nullptr;
+  }
+  return cur->is_structured() ? nullptr : cur;
+}
+
 const valijson::Schema& scenario_schema() {
   static const std::unique_ptr<valijson::Schema> schema = [] {
     auto s = std::make_unique<valijson::Schema>();
@@ -93,7 +108,12 @@ class loader {
     valijson::ValidationResults::Error e;
     std::set<std::string> seen;
     while (results.popError(e)) {
+      // valijson also reports every ancestor of a failure; the deepest line says it all.
+      if (e.description.rfind("Failed to validate against schema associated with property", 0) == 0 ||
+          e.description.rfind("Failed to validate item #", 0) == 0)
+        continue;
       auto line = to_json_path(e.context) + ": " + e.description;
+      if (const auto* v = value_at(doc_, e.context)) line += " (got " + v->dump() + ")";
       if (seen.insert(line).second) problems_.push_back(line);
     }
   }

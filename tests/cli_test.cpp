@@ -1,0 +1,183 @@
+// `cohort run` and `cohort mock-llm` as real processes talking over 127.0.0.1.
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/process.hpp"
+
+using cohort::testing::child_process;
+using cohort::testing::http_get;
+using cohort::testing::mock_llm_process;
+using nlohmann::json;
+
+namespace {
+
+std::string write_temp(const std::string& name, const json& doc) {
+  auto path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path) << doc.dump(2);
+  return path;
+}
+
+json http_scenario(const std::string& base_url, json agent_params = json::object(), int request_timeout_ms = 5000) {
+  return {{"name", "cli"},
+          {"models", {{"mock", {{"provider", "openai"}, {"base_url", base_url}, {"model", "mock-1"},
+                                {"request_timeout_ms", request_timeout_ms}}}}},
+          {"agents", {{"researcher", {{"model", "mock"}, {"prompt", "List the frameworks for {{item}}."},
+                                      {"params", agent_params}}},
+                      {"analyst", {{"model", "mock"}, {"prompt", "Compare: {{results}}"}}}}},
+          {"workflow", {{"type", "pipeline"}, {"steps", {
+              {{"type", "fan_out"}, {"over", "input.langs"}, {"agent", "researcher"}, {"aggregate", "join"}},
+              {{"agent", "analyst"}}}}}},
+          {"input", {{"langs", {"Python", "Rust", "Go"}}}}};
+}
+
+struct run_output {
+  int exit_code;
+  json doc;
+  std::string err;
+};
+
+run_output run_cohort(const std::string& scenario_path, std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv{COHORT_BINARY, "run", scenario_path, "--json", "-q"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  child_process p(argv);
+  auto out = p.read_all(30000);
+  auto code = p.wait(5000);
+  auto err = p.read_stderr(100);
+  auto doc = json::parse(out, nullptr, false);
+  return {code, doc, err};
+}
+
+json stats(int port) { return json::parse(http_get(port, "/stats"), nullptr, false); }
+
+// Polls /stats until `pred` holds or 3 s pass.
+template <class Pred>
+json wait_stats(int port, Pred pred) {
+  json s;
+  for (int i = 0; i < 300; ++i) {
+    s = stats(port);
+    if (!s.is_discarded() && pred(s)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST(Cli, RunAgainstMockServerReturnsTheScriptedText) {
+  auto rules = write_temp("rules.json", json::array({
+      {{"match", "frameworks for (\\w+)"}, {"reply", "{{1}} has frameworks"}},
+      {{"match", "^Compare: (.*)"}, {"reply", "verdict on [{{1}}]"}}}));
+  mock_llm_process mock({"--latency-ms", "10-30", "--rules", rules});
+  auto path = write_temp("http.json", http_scenario(mock.base_url()));
+  auto r = run_cohort(path);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_FALSE(r.doc.is_discarded()) << "stdout is not one JSON document";
+  EXPECT_EQ(r.doc["status"], "succeeded");
+  EXPECT_EQ(r.doc["output"], "verdict on [Python has frameworks\n\nRust has frameworks\n\nGo has frameworks]");
+  EXPECT_EQ(r.doc["summary"]["model_calls"], 4);
+  EXPECT_GT(r.doc["summary"]["tokens"].get<int>(), 0);
+  EXPECT_EQ(r.doc["branches"]["succeeded"], 4);
+  for (auto key : {"wall_ms", "agent_ms_total", "speedup"}) EXPECT_TRUE(r.doc["summary"].contains(key)) << key;
+  auto s = wait_stats(mock.port(), [](const json& s) { return s["open_connections"] == 0; });
+  EXPECT_EQ(s["requests"], 4);
+  EXPECT_EQ(s["open_connections"], 0) << "connections left open after the run";
+}
+
+TEST(Cli, EachInjectedFaultGivesItsPreciseError) {
+  mock_llm_process mock({"--retry-after", "7"});
+  struct expectation {
+    std::string fault, kind, text;
+  };
+  for (const auto& e : std::vector<expectation>{
+           {"429", "rate_limited", "HTTP 429 from http://127.0.0.1:"},
+           {"500", "server_error", "HTTP 500 from"},
+           {"malformed", "malformed_response", "malformed JSON in the response"},
+           {"drop", "connection_reset", "closed the connection before any response"},
+           {"hang", "timeout", "within 400 ms"}}) {
+    SCOPED_TRACE(e.fault);
+    auto path = write_temp("fault.json", http_scenario(mock.base_url(), {{"mock_fault", e.fault}}, 400));
+    auto r = run_cohort(path);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    ASSERT_FALSE(r.doc.is_discarded());
+    EXPECT_NE(r.doc["status"], "succeeded");
+    EXPECT_EQ(r.doc["error"]["kind"], e.kind) << r.doc.dump();
+    auto msg = r.doc["error"]["message"].get<std::string>();
+    EXPECT_NE(msg.find(e.text), std::string::npos) << msg;
+    EXPECT_NE(msg.find("researcher["), std::string::npos) << "the branch is named: " << msg;
+    if (e.fault == "429") EXPECT_NE(msg.find("Retry-After: 7"), std::string::npos) << msg;
+  }
+}
+
+TEST(Cli, ConnectionRefusedIsNamed) {
+  int port;
+  {
+    mock_llm_process mock;  // take a free port, then close it
+    port = mock.port();
+  }
+  auto path = write_temp("refused.json", http_scenario("http://127.0.0.1:" + std::to_string(port) + "/v1"));
+  auto r = run_cohort(path);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.doc["error"]["kind"], "connection_refused") << r.doc.dump();
+  EXPECT_NE(r.doc["error"]["message"].get<std::string>().find("connection refused by 127.0.0.1:" + std::to_string(port)),
+            std::string::npos);
+}
+
+TEST(Cli, SigintCancelsAndLeavesNoOpenConnection) {
+  mock_llm_process mock({"--latency-ms", "20000"});
+  auto doc = http_scenario(mock.base_url());
+  json langs = json::array();
+  for (int i = 0; i < 40; ++i) langs.push_back("L" + std::to_string(i));
+  doc["input"]["langs"] = langs;
+  auto path = write_temp("cancel.json", doc);
+  child_process p({COHORT_BINARY, "run", path, "--json", "-q"});
+  auto s = wait_stats(mock.port(), [](const json& s) { return s["in_flight"] == 40; });
+  ASSERT_EQ(s["in_flight"], 40) << s.dump();
+  auto sent = std::chrono::steady_clock::now();
+  p.signal(SIGINT);
+  auto code = p.wait(3000);
+  auto took = std::chrono::steady_clock::now() - sent;
+  EXPECT_EQ(code, 130);
+  EXPECT_LT(took, std::chrono::seconds(1));
+  auto out = json::parse(p.read_all(1000), nullptr, false);
+  EXPECT_EQ(out["status"], "cancelled");
+  EXPECT_EQ(out["branches"]["cancelled"].get<int>(), 41);  // 40 in flight + the analyst never started
+  s = wait_stats(mock.port(), [](const json& s) { return s["open_connections"] == 0; });
+  EXPECT_EQ(s["open_connections"], 0) << s.dump();
+  EXPECT_EQ(s["client_cancellations"], 40) << s.dump();
+}
+
+TEST(Cli, InvalidScenarioNamesFileAndPath) {
+  auto doc = http_scenario("http://127.0.0.1:9/v1");
+  doc["workflow"]["steps"][1]["agent"] = "analyzt";
+  auto path = write_temp("invalid.json", doc);
+  child_process p({COHORT_BINARY, "run", path});
+  EXPECT_EQ(p.wait(10000), 2);
+  auto err = p.read_stderr(1000);
+  EXPECT_NE(err.find(path), std::string::npos) << err;
+  EXPECT_NE(err.find("$.workflow.steps[1].agent: unknown agent \"analyzt\""), std::string::npos) << err;
+}
+
+TEST(Cli, QuickstartRunsOnTheSimulatedModel) {
+  auto r = run_cohort(std::string(COHORT_SOURCE_DIR) + "/examples/quickstart.json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.doc["status"], "succeeded");
+  EXPECT_NE(r.doc["output"].get<std::string>().find("Comparison"), std::string::npos);
+  EXPECT_EQ(r.doc["summary"]["model_calls"], 6);
+  EXPECT_GT(r.doc["summary"]["speedup"].get<double>(), 1.5);
+}
+
+TEST(Cli, InputOverrideAndBadInput) {
+  auto quickstart = std::string(COHORT_SOURCE_DIR) + "/examples/quickstart.json";
+  auto r = run_cohort(quickstart, {"--input", R"({"languages": ["Go"]})"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.doc["summary"]["model_calls"], 2);
+  auto bad = run_cohort(quickstart, {"--input", R"({"languages": "Go"})"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("must be an array"), std::string::npos) << bad.err;
+}
