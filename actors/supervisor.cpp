@@ -9,6 +9,7 @@
 #include "actors/agent_support.hpp"
 #include "actors/agents.hpp"
 #include "actors/pattern.hpp"
+#include "messages/atoms.hpp"
 #include "messages/cancel.hpp"
 
 namespace cohort {
@@ -23,8 +24,13 @@ struct supervisor_state {
   size_t limit = 0;  // max branches in flight
   run_stats stats;
   int64_t start_us = 0;
-  bool done = false;
+  bool done = false;       // outcome decided: nothing new starts
+  bool delivered = false;
+  result final_result;     // held while cancelled children report back
 };
+
+// How long a decided supervisor waits for its cancelled children to confirm.
+constexpr auto cancel_grace = std::chrono::milliseconds(1000);
 
 using supervisor_actor = caf::stateful_actor<supervisor_state>;
 
@@ -128,30 +134,54 @@ class engine {
 
   void on_result(size_t index, result r) {
     auto& st = self_->state;
-    if (st.done || !st.running.erase(index)) return;  // late or duplicate: ignore
+    if (st.delivered || !st.running.erase(index)) return;  // late or duplicate: ignore
     st.stats.add(r.stats);
+    if (st.done) {  // a cancelled child confirming
+      if (st.running.empty()) deliver();
+      return;
+    }
     if (auto final_result = st.plan->settle(index, std::move(r)))
       finish(std::move(*final_result));
     else
       pump();
   }
 
-  // Delivers the one result of this supervisor and stops whatever still runs.
+  // The outcome is decided: stop whatever still runs, and deliver once the cancelled
+  // children have confirmed (so their branches are counted), or after a grace period.
   void finish(result r) {
     auto& st = self_->state;
     st.done = true;
-    for (auto& kv : st.running) {
-      self_->send(kv.second, cancel{"sibling outcome decided " + st.current.path});
-      st.stats.count(outcome::cancelled);
-    }
-    st.running.clear();
+    st.final_result = std::move(r);
     if (st.plan) st.stats.count(outcome::cancelled, static_cast<int64_t>(st.plan->unstarted()));
+    if (st.running.empty()) {
+      deliver();
+      return;
+    }
+    for (auto& kv : st.running) self_->send(kv.second, cancel{"outcome decided at " + st.current.path});
+    self_->delayed_send(self_, cancel_grace, deadline_atom::value);
+  }
+
+ public:
+  void grace_expired() {
+    auto& st = self_->state;
+    if (st.delivered) return;
+    st.stats.count(outcome::cancelled, static_cast<int64_t>(st.running.size()));
+    st.running.clear();
+    deliver();
+  }
+
+ private:
+  void deliver() {
+    auto& st = self_->state;
+    st.delivered = true;
+    auto r = std::move(st.final_result);
     if (!r.ok() && r.output.is_null() && st.plan) r.output = st.plan->partial();  // keep what finished
     r.stats = st.stats;
     r.stats.end_ms = now_ms();
     emit(*ctx_, st.current, event_kind::finished, kind_name(node_->kind), r.status,
          r.error.message, now_us() - st.start_us);
     st.promise.deliver(std::move(r));
+    st.promise = caf::response_promise{};
     self_->quit();
   }
 
@@ -166,6 +196,7 @@ caf::behavior supervisor(supervisor_actor* self, run_context_ptr ctx,
   return {
     [=](const task& t) { return eng->start(t); },
     [=](const cancel& c) { eng->cancel_all(c.reason); },
+    [=](deadline_atom) { eng->grace_expired(); },
   };
 }
 

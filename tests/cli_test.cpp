@@ -72,7 +72,7 @@ json wait_stats(int port, Pred pred) {
 TEST(Cli, RunAgainstMockServerReturnsTheScriptedText) {
   auto rules = write_temp("rules.json", json::array({
       {{"match", "frameworks for (\\w+)"}, {"reply", "{{1}} has frameworks"}},
-      {{"match", "^Compare: (.*)"}, {"reply", "verdict on [{{1}}]"}}}));
+      {{"match", "^Compare: ([\\s\\S]*)"}, {"reply", "verdict on [{{1}}]"}}}));
   mock_llm_process mock({"--latency-ms", "10-30", "--rules", rules});
   auto path = write_temp("http.json", http_scenario(mock.base_url()));
   auto r = run_cohort(path);
@@ -110,7 +110,9 @@ TEST(Cli, EachInjectedFaultGivesItsPreciseError) {
     auto msg = r.doc["error"]["message"].get<std::string>();
     EXPECT_NE(msg.find(e.text), std::string::npos) << msg;
     EXPECT_NE(msg.find("researcher["), std::string::npos) << "the branch is named: " << msg;
-    if (e.fault == "429") EXPECT_NE(msg.find("Retry-After: 7"), std::string::npos) << msg;
+    if (e.fault == "429") {
+      EXPECT_NE(msg.find("Retry-After: 7"), std::string::npos) << msg;
+    }
   }
 }
 

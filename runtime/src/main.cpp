@@ -114,6 +114,7 @@ int cmd_mock_llm(cohort::mock_llm_options opts, const std::string& latency, cons
   opts.latency_min_ms = lo;
   opts.latency_max_ms = hi;
   opts.model.name = "mock";
+  opts.model.seed = opts.seed;
   if (!rules_file.empty()) {
     std::ifstream in(rules_file);
     if (!in) throw std::runtime_error("--rules " + rules_file + ": cannot open the file");

@@ -1,0 +1,59 @@
+#pragma once
+// An OpenAI-compatible HTTP server answering with the simulated model: what
+// `cohort mock-llm` serves and what tests start in-process on 127.0.0.1. Plain
+// Boost.Beast on an io_context run by N threads (no CAF), with latency and fault
+// injection, and counters that prove clients really closed what they abandoned.
+//
+// Endpoints: POST /v1/chat/completions (optionally "stream": true, as SSE),
+// GET /v1/models, GET /stats (the stats() document; its open_connections leaves
+// out the connection asking, so a poller sees 0 once every client is gone).
+// A request may force a fault with the header `X-Mock-Fault: <fault>` or the body
+// field "mock_fault"; "none" forces a normal answer even under fault_rate.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/sim_responder.hpp"
+
+namespace cohort {
+
+struct mock_llm_options {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;                 // 0 = any free port
+  int threads = 1;
+  int latency_min_ms = 0;            // uniform in [min,max], fixed when equal
+  int latency_max_ms = 0;
+  double fault_rate = 0.0;           // share of requests that get a random fault
+  std::vector<std::string> faults;   // which faults are drawn: "429","500","malformed","hang","drop"; empty = all
+  uint64_t seed = 1;
+  int retry_after_s = 1;             // Retry-After header value on 429
+  sim_settings model;                // reply text/rules (its latency/failure fields are ignored here)
+};
+
+class mock_llm_server {
+ public:
+  // Throws std::invalid_argument on inconsistent options (unknown fault name,
+  // fault_rate outside [0,1], latency min > max, threads < 1, ...).
+  explicit mock_llm_server(mock_llm_options options);
+  ~mock_llm_server();                // calls stop()
+  mock_llm_server(const mock_llm_server&) = delete;
+  mock_llm_server& operator=(const mock_llm_server&) = delete;
+
+  // Bind+listen, start threads, return actual port; throws std::runtime_error with a
+  // clear message on bind failure. A second call returns the same port; start()
+  // after stop() throws std::logic_error.
+  uint16_t start();
+  // Close acceptor and every connection, join threads; idempotent; never hangs
+  // (pending "hang" requests included). Must not be called from a handler thread.
+  void stop();
+  nlohmann::json stats() const;      // same document as GET /stats
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace cohort
