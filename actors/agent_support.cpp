@@ -17,10 +17,8 @@ int64_t now_us() {
   return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
-nlohmann::json make_scope(const task& t) {
-  nlohmann::json scope = t.bindings.is_object() ? t.bindings : nlohmann::json::object();
-  scope["input"] = t.input;
-  return scope;
+template_scope make_scope(const run_context& ctx, const task& t) {
+  return template_scope(t.bindings, ctx.input);
 }
 
 void emit(const run_context& ctx, const task& t, event_kind kind, const std::string& agent,

@@ -6,11 +6,12 @@
 #include "messages/event.hpp"
 #include "messages/result.hpp"
 #include "messages/task.hpp"
+#include "runtime/src/template.hpp"
 
 namespace cohort {
 
-// The names a template sees: the task's bindings plus "input".
-nlohmann::json make_scope(const task& t);
+// The names a template sees: the task's bindings plus the run input as "input".
+template_scope make_scope(const run_context& ctx, const task& t);
 
 // Sends an event to the run's sink, if anybody listens.
 void emit(const run_context& ctx, const task& t, event_kind kind, const std::string& agent,

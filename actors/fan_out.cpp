@@ -122,14 +122,14 @@ class fan_out_pattern : public pattern {
 
 }  // namespace
 
-std::unique_ptr<pattern> make_fan_out(const workflow_node& node, const task& t, const run_context&,
+std::unique_ptr<pattern> make_fan_out(const workflow_node& node, const task& t, const run_context& ctx,
                                       result& error) {
   nlohmann::json items;
   if (node.each) {
     const nlohmann::json* found = nullptr;
-    auto scope = make_scope(t);
+    auto scope = make_scope(ctx, t);
     try {
-      found = lookup(scope, node.over);
+      found = scope.find(template_refs("{{" + node.over + "}}")[0].segments);
     } catch (const template_error&) {
     }
     if (!found || !found->is_array()) {

@@ -60,7 +60,7 @@ result from_reply(const agent_def& def, const model_reply& reply) {
   return r;
 }
 
-nlohmann::json build_messages(const agent_def& def, const nlohmann::json& scope) {
+nlohmann::json build_messages(const agent_def& def, const template_scope& scope) {
   auto messages = nlohmann::json::array();
   if (!def.system.empty())
     messages.push_back({{"role", "system"}, {"content", render(def.system, scope)}});
@@ -102,7 +102,7 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
       emit(*ctx, t, event_kind::started, def->name);
       model_request req;
       try {
-        req.messages = build_messages(*def, make_scope(t));
+        req.messages = build_messages(*def, make_scope(*ctx, t));
       } catch (const template_error& e) {
         settle(failure(outcome::failed, "invalid_input", "agent " + def->name + ": " + e.what()));
         return st.promise;

@@ -15,10 +15,12 @@ namespace cohort {
 struct run_context {
   std::string run_id;
   std::shared_ptr<const scenario> spec;
+  nlohmann::json input;                      // the run's input, {{input}} in templates
   std::shared_ptr<const std::map<std::string, Tool>> tools;
   std::map<std::string, caf::actor> models;  // model alias -> provider actor
   caf::actor events;                         // event sink; invalid when nobody listens
   int default_timeout_ms = 300000;
+  size_t tool_slots = 8;                     // tool agents in flight per supervisor
 };
 
 using run_context_ptr = std::shared_ptr<const run_context>;

@@ -2,6 +2,9 @@
 // pattern releases them (never more than max_concurrency at once), gives each a
 // deadline, turns timeouts and crashes into results, cancels what is still running
 // when the pattern is done or the supervisor is cancelled, and sums the stats.
+#include <optional>
+#include <utility>
+#include <queue>
 #include <unordered_map>
 
 #include <caf/all.hpp>
@@ -15,23 +18,44 @@
 namespace cohort {
 namespace {
 
+// A running branch: its actor and when it must have answered.
+struct branch_slot {
+  caf::actor child;
+  const agent_def* reusable = nullptr;  // a tool agent, returned to the idle pool when done
+  std::string path;
+  int64_t deadline_ms = 0;
+  int64_t timeout_ms = 0;
+};
+
+using deadline_entry = std::pair<int64_t, size_t>;  // (deadline, branch index)
+
 struct supervisor_state {
   const char* name = "supervisor";
   task current;
   caf::response_promise promise;
   std::unique_ptr<pattern> plan;
-  std::unordered_map<size_t, caf::actor> running;
-  size_t limit = 0;  // max branches in flight
+  std::unordered_map<size_t, branch_slot> running;       // by branch index
+  std::unordered_map<caf::actor_id, size_t> by_actor;    // child actor -> branch index
+  // Tool agents answer one task at a time and keep no state between tasks, so a
+  // finished one serves the next branch of the same agent instead of a fresh spawn.
+  std::unordered_map<const agent_def*, std::vector<caf::actor>> idle_tools;
+  // Earliest deadline first; entries of settled branches are skipped when they surface.
+  std::priority_queue<deadline_entry, std::vector<deadline_entry>, std::greater<>> deadlines;
+  int64_t timer_armed_for = 0;  // the deadline the pending timer message is for
+  size_t limit = 0;             // max branches in flight
+  size_t tools_running = 0;     // of which tool agents
+  std::optional<branch> held;   // released by the pattern, waiting for a tool slot
   run_stats stats;
   int64_t start_us = 0;
-  bool done = false;       // outcome decided: nothing new starts
+  bool done = false;            // outcome decided: nothing new starts
   bool delivered = false;
-  result final_result;     // held while cancelled children report back
+  result final_result;          // held while cancelled children report back
 };
 
 // How long a decided supervisor waits for its cancelled children to confirm.
 constexpr auto cancel_grace = std::chrono::milliseconds(1000);
 
+using branch_timer_atom = caf::atom_constant<caf::atom("brtimer")>;
 using supervisor_actor = caf::stateful_actor<supervisor_state>;
 
 const char* kind_name(node_kind k) {
@@ -51,6 +75,10 @@ int own_timeout(const run_context& ctx, const workflow_node& node) {
   return 0;
 }
 
+// Children are sent their task with a plain send and answer with a `result` message,
+// found by the sender's actor id. (CAF 0.17 keeps pending request handlers in a flat
+// map searched linearly, which made a 100,000-branch fan-out quadratic.) Deadlines are
+// one timer per supervisor over a heap, crashes come from monitors.
 class engine {
  public:
   engine(supervisor_actor* self, run_context_ptr ctx, std::shared_ptr<const workflow_node> node)
@@ -84,57 +112,136 @@ class engine {
     finish(std::move(r));
   }
 
+  void child_result(result& r) {
+    const auto& sender = self_->current_sender();
+    auto index = sender ? branch_of(sender->id()) : std::nullopt;
+    if (index) on_result(*index, std::move(r), true);
+  }
+
+  // A child ended; if it never answered, it crashed (an exception, or killed).
+  void child_down(const caf::down_msg& dm) {
+    auto index = branch_of(dm.source.id());
+    if (!index) return;
+    auto& st = self_->state;
+    auto& slot = st.running.at(*index);
+    auto r = st.done ? failure(outcome::cancelled, "cancelled", slot.path + ": stopped")  // we stopped it
+                     : failure(outcome::failed, "crashed",
+                               slot.path + ": the agent ended without answering (" +
+                                   self_->system().render(dm.reason) + ")");
+    r.stats.count(r.status);
+    on_result(*index, std::move(r));
+  }
+
+  // Times out every running branch whose deadline has passed, then re-arms the timer.
+  void check_deadlines() {
+    auto& st = self_->state;
+    st.timer_armed_for = 0;
+    auto now = now_ms();
+    while (!st.deadlines.empty() && st.deadlines.top().first <= now) {
+      auto index = st.deadlines.top().second;
+      st.deadlines.pop();
+      auto it = st.running.find(index);
+      if (it == st.running.end() || st.delivered) continue;
+      // Timed out is not abandoned: the child is told to stop (and close its requests).
+      auto& slot = it->second;
+      self_->send(slot.child, cancel{"timed out after " + std::to_string(slot.timeout_ms) + " ms"});
+      auto r = failure(outcome::timed_out, "timeout",
+                       slot.path + ": no result within " + std::to_string(slot.timeout_ms) + " ms");
+      r.stats.count(r.status);
+      on_result(index, std::move(r));
+    }
+    arm_timer();
+  }
+
  private:
-  // Starts branches while the pattern has some and the limit allows.
+  std::optional<size_t> branch_of(caf::actor_id id) {
+    auto& st = self_->state;
+    auto it = st.by_actor.find(id);
+    if (it == st.by_actor.end()) return std::nullopt;
+    return it->second;
+  }
+
+  void arm_timer() {
+    auto& st = self_->state;
+    if (st.deadlines.empty() || st.delivered) return;
+    auto next = st.deadlines.top().first;
+    if (st.timer_armed_for != 0 && st.timer_armed_for <= next) return;  // an earlier tick is pending
+    st.timer_armed_for = next;
+    auto delay = std::max<int64_t>(0, next - now_ms()) + 1;
+    self_->delayed_send(self_, std::chrono::milliseconds(delay), branch_timer_atom::value);
+  }
+
+  // Starts branches while the pattern has some and the limits allow. A tool agent is
+  // synchronous: it holds a scheduler thread while it runs, so more of them in flight
+  // than ctx.tool_slots adds no parallelism, only spawns; the pooled ones are reused.
   void pump() {
     auto& st = self_->state;
     while (!st.done && st.running.size() < st.limit) {
-      auto b = st.plan->next();
+      auto b = st.held ? std::exchange(st.held, std::nullopt) : st.plan->next();
       if (!b) break;
+      if (tool_of(*b) && st.tools_running >= ctx_->tool_slots) {
+        st.held = std::move(b);
+        break;
+      }
       dispatch(std::move(*b));
     }
-    if (!st.done && st.running.empty()) finish(st.plan->idle());
+    if (!st.done && st.running.empty() && !st.held) finish(st.plan->idle());
+    arm_timer();
+  }
+
+  const agent_def* tool_of(const branch& b) const {
+    if (b.node->kind != node_kind::agent) return nullptr;
+    const auto& agent = ctx_->spec->agents.at(b.node->agent);
+    return agent.type == "tool" ? &agent : nullptr;
   }
 
   void dispatch(branch b) {
     auto& st = self_->state;
-    auto child = spawn_node(self_->system(), ctx_, b.node);
+    const agent_def* tool = tool_of(b);
+    if (tool) ++st.tools_running;
+    caf::actor child;
+    if (auto idle = tool ? st.idle_tools.find(tool) : st.idle_tools.end();
+        idle != st.idle_tools.end() && !idle->second.empty()) {
+      child = std::move(idle->second.back());
+      idle->second.pop_back();
+    } else {
+      child = spawn_node(self_->system(), ctx_, b.node);
+      self_->monitor(child);
+    }
     auto timeout = child_timeout_ms(*ctx_, st.current, own_timeout(*ctx_, *b.node));
     task t;
     t.run_id = st.current.run_id;
     t.path = st.current.path + "/" + b.label;
-    t.input = st.current.input;
     t.bindings = std::move(b.bindings);
     t.deadline_ms = child_deadline_ms(st.current, timeout);
     t.attempt = 1;
-    auto index = b.index;
-    st.running.emplace(index, child);
-    auto path = t.path;
-    self_->request(child, std::chrono::milliseconds(timeout), std::move(t))
-      .then([=](result& r) { on_result(index, std::move(r)); },
-            [=](caf::error& err) { on_error(index, path, timeout, err); });
+    st.deadlines.emplace(t.deadline_ms, b.index);
+    st.by_actor.emplace(child.id(), b.index);
+    st.running.emplace(b.index, branch_slot{child, tool, t.path, t.deadline_ms, timeout});
+    self_->send(child, std::move(t));
   }
 
-  void on_error(size_t index, const std::string& path, int64_t timeout, const caf::error& err) {
+  // Forgets a branch; false if it had already settled. A tool agent that answered
+  // goes back to the idle pool; any other child is let go (and ends).
+  bool release(size_t index, bool child_answered) {
     auto& st = self_->state;
     auto it = st.running.find(index);
-    if (it == st.running.end()) return;
-    result r;
-    if (err == caf::sec::request_timeout) {
-      // Timed out is not abandoned: the child is told to stop (and close its requests).
-      self_->send(it->second, cancel{"timed out after " + std::to_string(timeout) + " ms"});
-      r = failure(outcome::timed_out, "timeout",
-                  path + ": no result within " + std::to_string(timeout) + " ms");
+    if (it == st.running.end()) return false;
+    auto& slot = it->second;
+    st.by_actor.erase(slot.child.id());
+    if (slot.reusable) --st.tools_running;
+    if (slot.reusable && child_answered && !st.done) {
+      st.idle_tools[slot.reusable].push_back(std::move(slot.child));
     } else {
-      r = failure(outcome::failed, "crashed", path + ": " + self_->system().render(err));
+      self_->demonitor(slot.child);
     }
-    r.stats.count(r.status);
-    on_result(index, std::move(r));
+    st.running.erase(it);
+    return true;
   }
 
-  void on_result(size_t index, result r) {
+  void on_result(size_t index, result r, bool child_answered = false) {
     auto& st = self_->state;
-    if (st.delivered || !st.running.erase(index)) return;  // late or duplicate: ignore
+    if (st.delivered || !release(index, child_answered)) return;  // late or duplicate: ignore
     st.stats.add(r.stats);
     if (st.done) {  // a cancelled child confirming
       if (st.running.empty()) deliver();
@@ -157,7 +264,7 @@ class engine {
       deliver();
       return;
     }
-    for (auto& kv : st.running) self_->send(kv.second, cancel{"outcome decided at " + st.current.path});
+    for (auto& kv : st.running) self_->send(kv.second.child, cancel{"outcome decided at " + st.current.path});
     self_->delayed_send(self_, cancel_grace, deadline_atom::value);
   }
 
@@ -167,6 +274,8 @@ class engine {
     if (st.delivered) return;
     st.stats.count(outcome::cancelled, static_cast<int64_t>(st.running.size()));
     st.running.clear();
+    st.by_actor.clear();
+    st.tools_running = 0;
     deliver();
   }
 
@@ -174,6 +283,7 @@ class engine {
   void deliver() {
     auto& st = self_->state;
     st.delivered = true;
+    st.idle_tools.clear();  // their last handle: they end
     auto r = std::move(st.final_result);
     if (!r.ok() && r.output.is_null() && st.plan) r.output = st.plan->partial();  // keep what finished
     r.stats = st.stats;
@@ -193,8 +303,11 @@ class engine {
 caf::behavior supervisor(supervisor_actor* self, run_context_ptr ctx,
                          std::shared_ptr<const workflow_node> node) {
   auto eng = std::make_shared<engine>(self, std::move(ctx), std::move(node));
+  self->set_down_handler([=](caf::down_msg& dm) { eng->child_down(dm); });
   return {
     [=](const task& t) { return eng->start(t); },
+    [=](result& r) { eng->child_result(r); },
+    [=](branch_timer_atom) { eng->check_deadlines(); },
     [=](const cancel& c) { eng->cancel_all(c.reason); },
     [=](deadline_atom) { eng->grace_expired(); },
   };

@@ -11,20 +11,19 @@ namespace {
 
 // Without an explicit `input`, a tool works on the nearest value: the item, the
 // previous step's results, or the run input.
-nlohmann::json default_tool_input(const nlohmann::json& scope) {
-  for (const char* key : {"item", "results", "input"})
-    if (scope.contains(key)) return scope[key];
-  return nullptr;
+nlohmann::json default_tool_input(const run_context& ctx, const task& t) {
+  for (const char* key : {"item", "results"})
+    if (t.bindings.contains(key)) return t.bindings[key];
+  return ctx.input;
 }
 
 result run_tool(const run_context& ctx, const agent_def& def, const task& t) {
   auto start = now_us();
   result r;
-  auto scope = make_scope(t);
   try {
-    auto input = def.input.is_null() ? default_tool_input(scope) : render_json(def.input, scope);
+    auto input = def.input.is_null() ? default_tool_input(ctx, t) : render_json(def.input, make_scope(ctx, t));
     const auto& tool = ctx.tools->at(def.tool);
-    r.output = tool(ToolCall{input, scope, t.path});
+    r.output = tool(ToolCall{input, t.bindings, ctx.input, t.path});
   } catch (const template_error& e) {
     r = failure(outcome::failed, "invalid_input", "agent " + def.name + ": " + e.what());
   } catch (const std::exception& e) {

@@ -5,7 +5,10 @@
 //    once each from one actor, no cohort at all.
 //  - HttpCalls/1000: 1,000 parallel model calls over HTTP to `cohort mock-llm`
 //    (started by bench/run.sh; port in COHORT_MOCK_PORT) at 50 ms latency.
+#include <sys/resource.h>
+
 #include <cstdlib>
+#include <unordered_map>
 
 #include <benchmark/benchmark.h>
 #include <caf/all.hpp>
@@ -19,9 +22,8 @@ namespace {
 
 cohort::Runtime& runtime() {
   static cohort::Runtime rt([] {
-    auto o = cohort::RuntimeOptions::defaults();
-    o.scheduler_threads = 2;
-    return o;
+    // config/cohort.json defaults, overridable by COHORT_* variables to compare settings.
+    return cohort::RuntimeOptions::load();
   }());
   return rt;
 }
@@ -51,7 +53,8 @@ caf::behavior echo_actor() {
   return {[](const json& x) { return x; }};
 }
 
-// The same shape with bare CAF: spawn N actors, one request each, collect in order.
+// The same shape with bare CAF: spawn N actors, send each one message, collect the
+// replies in order (by sender id), no cohort at all.
 void RawCafFanOut(benchmark::State& state) {
   auto n = static_cast<size_t>(state.range(0));
   caf::actor_system_config cfg;
@@ -61,19 +64,24 @@ void RawCafFanOut(benchmark::State& state) {
     caf::scoped_actor self{sys};
     auto collector = sys.spawn([n](caf::event_based_actor* me) -> caf::behavior {
       auto results = std::make_shared<std::vector<json>>(n);
+      auto index = std::make_shared<std::unordered_map<caf::actor_id, size_t>>();
       auto pending = std::make_shared<size_t>(n);
       auto rp = std::make_shared<caf::response_promise>();
-      return {[=](caf::ok_atom) {
-        *rp = me->make_response_promise();
-        for (size_t i = 0; i < n; ++i) {
-          auto worker = me->spawn(echo_actor);
-          me->request(worker, caf::infinite, json(i)).then([=](json& v) {
-            (*results)[i] = std::move(v);
-            if (--*pending == 0) rp->deliver(caf::ok_atom::value);
-          });
-        }
-        return *rp;
-      }};
+      return {
+        [=](caf::ok_atom) {
+          *rp = me->make_response_promise();
+          for (size_t i = 0; i < n; ++i) {
+            auto worker = me->spawn(echo_actor);
+            index->emplace(worker.id(), i);
+            me->send(worker, json(i));
+          }
+          return *rp;
+        },
+        [=](json& v) {
+          (*results)[index->at(me->current_sender()->id())] = std::move(v);
+          if (--*pending == 0) rp->deliver(caf::ok_atom::value);
+        },
+      };
     });
     self->request(collector, std::chrono::seconds(60), caf::ok_atom::value)
       .receive([](caf::ok_atom) {}, [&](caf::error&) { state.SkipWithError("raw CAF failed"); });
@@ -102,6 +110,10 @@ void HttpCalls(benchmark::State& state) {
     auto r = runtime().run(sc);
     if (!r.ok()) state.SkipWithError(r.error.c_str());
   }
+  // Whole-process peak: run.sh runs this benchmark in a process of its own.
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  state.counters["peak_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 BENCHMARK(HttpCalls)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
 

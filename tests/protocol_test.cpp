@@ -42,14 +42,12 @@ TEST_F(protocol_fixture, Task) {
   cohort::task t;
   t.run_id = "r-1";
   t.path = "workflow/research/researcher[2]";
-  t.input = {{"languages", {"Python", "Rust"}}, {"n", 2.5}};
   t.bindings = {{"item", "Rust"}, {"index", 1}};
   t.deadline_ms = 1234567890123;
   t.attempt = 3;
   auto back = round_trip(t);
   EXPECT_EQ(back.run_id, t.run_id);
   EXPECT_EQ(back.path, t.path);
-  EXPECT_EQ(back.input, t.input);
   EXPECT_EQ(back.bindings, t.bindings);
   EXPECT_EQ(back.deadline_ms, t.deadline_ms);
   EXPECT_EQ(back.attempt, 3);

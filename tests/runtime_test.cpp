@@ -69,7 +69,7 @@ TEST(Runtime, AggregationsJoinConcatAndReduce) {
   cohort::Runtime rt(test_options());
   rt.register_tool("pair", [](const cohort::ToolCall& c) { return json::array({c.input, c.input}); });
   rt.register_tool("add", [](const cohort::ToolCall& c) {
-    return c.scope["acc"].get<int>() + c.scope["item"].get<int>();
+    return c.bindings["acc"].get<int>() + c.bindings["item"].get<int>();
   });
   auto make = [&](json aggregate, std::string agent) {
     return rt.load({{"models", json::object()},

@@ -24,7 +24,7 @@ int read_int(const nlohmann::json& doc, const char* key, int current, const std:
 
 void apply(RuntimeOptions& o, const nlohmann::json& doc, const std::string& where) {
   if (!doc.is_object()) throw std::runtime_error(where + ": must be a JSON object");
-  static const std::set<std::string> known{"scheduler_threads", "io_threads", "default_timeout_ms",
+  static const std::set<std::string> known{"scheduler_threads", "scheduler_policy", "io_threads", "default_timeout_ms",
                                            "run_timeout_ms", "log_level"};
   for (auto& [k, v] : doc.items())
     if (!known.count(k)) throw std::runtime_error(where + ": unknown setting \"" + k + "\"");
@@ -32,6 +32,13 @@ void apply(RuntimeOptions& o, const nlohmann::json& doc, const std::string& wher
   o.io_threads = read_int(doc, "io_threads", o.io_threads, where);
   o.default_timeout_ms = read_int(doc, "default_timeout_ms", o.default_timeout_ms, where);
   o.run_timeout_ms = read_int(doc, "run_timeout_ms", o.run_timeout_ms, where);
+  if (doc.contains("scheduler_policy")) {
+    if (!doc["scheduler_policy"].is_string() ||
+        (doc["scheduler_policy"] != "stealing" && doc["scheduler_policy"] != "sharing"))
+      throw std::runtime_error(where + ": \"scheduler_policy\" must be \"stealing\" or \"sharing\", got " +
+                               doc["scheduler_policy"].dump());
+    o.scheduler_policy = doc["scheduler_policy"].get<std::string>();
+  }
   if (doc.contains("log_level")) {
     if (!doc["log_level"].is_string()) throw std::runtime_error(where + ": \"log_level\" must be a string");
     o.log_level = doc["log_level"].get<std::string>();
@@ -63,6 +70,7 @@ void apply_env(RuntimeOptions& o) {
   env_int("COHORT_DEFAULT_TIMEOUT_MS", "default_timeout_ms");
   env_int("COHORT_RUN_TIMEOUT_MS", "run_timeout_ms");
   if (const char* v = std::getenv("COHORT_LOG_LEVEL")) doc["log_level"] = v;
+  if (const char* v = std::getenv("COHORT_SCHEDULER_POLICY")) doc["scheduler_policy"] = v;
   apply(o, doc, "environment (COHORT_*)");
 }
 

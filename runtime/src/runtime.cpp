@@ -108,13 +108,15 @@ struct Runtime::impl {
       std::make_shared<std::map<std::string, Tool>>(builtin_tools());
   std::mutex runs_mutex;
   std::vector<std::weak_ptr<Run::state>> runs;
+  int threads = 2;  // scheduler threads
 
   explicit impl(RuntimeOptions o) : options(std::move(o)) {
     register_messages(config);
-    int threads = options.scheduler_threads > 0
+    threads = options.scheduler_threads > 0
                       ? options.scheduler_threads
                       : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
     config.set("scheduler.max-threads", threads);
+    config.set("scheduler.policy", options.scheduler_policy == "sharing" ? caf::atom("sharing") : caf::atom("stealing"));
     config.set("logger.verbosity", caf::atom("quiet"));
     system = std::make_unique<caf::actor_system>(config);
     for (int i = 0; i < options.io_threads; ++i) io_threads.emplace_back([this] { io.run(); });
@@ -181,8 +183,10 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   auto ctx = std::make_shared<run_context>();
   ctx->run_id = spec->name + "-" + std::to_string(next_run++);
   ctx->spec = spec;
+  ctx->input = input ? *input : spec->input;
   ctx->tools = impl_->tools;
   ctx->default_timeout_ms = impl_->options.default_timeout_ms;
+  ctx->tool_slots = 4 * static_cast<size_t>(impl_->threads);
   for (const auto& [name, model] : spec->models)
     ctx->models[name] = model.provider == "sim" ? spawn_sim_model(sys, model)
                                                 : spawn_http_client(sys, model, impl_->io);
@@ -194,7 +198,6 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   task root_task;
   root_task.run_id = ctx->run_id;
   root_task.path = spec->workflow->label;
-  root_task.input = input ? *input : spec->input;
   root_task.bindings = nlohmann::json::object();
   auto run_timeout = spec->timeout_ms > 0 ? spec->timeout_ms : impl_->options.run_timeout_ms;
   root_task.deadline_ms = now_ms() + run_timeout;

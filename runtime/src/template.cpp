@@ -84,11 +84,17 @@ const nlohmann::json* lookup(const nlohmann::json& scope, const std::string& pat
   return lookup(scope, split_path(path));
 }
 
+const nlohmann::json* template_scope::find(const std::vector<std::string>& segs) const {
+  if (input_ && !segs.empty() && segs[0] == "input")
+    return lookup(*input_, std::vector<std::string>(segs.begin() + 1, segs.end()));
+  return lookup(*bindings_, segs);
+}
+
 std::string to_prompt_text(const nlohmann::json& v) {
   return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
-std::string render(const std::string& tmpl, const nlohmann::json& scope) {
+std::string render(const std::string& tmpl, const template_scope& scope) {
   std::string out;
   out.reserve(tmpl.size());
   size_t pos = 0;
@@ -100,7 +106,7 @@ std::string render(const std::string& tmpl, const nlohmann::json& scope) {
       throw template_error("unclosed \"{{\" at character " + std::to_string(open));
     out.append(tmpl, pos, open - pos);
     auto text = trim(tmpl.substr(open + 2, close - open - 2));
-    const auto* v = lookup(scope, split_path(text));
+    const auto* v = scope.find(split_path(text));
     if (!v) throw template_error("{{" + text + "}} does not resolve");
     out += to_prompt_text(*v);
     pos = close + 2;
@@ -109,7 +115,7 @@ std::string render(const std::string& tmpl, const nlohmann::json& scope) {
   return out;
 }
 
-nlohmann::json render_json(const nlohmann::json& tmpl, const nlohmann::json& scope) {
+nlohmann::json render_json(const nlohmann::json& tmpl, const template_scope& scope) {
   if (tmpl.is_string()) {
     const auto& s = tmpl.get_ref<const std::string&>();
     auto refs = template_refs(s);
@@ -117,7 +123,7 @@ nlohmann::json render_json(const nlohmann::json& tmpl, const nlohmann::json& sco
     bool whole = refs.size() == 1 && t.size() >= 4 && t.compare(0, 2, "{{") == 0 &&
                  t.compare(t.size() - 2, 2, "}}") == 0;
     if (whole) {
-      const auto* v = lookup(scope, refs[0].segments);
+      const auto* v = scope.find(refs[0].segments);
       if (!v) throw template_error("{{" + refs[0].text + "}} does not resolve");
       return *v;
     }

@@ -24,6 +24,23 @@ struct template_ref {
 // or an empty or malformed reference.
 std::vector<template_ref> template_refs(const std::string& tmpl);
 
+// The names a template can see: a task's bindings (item, results, ...) and the run
+// input as "input". It only points at them: building one per branch copies nothing.
+class template_scope {
+ public:
+  template_scope(const nlohmann::json& bindings, const nlohmann::json& input)
+      : bindings_(&bindings), input_(&input) {}
+  // Every name in one object ({"input": ..., "item": ...}).
+  template_scope(const nlohmann::json& all) : bindings_(&all), input_(nullptr) {}  // NOLINT: implicit on purpose
+
+  // The value at a path, or nullptr when a segment is missing.
+  const nlohmann::json* find(const std::vector<std::string>& segs) const;
+
+ private:
+  const nlohmann::json* bindings_;
+  const nlohmann::json* input_;
+};
+
 // Looks a dotted path up in `scope` (an object such as {"input":..., "item":...}).
 // Returns nullptr when a segment is missing.
 const nlohmann::json* lookup(const nlohmann::json& scope, const std::vector<std::string>& segs);
@@ -33,11 +50,11 @@ const nlohmann::json* lookup(const nlohmann::json& scope, const std::string& pat
 
 // Renders a template against `scope`. Throws template_error naming the reference that
 // does not resolve.
-std::string render(const std::string& tmpl, const nlohmann::json& scope);
+std::string render(const std::string& tmpl, const template_scope& scope);
 
 // Renders every string inside a JSON value. A string that is exactly one reference
 // ("{{results}}") becomes the referenced value itself, keeping its JSON type.
-nlohmann::json render_json(const nlohmann::json& tmpl, const nlohmann::json& scope);
+nlohmann::json render_json(const nlohmann::json& tmpl, const template_scope& scope);
 
 // Text for a value inside a prompt: strings raw, everything else compact JSON.
 std::string to_prompt_text(const nlohmann::json& v);

@@ -7,6 +7,7 @@ namespace cohort {
 
 struct RuntimeOptions {
   int scheduler_threads = 0;      // 0 = one per core (at least 2)
+  std::string scheduler_policy = "stealing";  // CAF scheduler: stealing | sharing
   int io_threads = 1;             // Asio threads for all HTTP connections
   int default_timeout_ms = 300000;// per branch, when neither node nor agent says
   int run_timeout_ms = 600000;    // whole run, when the scenario does not say
@@ -15,7 +16,7 @@ struct RuntimeOptions {
   // The compiled-in defaults (config/cohort.json).
   static RuntimeOptions defaults();
   // Defaults, overridden by `path` (if not empty) and then by the environment:
-  // COHORT_SCHEDULER_THREADS, COHORT_IO_THREADS, COHORT_DEFAULT_TIMEOUT_MS,
+  // COHORT_SCHEDULER_THREADS, COHORT_SCHEDULER_POLICY, COHORT_IO_THREADS, COHORT_DEFAULT_TIMEOUT_MS,
   // COHORT_RUN_TIMEOUT_MS, COHORT_LOG_LEVEL. Throws std::runtime_error naming the
   // file and key on bad input.
   static RuntimeOptions load(const std::string& path = "");

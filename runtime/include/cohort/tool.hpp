@@ -9,9 +9,10 @@ namespace cohort {
 
 // What a tool is given when its agent runs.
 struct ToolCall {
-  const nlohmann::json& input;   // the agent's rendered `input` (default: item, results or input)
-  const nlohmann::json& scope;   // everything bound at this place: input, item, index, results, acc
-  const std::string& path;       // the branch's node path, for messages
+  const nlohmann::json& input;      // the agent's rendered `input` (default: item, results or run input)
+  const nlohmann::json& bindings;   // what is bound at this place: item, index, results, acc
+  const nlohmann::json& run_input;  // the run's input
+  const std::string& path;          // the branch's node path, for messages
 };
 
 // A tool returns its output; throwing std::exception fails the branch with kind `tool_error`.

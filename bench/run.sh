@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# make bench: orchestration overhead (cohort vs bare CAF, same run), then 1,000
+# parallel model calls over HTTP to a real `cohort mock-llm` at 50 ms latency,
+# next to curl doing the same 1,000 requests in parallel (baseline, same server).
+set -euo pipefail
+build=${1:-build}
+bench="$build/bench/cohort_bench"
+
+echo "== fan-out/fan-in of N no-op tool agents (us_per_branch), bare CAF baseline =="
+"$bench" --benchmark_filter='FanOutNoop|RawCafFanOut' --benchmark_min_time=1
+
+log=$(mktemp)
+"$build/cohort" mock-llm --port 0 --latency-ms 50 --threads 1 >"$log" 2>&1 &
+mock=$!
+trap 'kill $mock 2>/dev/null; wait $mock 2>/dev/null; rm -f "$log"' EXIT
+for _ in $(seq 100); do grep -q listening "$log" && break; sleep 0.05; done
+port=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
+[ -n "$port" ] || { echo "mock-llm did not start: $(cat "$log")"; exit 1; }
+
+echo
+echo "== 1,000 parallel model calls through HTTP at 50 ms latency (mock-llm on port $port) =="
+COHORT_MOCK_PORT=$port "$bench" --benchmark_filter='HttpCalls'
+
+echo
+echo "== baseline: curl --parallel, the same 1,000 requests to the same server =="
+cfg=$(mktemp)
+for i in $(seq 1000); do
+  printf 'url = "http://127.0.0.1:%s/v1/chat/completions"\noutput = "/dev/null"\n' "$port"
+done >"$cfg"
+body='{"model":"mock","messages":[{"role":"user","content":"call"}]}'
+for run in 1 2 3; do
+  start=$(date +%s%N)
+  curl -s --parallel --parallel-immediate --parallel-max 1000 -H 'Content-Type: application/json' \
+       -d "$body" -K "$cfg"
+  end=$(date +%s%N)
+  echo "curl run $run: $(( (end - start) / 1000000 )) ms"
+done
+rm -f "$cfg"
