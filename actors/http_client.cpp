@@ -135,11 +135,26 @@ http_connection::request make_request(const model_def& m, const endpoint& ep, co
 caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_context* io) {
   auto ep = std::make_shared<endpoint>(parse_endpoint(model));
   auto all = self->state.all;
-  // Whatever ends this actor, no connection outlives it.
+  // Whatever ends this actor, no connection outlives it (a backstop for `kill`).
   self->attach_functor([all] {
     for (auto& c : *all) c->close();
     all->clear();
   });
+  // The orderly end (the run is over): close every connection and let go of them
+  // here, in the actor's own context, so none lives on inside the actor's state.
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    auto& st = self->state;
+    for (auto& c : *st.all) c->close();
+    st.all->clear();
+    st.idle.clear();
+    for (auto& kv : st.active) kv.second.promise.deliver(model_reply{false, {"cancelled", "model client stopped"}, {}, 0, 0, false});
+    st.active.clear();
+    for (auto& c : st.queued) c.promise.deliver(model_reply{false, {"cancelled", "model client stopped"}, {}, 0, 0, false});
+    st.queued.clear();
+    self->quit(msg.reason);
+  });
+  // Completions hold only a weak handle: a pending I/O handler must not keep this actor alive.
+  caf::weak_actor_ptr weak_self{self->ctrl()};
   auto max_in_flight = static_cast<size_t>(std::max(1, model.max_in_flight));
 
   auto start = [=](call c) {
@@ -152,10 +167,11 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
       st.all->insert(c.conn);
     }
     auto id = c.req.id;
-    auto me = caf::actor_cast<caf::actor>(self);
     c.conn->send(make_request(model, *ep, c.req), std::chrono::milliseconds(model.connect_timeout_ms),
-                 std::chrono::milliseconds(model.request_timeout_ms),
-                 [me, id](http_outcome out) { caf::anon_send(me, http_done_atom::value, id, std::move(out)); });
+                 std::chrono::milliseconds(model.request_timeout_ms), [weak_self, id](http_outcome out) {
+                   if (auto me = weak_self.lock())
+                     caf::anon_send(caf::actor_cast<caf::actor>(me), http_done_atom::value, id, std::move(out));
+                 });
     st.active.emplace(id, std::move(c));
   };
 

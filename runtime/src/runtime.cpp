@@ -101,8 +101,10 @@ struct Runtime::impl {
   RuntimeOptions options;
   caf::actor_system_config config;
   std::unique_ptr<caf::actor_system> system;
-  boost::asio::io_context io;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
+  // Handlers pending in the io_context hold actor handles, so it must go before the
+  // actor system; the actors holding connections must go before it.
+  std::unique_ptr<boost::asio::io_context> io = std::make_unique<boost::asio::io_context>();
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io->get_executor()};
   std::vector<std::thread> io_threads;
   std::shared_ptr<std::map<std::string, Tool>> tools =
       std::make_shared<std::map<std::string, Tool>>(builtin_tools());
@@ -119,7 +121,7 @@ struct Runtime::impl {
     config.set("scheduler.policy", options.scheduler_policy == "sharing" ? caf::atom("sharing") : caf::atom("stealing"));
     config.set("logger.verbosity", caf::atom("quiet"));
     system = std::make_unique<caf::actor_system>(config);
-    for (int i = 0; i < options.io_threads; ++i) io_threads.emplace_back([this] { io.run(); });
+    for (int i = 0; i < options.io_threads; ++i) io_threads.emplace_back([this] { io->run(); });
   }
 
   ~impl() {
@@ -135,9 +137,12 @@ struct Runtime::impl {
       caf::anon_send(s->driver, cancel{"runtime shutting down"});
       s->future.wait_for(std::chrono::seconds(2));
     }
+    for (int i = 0; i < 400 && system->registry().running() > 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     work.reset();
-    io.stop();
+    io->stop();
     for (auto& t : io_threads) t.join();
+    io.reset();
     system.reset();
   }
 };
@@ -189,7 +194,7 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   ctx->tool_slots = 4 * static_cast<size_t>(impl_->threads);
   for (const auto& [name, model] : spec->models)
     ctx->models[name] = model.provider == "sim" ? spawn_sim_model(sys, model)
-                                                : spawn_http_client(sys, model, impl_->io);
+                                                : spawn_http_client(sys, model, *impl_->io);
   if (on_event) ctx->events = spawn_event_sink(sys, [on_event](const event& e) { on_event(to_public(e)); });
   else ctx->events = spawn_event_sink(sys, [](const event&) {});
   auto sink = ctx->events;
