@@ -44,6 +44,23 @@ void http_connection::close() {
 }
 
 void http_connection::connect() {
+  // An IP address needs no resolver: Asio's resolver runs getaddrinfo on one internal
+  // thread, which serialises a burst of a thousand new connections.
+  beast::error_code parse_error;
+  auto address = net::ip::make_address(host_, parse_error);
+  if (!parse_error) {
+    net::ip::tcp::endpoint ep(address, static_cast<unsigned short>(std::stoi(port_)));
+    stream_.expires_after(connect_timeout_);
+    stream_.async_connect(ep, [self = shared_from_this()](beast::error_code ec) {
+      if (self->closed_) return;
+      if (ec) return self->complete(self->failure(ec, "connect"));
+      self->connected_ = true;
+      beast::error_code ignored;  // small requests: do not wait for Nagle
+      self->stream_.socket().set_option(net::ip::tcp::no_delay(true), ignored);
+      self->write();
+    });
+    return;
+  }
   resolver_.async_resolve(host_, port_, [self = shared_from_this()](beast::error_code ec,
                                                                      net::ip::tcp::resolver::results_type results) {
     if (self->closed_) return;
@@ -53,6 +70,8 @@ void http_connection::connect() {
       if (self->closed_) return;
       if (ec) return self->complete(self->failure(ec, "connect"));
       self->connected_ = true;
+      beast::error_code ignored;  // small requests: do not wait for Nagle
+      self->stream_.socket().set_option(net::ip::tcp::no_delay(true), ignored);
       self->write();
     });
   });

@@ -3,8 +3,9 @@
 //    (scenario -> supervisor -> one actor per branch -> collect). Counter us_per_branch.
 //  - RawCafFanOut/N: the baseline in the same run: N bare CAF actors spawned and asked
 //    once each from one actor, no cohort at all.
-//  - HttpCalls/1000: 1,000 parallel model calls over HTTP to `cohort mock-llm`
-//    (started by bench/run.sh; port in COHORT_MOCK_PORT) at 50 ms latency.
+//  - HttpCalls/1000, HttpCallsCold/1000: 1,000 parallel model calls over HTTP to
+//    `cohort mock-llm` (started by bench/run.sh; port in COHORT_MOCK_PORT) at 50 ms
+//    latency, on warm keep-alive connections and on new ones.
 #include <sys/resource.h>
 
 #include <cstdlib>
@@ -93,31 +94,61 @@ void RawCafFanOut(benchmark::State& state) {
 }
 BENCHMARK(RawCafFanOut)->Arg(100)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+json http_scenario(const char* port, size_t n) {
+  json items = json::array();
+  for (size_t i = 0; i < n; ++i) items.push_back(i);
+  return {{"models", {{"mock", {{"provider", "openai"}, {"base_url", std::string("http://127.0.0.1:") + port + "/v1"},
+                                {"max_in_flight", 2000}}}}},
+          {"agents", {{"a", {{"model", "mock"}, {"prompt", "call {{item}}"}}}}},
+          {"workflow", {{"type", "fan_out"}, {"over", "input.items"}, {"agent", "a"}}},
+          {"input", {{"items", items}}}};
+}
+
+void report_peak_rss(benchmark::State& state) {
+  // Whole-process peak: run.sh runs the HTTP benchmarks in a process of their own.
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  state.counters["peak_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+// Warm: one long-lived runtime, so its HTTP client keeps the connections of earlier runs.
 void HttpCalls(benchmark::State& state) {
   const char* port = std::getenv("COHORT_MOCK_PORT");
   if (!port) {
     state.SkipWithError("COHORT_MOCK_PORT not set (run bench/run.sh)");
     return;
   }
-  auto n = static_cast<size_t>(state.range(0));
-  json items = json::array();
-  for (size_t i = 0; i < n; ++i) items.push_back(i);
-  auto sc = runtime().load(
-      {{"models", {{"mock", {{"provider", "openai"}, {"base_url", std::string("http://127.0.0.1:") + port + "/v1"},
-                             {"max_in_flight", 2000}}}}},
-       {"agents", {{"a", {{"model", "mock"}, {"prompt", "call {{item}}"}}}}},
-       {"workflow", {{"type", "fan_out"}, {"over", "input.items"}, {"agent", "a"}}},
-       {"input", {{"items", items}}}});
+  auto sc = runtime().load(http_scenario(port, static_cast<size_t>(state.range(0))));
+  runtime().run(sc);  // warm-up: opens the connections
   for (auto _ : state) {
     auto r = runtime().run(sc);
     if (!r.ok()) state.SkipWithError(r.error.c_str());
   }
-  // Whole-process peak: run.sh runs this benchmark in a process of its own.
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  state.counters["peak_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
+  report_peak_rss(state);
 }
 BENCHMARK(HttpCalls)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
+
+// Cold: a new runtime each time (its start and end not timed), so every call opens a connection.
+void HttpCallsCold(benchmark::State& state) {
+  const char* port = std::getenv("COHORT_MOCK_PORT");
+  if (!port) {
+    state.SkipWithError("COHORT_MOCK_PORT not set (run bench/run.sh)");
+    return;
+  }
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto rt = std::make_unique<cohort::Runtime>(cohort::RuntimeOptions::load());
+    auto sc = rt->load(http_scenario(port, static_cast<size_t>(state.range(0))));
+    state.ResumeTiming();
+    auto r = rt->run(sc);
+    if (!r.ok()) state.SkipWithError(r.error.c_str());
+    state.PauseTiming();
+    rt.reset();
+    state.ResumeTiming();
+  }
+  report_peak_rss(state);
+}
+BENCHMARK(HttpCallsCold)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
 
 }  // namespace
 

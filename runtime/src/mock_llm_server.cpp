@@ -809,6 +809,8 @@ struct mock_llm_server::impl {
       });
       return;
     }
+    error_code ignored;  // answers are small: send them without waiting for Nagle
+    socket.set_option(tcp::no_delay(true), ignored);
     auto conn = std::make_shared<connection>(std::move(socket), state);
     if (state->add_connection(conn)) conn->start();  // else stopping: dropping it closes the socket
     accept();

@@ -110,6 +110,20 @@ struct Runtime::impl {
       std::make_shared<std::map<std::string, Tool>>(builtin_tools());
   std::mutex runs_mutex;
   std::vector<std::weak_ptr<Run::state>> runs;
+  // One HTTP client per endpoint for the runtime's life: runs share its keep-alive
+  // connections and its max_in_flight limit.
+  std::mutex clients_mutex;
+  std::map<std::string, caf::actor> http_clients;
+
+  caf::actor http_client_for(const model_def& m) {
+    auto key = m.base_url + "|" + m.model + "|" + m.api_key_env + "|" + std::to_string(m.max_in_flight) + "|" +
+               std::to_string(m.connect_timeout_ms) + "|" + std::to_string(m.request_timeout_ms) + "|" +
+               m.params.dump();
+    std::lock_guard<std::mutex> lock(clients_mutex);
+    auto& client = http_clients[key];
+    if (!client) client = spawn_http_client(*system, m, *io);
+    return client;
+  }
   int threads = 2;  // scheduler threads
 
   explicit impl(RuntimeOptions o) : options(std::move(o)) {
@@ -137,6 +151,8 @@ struct Runtime::impl {
       caf::anon_send(s->driver, cancel{"runtime shutting down"});
       s->future.wait_for(std::chrono::seconds(2));
     }
+    for (auto& kv : http_clients) caf::anon_send_exit(kv.second, caf::exit_reason::user_shutdown);
+    http_clients.clear();
     for (int i = 0; i < 400 && system->registry().running() > 0; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     work.reset();
@@ -192,9 +208,15 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   ctx->tools = impl_->tools;
   ctx->default_timeout_ms = impl_->options.default_timeout_ms;
   ctx->tool_slots = 4 * static_cast<size_t>(impl_->threads);
-  for (const auto& [name, model] : spec->models)
-    ctx->models[name] = model.provider == "sim" ? spawn_sim_model(sys, model)
-                                                : spawn_http_client(sys, model, *impl_->io);
+  std::vector<caf::actor> run_models;  // the sim models live as long as the run
+  for (const auto& [name, model] : spec->models) {
+    if (model.provider == "sim") {
+      ctx->models[name] = spawn_sim_model(sys, model);
+      run_models.push_back(ctx->models[name]);
+    } else {
+      ctx->models[name] = impl_->http_client_for(model);
+    }
+  }
   if (on_event) ctx->events = spawn_event_sink(sys, [on_event](const event& e) { on_event(to_public(e)); });
   else ctx->events = spawn_event_sink(sys, [](const event&) {});
   auto sink = ctx->events;
@@ -208,15 +230,13 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   root_task.deadline_ms = now_ms() + run_timeout;
 
   auto st = std::make_shared<Run::state>();
-  auto models = ctx->models;
   auto started_us = now_us();
   auto root = spawn_node(sys, ctx, spec->workflow);
-  spdlog::debug("run {} started: {} model(s), timeout {} ms", ctx->run_id, models.size(), run_timeout);
+  spdlog::debug("run {} started: {} model(s), timeout {} ms", ctx->run_id, ctx->models.size(), run_timeout);
   st->driver = spawn_run_driver(
       sys, root, std::move(root_task), run_timeout, sink,
-      [st, models, started_us](result r, bool deadline_hit) {
-        // The model actors belong to this run: stopping them closes their connections.
-        for (auto& kv : models) caf::anon_send_exit(kv.second, caf::exit_reason::user_shutdown);
+      [st, run_models, started_us](result r, bool deadline_hit) {
+        for (auto& m : run_models) caf::anon_send_exit(m, caf::exit_reason::user_shutdown);
         auto wall_ms = (now_us() - started_us) / 1000;
         st->promise.set_value(to_public(r, deadline_hit, wall_ms));
       });
