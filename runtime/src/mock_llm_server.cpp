@@ -1,5 +1,9 @@
 #include "runtime/src/mock_llm_server.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -651,9 +655,13 @@ class connection : public std::enable_shared_from_this<connection> {
     // A stale wake-up (its job already ended) or a cancellation: nothing to do.
     if (closed_ || generation != watch_generation_ || ec == asio::error::operation_aborted) return;
     watching_ = false;
-    error_code avail_ec;
-    auto available = socket_.available(avail_ec);
-    if (ec || avail_ec || available == 0) return client_went_away();
+    if (ec) return client_went_away();
+    // Peek without blocking: 0 bytes is EOF; "would block" is a spurious wake-up (the
+    // reactor can report readiness left over from the last read), so watch again.
+    char byte;
+    auto n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return watch_client();
+    if (n <= 0) return client_went_away();
     // The client sent more bytes (a pipelined request). They stay buffered in the
     // kernel for the next read; without consuming them a later close cannot be
     // told apart, so the watch ends here.

@@ -8,7 +8,7 @@ namespace cohort {
 struct RuntimeOptions {
   int scheduler_threads = 0;      // 0 = one per core (at least 2)
   std::string scheduler_policy = "stealing";  // CAF scheduler: stealing | sharing
-  int io_threads = 1;             // Asio threads for all HTTP connections
+  int io_threads = 2;             // Asio threads for all HTTP connections
   int default_timeout_ms = 300000;// per branch, when neither node nor agent says
   int run_timeout_ms = 600000;    // whole run, when the scenario does not say
   std::string log_level = "warn"; // trace debug info warn error critical off
