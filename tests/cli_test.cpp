@@ -183,3 +183,15 @@ TEST(Cli, InputOverrideAndBadInput) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("must be an array"), std::string::npos) << bad.err;
 }
+
+TEST(Cli, QuickstartHttpRunsAgainstTheMockServer) {
+  mock_llm_process mock({"--latency-ms", "5-20"});
+  std::ifstream in(std::string(COHORT_SOURCE_DIR) + "/examples/quickstart-http.json");
+  auto doc = json::parse(in);
+  doc["models"]["local"]["base_url"] = mock.base_url();  // the example names port 8080
+  auto r = run_cohort(write_temp("quickstart-http.json", doc));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.doc["status"], "succeeded");
+  EXPECT_EQ(r.doc["summary"]["model_calls"], 6);
+  EXPECT_EQ(stats(mock.port())["requests"], 6);
+}

@@ -1,0 +1,60 @@
+// The HTTP client inside an embedded runtime, against a real `cohort mock-llm` process:
+// max_in_flight queues the excess, and keep-alive connections are reused across runs.
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "cohort/runtime.hpp"
+#include "tests/support/process.hpp"
+
+using cohort::testing::http_get;
+using cohort::testing::mock_llm_process;
+using nlohmann::json;
+
+TEST(HttpClient, MaxInFlightQueuesAndConnectionsAreReused) {
+  mock_llm_process mock({"--latency-ms", "100"});
+  cohort::Runtime rt;
+  auto sc = rt.load({{"models", {{"m", {{"provider", "openai"}, {"base_url", mock.base_url()}, {"max_in_flight", 2}}}}},
+                     {"agents", {{"a", {{"model", "m"}, {"prompt", "call {{item}}"}}}}},
+                     {"workflow", {{"type", "fan_out"}, {"over", "input.xs"}, {"agent", "a"}}},
+                     {"input", {{"xs", {1, 2, 3, 4, 5, 6}}}}});
+  auto first = rt.run(sc);
+  ASSERT_TRUE(first.ok()) << first.error;
+  // Six 100 ms calls, two at a time: three rounds.
+  EXPECT_GE(first.summary.wall_ms, 290);
+  auto second = rt.run(sc);
+  ASSERT_TRUE(second.ok()) << second.error;
+  auto s = json::parse(http_get(mock.port(), "/stats"));
+  EXPECT_EQ(s["requests"], 12);
+  EXPECT_LE(s["connections_total"].get<int>(), 3) << "keep-alive connections were not reused: " << s.dump();
+  EXPECT_EQ(s["client_cancellations"], 0);
+}
+
+TEST(HttpClient, CancelClosesInFlightRequests) {
+  mock_llm_process mock({"--latency-ms", "20000"});
+  cohort::Runtime rt;
+  auto sc = rt.load({{"models", {{"m", {{"provider", "openai"}, {"base_url", mock.base_url()}}}}},
+                     {"agents", {{"a", {{"model", "m"}, {"prompt", "call {{item}}"}}}}},
+                     {"workflow", {{"type", "fan_out"}, {"over", "input.xs"}, {"agent", "a"}}},
+                     {"input", {{"xs", {1, 2, 3, 4, 5}}}}});
+  auto run = rt.start(sc);
+  json s;
+  for (int i = 0; i < 300; ++i) {
+    s = json::parse(http_get(mock.port(), "/stats"), nullptr, false);
+    if (!s.is_discarded() && s["in_flight"] == 5) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(s["in_flight"], 5) << s.dump();
+  run.cancel();
+  auto r = run.wait_for(std::chrono::seconds(2));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, "cancelled");
+  EXPECT_EQ(r->branches.cancelled, 5);
+  for (int i = 0; i < 300; ++i) {
+    s = json::parse(http_get(mock.port(), "/stats"), nullptr, false);
+    if (!s.is_discarded() && s["open_connections"] == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(s["open_connections"], 0) << s.dump();
+  EXPECT_EQ(s["client_cancellations"], 5) << s.dump();
+}
