@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <boost/asio/post.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/url/parse.hpp>
@@ -47,7 +48,7 @@ endpoint parse_endpoint(const model_def& m) {
 }
 
 struct call {
-  model_request req;
+  std::shared_ptr<const model_request> req;  // shared with the I/O thread that encodes it
   caf::response_promise promise;
   connection_ptr conn;
   bool retried_stale = false;
@@ -133,7 +134,8 @@ http_connection::request make_request(const model_def& m, const endpoint& ep, co
 }
 
 caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_context* io) {
-  auto ep = std::make_shared<endpoint>(parse_endpoint(model));
+  auto ep = std::make_shared<const endpoint>(parse_endpoint(model));
+  auto model_ptr = std::make_shared<const model_def>(model);
   auto all = self->state.all;
   // Whatever ends this actor, no connection outlives it (a backstop for `kill`).
   self->attach_functor([all] {
@@ -166,12 +168,21 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
       c.conn = std::make_shared<http_connection>(*io, ep->host, ep->port);
       st.all->insert(c.conn);
     }
-    auto id = c.req.id;
-    c.conn->send(make_request(model, *ep, c.req), std::chrono::milliseconds(model.connect_timeout_ms),
-                 std::chrono::milliseconds(model.request_timeout_ms), [weak_self, id](http_outcome out) {
-                   if (auto me = weak_self.lock())
-                     caf::anon_send(caf::actor_cast<caf::actor>(me), http_done_atom::value, id, std::move(out));
+    auto id = c.req->id;
+    // The response is parsed on the I/O thread: one client actor serves every call to
+    // the endpoint and should only route.
+    // Encoding the request, like parsing the response, happens on an I/O thread.
+    boost::asio::post(*io, [conn = c.conn, m = model_ptr, ep, req = c.req, weak_self] {
+      conn->send(make_request(*m, *ep, *req), std::chrono::milliseconds(m->connect_timeout_ms),
+                 std::chrono::milliseconds(m->request_timeout_ms), [weak_self, ep, id = req->id](http_outcome out) {
+                   auto me = weak_self.lock();
+                   if (!me) return;
+                   auto reply = interpret(*ep, out);
+                   out.body.clear();
+                   caf::anon_send(caf::actor_cast<caf::actor>(me), http_done_atom::value, id, std::move(out),
+                                  std::move(reply));
                  });
+    });
     st.active.emplace(id, std::move(c));
   };
 
@@ -193,13 +204,13 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
     [=](model_request& req) -> caf::result<model_reply> {
       call c;
       c.promise = self->make_response_promise();
-      c.req = std::move(req);
+      c.req = std::make_shared<const model_request>(std::move(req));
       auto rp = c.promise;
       if (self->state.active.size() < max_in_flight) start(std::move(c));
       else self->state.queued.push_back(std::move(c));
       return rp;
     },
-    [=](http_done_atom, uint64_t id, http_outcome& out) {
+    [=](http_done_atom, uint64_t id, http_outcome& out, model_reply& reply) {
       auto& st = self->state;
       auto it = st.active.find(id);
       if (it == st.active.end()) return;  // cancelled meanwhile
@@ -217,7 +228,7 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
       }
       if (out.error_kind.empty() && out.keep_alive) st.idle.push_back(c.conn);
       else drop(c.conn);
-      c.promise.deliver(interpret(*ep, out));
+      c.promise.deliver(std::move(reply));
       pump();
     },
     [=](cancel_req_atom, uint64_t id) {
@@ -229,7 +240,7 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
         return;
       }
       for (auto q = st.queued.begin(); q != st.queued.end(); ++q)
-        if (q->req.id == id) {
+        if (q->req->id == id) {
           st.queued.erase(q);
           return;
         }
