@@ -19,8 +19,9 @@ port=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
 
 echo
 echo "== 1,000 parallel model calls through HTTP at 50 ms latency (mock-llm on port $port) =="
-COHORT_MOCK_PORT=$port "$bench" --benchmark_filter='HttpCalls/'
+# Cold first: repeated cold runs leave thousands of sockets in TIME_WAIT behind them.
 COHORT_MOCK_PORT=$port "$bench" --benchmark_filter='HttpCallsCold/'
+COHORT_MOCK_PORT=$port "$bench" --benchmark_filter='HttpCalls/'
 
 echo
 echo "== baseline: curl --parallel, the same 1,000 requests to the same server =="
