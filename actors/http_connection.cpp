@@ -51,14 +51,7 @@ void http_connection::connect() {
   if (!parse_error) {
     net::ip::tcp::endpoint ep(address, static_cast<unsigned short>(std::stoi(port_)));
     stream_.expires_after(connect_timeout_);
-    stream_.async_connect(ep, [self = shared_from_this()](beast::error_code ec) {
-      if (self->closed_) return;
-      if (ec) return self->complete(self->failure(ec, "connect"));
-      self->connected_ = true;
-      beast::error_code ignored;  // small requests: do not wait for Nagle
-      self->stream_.socket().set_option(net::ip::tcp::no_delay(true), ignored);
-      self->write();
-    });
+    stream_.async_connect(ep, [self = shared_from_this()](beast::error_code ec) { self->on_connect(ec); });
     return;
   }
   resolver_.async_resolve(host_, port_, [self = shared_from_this()](beast::error_code ec,
@@ -66,15 +59,18 @@ void http_connection::connect() {
     if (self->closed_) return;
     if (ec) return self->complete(self->failure(ec, "resolve"));
     self->stream_.expires_after(self->connect_timeout_);
-    self->stream_.async_connect(results, [self](beast::error_code ec, const net::ip::tcp::endpoint&) {
-      if (self->closed_) return;
-      if (ec) return self->complete(self->failure(ec, "connect"));
-      self->connected_ = true;
-      beast::error_code ignored;  // small requests: do not wait for Nagle
-      self->stream_.socket().set_option(net::ip::tcp::no_delay(true), ignored);
-      self->write();
-    });
+    self->stream_.async_connect(
+        results, [self](beast::error_code ec, const net::ip::tcp::endpoint&) { self->on_connect(ec); });
   });
+}
+
+void http_connection::on_connect(beast::error_code ec) {
+  if (closed_) return;
+  if (ec) return complete(failure(ec, "connect"));
+  connected_ = true;
+  beast::error_code ignored;  // small requests: do not wait for Nagle
+  stream_.socket().set_option(net::ip::tcp::no_delay(true), ignored);
+  write();
 }
 
 void http_connection::write() {

@@ -51,6 +51,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
 
  private:
   void connect();
+  void on_connect(boost::beast::error_code ec);
   void write();
   void on_read(boost::beast::error_code ec);
   void complete(http_outcome out);
