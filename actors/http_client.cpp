@@ -18,7 +18,6 @@
 #include "messages/atoms.hpp"
 #include "messages/model_call.hpp"
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cohort::http_outcome)
 
 namespace cohort {
 namespace {

@@ -18,12 +18,11 @@
 namespace cohort {
 namespace {
 
-// A running branch: its actor and when it must have answered.
+// A running branch: its actor, and how long it was given (the deadline is in the heap).
 struct branch_slot {
   caf::actor child;
   const agent_def* reusable = nullptr;  // a tool agent, returned to the idle pool when done
   std::string path;
-  int64_t deadline_ms = 0;
   int64_t timeout_ms = 0;
 };
 
@@ -217,7 +216,7 @@ class engine {
     t.attempt = 1;
     st.deadlines.emplace(t.deadline_ms, b.index);
     st.by_actor.emplace(child.id(), b.index);
-    st.running.emplace(b.index, branch_slot{child, tool, t.path, t.deadline_ms, timeout});
+    st.running.emplace(b.index, branch_slot{child, tool, t.path, timeout});
     self_->send(child, std::move(t));
   }
 

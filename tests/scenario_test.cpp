@@ -86,7 +86,7 @@ TEST(Scenario, WrongType) {
   expect_problem(doc, "$.workflow.steps[0].max_concurrency", "type");
   auto doc2 = valid();
   doc2["models"]["fast"]["latency_ms"] = "slow";
-  expect_problem(doc2, "$.models.fast.latency_ms", "");
+  expect_problem(doc2, "$.models.fast.latency_ms", "(got \"slow\")");
 }
 
 TEST(Scenario, UnknownWorkflowTypeAndTool) {
