@@ -21,19 +21,42 @@ template_scope make_scope(const run_context& ctx, const task& t) {
   return template_scope(t.bindings, ctx.input);
 }
 
-void emit(const run_context& ctx, const task& t, event_kind kind, const std::string& agent,
-          outcome status, const std::string& message, int64_t duration_us) {
-  if (!ctx.events) return;
-  event e;
+namespace {
+
+void send_event(const run_context& ctx, const task& t, event e) {
   e.run_id = t.run_id;
   e.path = t.path;
+  e.at_ms = now_ms();
+  caf::anon_send(ctx.events, std::move(e));
+}
+
+}  // namespace
+
+void emit(const run_context& ctx, const task& t, event_kind kind, const std::string& agent,
+          outcome status, const std::string& message, int64_t duration_us) {
+  if (!ctx.events || !ctx.all_events) return;
+  event e;
   e.kind = kind;
   e.status = status;
   e.agent = agent;
   e.message = message;
-  e.at_ms = now_ms();
   e.duration_us = duration_us;
-  caf::anon_send(ctx.events, std::move(e));
+  send_event(ctx, t, std::move(e));
+}
+
+void emit_pattern(const run_context& ctx, const task& t, event_kind kind, const std::string& pattern,
+                  outcome status, const std::string& message, int64_t duration_us, nlohmann::json report) {
+  // Without a listener, only reports travel (the run result collects them).
+  if (!ctx.events || (!ctx.all_events && report.is_null())) return;
+  event e;
+  e.kind = kind;
+  e.status = status;
+  e.agent = pattern;
+  e.pattern = true;
+  e.message = message;
+  e.duration_us = duration_us;
+  e.report = std::move(report);
+  send_event(ctx, t, std::move(e));
 }
 
 int64_t child_timeout_ms(const run_context& ctx, const task& t, int own_timeout_ms) {

@@ -18,6 +18,11 @@ void emit(const run_context& ctx, const task& t, event_kind kind, const std::str
           outcome status = outcome::succeeded, const std::string& message = {},
           int64_t duration_us = 0);
 
+// The same for a supervisor: `pattern` is its type; a finished one carries its report.
+void emit_pattern(const run_context& ctx, const task& t, event_kind kind, const std::string& pattern,
+                  outcome status = outcome::succeeded, const std::string& message = {},
+                  int64_t duration_us = 0, nlohmann::json report = nullptr);
+
 // How long a request to a child may take: its own limit, capped by the task deadline.
 int64_t child_timeout_ms(const run_context& ctx, const task& t, int own_timeout_ms);
 

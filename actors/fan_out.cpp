@@ -1,8 +1,9 @@
 // fan_out: one branch per agent, per sub-workflow, or per item of a list; fan-in by
-// collect, join, merge, or reduce (a fold by an agent, one step after another).
-// The first failed branch fails the fan-out (the engine cancels the others).
-#include "actors/aggregate.hpp"
+// any aggregation (fan_in.hpp). The first failed branch fails the fan-out (the engine
+// cancels the others), except under "first", where the first success wins and only
+// all branches failing fails it.
 #include "actors/agent_support.hpp"
+#include "actors/fan_in.hpp"
 #include "actors/pattern.hpp"
 #include "runtime/src/template.hpp"
 
@@ -12,112 +13,73 @@ namespace {
 class fan_out_pattern : public pattern {
  public:
   fan_out_pattern(const workflow_node& node, const task& t, nlohmann::json items)
-      : node_(node), path_(t.path), bindings_(t.bindings.is_object() ? t.bindings : nlohmann::json::object()),
-        items_(std::move(items)) {
+      : node_(node), path_(t.path), bindings_(bindings_of(t)), items_(std::move(items)),
+        combine_(node, t.path, bindings_) {
     count_ = node.each ? items_.size() : node.children.size();
     outputs_.resize(count_);
-    if (node.aggregate.kind == "reduce" && !node.aggregate.reduce_initial.is_null())
-      acc_ = node.aggregate.reduce_initial;
-    reducer_ = std::make_shared<workflow_node>();
-    reducer_->agent = node.aggregate.reduce_agent;
-    reducer_->label = node.aggregate.reduce_agent;
-    reducer_->json_path = node.json_path + ".aggregate";
   }
 
   std::optional<branch> next() override {
     if (started_ < count_) return map_branch(started_++);
-    if (reducing_ && !fold_running_ && fold_next_ < count_) return fold_branch();
+    if (combining_) return combine_.next_step(count_ + steps_++);
     return std::nullopt;
   }
 
   std::optional<result> settle(size_t index, result r) override {
-    if (!r.ok()) return fail(r);
-    if (index >= count_) return fold_done(std::move(r.output));
+    if (index >= count_) return combine_.step_done(std::move(r));
+    if (node_.aggregate.kind == "first") return first_settled(std::move(r));
+    if (!r.ok()) return passed_up(r);
     outputs_[index] = std::move(r.output);
     if (++settled_ < count_) return std::nullopt;
-    if (node_.aggregate.kind == "reduce") {
-      reducing_ = true;
-      if (acc_.is_null() && count_ > 0) acc_ = outputs_[fold_next_++];
-      if (fold_next_ < count_) return std::nullopt;
-      return success(acc_);
-    }
-    try {
-      return success(aggregate(node_.aggregate, outputs_));
-    } catch (const std::invalid_argument& e) {
-      return failure(outcome::failed, "invalid_output", path_ + ": " + e.what());
-    }
+    return combine();
   }
 
   result idle() override {
-    if (node_.aggregate.kind == "reduce") return success(acc_);
-    return success(aggregate(node_.aggregate, outputs_));
+    auto r = combine();
+    return r ? std::move(*r) : failure(outcome::failed, "invalid_input", path_ + ": nothing to combine");
   }
 
   nlohmann::json partial() const override { return outputs_; }
   size_t unstarted() const override { return count_ - started_; }
 
  private:
-  branch map_branch(size_t i) {
-    branch b;
-    b.index = i;
-    b.bindings = bindings_;
-    if (node_.each) {
-      b.node = node_.each;
-      b.bindings["item"] = items_[i];
-      b.bindings["index"] = i;
-      b.label = node_.each->label + "[" + std::to_string(i) + "]";
-    } else {
-      b.node = node_.children[i];
-      b.label = b.node->label;
+  std::optional<result> combine() {
+    combining_ = true;
+    std::vector<std::string> names;
+    std::vector<double> weights;
+    for (size_t i = 0; i < count_; ++i) {
+      auto& n = node_.each ? node_.each : node_.children[i];
+      names.push_back(node_.each ? n->label + "[" + std::to_string(i) + "]" : n->label);
+      weights.push_back(n->weight);
     }
-    return b;
+    return combine_.start(outputs_, std::move(names), std::move(weights));
   }
 
-  branch fold_branch() {
-    fold_running_ = true;
-    branch b;
-    b.index = count_ + fold_next_;  // fold steps are numbered after the map branches
-    b.node = reducer_;
-    b.bindings = bindings_;
-    b.bindings["acc"] = acc_;
-    b.bindings["item"] = outputs_[fold_next_];
-    b.bindings["index"] = fold_next_;
-    b.bindings["results"] = outputs_;
-    b.label = "reduce[" + std::to_string(fold_next_) + "]";
-    return b;
+  std::optional<result> first_settled(result r) {
+    if (r.ok()) return success(std::move(r.output));
+    errors_ += (errors_.empty() ? "" : "; ") + r.error.message;
+    if (++settled_ < count_) return std::nullopt;
+    return failure(outcome::failed, "all_failed", path_ + ": every branch failed: " + errors_);
   }
 
-  std::optional<result> fold_done(nlohmann::json acc) {
-    acc_ = std::move(acc);
-    fold_running_ = false;
-    if (++fold_next_ < count_) return std::nullopt;
-    return success(acc_);
-  }
-
-  // The failing leaf already named its full path in the message.
-  static std::optional<result> fail(const result& r) {
-    return failure(r.status, r.error.kind, r.error.message);
-  }
-
-  static result success(nlohmann::json out) {
-    result r;
-    r.output = std::move(out);
-    return r;
+  branch map_branch(size_t i) {
+    if (!node_.each) return make_branch(i, node_.children[i], bindings_, node_.children[i]->label);
+    return make_branch(i, node_.each, bindings_, node_.each->label + "[" + std::to_string(i) + "]",
+                       {{"item", items_[i]}, {"index", i}});
   }
 
   const workflow_node& node_;
   std::string path_;
   nlohmann::json bindings_;
   nlohmann::json items_;
-  std::shared_ptr<workflow_node> reducer_;
+  fan_in combine_;
   size_t count_ = 0;
   size_t started_ = 0;
   size_t settled_ = 0;
+  size_t steps_ = 0;
+  bool combining_ = false;
   std::vector<nlohmann::json> outputs_;
-  bool reducing_ = false;
-  bool fold_running_ = false;
-  size_t fold_next_ = 0;
-  nlohmann::json acc_;
+  std::string errors_;
 };
 
 }  // namespace

@@ -41,11 +41,40 @@ class pattern {
 
   // Branches not started yet (they end `cancelled` when the pattern stops early).
   virtual size_t unstarted() const = 0;
+
+  // What the pattern has to say besides its output (a DAG's layers and critical path,
+  // a race's runner outcomes, a plan): the result's `report`. Null when nothing.
+  virtual nlohmann::json report() const { return nullptr; }
 };
 
-// The pattern for a supervisor node; a failed result (bad input) when it cannot start.
+// The pattern for a supervisor node; null and a failed result in `error` (bad input)
+// when it cannot start.
+std::unique_ptr<pattern> make_pattern(const workflow_node& node, const task& t, const run_context& ctx,
+                                      result& error);
+
+// One per pattern file.
 std::unique_ptr<pattern> make_fan_out(const workflow_node& node, const task& t, const run_context& ctx,
                                       result& error);
 std::unique_ptr<pattern> make_pipeline(const workflow_node& node, const task& t);
+std::unique_ptr<pattern> make_race(const workflow_node& node, const task& t);
+std::unique_ptr<pattern> make_vote(const workflow_node& node, const task& t);
+std::unique_ptr<pattern> make_dag(const workflow_node& node, const task& t);
+std::unique_ptr<pattern> make_plan(const workflow_node& node, const task& t);
+std::unique_ptr<pattern> make_tree(const workflow_node& node, const task& t, const run_context& ctx,
+                                   result& error);
+std::unique_ptr<pattern> make_fallback(const workflow_node& node, const task& t);
+std::unique_ptr<pattern> make_loop(const workflow_node& node, const task& t);
+
+// A branch running `node` with the parent's bindings plus `extra`.
+branch make_branch(size_t index, node_ptr node, const nlohmann::json& bindings, std::string label,
+                   nlohmann::json extra = nlohmann::json::object());
+
+// The task's bindings as an object (a root task may have none).
+nlohmann::json bindings_of(const task& t);
+
+result success(nlohmann::json output);
+
+// A failure passed up unchanged: the failing leaf already named its path.
+result passed_up(const result& r);
 
 }  // namespace cohort

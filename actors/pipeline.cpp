@@ -7,36 +7,24 @@ namespace {
 
 class pipeline_pattern : public pattern {
  public:
-  pipeline_pattern(const workflow_node& node, const task& t)
-      : node_(node), bindings_(t.bindings.is_object() ? t.bindings : nlohmann::json::object()) {}
+  pipeline_pattern(const workflow_node& node, const task& t) : node_(node), bindings_(bindings_of(t)) {}
 
   std::optional<branch> next() override {
     if (waiting_ || step_ >= node_.children.size()) return std::nullopt;
     waiting_ = true;
-    branch b;
-    b.index = step_;
-    b.node = node_.children[step_];
-    b.bindings = bindings_;
-    if (step_ > 0) b.bindings["results"] = outputs_.back();
-    b.label = b.node->label;
-    return b;
+    auto extra = step_ > 0 ? nlohmann::json{{"results", outputs_.back()}} : nlohmann::json::object();
+    return make_branch(step_, node_.children[step_], bindings_, node_.children[step_]->label, std::move(extra));
   }
 
   std::optional<result> settle(size_t, result r) override {
     waiting_ = false;
-    if (!r.ok()) {
-      return failure(r.status, r.error.kind, r.error.message);  // names the failing path
-    }
+    if (!r.ok()) return passed_up(r);
     outputs_.push_back(std::move(r.output));
     if (++step_ < node_.children.size()) return std::nullopt;
-    result done;
-    done.output = outputs_.back();
-    return done;
+    return success(outputs_.back());
   }
 
-  result idle() override {
-    return failure(outcome::failed, "invalid_input", "a pipeline without steps");
-  }
+  result idle() override { return failure(outcome::failed, "invalid_input", "a pipeline without steps"); }
 
   nlohmann::json partial() const override { return outputs_; }
   size_t unstarted() const override { return node_.children.size() - step_ - (waiting_ ? 1 : 0); }

@@ -18,7 +18,8 @@ struct run_context {
   nlohmann::json input;                      // the run's input, {{input}} in templates
   std::shared_ptr<const std::map<std::string, Tool>> tools;
   std::map<std::string, caf::actor> models;  // model alias -> provider actor
-  caf::actor events;                         // event sink; invalid when nobody listens
+  caf::actor events;                         // event sink
+  bool all_events = true;                    // false: only pattern reports (nobody listens)
   int default_timeout_ms = 300000;
   size_t tool_slots = 8;                     // tool agents in flight per supervisor
 };

@@ -61,8 +61,16 @@ const char* kind_name(node_kind k) {
   switch (k) {
     case node_kind::fan_out: return "fan_out";
     case node_kind::pipeline: return "pipeline";
-    default: return "agent";
+    case node_kind::race: return "race";
+    case node_kind::vote: return "vote";
+    case node_kind::dag: return "dag";
+    case node_kind::plan: return "plan";
+    case node_kind::tree: return "tree";
+    case node_kind::fallback: return "fallback";
+    case node_kind::loop: return "loop";
+    case node_kind::agent: break;
   }
+  return "agent";
 }
 
 int own_timeout(const run_context& ctx, const workflow_node& node) {
@@ -89,10 +97,9 @@ class engine {
     st.start_us = now_us();
     st.stats.start_ms = now_ms();
     st.promise = self_->make_response_promise();
-    emit(*ctx_, t, event_kind::started, kind_name(node_->kind));
+    emit_pattern(*ctx_, t, event_kind::started, kind_name(node_->kind));
     result error;
-    st.plan = node_->kind == node_kind::pipeline ? make_pipeline(*node_, t)
-                                                 : make_fan_out(*node_, t, *ctx_, error);
+    st.plan = make_pattern(*node_, t, *ctx_, error);
     if (!st.plan) {
       finish(std::move(error));
       return st.promise;
@@ -212,6 +219,8 @@ class engine {
     t.run_id = st.current.run_id;
     t.path = st.current.path + "/" + b.label;
     t.bindings = std::move(b.bindings);
+    if (b.node->with.is_object())  // the node's own bindings ("with") come on top
+      for (auto& [k, v] : b.node->with.items()) t.bindings[k] = v;
     t.deadline_ms = child_deadline_ms(st.current, timeout);
     t.attempt = 1;
     st.deadlines.emplace(t.deadline_ms, b.index);
@@ -287,8 +296,9 @@ class engine {
     if (!r.ok() && r.output.is_null() && st.plan) r.output = st.plan->partial();  // keep what finished
     r.stats = st.stats;
     r.stats.end_ms = now_ms();
-    emit(*ctx_, st.current, event_kind::finished, kind_name(node_->kind), r.status,
-         r.error.message, now_us() - st.start_us);
+    if (st.plan) r.report = st.plan->report();
+    emit_pattern(*ctx_, st.current, event_kind::finished, kind_name(node_->kind), r.status,
+         r.error.message, now_us() - st.start_us, r.report);
     st.promise.deliver(std::move(r));
     st.promise = caf::response_promise{};
     self_->quit();

@@ -18,15 +18,17 @@ struct event {
   event_kind kind = event_kind::note;
   outcome status = outcome::succeeded;  // meaningful for `finished`
   std::string agent;                    // agent name, or pattern type for supervisors
+  bool pattern = false;                 // sent by a supervisor
   std::string message;
   int64_t at_ms = 0;                    // Unix epoch milliseconds
   int64_t duration_us = 0;              // for `finished`
+  nlohmann::json report;                // for a finished pattern: its result's report
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, event& x) {
-  return f(caf::meta::type_name("cohort.event"), x.run_id, x.path, x.kind, x.status, x.agent,
-           x.message, x.at_ms, x.duration_us);
+  return f(caf::meta::type_name("cohort.event"), x.run_id, x.path, x.kind, x.status, x.agent, x.pattern,
+           x.message, x.at_ms, x.duration_us, x.report);
 }
 
 }  // namespace cohort

@@ -54,13 +54,14 @@ struct result {
   error_info error;          // empty kind when succeeded
   nlohmann::json output;     // the value (partial results for a failed supervisor)
   run_stats stats;
+  nlohmann::json report;     // what a pattern says besides its output (DAG timings, a plan, ...)
 
   bool ok() const { return status == outcome::succeeded; }
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, result& x) {
-  return f(caf::meta::type_name("cohort.result"), x.status, x.error, x.output, x.stats);
+  return f(caf::meta::type_name("cohort.result"), x.status, x.error, x.output, x.stats, x.report);
 }
 
 }  // namespace cohort

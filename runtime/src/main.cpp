@@ -44,12 +44,44 @@ nlohmann::json parse_input(const std::string& arg) {
   }
 }
 
+std::string joined_ids(const nlohmann::json& ids, const char* sep) {
+  std::string out;
+  for (auto& id : ids) out += (out.empty() ? "" : sep) + id.get<std::string>();
+  return out;
+}
+
+// One or two lines per pattern that had something to say (the full reports are in --json).
+void print_reports(const nlohmann::json& reports) {
+  if (reports.empty()) return;
+  std::printf("\n== patterns ==\n");
+  for (auto& [path, rep] : reports.items()) {
+    const nlohmann::json& dag = rep.contains("dag") ? rep["dag"] : rep;
+    if (rep.contains("plan"))
+      std::printf("%s: plan of %zu nodes after %zu attempt(s)\n", path.c_str(),
+                  rep["plan"].is_object() ? rep["plan"].value("nodes", nlohmann::json::array()).size() : rep["plan"].size(),
+                  rep["attempts"].size());
+    if (dag.contains("layers")) {
+      std::printf("%s: %zu layers", path.c_str(), dag["layers"].size());
+      if (dag.contains("efficiency"))
+        std::printf(", critical path %s (%.0f ms of %.0f ms wall), efficiency %.1f%%", joined_ids(dag["critical_path"], " -> ").c_str(),
+                    dag["critical_path_ms"].get<double>(), dag["wall_ms"].get<double>(), 100 * dag["efficiency"].get<double>());
+      std::printf("\n");
+    }
+    if (rep.contains("runners"))
+      std::printf("%s: race won by %s\n", path.c_str(), rep.value("winner", std::string("nobody")).c_str());
+    if (rep.contains("iterations"))
+      std::printf("%s: %d iteration(s), %s\n", path.c_str(), rep["iterations"].get<int>(),
+                  rep["accepted"].get<bool>() ? "accepted" : "not accepted");
+  }
+}
+
 void print_human(const cohort::RunResult& r) {
   std::printf("\n== output (%s) ==\n", r.status.c_str());
   if (r.output.is_string()) std::printf("%s\n", r.output.get<std::string>().c_str());
   else std::printf("%s\n", r.output.dump(2).c_str());
   if (!r.ok()) std::printf("\nerror (%s): %s\n", r.error_kind.c_str(), r.error.c_str());
   const auto& s = r.summary;
+  print_reports(r.reports);
   std::printf("\n== summary ==\n");
   std::printf("wall time        %lld ms\n", static_cast<long long>(s.wall_ms));
   std::printf("agent time, sum  %lld ms (one after another)\n", static_cast<long long>(s.agent_ms_total));

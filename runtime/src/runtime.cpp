@@ -34,7 +34,8 @@ Event to_public(const event& e) {
   out.message = e.message;
   out.at_ms = e.at_ms;
   out.duration_us = e.duration_us;
-  out.leaf = e.agent != "fan_out" && e.agent != "pipeline";
+  out.leaf = !e.pattern;
+  out.report = e.report;
   return out;
 }
 
@@ -74,6 +75,7 @@ nlohmann::json RunResult::to_json() const {
                   {"cancelled", branches.cancelled}}},
   };
   if (!ok()) j["error"] = {{"kind", error_kind}, {"message", error}};
+  if (!reports.empty()) j["reports"] = reports;
   return j;
 }
 
@@ -217,10 +219,15 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
       ctx->models[name] = impl_->http_client_for(model);
     }
   }
-  if (on_event) ctx->events = spawn_event_sink(sys, [on_event](const event& e) { on_event(to_public(e)); });
-  else ctx->events = spawn_event_sink(sys, [](const event&) {});
+  // The sink keeps every pattern's report (DAG layers, race runners, a plan) for the
+  // result; without a listener, only those events are sent at all.
+  auto reports = std::make_shared<nlohmann::json>(nlohmann::json::object());
+  ctx->events = spawn_event_sink(sys, [on_event, reports](const event& e) {
+    if (!e.report.is_null()) (*reports)[e.path] = e.report;
+    if (on_event) on_event(to_public(e));
+  });
+  ctx->all_events = static_cast<bool>(on_event);
   auto sink = ctx->events;
-  if (!on_event) ctx->events = caf::actor{};  // nobody listens: do not send events at all
 
   task root_task;
   root_task.run_id = ctx->run_id;
@@ -235,10 +242,12 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   spdlog::debug("run {} started: {} model(s), timeout {} ms", ctx->run_id, ctx->models.size(), run_timeout);
   st->driver = spawn_run_driver(
       sys, root, std::move(root_task), run_timeout, sink,
-      [st, run_models, started_us](result r, bool deadline_hit) {
+      [st, run_models, started_us, reports](result r, bool deadline_hit) {
         for (auto& m : run_models) caf::anon_send_exit(m, caf::exit_reason::user_shutdown);
         auto wall_ms = (now_us() - started_us) / 1000;
-        st->promise.set_value(to_public(r, deadline_hit, wall_ms));
+        auto out = to_public(r, deadline_hit, wall_ms);
+        out.reports = std::move(*reports);
+        st->promise.set_value(std::move(out));
       });
   {
     std::lock_guard<std::mutex> lock(impl_->runs_mutex);

@@ -12,6 +12,7 @@
 #include <valijson/validator.hpp>
 
 #include "runtime/src/template.hpp"
+#include "runtime/src/workflow_loader.hpp"
 
 namespace cohort {
 namespace detail {
@@ -72,9 +73,6 @@ const valijson::Schema& scenario_schema() {
   return *schema;
 }
 
-// The names a template may use at one place in the workflow.
-using scope = std::set<std::string>;
-
 class loader {
  public:
   loader(const nlohmann::json& doc, std::string origin, const std::vector<std::string>& tools)
@@ -90,7 +88,7 @@ class loader {
     if (doc_.contains("input")) out_.input = doc_["input"];
     for (auto& [name, m] : doc_["models"].items()) load_model(name, m);
     for (auto& [name, a] : doc_["agents"].items()) load_agent(name, a);
-    out_.workflow = load_node(doc_["workflow"], "$.workflow", "workflow", scope{"input"});
+    out_.workflow = load_workflow(doc_["workflow"], out_, problems_);
     if (!problems_.empty()) throw scenario_error(out_.origin, problems_);
     return std::move(out_);
   }
@@ -190,186 +188,6 @@ class loader {
       for (auto& [k, v] : j.items()) check_json_template(path + "." + k, v);
     if (j.is_array())
       for (size_t i = 0; i < j.size(); ++i) check_json_template(path + "[" + std::to_string(i) + "]", j[i]);
-  }
-
-  // Every {{reference}} an agent uses must be bound where the agent runs.
-  void check_agent_scope(const std::string& name, const std::string& where, const scope& s) {
-    auto it = out_.agents.find(name);
-    if (it == out_.agents.end()) return;
-    const auto& a = it->second;
-    auto check = [&](const std::string& field, const std::string& tmpl) {
-      std::vector<template_ref> refs;
-      try {
-        refs = template_refs(tmpl);
-      } catch (const template_error&) {
-        return;  // already reported
-      }
-      for (const auto& r : refs) {
-        if (s.count(r.segments[0])) continue;
-        problem("$.agents." + name + "." + field,
-                "{{" + r.text + "}} is not bound where this agent runs (" + where +
-                    "); bound there: " + join({s.begin(), s.end()}, ", "));
-      }
-    };
-    check("system", a.system);
-    check("prompt", a.prompt);
-    std::vector<std::string> strings;
-    collect_strings(a.input, strings);
-    for (auto& str : strings) check("input", str);
-  }
-
-  static void collect_strings(const nlohmann::json& j, std::vector<std::string>& out) {
-    if (j.is_string()) out.push_back(j.get<std::string>());
-    if (j.is_structured())
-      for (auto& v : j) collect_strings(v, out);
-  }
-
-  void require_agent(const std::string& path, const std::string& name) {
-    if (!out_.agents.count(name))
-      problem(path, "unknown agent \"" + name + "\" (" + known_keys(out_.agents) + ")");
-  }
-
-  std::shared_ptr<const workflow_node> load_node(const nlohmann::json& j, const std::string& path,
-                                                 const std::string& label, const scope& s) {
-    auto node = std::make_shared<workflow_node>();
-    node->json_path = path;
-    node->label = j.value("name", label);
-    node->timeout_ms = j.value("timeout_ms", 0);
-    std::string type = j.value("type", "");
-    if (type.empty()) type = j.contains("steps") ? "pipeline" : j.contains("agent") ? "agent" : "";
-    if (type == "agent") {
-      node->kind = node_kind::agent;
-      node->agent = j.value("agent", "");
-      if (node->agent.empty()) {
-        problem(path, "missing key \"agent\"");
-      } else {
-        require_agent(path + ".agent", node->agent);
-        check_agent_scope(node->agent, path, s);
-        if (!j.contains("name")) node->label = node->agent;
-      }
-    } else if (type == "pipeline") {
-      node->kind = node_kind::pipeline;
-      if (!j.contains("steps") || !j["steps"].is_array() || j["steps"].empty()) {
-        problem(path + ".steps", "a pipeline needs a non-empty array of steps");
-      } else {
-        for (size_t i = 0; i < j["steps"].size(); ++i) {
-          auto step_scope = s;
-          if (i > 0) step_scope.insert("results");
-          auto idx = std::to_string(i);
-          node->children.push_back(load_node(j["steps"][i], path + ".steps[" + idx + "]",
-                                             "step" + idx, step_scope));
-        }
-      }
-    } else if (type == "fan_out") {
-      load_fan_out(*node, j, path, s);
-    } else {
-      problem(path + ".type", type.empty() ? "missing key \"type\" (agent, fan_out, pipeline)"
-                                           : "unknown workflow type \"" + type +
-                                                 "\" (agent, fan_out, pipeline)");
-    }
-    return node;
-  }
-
-  void load_fan_out(workflow_node& node, const nlohmann::json& j, const std::string& path,
-                    const scope& s) {
-    node.kind = node_kind::fan_out;
-    node.max_concurrency = j.value("max_concurrency", 0);
-    int forms = j.contains("over") + j.contains("agents") + j.contains("branches");
-    if (forms != 1) {
-      problem(path, "a fan_out needs exactly one of \"over\" (with \"agent\" or \"do\"), "
-                    "\"agents\" or \"branches\"");
-      return;
-    }
-    if (j.contains("over")) {
-      node.over = j["over"].get<std::string>();
-      check_over(path + ".over", node.over, s);
-      auto item_scope = s;
-      item_scope.insert({"item", "index"});
-      if (j.contains("agent") == j.contains("do")) {
-        problem(path, "a fan_out over items needs exactly one of \"agent\" or \"do\"");
-      } else if (j.contains("agent")) {
-        auto leaf = std::make_shared<workflow_node>();
-        leaf->agent = j["agent"].get<std::string>();
-        leaf->json_path = path + ".agent";
-        leaf->label = leaf->agent;
-        require_agent(leaf->json_path, leaf->agent);
-        check_agent_scope(leaf->agent, path, item_scope);
-        node.each = leaf;
-      } else {
-        node.each = load_node(j["do"], path + ".do", "do", item_scope);
-      }
-    } else if (j.contains("agents")) {
-      const auto& names = j["agents"];
-      for (size_t i = 0; i < names.size(); ++i) {
-        auto leaf = std::make_shared<workflow_node>();
-        leaf->agent = names[i].get<std::string>();
-        leaf->json_path = path + ".agents[" + std::to_string(i) + "]";
-        leaf->label = leaf->agent;
-        require_agent(leaf->json_path, leaf->agent);
-        check_agent_scope(leaf->agent, leaf->json_path, s);
-        node.children.push_back(leaf);
-      }
-    } else {
-      const auto& bs = j["branches"];
-      for (size_t i = 0; i < bs.size(); ++i) {
-        auto idx = std::to_string(i);
-        node.children.push_back(load_node(bs[i], path + ".branches[" + idx + "]", "branch" + idx, s));
-      }
-    }
-    if (j.contains("agents") || j.contains("branches")) {
-      if (node.children.empty()) problem(path, "a fan_out needs at least one branch");
-    }
-    load_aggregation(node.aggregate, j.value("aggregate", nlohmann::json("collect")),
-                     path + ".aggregate", s);
-  }
-
-  void check_over(const std::string& path, const std::string& over, const scope& s) {
-    std::vector<template_ref> refs;
-    try {
-      refs = template_refs("{{" + over + "}}");
-    } catch (const template_error& e) {
-      problem(path, std::string("bad path: ") + e.what());
-      return;
-    }
-    const auto& root = refs[0].segments[0];
-    if (!s.count(root)) {
-      problem(path, "\"" + root + "\" is not bound here; bound: " + join({s.begin(), s.end()}, ", "));
-      return;
-    }
-    if (root != "input") return;  // other values are only known at run time
-    nlohmann::json scope_doc{{"input", out_.input}};
-    const auto* v = lookup(scope_doc, refs[0].segments);
-    if (!v) problem(path, "\"" + over + "\" is not in the input");
-    else if (!v->is_array()) problem(path, "\"" + over + "\" must be an array, is " + v->type_name());
-  }
-
-  void load_aggregation(aggregation& a, const nlohmann::json& j, const std::string& path,
-                        const scope& s) {
-    if (j.is_string()) {
-      a.kind = j.get<std::string>();
-    } else {
-      a.kind = j.value("type", "");
-      a.separator = j.value("separator", a.separator);
-      a.merge_mode = j.value("mode", a.merge_mode);
-      a.reduce_agent = j.value("agent", "");
-      if (j.contains("initial")) a.reduce_initial = j["initial"];
-    }
-    static const std::set<std::string> kinds{"collect", "join", "merge", "reduce"};
-    static const std::set<std::string> modes{"shallow", "deep", "concat"};
-    if (!kinds.count(a.kind))
-      problem(path, "unknown aggregation \"" + a.kind + "\" (collect, join, merge, reduce)");
-    if (a.kind == "merge" && !modes.count(a.merge_mode))
-      problem(path + ".mode", "unknown merge mode \"" + a.merge_mode + "\" (shallow, deep, concat)");
-    if (a.kind == "reduce") {
-      if (a.reduce_agent.empty()) {
-        problem(path, "reduce needs {\"type\": \"reduce\", \"agent\": NAME}");
-      } else {
-        require_agent(path + ".agent", a.reduce_agent);
-        auto fold_scope = s;
-        fold_scope.insert({"acc", "item", "index", "results"});
-        check_agent_scope(a.reduce_agent, path, fold_scope);
-      }
-    }
   }
 
   const nlohmann::json& doc_;

@@ -2,6 +2,7 @@
 // A scenario: models, agents, the workflow tree and the input, loaded from JSON and
 // validated before anything runs. Every error names the JSON path and what is wrong.
 #include <map>
+#include <regex>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -39,27 +40,82 @@ struct agent_def {
   int timeout_ms = 0;              // 0 = inherit
 };
 
-enum class node_kind { agent, fan_out, pipeline };
+enum class node_kind { agent, fan_out, pipeline, race, vote, dag, plan, tree, fallback, loop };
 
+struct workflow_node;
+using node_ptr = std::shared_ptr<const workflow_node>;
+
+// How a multi-branch pattern combines its branch outputs.
 struct aggregation {
-  std::string kind = "collect";    // collect | join | merge | reduce
+  std::string kind = "collect";    // collect | join | merge | reduce | first | vote | synthesize
   std::string separator = "\n\n";  // join
   std::string merge_mode = "deep"; // merge: shallow | deep | concat
-  std::string reduce_agent;        // reduce: folds (acc, item) -> acc
+  node_ptr agent;                  // reduce: folds (acc, item) -> acc; synthesize: writes one answer
   nlohmann::json reduce_initial;   // reduce: start value; null = first result
+};
+
+// When a result is good enough (race, loop): every check that is set must pass.
+struct acceptance {
+  bool non_empty = true;           // not null, "", [] or {}
+  std::string regex_text;          // the output text must contain a match
+  std::regex regex;
+  std::vector<std::string> json_fields;  // the output must be an object with these keys
+  node_ptr judge;                  // an agent that sees {{candidate}} and says yes or no
+};
+
+// How votes are read and counted (vote pattern and the vote aggregation).
+struct vote_rules {
+  bool trim = true;
+  bool fold_case = true;
+  std::string field;               // take this field of a JSON answer
+  std::string regex_text;          // take the first capture group (or the whole match)
+  std::regex regex;
+  bool require_majority = false;   // more than half the total weight, else an error
+};
+
+struct tree_rules {
+  std::string problem = "input";   // where the root problem is: a path such as input.numbers
+  node_ptr split;                  // {{item}} -> an array of parts, or {"parts": [...], ...}
+  node_ptr combine;                // {{results}} (solved parts), {{split}}, {{item}} -> answer
+  node_ptr leaf;                   // solves a base case; none = the problem is its own answer
+  int max_depth = 8;
+  int base_max_size = 1;           // an array or string this short is a base case
+  bool nested = false;             // a level below the root: the problem is {{item}}, the level {{depth}}
+};
+
+struct plan_rules {
+  node_ptr planner;                // writes {"nodes": [{id, role, task, depends_on}]}
+  std::vector<std::string> roles;  // agents a plan may use, by name
+  int max_attempts = 3;            // asks again, with {{feedback}}, when the plan is invalid
+  int max_nodes = 50;
 };
 
 struct workflow_node {
   node_kind kind = node_kind::agent;
   std::string json_path;           // where it was defined: "$.workflow.steps[1]"
   std::string label;               // short name for progress lines and node paths
-  std::string agent;               // agent: the agent's name; fan_out: per-item agent
-  std::vector<std::shared_ptr<const workflow_node>> children;  // pipeline steps, branches
-  std::shared_ptr<const workflow_node> each;  // fan_out over items: one per item
+  std::string agent;               // agent: the agent's name
+  nlohmann::json with;             // extra bindings for this node's task (an object or null)
+  double weight = 1.0;             // as a voter
+  int timeout_ms = 0;              // this node as a branch; 0 = inherit
+
+  std::vector<node_ptr> children;  // steps, branches, runners, voters, DAG nodes, alternatives
+  node_ptr each;                   // fan_out over items: one per item; loop: the body
   std::string over;                // fan_out over items: "input.x", "results", "item.y"
   int max_concurrency = 0;         // 0 = no limit
   aggregation aggregate;
-  int timeout_ms = 0;              // per branch of this node; 0 = inherit
+
+  // dag: children[i] has id ids[i] and waits for the children numbered deps[i].
+  std::vector<std::string> ids;
+  std::vector<std::vector<size_t>> deps;
+  std::string output_of;           // dag: the output is this node's (else all, by id)
+
+  acceptance accept;               // race, loop
+  vote_rules vote;                 // vote (and the vote aggregation)
+  tree_rules tree;
+  plan_rules plan;
+  int max_iterations = 3;          // loop
+  bool keep_last = false;          // loop: when nothing passes, answer the last try
 };
 
 struct scenario {

@@ -42,6 +42,7 @@ struct Event {
   int64_t at_ms = 0;     // Unix epoch milliseconds
   int64_t duration_us = 0;
   bool leaf = false;     // an agent, not a supervisor
+  nlohmann::json report; // a finished pattern's report (see RunResult::reports), else null
 };
 
 struct RunSummary {
@@ -68,9 +69,12 @@ struct RunResult {
   std::string error;
   RunSummary summary;
   BranchCounts branches;
+  // What each pattern reported, by node path: a dag's layers, critical path and
+  // efficiency; a race's runners; a plan; a loop's iterations; a fallback's attempts.
+  nlohmann::json reports = nlohmann::json::object();
 
   bool ok() const { return status == "succeeded"; }
-  // {"status", "output", "error"?, "summary": {...}, "branches": {...}}
+  // {"status", "output", "error"?, "summary": {...}, "branches": {...}, "reports"?}
   nlohmann::json to_json() const;
 };
 

@@ -1,0 +1,444 @@
+#include "runtime/src/workflow_loader.hpp"
+
+#include <set>
+
+#include "actors/dag_graph.hpp"
+#include "runtime/src/template.hpp"
+
+namespace cohort {
+namespace {
+
+std::string join(const std::vector<std::string>& xs, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < xs.size(); ++i) out += (i ? sep : "") + xs[i];
+  return out;
+}
+
+// The names a template may use at one place in the workflow. "deps.ID" entries say
+// which dependency outputs a DAG node may read; "deps.*" allows any (a planned node).
+using scope = std::set<std::string>;
+
+scope with(scope s, std::initializer_list<const char*> names) {
+  for (auto n : names) s.insert(n);
+  return s;
+}
+
+std::string describe(const scope& s) {
+  std::vector<std::string> names;
+  for (auto& n : s)
+    if (n.find('.') == std::string::npos) names.push_back(n);
+  return join(names, ", ");
+}
+
+const char* const node_types = "agent, pipeline, fan_out, race, vote, dag, plan, tree, fallback, loop";
+
+class workflow_loader {
+ public:
+  workflow_loader(const scenario& spec, std::vector<std::string>& problems)
+      : spec_(spec), problems_(problems) {}
+
+  node_ptr node(const nlohmann::json& j, const std::string& path, const std::string& label,
+                const scope& outer) {
+    auto n = std::make_shared<workflow_node>();
+    n->json_path = path;
+    n->label = j.value("name", label);
+    n->timeout_ms = j.value("timeout_ms", 0);
+    n->weight = j.value("weight", 1.0);
+    auto s = outer;
+    if (j.contains("with")) {
+      n->with = j["with"];
+      for (auto& [k, v] : n->with.items()) s.insert(k);
+    }
+    for (const char* key : {"id", "depends_on"})
+      if (j.contains(key)) problem(path + "." + key, "only the nodes of a dag have \"" + std::string(key) + "\"");
+    std::string type = j.value("type", "");
+    if (type.empty()) type = j.contains("steps") ? "pipeline" : j.contains("agent") ? "agent" : "";
+    if (type == "agent") {
+      n->kind = node_kind::agent;
+      n->agent = j.value("agent", "");
+      if (n->agent.empty()) {
+        problem(path, "missing key \"agent\"");
+      } else {
+        check_agent(path + ".agent", n->agent, path, s);
+        if (!j.contains("name")) n->label = n->agent;
+      }
+    } else if (type == "pipeline") {
+      pipeline(*n, j, path, s);
+    } else if (type == "fan_out") {
+      fan_out(*n, j, path, s);
+    } else if (type == "race") {
+      n->kind = node_kind::race;
+      branches(*n, j, path, s);
+      n->max_concurrency = j.value("max_concurrency", 0);
+      n->accept = acceptance_of(j.value("accept", nlohmann::json::object()), path + ".accept", s);
+    } else if (type == "vote") {
+      n->kind = node_kind::vote;
+      branches(*n, j, path, s);
+      n->max_concurrency = j.value("max_concurrency", 0);
+      n->vote = vote_rules_of(j, path, s);
+    } else if (type == "fallback") {
+      n->kind = node_kind::fallback;
+      branches(*n, j, path, s);
+    } else if (type == "dag") {
+      dag(*n, j, path, s);
+    } else if (type == "plan") {
+      plan(*n, j, path, s);
+    } else if (type == "tree") {
+      tree(*n, j, path, s);
+    } else if (type == "loop") {
+      loop(*n, j, path, s);
+    } else {
+      problem(path + ".type", type.empty() ? std::string("missing key \"type\" (") + node_types + ")"
+                                           : "unknown workflow type \"" + type + "\" (" + node_types + ")");
+    }
+    return n;
+  }
+
+  // An agent that a pattern runs for itself (a judge, a planner, a fold step).
+  node_ptr helper(const std::string& agent, const std::string& path, const std::string& label,
+                  const scope& s) {
+    auto n = std::make_shared<workflow_node>();
+    n->agent = agent;
+    n->json_path = path;
+    n->label = label;
+    check_agent(path, agent, path, s);
+    return n;
+  }
+
+  void problem(const std::string& path, const std::string& what) { problems_.push_back(path + ": " + what); }
+
+  // The agent exists and every {{reference}} it uses is bound at `where`.
+  void check_agent(const std::string& path, const std::string& name, const std::string& where,
+                   const scope& s) {
+    auto it = spec_.agents.find(name);
+    if (it == spec_.agents.end()) {
+      std::vector<std::string> known;
+      for (auto& kv : spec_.agents) known.push_back(kv.first);
+      problem(path, "unknown agent \"" + name + "\" (defined: " + join(known, ", ") + ")");
+      return;
+    }
+    const auto& a = it->second;
+    auto check = [&](const std::string& field, const std::string& tmpl) {
+      std::vector<template_ref> refs;
+      try {
+        refs = template_refs(tmpl);
+      } catch (const template_error&) {
+        return;  // reported with the agent
+      }
+      for (const auto& r : refs) {
+        const auto& root = r.segments[0];
+        if (!s.count(root)) {
+          problem("$.agents." + name + "." + field, "{{" + r.text + "}} is not bound where this agent runs (" +
+                                                        where + "); bound there: " + describe(s));
+        } else if (root == "deps" && r.segments.size() > 1 && !s.count("deps.*") &&
+                   !s.count("deps." + r.segments[1])) {
+          problem("$.agents." + name + "." + field, "{{" + r.text + "}}: \"" + r.segments[1] +
+                                                        "\" is not a dependency of the DAG node at " + where);
+        }
+      }
+    };
+    check("system", a.system);
+    check("prompt", a.prompt);
+    std::vector<std::string> strings;
+    collect_strings(a.input, strings);
+    for (auto& str : strings) check("input", str);
+  }
+
+ private:
+  static void collect_strings(const nlohmann::json& j, std::vector<std::string>& out) {
+    if (j.is_string()) out.push_back(j.get<std::string>());
+    if (j.is_structured())
+      for (auto& v : j) collect_strings(v, out);
+  }
+
+  void pipeline(workflow_node& n, const nlohmann::json& j, const std::string& path, const scope& s) {
+    n.kind = node_kind::pipeline;
+    if (!j.contains("steps") || !j["steps"].is_array() || j["steps"].empty()) {
+      problem(path + ".steps", "a pipeline needs a non-empty array of steps");
+      return;
+    }
+    for (size_t i = 0; i < j["steps"].size(); ++i) {
+      auto idx = std::to_string(i);
+      n.children.push_back(node(j["steps"][i], path + ".steps[" + idx + "]", "step" + idx,
+                                i > 0 ? with(s, {"results"}) : s));
+    }
+  }
+
+  // The same task to several agents or sub-workflows: "agents" or "branches".
+  void branches(workflow_node& n, const nlohmann::json& j, const std::string& path, const scope& s) {
+    if (j.contains("agents") == j.contains("branches")) {
+      problem(path, "needs exactly one of \"agents\" (names) or \"branches\" (workflow nodes)");
+      return;
+    }
+    if (j.contains("agents")) {
+      const auto& names = j["agents"];
+      for (size_t i = 0; i < names.size(); ++i) {
+        auto p = path + ".agents[" + std::to_string(i) + "]";
+        auto name = names[i].get<std::string>();
+        n.children.push_back(helper(name, p, name, s));
+      }
+    } else {
+      const auto& bs = j["branches"];
+      for (size_t i = 0; i < bs.size(); ++i) {
+        auto idx = std::to_string(i);
+        n.children.push_back(node(bs[i], path + ".branches[" + idx + "]", "branch" + idx, s));
+      }
+    }
+    if (n.children.empty()) problem(path, "needs at least one branch");
+  }
+
+  void fan_out(workflow_node& n, const nlohmann::json& j, const std::string& path, const scope& s) {
+    n.kind = node_kind::fan_out;
+    n.max_concurrency = j.value("max_concurrency", 0);
+    if (j.contains("over")) {
+      if (j.contains("agents") || j.contains("branches")) {
+        problem(path, "a fan_out has either \"over\" or \"agents\"/\"branches\", not both");
+        return;
+      }
+      n.over = j["over"].get<std::string>();
+      check_over(path + ".over", n.over, s);
+      auto item_scope = with(s, {"item", "index"});
+      if (j.contains("agent") == j.contains("do")) {
+        problem(path, "a fan_out over items needs exactly one of \"agent\" or \"do\"");
+      } else if (j.contains("agent")) {
+        auto name = j["agent"].get<std::string>();
+        n.each = helper(name, path + ".agent", name, item_scope);
+      } else {
+        n.each = node(j["do"], path + ".do", "do", item_scope);
+      }
+    } else {
+      branches(n, j, path, s);
+    }
+    n.aggregate = aggregation_of(j.value("aggregate", nlohmann::json("collect")), path + ".aggregate", s);
+    if (n.aggregate.kind == "vote") n.vote = vote_rules_of(j, path, s);
+  }
+
+  void check_over(const std::string& path, const std::string& over, const scope& s) {
+    std::vector<template_ref> refs;
+    try {
+      refs = template_refs("{{" + over + "}}");
+    } catch (const template_error& e) {
+      problem(path, std::string("bad path: ") + e.what());
+      return;
+    }
+    const auto& root = refs[0].segments[0];
+    if (!s.count(root)) {
+      problem(path, "\"" + root + "\" is not bound here; bound: " + describe(s));
+      return;
+    }
+    if (root != "input") return;  // other values are only known at run time
+    nlohmann::json scope_doc{{"input", spec_.input}};
+    const auto* v = lookup(scope_doc, refs[0].segments);
+    if (!v) problem(path, "\"" + over + "\" is not in the input");
+    else if (!v->is_array()) problem(path, "\"" + over + "\" must be an array, is " + v->type_name());
+  }
+
+  aggregation aggregation_of(const nlohmann::json& j, const std::string& path, const scope& s) {
+    aggregation a;
+    if (j.is_string()) {
+      a.kind = j.get<std::string>();
+    } else {
+      a.kind = j.value("type", "");
+      a.separator = j.value("separator", a.separator);
+      a.merge_mode = j.value("mode", a.merge_mode);
+      if (j.contains("initial")) a.reduce_initial = j["initial"];
+    }
+    auto agent = j.is_object() ? j.value("agent", "") : "";
+    if (a.kind == "reduce" || a.kind == "synthesize") {
+      if (agent.empty()) {
+        problem(path, a.kind + " needs {\"type\": \"" + a.kind + "\", \"agent\": NAME}");
+      } else {
+        auto fold_scope = a.kind == "reduce" ? with(s, {"acc", "item", "index", "results"}) : with(s, {"results"});
+        a.agent = helper(agent, path + ".agent", a.kind, fold_scope);
+      }
+    }
+    return a;
+  }
+
+  acceptance acceptance_of(const nlohmann::json& j, const std::string& path, const scope& s) {
+    acceptance a;
+    a.non_empty = j.value("non_empty", true);
+    a.regex_text = j.value("regex", "");
+    if (!a.regex_text.empty()) {
+      try {
+        a.regex = std::regex(a.regex_text, std::regex::ECMAScript | std::regex::icase);
+      } catch (const std::regex_error& e) {
+        problem(path + ".regex", std::string("bad regex: ") + e.what());
+      }
+    }
+    if (j.contains("json_fields")) a.json_fields = j["json_fields"].get<std::vector<std::string>>();
+    if (j.contains("agent"))
+      a.judge = helper(j["agent"].get<std::string>(), path + ".agent", "judge",
+                       with(s, {"candidate", "iteration"}));
+    return a;
+  }
+
+  vote_rules vote_rules_of(const nlohmann::json& j, const std::string& path, const scope&) {
+    vote_rules v;
+    v.require_majority = j.value("require_majority", false);
+    auto norm = j.value("normalize", nlohmann::json::object());
+    v.trim = norm.value("trim", true);
+    v.fold_case = norm.value("case", "fold") == "fold";
+    v.field = norm.value("field", "");
+    v.regex_text = norm.value("regex", "");
+    if (!v.regex_text.empty()) {
+      try {
+        v.regex = std::regex(v.regex_text, std::regex::ECMAScript | std::regex::icase);
+      } catch (const std::regex_error& e) {
+        problem(path + ".normalize.regex", std::string("bad regex: ") + e.what());
+      }
+    }
+    return v;
+  }
+
+  void dag(workflow_node& n, const nlohmann::json& j, const std::string& path, const scope& s) {
+    n.kind = node_kind::dag;
+    n.max_concurrency = j.value("max_concurrency", 0);
+    const auto& nodes = j.value("nodes", nlohmann::json::array());
+    if (nodes.empty()) {
+      problem(path + ".nodes", "a dag needs a non-empty array of nodes");
+      return;
+    }
+    std::vector<std::vector<std::string>> depends_on;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      n.ids.push_back(nodes[i].value("id", ""));
+      depends_on.push_back(nodes[i].value("depends_on", std::vector<std::string>{}));
+    }
+    auto where = [&](size_t i) { return path + ".nodes[" + std::to_string(i) + "]"; };
+    for (auto& p : resolve_dag(n.ids, depends_on, where, n.deps)) problems_.push_back(p);
+    if (n.deps.size() != nodes.size()) n.deps.assign(nodes.size(), {});
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      auto node_scope = s;
+      if (!depends_on[i].empty()) node_scope.insert("deps");
+      for (auto& d : depends_on[i]) node_scope.insert("deps." + d);
+      auto body = nodes[i];
+      body.erase("id");
+      body.erase("depends_on");
+      n.children.push_back(node(body, where(i), n.ids[i], node_scope));
+    }
+    n.output_of = j.value("output", "");
+    if (!n.output_of.empty() && std::find(n.ids.begin(), n.ids.end(), n.output_of) == n.ids.end())
+      problem(path + ".output", "no node with id \"" + n.output_of + "\"");
+    if (j.contains("aggregate"))
+      n.aggregate = aggregation_of(j["aggregate"], path + ".aggregate", s);
+    else
+      n.aggregate.kind = "by_id";
+  }
+
+  void plan(workflow_node& n, const nlohmann::json& j, const std::string& path, const scope& s) {
+    n.kind = node_kind::plan;
+    n.max_concurrency = j.value("max_concurrency", 0);
+    auto& p = n.plan;
+    p.max_attempts = j.value("max_attempts", p.max_attempts);
+    p.max_nodes = j.value("max_nodes", p.max_nodes);
+    p.planner = helper(j.value("planner", ""), path + ".planner", "planner", with(s, {"feedback", "attempt"}));
+    p.roles = j.value("roles", std::vector<std::string>{});
+    auto role_scope = with(s, {"task", "role", "deps", "deps.*"});
+    for (size_t i = 0; i < p.roles.size(); ++i)
+      helper(p.roles[i], path + ".roles[" + std::to_string(i) + "]", p.roles[i], role_scope);
+    if (j.contains("aggregate"))
+      n.aggregate = aggregation_of(j["aggregate"], path + ".aggregate", s);
+    else
+      n.aggregate.kind = "by_id";
+  }
+
+  void tree(workflow_node& n, const nlohmann::json& j, const std::string& path, const scope& s) {
+    n.kind = node_kind::tree;
+    auto& t = n.tree;
+    t.problem = j.value("problem", "input");
+    check_path(path + ".problem", t.problem, s);
+    t.max_depth = j.value("max_depth", t.max_depth);
+    t.base_max_size = j.value("base_max_size", t.base_max_size);
+    n.max_concurrency = j.value("max_concurrency", 0);
+    auto level = with(s, {"item", "depth"});
+    t.split = helper(j.value("split", ""), path + ".split", "split", level);
+    t.combine = helper(j.value("combine", ""), path + ".combine", "combine", with(level, {"results", "split"}));
+    if (j.contains("leaf")) t.leaf = helper(j["leaf"].get<std::string>(), path + ".leaf", "leaf", level);
+  }
+
+  void check_path(const std::string& path, const std::string& value, const scope& s) {
+    try {
+      auto root = template_refs("{{" + value + "}}")[0].segments[0];
+      if (!s.count(root)) problem(path, "\"" + root + "\" is not bound here; bound: " + describe(s));
+    } catch (const template_error& e) {
+      problem(path, std::string("bad path: ") + e.what());
+    }
+  }
+
+  void loop(workflow_node& n, const nlohmann::json& j, const std::string& path, const scope& s) {
+    n.kind = node_kind::loop;
+    n.max_iterations = j.value("max_iterations", n.max_iterations);
+    n.keep_last = j.value("on_exhausted", "fail") == "last";
+    auto body_scope = with(s, {"iteration", "previous", "feedback"});
+    if (j.contains("agent") == j.contains("do")) {
+      problem(path, "a loop needs exactly one of \"agent\" or \"do\"");
+    } else if (j.contains("agent")) {
+      auto name = j["agent"].get<std::string>();
+      n.each = helper(name, path + ".agent", name, body_scope);
+    } else {
+      n.each = node(j["do"], path + ".do", "do", body_scope);
+    }
+    if (!j.contains("until")) problem(path, "a loop needs \"until\" (when a result is good enough)");
+    n.accept = acceptance_of(j.value("until", nlohmann::json::object()), path + ".until", s);
+  }
+
+  const scenario& spec_;
+  std::vector<std::string>& problems_;
+};
+
+}  // namespace
+
+node_ptr load_workflow(const nlohmann::json& doc, const scenario& spec, std::vector<std::string>& problems) {
+  return workflow_loader(spec, problems).node(doc, "$.workflow", "workflow", scope{"input"});
+}
+
+node_ptr build_plan_dag(const nlohmann::json& plan, const workflow_node& plan_node,
+                        std::vector<std::string>& problems) {
+  const auto& nodes = plan.is_object() ? plan.value("nodes", nlohmann::json()) : plan;
+  if (!nodes.is_array() || nodes.empty()) {
+    problems.push_back("the plan must be {\"nodes\": [...]} (or an array of nodes) with at least one node");
+    return nullptr;
+  }
+  const auto& rules = plan_node.plan;
+  if (nodes.size() > static_cast<size_t>(rules.max_nodes)) {
+    problems.push_back("the plan has " + std::to_string(nodes.size()) + " nodes; at most " +
+                       std::to_string(rules.max_nodes) + " are allowed");
+    return nullptr;
+  }
+  auto dag = std::make_shared<workflow_node>();
+  dag->kind = node_kind::dag;
+  dag->json_path = plan_node.json_path + " (plan)";
+  dag->label = "dag";
+  dag->max_concurrency = plan_node.max_concurrency;
+  dag->aggregate = plan_node.aggregate;
+  auto as_id = [](const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
+  std::vector<std::vector<std::string>> depends_on(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const auto& pn = nodes[i];
+    auto where = "node " + std::to_string(i);
+    if (!pn.is_object()) {
+      problems.push_back(where + ": not an object");
+      continue;
+    }
+    dag->ids.push_back(pn.contains("id") ? as_id(pn["id"]) : std::to_string(i));
+    auto role = pn.value("role", "");
+    auto known = std::find(rules.roles.begin(), rules.roles.end(), role) != rules.roles.end();
+    if (!known) problems.push_back(where + ": unknown role \"" + role + "\" (roles: " + join(rules.roles, ", ") + ")");
+    auto deps = pn.value("depends_on", nlohmann::json::array());
+    if (!deps.is_array()) problems.push_back(where + ": depends_on must be an array");
+    else
+      for (auto& d : deps) depends_on[i].push_back(as_id(d));
+    auto leaf = std::make_shared<workflow_node>();
+    leaf->agent = known ? role : std::string();
+    leaf->json_path = dag->json_path + ".nodes[" + std::to_string(i) + "]";
+    leaf->label = dag->ids.back();
+    leaf->with = {{"task", pn.value("task", "")}, {"role", role}};
+    dag->children.push_back(std::move(leaf));
+  }
+  if (!problems.empty()) return nullptr;
+  auto where = [&](size_t i) { return "node " + std::to_string(i) + " (\"" + dag->ids[i] + "\")"; };
+  for (auto& p : resolve_dag(dag->ids, depends_on, where, dag->deps)) problems.push_back(p);
+  return problems.empty() ? dag : nullptr;
+}
+
+}  // namespace cohort
