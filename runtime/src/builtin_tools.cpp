@@ -31,6 +31,26 @@ std::map<std::string, Tool> builtin_tools() {
     }
     return out;
   };
+  // concat: an array of arrays flattened one level ([[1], [2, 3]] -> [1, 2, 3]).
+  tools["concat"] = [](const ToolCall& c) {
+    if (!c.input.is_array()) throw std::invalid_argument("concat needs an array of arrays");
+    auto out = nlohmann::json::array();
+    for (size_t i = 0; i < c.input.size(); ++i) {
+      if (!c.input[i].is_array())
+        throw std::invalid_argument("concat: element " + std::to_string(i) + " is " + c.input[i].type_name());
+      out.insert(out.end(), c.input[i].begin(), c.input[i].end());
+    }
+    return out;
+  };
+  // partition: a list split around its first element (a divide step for tree patterns):
+  // {"pivot": p, "parts": [[smaller than p], [the rest]]}.
+  tools["partition"] = [](const ToolCall& c) {
+    if (!c.input.is_array() || c.input.empty()) throw std::invalid_argument("partition needs a non-empty array");
+    const auto& pivot = c.input[0];
+    auto smaller = nlohmann::json::array(), rest = nlohmann::json::array();
+    for (size_t i = 1; i < c.input.size(); ++i) (c.input[i] < pivot ? smaller : rest).push_back(c.input[i]);
+    return nlohmann::json{{"pivot", pivot}, {"parts", {smaller, rest}}};
+  };
   return tools;
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// The tools every runtime has: echo, join, json_merge.
+// The tools every runtime has: echo, join, json_merge, concat, partition.
 #include <map>
 #include <string>
 

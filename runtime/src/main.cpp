@@ -55,7 +55,7 @@ void print_reports(const nlohmann::json& reports) {
   if (reports.empty()) return;
   std::printf("\n== patterns ==\n");
   for (auto& [path, rep] : reports.items()) {
-    const nlohmann::json& dag = rep.contains("dag") ? rep["dag"] : rep;
+    const nlohmann::json& dag = rep;  // a plan's DAG reports under its own path
     if (rep.contains("plan"))
       std::printf("%s: plan of %zu nodes after %zu attempt(s)\n", path.c_str(),
                   rep["plan"].is_object() ? rep["plan"].value("nodes", nlohmann::json::array()).size() : rep["plan"].size(),

@@ -171,11 +171,13 @@ class workflow_loader {
       return;
     }
     if (j.contains("agents")) {
-      const auto& names = j["agents"];
+      auto names = j["agents"].get<std::vector<std::string>>();
+      std::set<std::string> unique(names.begin(), names.end());
       for (size_t i = 0; i < names.size(); ++i) {
-        auto p = path + ".agents[" + std::to_string(i) + "]";
-        auto name = names[i].get<std::string>();
-        n.children.push_back(helper(name, p, name, s));
+        auto idx = std::to_string(i);
+        // The same agent twice (five voters of one kind): number them, so paths differ.
+        auto label = unique.size() == names.size() ? names[i] : names[i] + "[" + idx + "]";
+        n.children.push_back(helper(names[i], path + ".agents[" + idx + "]", label, s));
       }
     } else {
       const auto& bs = j["branches"];
