@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <map>
 
 #include "actors/agent_support.hpp"
 #include "runtime/src/template.hpp"
@@ -52,6 +51,10 @@ void vote_tally::cast(size_t voter, const nlohmann::json& answer) {
   b.answer = answer;
   b.key = normalise(answer, b.error);
   b.state = b.error.empty() ? ballot::cast : ballot::abstained;
+  if (b.state != ballot::cast) return;
+  weight_[b.key] += weights_[voter];
+  auto [it, fresh] = first_voter_.emplace(b.key, voter);
+  if (!fresh && voter < it->second) it->second = voter;
 }
 
 void vote_tally::abstain(size_t voter, const result& r) {
@@ -63,16 +66,9 @@ void vote_tally::abstain(size_t voter, const result& r) {
 }
 
 vote_tally::standing vote_tally::stand() const {
-  std::map<std::string, double> weight;
-  std::map<std::string, size_t> first_voter;
-  for (size_t i = 0; i < ballots_.size(); ++i) {
-    if (ballots_[i].state != ballot::cast) continue;
-    weight[ballots_[i].key] += weights_[i];
-    first_voter.emplace(ballots_[i].key, i);
-  }
   standing s;
-  for (auto& [key, w] : weight) {
-    bool ahead = !s.leader || w > s.lead || (w == s.lead && first_voter[key] < first_voter[*s.leader]);
+  for (auto& [key, w] : weight_) {
+    bool ahead = !s.leader || w > s.lead || (w == s.lead && first_voter_.at(key) < first_voter_.at(*s.leader));
     if (ahead) {
       if (s.leader) s.second = std::max(s.second, s.lead);
       s.leader = key;

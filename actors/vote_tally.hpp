@@ -4,6 +4,7 @@
 // come can change the winner, so the rest can be cancelled.
 //
 // Tie-break: among answers of equal weight, the one given by the voter declared first.
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,8 @@ class vote_tally {
   std::vector<std::string> voters_;
   std::vector<double> weights_;
   std::vector<ballot> ballots_;
+  std::map<std::string, double> weight_;       // per normalised answer
+  std::map<std::string, size_t> first_voter_;  // the first declared voter of each answer
   double total_ = 0;
   double pending_ = 0;   // the weight of the voters still to answer
 };

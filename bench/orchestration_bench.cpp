@@ -14,6 +14,7 @@
 #include <benchmark/benchmark.h>
 #include <caf/all.hpp>
 
+#include "bench/bench_runtime.hpp"
 #include "cohort/runtime.hpp"
 #include "messages/json_inspect.hpp"
 
@@ -21,14 +22,7 @@ using nlohmann::json;
 
 namespace {
 
-// One runtime for all benchmarks, ended in main before static destruction starts.
-std::unique_ptr<cohort::Runtime> shared_runtime;
-
-cohort::Runtime& runtime() {
-  // config/cohort.json defaults, overridable by COHORT_* variables to compare settings.
-  if (!shared_runtime) shared_runtime = std::make_unique<cohort::Runtime>(cohort::RuntimeOptions::load());
-  return *shared_runtime;
-}
+using cohort::bench::runtime;
 
 cohort::Scenario noop_fan_out(size_t n) {
   json items = json::array();
@@ -151,12 +145,3 @@ void HttpCallsCold(benchmark::State& state) {
 BENCHMARK(HttpCallsCold)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
 
 }  // namespace
-
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  shared_runtime.reset();
-  return 0;
-}

@@ -9,6 +9,10 @@ bench="$build/bench/cohort_bench"
 echo "== fan-out/fan-in of N no-op tool agents (us_per_branch), bare CAF baseline =="
 "$bench" --benchmark_filter='FanOutNoop|RawCafFanOut' --benchmark_min_time=1
 
+echo
+echo "== patterns: random DAGs of no-op tools (us_per_node, target <= 10), race and vote per branch next to a fan-out (baseline), business-plan DAG efficiency (target >= 0.95) =="
+"$bench" --benchmark_filter='DagNoop|FanOutSim|RaceSim|VoteSim|BusinessPlanDag' --benchmark_min_time=1
+
 log=$(mktemp)
 "$build/cohort" mock-llm --port 0 --latency-ms 50 --threads 1 >"$log" 2>&1 &
 mock=$!

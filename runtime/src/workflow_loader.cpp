@@ -1,5 +1,7 @@
 #include "runtime/src/workflow_loader.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "actors/dag_graph.hpp"
@@ -310,8 +312,7 @@ class workflow_loader {
     for (auto& p : resolve_dag(n.ids, depends_on, where, n.deps)) problems_.push_back(p);
     if (n.deps.size() != nodes.size()) n.deps.assign(nodes.size(), {});
     for (size_t i = 0; i < nodes.size(); ++i) {
-      auto node_scope = s;
-      if (!depends_on[i].empty()) node_scope.insert("deps");
+      auto node_scope = with(s, {"deps"});  // bound in every DAG node, {} without dependencies
       for (auto& d : depends_on[i]) node_scope.insert("deps." + d);
       auto body = nodes[i];
       body.erase("id");
@@ -396,7 +397,8 @@ node_ptr load_workflow(const nlohmann::json& doc, const scenario& spec, std::vec
 
 node_ptr build_plan_dag(const nlohmann::json& plan, const workflow_node& plan_node,
                         std::vector<std::string>& problems) {
-  const auto& nodes = plan.is_object() ? plan.value("nodes", nlohmann::json()) : plan;
+  // {"nodes": [...]}, {"agents": [...]} (the coordinator's own word), or the bare array.
+  const auto& nodes = !plan.is_object() ? plan : plan.contains("nodes") ? plan["nodes"] : plan.value("agents", nlohmann::json());
   if (!nodes.is_array() || nodes.empty()) {
     problems.push_back("the plan must be {\"nodes\": [...]} (or an array of nodes) with at least one node");
     return nullptr;
@@ -424,7 +426,15 @@ node_ptr build_plan_dag(const nlohmann::json& plan, const workflow_node& plan_no
     }
     dag->ids.push_back(pn.contains("id") ? as_id(pn["id"]) : std::to_string(i));
     auto role = pn.value("role", "");
-    auto known = std::find(rules.roles.begin(), rules.roles.end(), role) != rules.roles.end();
+    // Planners shout roles ("RESEARCHER"): match them regardless of case.
+    auto same = [&](const std::string& r) {
+      return r.size() == role.size() && std::equal(r.begin(), r.end(), role.begin(), [](char a, char b) {
+               return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+             });
+    };
+    auto found = std::find_if(rules.roles.begin(), rules.roles.end(), same);
+    bool known = found != rules.roles.end();
+    if (known) role = *found;
     if (!known) problems.push_back(where + ": unknown role \"" + role + "\" (roles: " + join(rules.roles, ", ") + ")");
     auto deps = pn.value("depends_on", nlohmann::json::array());
     if (!deps.is_array()) problems.push_back(where + ": depends_on must be an array");
