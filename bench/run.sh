@@ -14,7 +14,7 @@ echo "== patterns: random DAGs of no-op tools (us_per_node, target <= 10), race 
 "$bench" --benchmark_filter='DagNoop|FanOutSim|RaceSim|VoteSim|BusinessPlanDag' --benchmark_min_time=1
 
 log=$(mktemp)
-"$build/cohort" mock-llm --port 0 --latency-ms 50 --threads 1 >"$log" 2>&1 &
+"$build/cohort" mock-llm --port 0 --latency-ms 50 --threads 2 >"$log" 2>&1 &
 mock=$!
 trap 'kill $mock 2>/dev/null; wait $mock 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 100); do grep -q listening "$log" && break; sleep 0.05; done

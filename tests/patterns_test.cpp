@@ -504,3 +504,50 @@ TEST_F(Patterns, NestsTwelveLevelsDeep) {
   for (int i = 0; i < 200 && rt.live_actors() != baseline; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(rt.live_actors(), baseline);
 }
+
+// ---------------------------------------------------------------- the remaining errors
+
+TEST_F(Patterns, FirstFailsOnlyWhenEveryBranchFails) {
+  auto r = rt.run(rt.load({{"models", {{"broken", sim(5, json::array(), 1.0)}}},
+                           {"agents", {{"a", agent("broken", "q")}, {"b", agent("broken", "q")}}},
+                           {"workflow", {{"type", "fan_out"}, {"agents", {"a", "b"}}, {"aggregate", "first"}}}}));
+  EXPECT_EQ(r.error_kind, "all_failed");
+  EXPECT_NE(r.error.find("every branch failed"), std::string::npos) << r.error;
+  EXPECT_EQ(r.branches.failed, 2);
+}
+
+TEST_F(Patterns, TreeSplitMustAnswerParts) {
+  auto r = rt.run(rt.load({{"models", {{"m", sim(1, {rule(".", "I would rather not")})}}},
+                           {"agents", {{"split", agent("m", "split {{item}}")}, {"join", agent("m", "{{results}}")}}},
+                           {"workflow", {{"type", "tree"}, {"problem", "input.xs"}, {"split", "split"}, {"combine", "join"}}},
+                           {"input", {{"xs", {3, 1, 2}}}}}));
+  EXPECT_EQ(r.error_kind, "invalid_output");
+  EXPECT_NE(r.error.find("workflow/split: expected an array of parts"), std::string::npos) << r.error;
+
+  auto missing = rt.run(rt.load({{"models", {{"m", sim(1)}}},
+                                 {"agents", {{"split", agent("m", "split {{item}}")}, {"join", agent("m", "{{results}}")}}},
+                                 {"workflow", {{"type", "tree"}, {"problem", "input.xs"}, {"split", "split"}, {"combine", "join"}}},
+                                 {"input", {{"ys", 1}}}}));
+  EXPECT_EQ(missing.error_kind, "invalid_input");
+  EXPECT_NE(missing.error.find("$.workflow.problem: \"input.xs\" does not resolve"), std::string::npos) << missing.error;
+}
+
+TEST_F(Patterns, PatternKeysAreValidated) {
+  json base{{"models", {{"m", sim(1)}}}, {"agents", {{"a", agent("m", "x")}, {"j", agent("m", "{{candidate}}")}}}};
+  auto doc = base;
+  doc["workflow"] = {{"type", "plan"}, {"planner", "a"}};
+  auto text = load_problems(rt, doc);
+  EXPECT_NE(text.find("roles"), std::string::npos) << text;
+  doc["workflow"] = {{"type", "loop"}, {"agent", "a"}};
+  text = load_problems(rt, doc);
+  EXPECT_NE(text.find("$.workflow: a loop needs \"until\""), std::string::npos) << text;
+  doc["workflow"] = {{"type", "race"}, {"agents", {"a"}}, {"accept", {{"regex", "("}}}};
+  text = load_problems(rt, doc);
+  EXPECT_NE(text.find("$.workflow.accept.regex: bad regex"), std::string::npos) << text;
+  doc["workflow"] = {{"type", "vote"}, {"agents", {"j"}}};  // {{candidate}} is a judge's word, not a voter's
+  text = load_problems(rt, doc);
+  EXPECT_NE(text.find("$.agents.j.prompt: {{candidate}} is not bound"), std::string::npos) << text;
+  doc["workflow"] = {{"type", "fan_out"}, {"agents", {"a"}}, {"aggregate", "synthesize"}};
+  text = load_problems(rt, doc);
+  EXPECT_NE(text.find("$.workflow.aggregate"), std::string::npos) << text;
+}
