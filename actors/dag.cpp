@@ -33,7 +33,9 @@ class dag_pattern : public pattern {
     auto deps = nlohmann::json::object();
     for (auto d : node_.deps[i]) deps[node_.ids[d]] = outputs_[d];
     start_us_[i] = now_us();
-    return make_branch(i, node_.children[i], bindings_, node_.ids[i], {{"deps", std::move(deps)}});
+    auto b = make_branch(i, node_.children[i], bindings_, node_.ids[i]);
+    b.bindings["deps"] = std::move(deps);
+    return b;
   }
 
   std::optional<result> settle(size_t index, result r) override {

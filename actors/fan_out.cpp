@@ -64,8 +64,11 @@ class fan_out_pattern : public pattern {
 
   branch map_branch(size_t i) {
     if (!node_.each) return make_branch(i, node_.children[i], bindings_, node_.children[i]->label);
-    return make_branch(i, node_.each, bindings_, node_.each->label + "[" + std::to_string(i) + "]",
-                       {{"item", items_[i]}, {"index", i}});
+    // The hot path of a 100,000-item fan-out: bindings set in place, no temporary object.
+    auto b = make_branch(i, node_.each, bindings_, node_.each->label + "[" + std::to_string(i) + "]");
+    b.bindings["item"] = items_[i];
+    b.bindings["index"] = i;
+    return b;
   }
 
   const workflow_node& node_;
