@@ -259,17 +259,29 @@ class workflow_loader {
     return a;
   }
 
+  // Case-insensitive, as the sim model's rules; an empty text matches everything.
+  std::regex compile(const std::string& path, const std::string& text) {
+    try {
+      return std::regex(text, std::regex::ECMAScript | std::regex::icase);
+    } catch (const std::regex_error& e) {
+      problem(path, std::string("bad regex: ") + e.what());
+      return {};
+    }
+  }
+
+  // A DAG's outputs, by node id, unless "aggregate" says otherwise.
+  aggregation by_id_unless_given(const nlohmann::json& j, const std::string& path, const scope& s) {
+    if (j.contains("aggregate")) return aggregation_of(j["aggregate"], path + ".aggregate", s);
+    aggregation a;
+    a.kind = "by_id";
+    return a;
+  }
+
   acceptance acceptance_of(const nlohmann::json& j, const std::string& path, const scope& s) {
     acceptance a;
     a.non_empty = j.value("non_empty", true);
     a.regex_text = j.value("regex", "");
-    if (!a.regex_text.empty()) {
-      try {
-        a.regex = std::regex(a.regex_text, std::regex::ECMAScript | std::regex::icase);
-      } catch (const std::regex_error& e) {
-        problem(path + ".regex", std::string("bad regex: ") + e.what());
-      }
-    }
+    a.regex = compile(path + ".regex", a.regex_text);
     if (j.contains("json_fields")) a.json_fields = j["json_fields"].get<std::vector<std::string>>();
     if (j.contains("agent"))
       a.judge = helper(j["agent"].get<std::string>(), path + ".agent", "judge",
@@ -285,13 +297,7 @@ class workflow_loader {
     v.fold_case = norm.value("case", "fold") == "fold";
     v.field = norm.value("field", "");
     v.regex_text = norm.value("regex", "");
-    if (!v.regex_text.empty()) {
-      try {
-        v.regex = std::regex(v.regex_text, std::regex::ECMAScript | std::regex::icase);
-      } catch (const std::regex_error& e) {
-        problem(path + ".normalize.regex", std::string("bad regex: ") + e.what());
-      }
-    }
+    v.regex = compile(path + ".normalize.regex", v.regex_text);
     return v;
   }
 
@@ -322,10 +328,7 @@ class workflow_loader {
     n.output_of = j.value("output", "");
     if (!n.output_of.empty() && std::find(n.ids.begin(), n.ids.end(), n.output_of) == n.ids.end())
       problem(path + ".output", "no node with id \"" + n.output_of + "\"");
-    if (j.contains("aggregate"))
-      n.aggregate = aggregation_of(j["aggregate"], path + ".aggregate", s);
-    else
-      n.aggregate.kind = "by_id";
+    n.aggregate = by_id_unless_given(j, path, s);
   }
 
   void plan(workflow_node& n, const nlohmann::json& j, const std::string& path, const scope& s) {
@@ -339,10 +342,7 @@ class workflow_loader {
     auto role_scope = with(s, {"task", "role", "deps", "deps.*"});
     for (size_t i = 0; i < p.roles.size(); ++i)
       helper(p.roles[i], path + ".roles[" + std::to_string(i) + "]", p.roles[i], role_scope);
-    if (j.contains("aggregate"))
-      n.aggregate = aggregation_of(j["aggregate"], path + ".aggregate", s);
-    else
-      n.aggregate.kind = "by_id";
+    n.aggregate = by_id_unless_given(j, path, s);
   }
 
   void tree(workflow_node& n, const nlohmann::json& j, const std::string& path, const scope& s) {
