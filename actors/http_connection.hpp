@@ -40,6 +40,8 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   using done_fn = std::function<void(http_outcome)>;
 
   http_connection(boost::asio::io_context& io, std::string host, std::string port);
+  // An open socket still here (the I/O threads stopped before close() ran) ends abortively too.
+  ~http_connection();
 
   // Sends one request (connecting first if needed) and calls `done` exactly once,
   // unless close() came first.
