@@ -26,10 +26,18 @@ std::string rejection(const acceptance& a, const nlohmann::json& output) {
   return {};
 }
 
-verdict read_verdict(const nlohmann::json& out) {
+verdict read_verdict(const nlohmann::json& answer) {
+  // A judge without JSON output may still answer {"valid": false, ...} as text.
+  auto out = answer;
+  if (out.is_string()) {
+    auto parsed = nlohmann::json::parse(out.get<std::string>(), nullptr, false);
+    if (parsed.is_object() || parsed.is_boolean()) out = std::move(parsed);
+  }
   if (out.is_boolean()) return {out.get<bool>(), {}};
   if (out.is_object()) {
-    std::string feedback = out.value("feedback", out.value("reason", std::string()));
+    std::string feedback;
+    for (const char* key : {"feedback", "reason"})
+      if (out.contains(key) && feedback.empty()) feedback = to_prompt_text(out[key]);
     for (const char* key : {"valid", "pass", "accept", "ok"})
       if (out.contains(key) && out[key].is_boolean()) return {out[key].get<bool>(), feedback};
     return {false, feedback.empty() ? out.dump() : feedback};

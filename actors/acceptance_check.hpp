@@ -19,7 +19,8 @@ struct verdict {
 
 // A judge's answer: true/false; an object with "valid" (or "pass", "accept", "ok")
 // and optional "feedback"/"reason"; or text whose first word says yes (yes, valid,
-// pass, accept, accepted, approve, approved, true, ok). Anything else is a no.
+// pass, passed, accept, accepted, approve, approved, true, ok, correct); text holding
+// such a JSON object is read as the object. Anything else is a no.
 verdict read_verdict(const nlohmann::json& judge_output);
 
 }  // namespace cohort

@@ -1,7 +1,7 @@
 // fan_out: one branch per agent, per sub-workflow, or per item of a list; fan-in by
-// any aggregation (fan_in.hpp). The first failed branch fails the fan-out (the engine
-// cancels the others), except under "first", where the first success wins and only
-// all branches failing fails it.
+// any aggregation (fan_in.hpp) of what succeeded. Failures follow the policy
+// (fail_fast, fail_soft with min_success, all_settled; see failed()), except under
+// "first", where the first success wins and only all branches failing fails it.
 #include "actors/agent_support.hpp"
 #include "actors/fan_in.hpp"
 #include "actors/pattern.hpp"
@@ -17,6 +17,7 @@ class fan_out_pattern : public pattern {
         combine_(node, t.path, bindings_) {
     count_ = node.each ? items_.size() : node.children.size();
     outputs_.resize(count_);
+    ok_.resize(count_);
   }
 
   std::optional<branch> next() override {
@@ -28,9 +29,19 @@ class fan_out_pattern : public pattern {
   std::optional<result> settle(size_t index, result r) override {
     if (index >= count_) return combine_.step_done(std::move(r));
     if (node_.aggregate.kind == "first") return first_settled(std::move(r));
-    if (!r.ok()) return passed_up(r);
-    outputs_[index] = std::move(r.output);
-    if (++settled_ < count_) return std::nullopt;
+    ++settled_;
+    if (!r.ok()) {
+      failures_.push_back({{"path", path_ + "/" + label(index)}, {"status", to_string(r.status)},
+                           {"kind", r.error.kind}, {"message", r.error.message}, {"attempts", r.attempts}});
+      auto verdict = failed(index, r);
+      if (verdict) return verdict;
+    } else {
+      outputs_[index] = std::move(r.output);
+      ok_[index] = true;
+      ++succeeded_;
+    }
+    if (settled_ < count_) return std::nullopt;
+    if (required_failed_) return failure(outcome::failed, "required_failed", path_ + ": " + required_failed_->dump());
     return combine();
   }
 
@@ -39,20 +50,57 @@ class fan_out_pattern : public pattern {
     return r ? std::move(*r) : failure(outcome::failed, "invalid_input", path_ + ": nothing to combine");
   }
 
+  nlohmann::json report() const override {
+    if (failures_.empty() && node_.policy == "fail_fast") return nullptr;
+    return {{"policy", node_.policy},
+            {"succeeded", succeeded_},
+            {"failed", failures_.size()},
+            {"success_rate", count_ > 0 ? static_cast<double>(succeeded_) / static_cast<double>(count_) : 1.0},
+            {"failures", failures_}};
+  }
+
   nlohmann::json partial() const override { return outputs_; }
   size_t unstarted() const override { return count_ - started_; }
 
  private:
+  std::string label(size_t i) const {
+    return node_.each ? node_.each->label + "[" + std::to_string(i) + "]" : node_.children[i]->label;
+  }
+
+  const workflow_node& branch_node(size_t i) const { return node_.each ? *node_.each : *node_.children[i]; }
+
+  // A branch failed. fail_fast: a required branch (all, unless marked optional) fails the
+  // fan-out now. fail_soft: fail as soon as min_success cannot be reached any more.
+  // all_settled: go on; a branch marked required fails it at the end.
+  std::optional<result> failed(size_t index, const result& r) {
+    int marked = branch_node(index).required;
+    bool required = marked == 1 || (marked == -1 && node_.policy == "fail_fast");
+    if (required && node_.policy != "all_settled") return passed_up(r);
+    if (required && !required_failed_) required_failed_ = failures_.back();
+    if (node_.policy == "fail_soft") {
+      auto can_still = succeeded_ + (count_ - settled_);
+      if (can_still < static_cast<size_t>(node_.min_success))
+        return failure(outcome::failed, "too_few_successes",
+                       path_ + ": " + std::to_string(failures_.size()) + " of " + std::to_string(count_) +
+                           " branches failed, so fewer than min_success " + std::to_string(node_.min_success) +
+                           " can succeed; last: " + r.error.message);
+    }
+    return std::nullopt;
+  }
+
+  // Combines what succeeded, in branch order (failed optional branches are left out).
   std::optional<result> combine() {
     combining_ = true;
+    std::vector<nlohmann::json> outputs;
     std::vector<std::string> names;
     std::vector<double> weights;
     for (size_t i = 0; i < count_; ++i) {
-      auto& n = node_.each ? node_.each : node_.children[i];
-      names.push_back(node_.each ? n->label + "[" + std::to_string(i) + "]" : n->label);
-      weights.push_back(n->weight);
+      if (!ok_[i]) continue;
+      outputs.push_back(std::move(outputs_[i]));
+      names.push_back(label(i));
+      weights.push_back(branch_node(i).weight);
     }
-    return combine_.start(outputs_, std::move(names), std::move(weights));
+    return combine_.start(std::move(outputs), std::move(names), std::move(weights));
   }
 
   std::optional<result> first_settled(result r) {
@@ -82,6 +130,10 @@ class fan_out_pattern : public pattern {
   size_t steps_ = 0;
   bool combining_ = false;
   std::vector<nlohmann::json> outputs_;
+  std::vector<bool> ok_;
+  size_t succeeded_ = 0;
+  nlohmann::json failures_ = nlohmann::json::array();
+  std::optional<nlohmann::json> required_failed_;  // all_settled: the first required branch that failed
   std::string errors_;
 };
 

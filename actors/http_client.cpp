@@ -70,6 +70,12 @@ std::string excerpt(const std::string& body) {
   return body.size() > 300 ? s + "..." : s;
 }
 
+// Retry-After in seconds (the HTTP-date form is rare from model servers: ignored).
+int64_t retry_after_ms(const std::string& value) {
+  if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos || value.size() > 6) return -1;
+  return std::stoll(value) * 1000;
+}
+
 model_reply interpret(const endpoint& ep, const http_outcome& out) {
   model_reply r;
   if (!out.error_kind.empty()) {
@@ -81,6 +87,7 @@ model_reply interpret(const endpoint& ep, const http_outcome& out) {
     if (out.status == 429) {
       r.error = {"rate_limited", status + (out.retry_after.empty() ? "" : " (Retry-After: " + out.retry_after + ")") +
                                      ": " + excerpt(out.body)};
+      r.error.retry_after_ms = retry_after_ms(out.retry_after);
     } else {
       r.error = {out.status >= 500 ? "server_error" : "http_status", status + ": " + excerpt(out.body)};
     }

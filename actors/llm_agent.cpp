@@ -42,6 +42,7 @@ result from_reply(const agent_def& def, const model_reply& reply) {
   if (!reply.ok) {
     r = failure(reply.error.kind == "timeout" ? outcome::timed_out : outcome::failed,
                 reply.error.kind, reply.error.message);
+    r.error.retry_after_ms = reply.error.retry_after_ms;
   } else if (def.json_output) {
     auto parsed = nlohmann::json::parse(strip_fences(reply.text), nullptr, false);
     if (parsed.is_discarded()) {

@@ -43,6 +43,11 @@ result success(nlohmann::json output) {
   return r;
 }
 
-result passed_up(const result& r) { return failure(r.status, r.error.kind, r.error.message); }
+result passed_up(const result& r) {
+  result out;
+  out.status = r.status;
+  out.error = r.error;
+  return out;
+}
 
 }  // namespace cohort

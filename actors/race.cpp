@@ -50,7 +50,8 @@ class race_pattern : public pattern {
     auto runners = nlohmann::json::array();
     for (size_t i = 0; i < count(); ++i) {
       nlohmann::json o{{"runner", node_.children[i]->label},
-                       {"outcome", outcomes_[i].first.empty() ? "cancelled" : outcomes_[i].first}};
+                       {"outcome", !outcomes_[i].first.empty() ? outcomes_[i].first
+                                   : candidates_.count(i) ? "unjudged" : "cancelled"}};
       if (!outcomes_[i].second.empty()) o["reason"] = outcomes_[i].second;
       runners.push_back(std::move(o));
     }

@@ -1,6 +1,7 @@
 #pragma once
 // What every actor of one run shares: the scenario, the tools, the model provider
 // actors and where events go. Read-only once the run starts.
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,6 +23,7 @@ struct run_context {
   bool all_events = true;                    // false: only pattern reports (nobody listens)
   int default_timeout_ms = 300000;
   size_t tool_slots = 8;                     // tool agents in flight per supervisor
+  std::shared_ptr<std::atomic<int64_t>> retry_budget;  // retries left in this run (all branches)
 };
 
 using run_context_ptr = std::shared_ptr<const run_context>;

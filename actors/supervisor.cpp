@@ -2,7 +2,9 @@
 // pattern releases them (never more than max_concurrency at once), gives each a
 // deadline, turns timeouts and crashes into results, cancels what is still running
 // when the pattern is done or the supervisor is cancelled, and sums the stats.
+#include <cmath>
 #include <optional>
+#include <random>
 #include <utility>
 #include <queue>
 #include <unordered_map>
@@ -24,6 +26,10 @@ struct branch_slot {
   const agent_def* reusable = nullptr;  // a tool agent, returned to the idle pool when done
   std::string path;
   int64_t timeout_ms = 0;
+  int64_t deadline_ms = 0;              // of this attempt: heap entries of earlier ones are stale
+  int attempt = 1;
+  std::optional<branch> spec;           // kept to start it again, when the node has a retry policy
+  bool backing_off = false;             // between two attempts: no child
 };
 
 using deadline_entry = std::pair<int64_t, size_t>;  // (deadline, branch index)
@@ -55,6 +61,7 @@ struct supervisor_state {
 constexpr auto cancel_grace = std::chrono::milliseconds(1000);
 
 using branch_timer_atom = caf::atom_constant<caf::atom("brtimer")>;
+using branch_retry_atom = caf::atom_constant<caf::atom("brretry")>;
 using supervisor_actor = caf::stateful_actor<supervisor_state>;
 
 const char* kind_name(node_kind k) {
@@ -71,6 +78,22 @@ const char* kind_name(node_kind k) {
     case node_kind::agent: break;
   }
   return "agent";
+}
+
+// The retry class of an error kind (what a node's retry.retry_on names).
+std::string retry_class(const std::string& kind) {
+  if (kind == "timeout" || kind == "rate_limited" || kind == "server_error" || kind == "invalid_output") return kind;
+  if (kind == "model_error" || kind == "malformed_response") return "server_error";
+  if (kind == "connection" || kind == "connection_refused" || kind == "connection_reset") return "connection";
+  return {};
+}
+
+// Full jitter: uniform in [0, min(cap, base * 2^(retry - 1))]; a 429's Retry-After wins.
+int64_t backoff(const retry_policy& p, int retry, const error_info& e) {
+  if (e.kind == "rate_limited" && e.retry_after_ms >= 0) return e.retry_after_ms;
+  double ceiling = std::min<double>(p.max_backoff_ms, p.backoff_ms * std::pow(2.0, retry - 1));
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return static_cast<int64_t>(std::uniform_real_distribution<double>(0, ceiling)(rng));
 }
 
 int own_timeout(const run_context& ctx, const workflow_node& node) {
@@ -144,10 +167,12 @@ class engine {
     st.timer_armed_for = 0;
     auto now = now_ms();
     while (!st.deadlines.empty() && st.deadlines.top().first <= now) {
-      auto index = st.deadlines.top().second;
+      auto [deadline, index] = st.deadlines.top();
       st.deadlines.pop();
       auto it = st.running.find(index);
-      if (it == st.running.end() || st.delivered) continue;
+      if (it == st.running.end() || st.delivered || it->second.backing_off ||
+          it->second.deadline_ms != deadline)
+        continue;
       // Timed out is not abandoned: the child is told to stop (and close its requests).
       auto& slot = it->second;
       self_->send(slot.child, cancel{"timed out after " + std::to_string(slot.timeout_ms) + " ms"});
@@ -203,6 +228,14 @@ class engine {
 
   void dispatch(branch b) {
     auto& st = self_->state;
+    auto index = b.index;
+    auto& slot = st.running[index];
+    if (b.node->retry.max_attempts > 1) slot.spec = b;
+    start_attempt(index, slot, std::move(b));
+  }
+
+  void start_attempt(size_t index, branch_slot& slot, branch b) {
+    auto& st = self_->state;
     const agent_def* tool = tool_of(b);
     if (tool) ++st.tools_running;
     caf::actor child;
@@ -222,34 +255,80 @@ class engine {
     if (b.node->with.is_object())  // the node's own bindings ("with") come on top
       for (auto& [k, v] : b.node->with.items()) t.bindings[k] = v;
     t.deadline_ms = child_deadline_ms(st.current, timeout);
-    t.attempt = 1;
-    st.deadlines.emplace(t.deadline_ms, b.index);
-    st.by_actor.emplace(child.id(), b.index);
-    st.running.emplace(b.index, branch_slot{child, tool, t.path, timeout});
+    t.attempt = slot.attempt;
+    st.deadlines.emplace(t.deadline_ms, index);
+    st.by_actor.emplace(child.id(), index);
+    slot.child = child;
+    slot.reusable = tool;
+    slot.path = t.path;
+    slot.timeout_ms = timeout;
+    slot.deadline_ms = t.deadline_ms;
+    slot.backing_off = false;
     self_->send(child, std::move(t));
   }
 
-  // Forgets a branch; false if it had already settled. A tool agent that answered
-  // goes back to the idle pool; any other child is let go (and ends).
+  // A failed attempt that its node's retry policy (and the run's retry budget) lets
+  // us try again: its child is let go and the branch waits out its backoff.
+  bool retry_later(size_t index, branch_slot& slot, const result& r, bool child_answered) {
+    if (!slot.spec || self_->state.done || r.status == outcome::cancelled) return false;
+    const auto& policy = slot.spec->node->retry;
+    if (slot.attempt >= policy.max_attempts) return false;
+    auto cls = retry_class(r.error.kind);
+    if (std::find(policy.on.begin(), policy.on.end(), cls) == policy.on.end()) return false;
+    if (!ctx_->retry_budget || ctx_->retry_budget->fetch_sub(1) <= 0) return false;
+    auto& st = self_->state;
+    // The attempt's work counts; its end state does not: the branch is not over.
+    auto spent = r.stats;
+    spent.succeeded = spent.failed = spent.timed_out = spent.cancelled = 0;
+    spent.retries += 1;
+    st.stats.add(spent);
+    let_go(slot, child_answered);
+    slot.backing_off = true;
+    auto delay = backoff(policy, slot.attempt, r.error);
+    ++slot.attempt;
+    self_->delayed_send(self_, std::chrono::milliseconds(delay), branch_retry_atom::value, static_cast<uint64_t>(index));
+    return true;
+  }
+
+ public:
+  void retry_now(size_t index) {
+    auto& st = self_->state;
+    auto it = st.running.find(index);
+    if (st.done || it == st.running.end() || !it->second.backing_off) return;
+    start_attempt(index, it->second, *it->second.spec);
+    arm_timer();
+  }
+
+ private:
+  // The child of a slot is done with: a tool agent that answered goes back to the idle
+  // pool; any other child is let go (and ends).
+  void let_go(branch_slot& slot, bool child_answered) {
+    auto& st = self_->state;
+    st.by_actor.erase(slot.child.id());
+    if (slot.reusable) --st.tools_running;
+    if (slot.reusable && child_answered && !st.done) st.idle_tools[slot.reusable].push_back(std::move(slot.child));
+    else self_->demonitor(slot.child);
+    slot.child = caf::actor{};
+  }
+
+  // Forgets a branch; false if it had already settled.
   bool release(size_t index, bool child_answered) {
     auto& st = self_->state;
     auto it = st.running.find(index);
     if (it == st.running.end()) return false;
-    auto& slot = it->second;
-    st.by_actor.erase(slot.child.id());
-    if (slot.reusable) --st.tools_running;
-    if (slot.reusable && child_answered && !st.done) {
-      st.idle_tools[slot.reusable].push_back(std::move(slot.child));
-    } else {
-      self_->demonitor(slot.child);
-    }
+    if (!it->second.backing_off) let_go(it->second, child_answered);
     st.running.erase(it);
     return true;
   }
 
   void on_result(size_t index, result r, bool child_answered = false) {
     auto& st = self_->state;
-    if (st.delivered || !release(index, child_answered)) return;  // late or duplicate: ignore
+    if (st.delivered) return;
+    auto it = st.running.find(index);
+    if (it == st.running.end() || it->second.backing_off) return;  // late or duplicate: ignore
+    if (!r.ok() && retry_later(index, it->second, r, child_answered)) return;
+    r.attempts = it->second.attempt;
+    release(index, child_answered);
     st.stats.add(r.stats);
     if (st.done) {  // a cancelled child confirming
       if (st.running.empty()) deliver();
@@ -268,6 +347,15 @@ class engine {
     st.done = true;
     st.final_result = std::move(r);
     if (st.plan) st.stats.count(outcome::cancelled, static_cast<int64_t>(st.plan->unstarted()));
+    // Branches waiting to be tried again have no child to stop: they end here.
+    for (auto it = st.running.begin(); it != st.running.end();) {
+      if (!it->second.backing_off) {
+        ++it;
+        continue;
+      }
+      st.stats.count(outcome::cancelled);
+      it = st.running.erase(it);
+    }
     if (st.running.empty()) {
       deliver();
       return;
@@ -319,6 +407,7 @@ caf::behavior supervisor(supervisor_actor* self, run_context_ptr ctx,
     [=](branch_timer_atom) { eng->check_deadlines(); },
     [=](const cancel& c) { eng->cancel_all(c.reason); },
     [=](deadline_atom) { eng->grace_expired(); },
+    [=](branch_retry_atom, uint64_t index) { eng->retry_now(static_cast<size_t>(index)); },
   };
 }
 

@@ -115,14 +115,15 @@ result vote_tally::outcome_at(const std::string& path) const {
     for (auto& [k, w] : distribution) t += (t.empty() ? "" : ", ") + ("\"" + k + "\": " + nlohmann::json(w).dump());
     return t.empty() ? std::string("no votes") : t;
   };
-  if (!s.leader) {
+  if (!s.leader && !(rules_.require_majority && pending_ > 0)) {
     auto r = failure(outcome::failed, "no_votes", path + ": no voter gave a usable answer");
     r.output = {{"votes", votes}};
     return r;
   }
   if (rules_.require_majority && !(s.lead > total_ / 2)) {
+    auto leader = s.leader ? "the leader \"" + *s.leader + "\" has " : std::string("no answer has ");
     auto r = failure(outcome::failed, "no_majority",
-                     path + ": no majority: the leader \"" + *s.leader + "\" has " + nlohmann::json(s.lead).dump() +
+                     path + ": no majority: " + leader + nlohmann::json(s.lead).dump() +
                          " of " + nlohmann::json(total_).dump() + " total weight, more than half needed (" +
                          dist_text() + ")");
     r.output = {{"distribution", distribution}, {"votes", votes}};

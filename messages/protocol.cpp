@@ -39,6 +39,7 @@ void run_stats::add(const run_stats& o) {
   failed += o.failed;
   timed_out += o.timed_out;
   cancelled += o.cancelled;
+  retries += o.retries;
 }
 
 void run_stats::count(outcome o, int64_t n) {

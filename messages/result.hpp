@@ -18,11 +18,12 @@ const char* to_string(outcome o);
 struct error_info {
   std::string kind;
   std::string message;
+  int64_t retry_after_ms = -1;  // what the server asked us to wait (HTTP 429 Retry-After); -1: nothing
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, error_info& x) {
-  return f(caf::meta::type_name("cohort.error_info"), x.kind, x.message);
+  return f(caf::meta::type_name("cohort.error_info"), x.kind, x.message, x.retry_after_ms);
 }
 
 // Counts that add up the tree: supervisors sum their children's stats.
@@ -37,6 +38,7 @@ struct run_stats {
   int64_t failed = 0;
   int64_t timed_out = 0;
   int64_t cancelled = 0;
+  int64_t retries = 0;             // attempts that failed and were tried again
 
   void add(const run_stats& o);
   void count(outcome o, int64_t n = 1);
@@ -46,7 +48,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_stats& x) {
   return f(caf::meta::type_name("cohort.run_stats"), x.start_ms, x.end_ms, x.agent_us,
            x.model_calls, x.prompt_tokens, x.completion_tokens, x.succeeded, x.failed,
-           x.timed_out, x.cancelled);
+           x.timed_out, x.cancelled, x.retries);
 }
 
 struct result {
@@ -55,13 +57,14 @@ struct result {
   nlohmann::json output;     // the value (partial results for a failed supervisor)
   run_stats stats;
   nlohmann::json report;     // what a pattern says besides its output (DAG timings, a plan, ...)
+  int32_t attempts = 1;      // how many times the branch ran (retries + 1)
 
   bool ok() const { return status == outcome::succeeded; }
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, result& x) {
-  return f(caf::meta::type_name("cohort.result"), x.status, x.error, x.output, x.stats, x.report);
+  return f(caf::meta::type_name("cohort.result"), x.status, x.error, x.output, x.stats, x.report, x.attempts);
 }
 
 }  // namespace cohort

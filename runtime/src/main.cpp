@@ -56,10 +56,14 @@ void print_reports(const nlohmann::json& reports) {
   std::printf("\n== patterns ==\n");
   for (auto& [path, rep] : reports.items()) {
     const nlohmann::json& dag = rep;  // a plan's DAG reports under its own path
-    if (rep.contains("plan"))
-      std::printf("%s: plan of %zu nodes after %zu attempt(s)\n", path.c_str(),
-                  rep["plan"].is_object() ? rep["plan"].value("nodes", nlohmann::json::array()).size() : rep["plan"].size(),
-                  rep["attempts"].size());
+    if (rep.contains("plan")) {
+      const auto& plan = rep["plan"];
+      auto nodes = !plan.is_object() ? plan : plan.contains("nodes") ? plan["nodes"] : plan.value("agents", nlohmann::json());
+      std::printf("%s: plan of %zu nodes after %zu attempt(s)\n", path.c_str(), nodes.size(), rep["attempts"].size());
+    }
+    if (rep.contains("attempts") && !rep.contains("plan"))
+      std::printf("%s: fallback, %zu attempt(s), the last %s\n", path.c_str(), rep["attempts"].size(),
+                  rep["attempts"].back().value("outcome", std::string("?")).c_str());
     if (dag.contains("layers")) {
       std::printf("%s: %zu layers", path.c_str(), dag["layers"].size());
       if (dag.contains("efficiency"))
@@ -92,6 +96,7 @@ void print_human(const cohort::RunResult& r) {
   std::printf("branches         %lld succeeded, %lld failed, %lld timed out, %lld cancelled\n",
               static_cast<long long>(r.branches.succeeded), static_cast<long long>(r.branches.failed),
               static_cast<long long>(r.branches.timed_out), static_cast<long long>(r.branches.cancelled));
+  std::printf("success rate     %.1f%% (%lld retries)\n", 100 * s.success_rate, static_cast<long long>(s.retries));
 }
 
 int exit_code(const cohort::RunResult& r) {

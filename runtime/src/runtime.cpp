@@ -53,6 +53,9 @@ RunResult to_public(const result& r, bool deadline_hit, int64_t wall_ms) {
   out.summary.completion_tokens = r.stats.completion_tokens;
   out.summary.tokens = r.stats.prompt_tokens + r.stats.completion_tokens;
   out.branches = {r.stats.succeeded, r.stats.failed, r.stats.timed_out, r.stats.cancelled};
+  auto settled = r.stats.succeeded + r.stats.failed + r.stats.timed_out + r.stats.cancelled;
+  out.summary.success_rate = settled > 0 ? static_cast<double>(r.stats.succeeded) / static_cast<double>(settled) : 0;
+  out.summary.retries = r.stats.retries;
   return out;
 }
 
@@ -68,7 +71,9 @@ nlohmann::json RunResult::to_json() const {
                  {"model_calls", summary.model_calls},
                  {"prompt_tokens", summary.prompt_tokens},
                  {"completion_tokens", summary.completion_tokens},
-                 {"tokens", summary.tokens}}},
+                 {"tokens", summary.tokens},
+                 {"success_rate", summary.success_rate},
+                 {"retries", summary.retries}}},
     {"branches", {{"succeeded", branches.succeeded},
                   {"failed", branches.failed},
                   {"timed_out", branches.timed_out},
@@ -210,6 +215,7 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   ctx->tools = impl_->tools;
   ctx->default_timeout_ms = impl_->options.default_timeout_ms;
   ctx->tool_slots = 4 * static_cast<size_t>(impl_->threads);
+  ctx->retry_budget = std::make_shared<std::atomic<int64_t>>(spec->retry_budget);
   std::vector<caf::actor> run_models;  // the sim models live as long as the run
   for (const auto& [name, model] : spec->models) {
     if (model.provider == "sim") {
@@ -232,8 +238,11 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   task root_task;
   root_task.run_id = ctx->run_id;
   root_task.path = spec->workflow->label;
-  root_task.bindings = nlohmann::json::object();
-  auto run_timeout = spec->timeout_ms > 0 ? spec->timeout_ms : impl_->options.run_timeout_ms;
+  // The root is started here, not by a parent: its own "with" and "timeout_ms" apply here.
+  const auto& root_node = *spec->workflow;
+  root_task.bindings = root_node.with.is_object() ? root_node.with : nlohmann::json::object();
+  int64_t run_timeout = spec->timeout_ms > 0 ? spec->timeout_ms : impl_->options.run_timeout_ms;
+  if (root_node.timeout_ms > 0) run_timeout = std::min<int64_t>(run_timeout, root_node.timeout_ms);
   root_task.deadline_ms = now_ms() + run_timeout;
 
   auto st = std::make_shared<Run::state>();

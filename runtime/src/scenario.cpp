@@ -85,6 +85,7 @@ class loader {
     if (!problems_.empty()) throw scenario_error(out_.origin, problems_);
     out_.name = doc_.value("name", "scenario");
     out_.timeout_ms = doc_.value("timeout_ms", 0);
+    out_.retry_budget = doc_.value("retry_budget", out_.retry_budget);
     if (doc_.contains("input")) out_.input = doc_["input"];
     for (auto& [name, m] : doc_["models"].items()) load_model(name, m);
     for (auto& [name, a] : doc_["agents"].items()) load_agent(name, a);

@@ -90,6 +90,16 @@ struct plan_rules {
   int max_nodes = 50;
 };
 
+// Trying a failed branch again: up to max_attempts in all, after a wait drawn uniformly
+// from [0, min(max_backoff_ms, backoff_ms * 2^(retry - 1))] ("full jitter"), or what a
+// 429's Retry-After asks, when the error is of a class in `on`.
+struct retry_policy {
+  int max_attempts = 1;            // 1: no retry
+  int backoff_ms = 200;
+  int max_backoff_ms = 10000;
+  std::vector<std::string> on{"timeout", "rate_limited", "server_error", "connection"};
+};
+
 struct workflow_node {
   node_kind kind = node_kind::agent;
   std::string json_path;           // where it was defined: "$.workflow.steps[1]"
@@ -98,12 +108,16 @@ struct workflow_node {
   nlohmann::json with;             // extra bindings for this node's task (an object or null)
   double weight = 1.0;             // as a voter
   int timeout_ms = 0;              // this node as a branch; 0 = inherit
+  int required = -1;               // as a branch: 1 required, 0 optional, -1 as the parent's policy says
+  retry_policy retry;              // as a branch
 
   std::vector<node_ptr> children;  // steps, branches, runners, voters, DAG nodes, alternatives
   node_ptr each;                   // fan_out over items: one per item; loop: the body
   std::string over;                // fan_out over items: "input.x", "results", "item.y"
   int max_concurrency = 0;         // 0 = no limit
   aggregation aggregate;
+  std::string policy = "fail_fast"; // fan_out: fail_fast | fail_soft | all_settled
+  int min_success = 1;             // fan_out under fail_soft
 
   // dag: children[i] has id ids[i] and waits for the children numbered deps[i].
   std::vector<std::string> ids;
@@ -126,6 +140,7 @@ struct scenario {
   std::shared_ptr<const workflow_node> workflow;
   nlohmann::json input = nlohmann::json::object();
   int timeout_ms = 0;              // whole run; 0 = the runtime default
+  int retry_budget = 1000;         // retries allowed in one run, all branches together
 };
 
 // Thrown with every problem found, each as "JSON path: what is wrong".

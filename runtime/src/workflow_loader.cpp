@@ -39,13 +39,15 @@ class workflow_loader {
   workflow_loader(const scenario& spec, std::vector<std::string>& problems)
       : spec_(spec), problems_(problems) {}
 
-  node_ptr node(const nlohmann::json& j, const std::string& path, const std::string& label,
+  std::shared_ptr<workflow_node> node(const nlohmann::json& j, const std::string& path, const std::string& label,
                 const scope& outer) {
     auto n = std::make_shared<workflow_node>();
     n->json_path = path;
     n->label = j.value("name", label);
     n->timeout_ms = j.value("timeout_ms", 0);
     n->weight = j.value("weight", 1.0);
+    if (j.contains("required")) n->required = j["required"].get<bool>() ? 1 : 0;
+    if (j.contains("retry")) n->retry = retry_of(j["retry"]);
     auto s = outer;
     if (j.contains("with")) {
       n->with = j["with"];
@@ -97,7 +99,7 @@ class workflow_loader {
   }
 
   // An agent that a pattern runs for itself (a judge, a planner, a fold step).
-  node_ptr helper(const std::string& agent, const std::string& path, const std::string& label,
+  std::shared_ptr<workflow_node> helper(const std::string& agent, const std::string& path, const std::string& label,
                   const scope& s) {
     auto n = std::make_shared<workflow_node>();
     n->agent = agent;
@@ -172,21 +174,24 @@ class workflow_loader {
       problem(path, "needs exactly one of \"agents\" (names) or \"branches\" (workflow nodes)");
       return;
     }
+    std::vector<std::shared_ptr<workflow_node>> kids;
     if (j.contains("agents")) {
       auto names = j["agents"].get<std::vector<std::string>>();
-      std::set<std::string> unique(names.begin(), names.end());
-      for (size_t i = 0; i < names.size(); ++i) {
-        auto idx = std::to_string(i);
-        // The same agent twice (five voters of one kind): number them, so paths differ.
-        auto label = unique.size() == names.size() ? names[i] : names[i] + "[" + idx + "]";
-        n.children.push_back(helper(names[i], path + ".agents[" + idx + "]", label, s));
-      }
+      for (size_t i = 0; i < names.size(); ++i)
+        kids.push_back(helper(names[i], path + ".agents[" + std::to_string(i) + "]", names[i], s));
     } else {
       const auto& bs = j["branches"];
       for (size_t i = 0; i < bs.size(); ++i) {
         auto idx = std::to_string(i);
-        n.children.push_back(node(bs[i], path + ".branches[" + idx + "]", "branch" + idx, s));
+        kids.push_back(node(bs[i], path + ".branches[" + idx + "]", "branch" + idx, s));
       }
+    }
+    // The same label twice (five voters of one agent): number them all, so paths differ.
+    std::set<std::string> labels;
+    for (auto& k : kids) labels.insert(k->label);
+    for (size_t i = 0; i < kids.size(); ++i) {
+      if (labels.size() != kids.size()) kids[i]->label += "[" + std::to_string(i) + "]";
+      n.children.push_back(kids[i]);
     }
     if (n.children.empty()) problem(path, "needs at least one branch");
   }
@@ -215,6 +220,11 @@ class workflow_loader {
     }
     n.aggregate = aggregation_of(j.value("aggregate", nlohmann::json("collect")), path + ".aggregate", s);
     if (n.aggregate.kind == "vote") n.vote = vote_rules_of(j, path, s);
+    n.policy = j.value("policy", n.policy);
+    n.min_success = j.value("min_success", n.policy == "fail_soft" ? 1 : 0);
+    if (!n.each && n.min_success > static_cast<int>(n.children.size()))
+      problem(path + ".min_success", std::to_string(n.min_success) + " successes asked of " +
+                                         std::to_string(n.children.size()) + " branches");
   }
 
   void check_over(const std::string& path, const std::string& over, const scope& s) {
@@ -269,10 +279,19 @@ class workflow_loader {
     }
   }
 
+  static retry_policy retry_of(const nlohmann::json& j) {
+    retry_policy r;
+    r.max_attempts = j.value("max_attempts", 3);  // asking for retries without a count: three tries
+    r.backoff_ms = j.value("backoff_ms", r.backoff_ms);
+    r.max_backoff_ms = j.value("max_backoff_ms", r.max_backoff_ms);
+    if (j.contains("retry_on")) r.on = j["retry_on"].get<std::vector<std::string>>();
+    return r;
+  }
+
   // A DAG's outputs, by node id, unless "aggregate" says otherwise.
   aggregation by_id_unless_given(const nlohmann::json& j, const std::string& path, const scope& s) {
     if (j.contains("aggregate")) return aggregation_of(j["aggregate"], path + ".aggregate", s);
-    aggregation a;
+    aggregation a;  // (vote rules, when "aggregate" is "vote", are read by the caller)
     a.kind = "by_id";
     return a;
   }
@@ -315,10 +334,15 @@ class workflow_loader {
       depends_on.push_back(nodes[i].value("depends_on", std::vector<std::string>{}));
     }
     auto where = [&](size_t i) { return path + ".nodes[" + std::to_string(i) + "]"; };
-    for (auto& p : resolve_dag(n.ids, depends_on, where, n.deps)) problems_.push_back(p);
+    for (auto& p : resolve_dag(n.ids, depends_on, where, n.deps))
+      problems_.push_back(p.rfind("dependency cycle", 0) == 0 ? path + ".nodes: " + p : p);
     if (n.deps.size() != nodes.size()) n.deps.assign(nodes.size(), {});
     for (size_t i = 0; i < nodes.size(); ++i) {
-      auto node_scope = with(s, {"deps"});  // bound in every DAG node, {} without dependencies
+      // An enclosing DAG's dependencies are not this one's: its {{deps}} replaces theirs.
+      auto node_scope = s;
+      for (auto it = node_scope.begin(); it != node_scope.end();)
+        it = it->rfind("deps.", 0) == 0 ? node_scope.erase(it) : std::next(it);
+      node_scope.insert("deps");  // bound in every DAG node, {} without dependencies
       for (auto& d : depends_on[i]) node_scope.insert("deps." + d);
       auto body = nodes[i];
       body.erase("id");
@@ -329,6 +353,7 @@ class workflow_loader {
     if (!n.output_of.empty() && std::find(n.ids.begin(), n.ids.end(), n.output_of) == n.ids.end())
       problem(path + ".output", "no node with id \"" + n.output_of + "\"");
     n.aggregate = by_id_unless_given(j, path, s);
+    if (n.aggregate.kind == "vote") n.vote = vote_rules_of(j, path, s);
   }
 
   void plan(workflow_node& n, const nlohmann::json& j, const std::string& path, const scope& s) {
@@ -343,6 +368,7 @@ class workflow_loader {
     for (size_t i = 0; i < p.roles.size(); ++i)
       helper(p.roles[i], path + ".roles[" + std::to_string(i) + "]", p.roles[i], role_scope);
     n.aggregate = by_id_unless_given(j, path, s);
+    if (n.aggregate.kind == "vote") n.vote = vote_rules_of(j, path, s);
   }
 
   void tree(workflow_node& n, const nlohmann::json& j, const std::string& path, const scope& s) {
@@ -425,6 +451,10 @@ node_ptr build_plan_dag(const nlohmann::json& plan, const workflow_node& plan_no
       continue;
     }
     dag->ids.push_back(pn.contains("id") ? as_id(pn["id"]) : std::to_string(i));
+    if ((pn.contains("role") && !pn["role"].is_string()) || (pn.contains("task") && !pn["task"].is_string())) {
+      problems.push_back(where + ": \"role\" and \"task\" must be strings");
+      continue;
+    }
     auto role = pn.value("role", "");
     // Planners shout roles ("RESEARCHER"): match them regardless of case.
     auto same = [&](const std::string& r) {

@@ -53,6 +53,8 @@ struct RunSummary {
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
   int64_t tokens = 0;
+  double success_rate = 0;     // leaf branches that succeeded, of all that ended
+  int64_t retries = 0;         // failed attempts that were tried again
 };
 
 struct BranchCounts {
