@@ -2,6 +2,8 @@
 // any aggregation (fan_in.hpp) of what succeeded. Failures follow the policy
 // (fail_fast, fail_soft with min_success, all_settled; see failed()), except under
 // "first", where the first success wins and only all branches failing fails it.
+#include <map>
+
 #include "actors/agent_support.hpp"
 #include "actors/fan_in.hpp"
 #include "actors/pattern.hpp"
@@ -31,8 +33,9 @@ class fan_out_pattern : public pattern {
     if (node_.aggregate.kind == "first") return first_settled(std::move(r));
     ++settled_;
     if (!r.ok()) {
-      failures_.push_back({{"path", path_ + "/" + label(index)}, {"status", to_string(r.status)},
-                           {"kind", r.error.kind}, {"message", r.error.message}, {"attempts", r.attempts}});
+      failures_.emplace(index, nlohmann::json{{"path", path_ + "/" + label(index)}, {"status", to_string(r.status)},
+                                              {"kind", r.error.kind}, {"message", r.error.message},
+                                              {"attempts", r.attempts}});
       auto verdict = failed(index, r);
       if (verdict) return verdict;
     } else {
@@ -56,13 +59,19 @@ class fan_out_pattern : public pattern {
             {"succeeded", succeeded_},
             {"failed", failures_.size()},
             {"success_rate", count_ > 0 ? static_cast<double>(succeeded_) / static_cast<double>(count_) : 1.0},
-            {"failures", failures_}};
+            {"failures", failure_list()}};
   }
 
   nlohmann::json partial() const override { return outputs_; }
   size_t unstarted() const override { return count_ - started_; }
 
  private:
+  nlohmann::json failure_list() const {
+    auto list = nlohmann::json::array();
+    for (auto& kv : failures_) list.push_back(kv.second);
+    return list;
+  }
+
   std::string label(size_t i) const {
     return node_.each ? node_.each->label + "[" + std::to_string(i) + "]" : node_.children[i]->label;
   }
@@ -76,7 +85,7 @@ class fan_out_pattern : public pattern {
     int marked = branch_node(index).required;
     bool required = marked == 1 || (marked == -1 && node_.policy == "fail_fast");
     if (required && node_.policy != "all_settled") return passed_up(r);
-    if (required && !required_failed_) required_failed_ = failures_.back();
+    if (required && !required_failed_) required_failed_ = failures_.at(index);
     if (node_.policy == "fail_soft") {
       auto can_still = succeeded_ + (count_ - settled_);
       if (can_still < static_cast<size_t>(node_.min_success))
@@ -132,7 +141,7 @@ class fan_out_pattern : public pattern {
   std::vector<nlohmann::json> outputs_;
   std::vector<bool> ok_;
   size_t succeeded_ = 0;
-  nlohmann::json failures_ = nlohmann::json::array();
+  std::map<size_t, nlohmann::json> failures_;  // by branch index: reported in branch order
   std::optional<nlohmann::json> required_failed_;  // all_settled: the first required branch that failed
   std::string errors_;
 };
