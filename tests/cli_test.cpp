@@ -130,16 +130,18 @@ TEST(Cli, ConnectionRefusedIsNamed) {
             std::string::npos);
 }
 
+// Ctrl-C in the middle of 1,000 HTTP branches, all in flight at the server.
 TEST(Cli, SigintCancelsAndLeavesNoOpenConnection) {
-  mock_llm_process mock({"--latency-ms", "20000"});
-  auto doc = http_scenario(mock.base_url());
+  mock_llm_process mock({"--latency-ms", "20000", "--threads", "2"});
+  auto doc = http_scenario(mock.base_url(), json::object(), 60000);
+  doc["models"]["mock"]["max_in_flight"] = 1000;
   json langs = json::array();
-  for (int i = 0; i < 40; ++i) langs.push_back("L" + std::to_string(i));
+  for (int i = 0; i < 1000; ++i) langs.push_back("L" + std::to_string(i));
   doc["input"]["langs"] = langs;
   auto path = write_temp("cancel.json", doc);
   child_process p({COHORT_BINARY, "run", path, "--json", "-q"});
-  auto s = wait_stats(mock.port(), [](const json& s) { return s["in_flight"] == 40; });
-  ASSERT_EQ(s["in_flight"], 40) << s.dump();
+  auto s = wait_stats(mock.port(), [](const json& s) { return s["in_flight"] == 1000; });
+  ASSERT_EQ(s["in_flight"], 1000) << s.dump();
   auto sent = std::chrono::steady_clock::now();
   p.signal(SIGINT);
   auto code = p.wait(3000);
@@ -148,10 +150,10 @@ TEST(Cli, SigintCancelsAndLeavesNoOpenConnection) {
   EXPECT_LT(took, std::chrono::seconds(1));
   auto out = json::parse(p.read_all(1000), nullptr, false);
   EXPECT_EQ(out["status"], "cancelled");
-  EXPECT_EQ(out["branches"]["cancelled"].get<int>(), 41);  // 40 in flight + the analyst never started
+  EXPECT_EQ(out["branches"]["cancelled"].get<int>(), 1001);  // 1,000 in flight + the analyst never started
   s = wait_stats(mock.port(), [](const json& s) { return s["open_connections"] == 0; });
   EXPECT_EQ(s["open_connections"], 0) << s.dump();
-  EXPECT_EQ(s["client_cancellations"], 40) << s.dump();
+  EXPECT_EQ(s["client_cancellations"], 1000) << s.dump();
 }
 
 TEST(Cli, InvalidScenarioNamesFileAndPath) {
