@@ -139,7 +139,8 @@ http_connection::request make_request(const model_def& m, const endpoint& ep, co
   return r;
 }
 
-caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_context* io) {
+caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_context* io,
+                          std::shared_ptr<std::atomic<int64_t>> open_connections) {
   auto ep = std::make_shared<const endpoint>(parse_endpoint(model));
   auto model_ptr = std::make_shared<const model_def>(model);
   auto all = self->state.all;
@@ -171,7 +172,7 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
       c.conn = st.idle.back();
       st.idle.pop_back();
     } else {
-      c.conn = std::make_shared<http_connection>(*io, ep->host, ep->port);
+      c.conn = std::make_shared<http_connection>(*io, ep->host, ep->port, open_connections);
       st.all->insert(c.conn);
     }
     auto id = c.req->id;
@@ -256,8 +257,9 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
 
 }  // namespace
 
-caf::actor spawn_http_client(caf::actor_system& sys, const model_def& model, boost::asio::io_context& io) {
-  return sys.spawn(http_client, model, &io);
+caf::actor spawn_http_client(caf::actor_system& sys, const model_def& model, boost::asio::io_context& io,
+                             std::shared_ptr<std::atomic<int64_t>> open_connections) {
+  return sys.spawn(http_client, model, &io, std::move(open_connections));
 }
 
 }  // namespace cohort

@@ -12,9 +12,10 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
 
-http_connection::http_connection(net::io_context& io, std::string host, std::string port)
+http_connection::http_connection(net::io_context& io, std::string host, std::string port,
+                                 std::shared_ptr<std::atomic<int64_t>> open_count)
     : stream_(net::make_strand(io)), resolver_(stream_.get_executor()), host_(std::move(host)),
-      port_(std::move(port)) {}
+      port_(std::move(port)), open_count_(std::move(open_count)) {}
 
 void http_connection::send(request req, std::chrono::milliseconds connect_timeout,
                            std::chrono::milliseconds request_timeout, done_fn done) {
@@ -32,28 +33,31 @@ void http_connection::send(request req, std::chrono::milliseconds connect_timeou
   });
 }
 
-namespace {
-
 // An abortive close (RST): the request is withdrawn or the connection idle, so nothing
 // is lost, and no TIME_WAIT stays behind on our side. Thousands of those (one per
 // connection of every cold run) slow down finding a free local port.
-void close_abortively(beast::tcp_stream& stream) {
-  if (!stream.socket().is_open()) return;
+void http_connection::close_abortively() {
+  if (!stream_.socket().is_open()) return;
   beast::error_code ignored;
-  stream.socket().set_option(net::socket_base::linger(true, 0), ignored);
-  stream.close();
+  stream_.socket().set_option(net::socket_base::linger(true, 0), ignored);
+  stream_.close();
+  socket_closed();
 }
 
-}  // namespace
+void http_connection::socket_closed() {
+  if (!counted_) return;
+  counted_ = false;
+  --*open_count_;
+}
 
-http_connection::~http_connection() { close_abortively(stream_); }
+http_connection::~http_connection() { close_abortively(); }
 
 void http_connection::close() {
   net::post(stream_.get_executor(), [self = shared_from_this()] {
     self->closed_ = true;
     self->done_ = nullptr;
     self->resolver_.cancel();
-    close_abortively(self->stream_);
+    self->close_abortively();
   });
 }
 
@@ -82,6 +86,8 @@ void http_connection::on_connect(beast::error_code ec) {
   if (closed_) return;
   if (ec) return complete(failure(ec, "connect"));
   connected_ = true;
+  counted_ = true;
+  ++*open_count_;
   beast::error_code ignored;  // small requests: do not wait for Nagle
   stream_.socket().set_option(net::ip::tcp::no_delay(true), ignored);
   write();
@@ -114,6 +120,7 @@ void http_connection::on_read(beast::error_code ec) {
     beast::error_code ignored;
     stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
     stream_.close();
+    socket_closed();
   }
   complete(std::move(out));
 }
@@ -122,6 +129,7 @@ void http_connection::complete(http_outcome out) {
   if (!out.error_kind.empty()) {
     connected_ = false;
     stream_.close();
+    socket_closed();
   }
   stream_.expires_never();
   if (auto done = std::move(done_)) {

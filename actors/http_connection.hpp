@@ -1,4 +1,5 @@
 #pragma once
+#include <atomic>
 // One keep-alive HTTP/1.1 connection to an endpoint, driven on the shared io_context.
 // It knows nothing of actors: the owner passes a callback, which runs on an I/O
 // thread and should only post a message.
@@ -39,7 +40,9 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   using request = boost::beast::http::request<boost::beast::http::string_body>;
   using done_fn = std::function<void(http_outcome)>;
 
-  http_connection(boost::asio::io_context& io, std::string host, std::string port);
+  // `open_count` counts this connection while its socket is connected.
+  http_connection(boost::asio::io_context& io, std::string host, std::string port,
+                  std::shared_ptr<std::atomic<int64_t>> open_count);
   // An open socket still here (the I/O threads stopped before close() ran) ends abortively too.
   ~http_connection();
 
@@ -58,6 +61,8 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   void on_read(boost::beast::error_code ec);
   void complete(http_outcome out);
   http_outcome failure(boost::beast::error_code ec, const char* stage) const;
+  void close_abortively();
+  void socket_closed();
 
   boost::beast::tcp_stream stream_;
   boost::asio::ip::tcp::resolver resolver_;
@@ -72,6 +77,8 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   bool connected_ = false;
   bool reused_ = false;
   bool closed_ = false;
+  std::shared_ptr<std::atomic<int64_t>> open_count_;
+  bool counted_ = false;  // in open_count_
 };
 
 }  // namespace cohort

@@ -1,4 +1,6 @@
 #pragma once
+#include <atomic>
+#include <memory>
 // Model provider actors: they answer model_request with model_reply and accept
 // (cancel_req_atom, request id) to withdraw a call.
 #include <caf/fwd.hpp>
@@ -15,7 +17,8 @@ namespace cohort {
 caf::actor spawn_sim_model(caf::actor_system& sys, const model_def& model);
 
 // An HTTP client for one OpenAI-compatible endpoint, on the shared io_context.
+// `open_connections` counts the client's connected sockets (the runtime's stats).
 caf::actor spawn_http_client(caf::actor_system& sys, const model_def& model,
-                             boost::asio::io_context& io);
+                             boost::asio::io_context& io, std::shared_ptr<std::atomic<int64_t>> open_connections);
 
 }  // namespace cohort

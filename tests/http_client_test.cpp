@@ -28,6 +28,8 @@ TEST(HttpClient, MaxInFlightQueuesAndConnectionsAreReused) {
   EXPECT_EQ(s["requests"], 12);
   EXPECT_LE(s["connections_total"].get<int>(), 3) << "keep-alive connections were not reused: " << s.dump();
   EXPECT_EQ(s["client_cancellations"], 0);
+  EXPECT_EQ(rt.open_connections(), s["open_connections"].get<size_t>());  // the idle keep-alive ones
+  EXPECT_GE(rt.open_connections(), 1u);
 }
 
 TEST(HttpClient, CancelClosesInFlightRequests) {
@@ -57,4 +59,5 @@ TEST(HttpClient, CancelClosesInFlightRequests) {
   }
   EXPECT_EQ(s["open_connections"], 0) << s.dump();
   EXPECT_EQ(s["client_cancellations"], 5) << s.dump();
+  EXPECT_EQ(rt.open_connections(), 0u);
 }

@@ -55,4 +55,6 @@ TEST(Stress, TwoThousandBranchesWithTwentyPercentFaults) {
   }
   EXPECT_EQ(s["in_flight"], 0) << s.dump();  // hung requests were closed by their timeouts
   EXPECT_LE(s["open_connections"].get<int>(), 64) << s.dump();  // only idle keep-alive ones
+  // The runtime's own count agrees with the server's.
+  EXPECT_EQ(rt.open_connections(), s["open_connections"].get<size_t>());
 }

@@ -128,10 +128,11 @@ struct Runtime::impl {
                m.params.dump();
     std::lock_guard<std::mutex> lock(clients_mutex);
     auto& client = http_clients[key];
-    if (!client) client = spawn_http_client(*system, m, *io);
+    if (!client) client = spawn_http_client(*system, m, *io, open_connections);
     return client;
   }
   int threads = 2;  // scheduler threads
+  std::shared_ptr<std::atomic<int64_t>> open_connections = std::make_shared<std::atomic<int64_t>>(0);
 
   explicit impl(RuntimeOptions o) : options(std::move(o)) {
     register_messages(config);
@@ -274,5 +275,7 @@ RunResult Runtime::run(const Scenario& sc, std::optional<nlohmann::json> input, 
 }
 
 size_t Runtime::live_actors() const { return impl_->system->registry().running(); }
+
+size_t Runtime::open_connections() const { return static_cast<size_t>(impl_->open_connections->load()); }
 
 }  // namespace cohort

@@ -124,6 +124,8 @@ class Runtime {
 
   // Actors alive in the runtime right now (returns to its baseline after each run).
   size_t live_actors() const;
+  // Connected HTTP sockets to model servers: the idle keep-alive ones between runs.
+  size_t open_connections() const;
 
   const RuntimeOptions& options() const;
 
