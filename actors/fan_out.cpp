@@ -14,10 +14,12 @@ namespace {
 
 class fan_out_pattern : public pattern {
  public:
-  fan_out_pattern(const workflow_node& node, const task& t, nlohmann::json items)
-      : node_(node), path_(t.path), bindings_(bindings_of(t)), items_(std::move(items)),
+  // `items` (a fan-out over a list) points into the task's bindings or the run input,
+  // both alive as long as the supervisor: a 100,000-item list is not copied.
+  fan_out_pattern(const workflow_node& node, const task& t, const nlohmann::json* items)
+      : node_(node), path_(t.path), bindings_(bindings_of(t)), items_(items),
         combine_(node, t.path, bindings_) {
-    count_ = node.each ? items_.size() : node.children.size();
+    count_ = node.each ? items_->size() : node.children.size();
     outputs_.resize(count_);
     ok_.resize(count_);
   }
@@ -103,9 +105,11 @@ class fan_out_pattern : public pattern {
     std::vector<nlohmann::json> outputs;
     std::vector<std::string> names;
     std::vector<double> weights;
+    bool labelled = node_.aggregate.kind == "vote";  // only a vote needs to know who said what
     for (size_t i = 0; i < count_; ++i) {
       if (!ok_[i]) continue;
       outputs.push_back(std::move(outputs_[i]));
+      if (!labelled) continue;
       names.push_back(label(i));
       weights.push_back(branch_node(i).weight);
     }
@@ -123,7 +127,7 @@ class fan_out_pattern : public pattern {
     if (!node_.each) return make_branch(i, node_.children[i], bindings_, node_.children[i]->label);
     // The hot path of a 100,000-item fan-out: bindings set in place, no temporary object.
     auto b = make_branch(i, node_.each, bindings_, node_.each->label + "[" + std::to_string(i) + "]");
-    b.bindings["item"] = items_[i];
+    b.bindings["item"] = (*items_)[i];
     b.bindings["index"] = i;
     return b;
   }
@@ -131,7 +135,7 @@ class fan_out_pattern : public pattern {
   const workflow_node& node_;
   std::string path_;
   nlohmann::json bindings_;
-  nlohmann::json items_;
+  const nlohmann::json* items_;
   fan_in combine_;
   size_t count_ = 0;
   size_t started_ = 0;
@@ -150,24 +154,22 @@ class fan_out_pattern : public pattern {
 
 std::unique_ptr<pattern> make_fan_out(const workflow_node& node, const task& t, const run_context& ctx,
                                       result& error) {
-  nlohmann::json items;
+  const nlohmann::json* items = nullptr;
   if (node.each) {
-    const nlohmann::json* found = nullptr;
     auto scope = make_scope(ctx, t);
     try {
-      found = scope.find(template_refs("{{" + node.over + "}}")[0].segments);
+      items = scope.find(template_refs("{{" + node.over + "}}")[0].segments);
     } catch (const template_error&) {
     }
-    if (!found || !found->is_array()) {
+    if (!items || !items->is_array()) {
       error = failure(outcome::failed, "invalid_input",
                       node.json_path + ".over: \"" + node.over + "\" " +
-                          (found ? std::string("is ") + found->type_name() + ", not an array"
+                          (items ? std::string("is ") + items->type_name() + ", not an array"
                                  : std::string("does not resolve")));
       return nullptr;
     }
-    items = *found;
   }
-  return std::make_unique<fan_out_pattern>(node, t, std::move(items));
+  return std::make_unique<fan_out_pattern>(node, t, items);
 }
 
 }  // namespace cohort

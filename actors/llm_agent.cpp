@@ -111,6 +111,7 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
       req.id = next_request_id++;
       req.path = t.path;
       req.params = def->params;
+      req.attempt = t.attempt;
       *in_flight = req.id;
       auto limit = child_timeout_ms(*ctx, t, def->timeout_ms);
       self->request(model, std::chrono::milliseconds(limit), std::move(req))

@@ -34,7 +34,7 @@ model_reply to_reply(const sim_settings& s, const sim_responder::answer& a) {
 caf::behavior sim_model(caf::stateful_actor<sim_state>* self, sim_responder brain) {
   return {
     [=](const model_request& req) -> caf::result<model_reply> {
-      auto answer = brain.respond(req.messages);
+      auto answer = brain.respond(req.messages, static_cast<uint64_t>(std::max(0, req.attempt - 1)));
       auto reply = to_reply(brain.settings(), answer);
       if (answer.latency_ms <= 0) return reply;
       auto rp = self->make_response_promise<model_reply>();

@@ -122,7 +122,8 @@ class engine {
     st.promise = self_->make_response_promise();
     emit_pattern(*ctx_, t, event_kind::started, kind_name(node_->kind));
     result error;
-    st.plan = make_pattern(*node_, t, *ctx_, error);
+    // From the stored task: a pattern may point into its bindings (a fan-out's items).
+    st.plan = make_pattern(*node_, st.current, *ctx_, error);
     if (!st.plan) {
       finish(std::move(error));
       return st.promise;
@@ -311,6 +312,19 @@ class engine {
     slot.child = caf::actor{};
   }
 
+  // Settled branches leave their deadline in the heap until it surfaces; in a long
+  // fan-out that would be one entry per branch ever started. Rebuilt when mostly stale,
+  // the heap stays proportional to what is in flight.
+  void drop_stale_deadlines() {
+    auto& st = self_->state;
+    if (st.deadlines.size() < 64 || st.deadlines.size() < 4 * st.running.size()) return;
+    std::vector<deadline_entry> live;
+    live.reserve(st.running.size());
+    for (auto& [index, slot] : st.running)
+      if (!slot.backing_off) live.emplace_back(slot.deadline_ms, index);
+    st.deadlines = decltype(st.deadlines)(std::greater<>(), std::move(live));
+  }
+
   // Forgets a branch; false if it had already settled.
   bool release(size_t index, bool child_answered) {
     auto& st = self_->state;
@@ -329,6 +343,7 @@ class engine {
     if (!r.ok() && retry_later(index, it->second, r, child_answered)) return;
     r.attempts = it->second.attempt;
     release(index, child_answered);
+    drop_stale_deadlines();
     st.stats.add(r.stats);
     if (st.done) {  // a cancelled child confirming
       if (st.running.empty()) deliver();

@@ -13,6 +13,12 @@ echo
 echo "== patterns: random DAGs of no-op tools (us_per_node, target <= 10), race and vote per branch next to a fan-out (baseline), business-plan DAG efficiency (target >= 0.95) =="
 "$bench" --benchmark_filter='DagNoop|FanOutSim|RaceSim|VoteSim|BusinessPlanDag' --benchmark_min_time=1
 
+echo
+echo "== limits: peak memory of a fan-out with max_concurrency 100, 10,000 vs 100,000 branches (each in its own process); retry overhead =="
+"$bench" --benchmark_filter='BoundedFanOut/10000/'
+"$bench" --benchmark_filter='BoundedFanOut/100000/'
+"$bench" --benchmark_filter='RetryPolicy'
+
 log=$(mktemp)
 "$build/cohort" mock-llm --port 0 --latency-ms 50 --threads 2 >"$log" 2>&1 &
 mock=$!

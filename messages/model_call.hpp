@@ -14,11 +14,12 @@ struct model_request {
   std::string path;          // the asking branch, for errors and logs
   nlohmann::json messages;   // OpenAI chat messages: [{"role","content"}...]
   nlohmann::json params;     // passed through into the request body (temperature, ...)
+  int32_t attempt = 1;       // the asking branch's attempt: a retry is a new draw for the sim model
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_request& x) {
-  return f(caf::meta::type_name("cohort.model_request"), x.id, x.path, x.messages, x.params);
+  return f(caf::meta::type_name("cohort.model_request"), x.id, x.path, x.messages, x.params, x.attempt);
 }
 
 struct model_reply {

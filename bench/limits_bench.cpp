@@ -1,0 +1,67 @@
+// Concurrency limits and failure handling.
+//  - BoundedFanOut/N: a fan-out of N no-op tool agents with max_concurrency 100; run.sh
+//    runs 10,000 and 100,000 in processes of their own and compares their peak memory
+//    (memory should follow what is in flight, not what is queued).
+//  - RetryPolicy/N/P: N sim agents without latency, each with a retry policy, failing
+//    P% of their attempts: /0 is the baseline (policy, no failures), /50 pays for about
+//    N retries. Counter us_per_branch, retries.
+#include <sys/resource.h>
+
+#include <benchmark/benchmark.h>
+
+#include "bench/bench_runtime.hpp"
+
+using cohort::bench::runtime;
+using nlohmann::json;
+
+namespace {
+
+json range(size_t n) {
+  json items = json::array();
+  for (size_t i = 0; i < n; ++i) items.push_back(i);
+  return items;
+}
+
+void BoundedFanOut(benchmark::State& state) {
+  auto n = static_cast<size_t>(state.range(0));
+  auto sc = runtime().load({{"models", json::object()},
+                            {"agents", {{"noop", {{"type", "tool"}, {"tool", "echo"}}}}},
+                            {"workflow", {{"type", "fan_out"}, {"over", "input"}, {"agent", "noop"}, {"max_concurrency", 100}}},
+                            {"input", range(n)}});
+  for (auto _ : state) {
+    auto r = runtime().run(sc);
+    if (!r.ok()) state.SkipWithError(r.error.c_str());
+  }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  state.counters["peak_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
+  state.counters["us_per_branch"] = benchmark::Counter(static_cast<double>(n) * state.iterations(),
+                                                      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BoundedFanOut)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+
+// Sim agents without latency, each with a retry policy; with failure_rate 0.5, half of
+// the attempts fail and are tried again (a retry is a new draw).
+void RetryPolicy(benchmark::State& state) {
+  auto n = static_cast<size_t>(state.range(0));
+  double failure_rate = static_cast<double>(state.range(1)) / 100.0;
+  auto sc = runtime().load(
+      {{"models", {{"m", {{"provider", "sim"}, {"latency_ms", 0}, {"failure_rate", failure_rate}}}}},
+       {"agents", {{"a", {{"model", "m"}, {"prompt", "{{item}}"}}}}},
+       {"retry_budget", 10000000},
+       {"workflow", {{"type", "fan_out"}, {"over", "input"}, {"policy", "all_settled"},
+                     {"do", {{"agent", "a"}, {"retry", {{"max_attempts", 20}, {"backoff_ms", 0}, {"retry_on", {"server_error"}}}}}}}},
+       {"input", range(n)}});
+  int64_t retries = 0;
+  for (auto _ : state) {
+    auto r = runtime().run(sc);
+    if (!r.ok() || r.branches.succeeded != static_cast<int64_t>(n)) state.SkipWithError("branches failed");
+    retries += r.summary.retries;
+  }
+  state.counters["retries"] = static_cast<double>(retries) / static_cast<double>(state.iterations());
+  state.counters["us_per_branch"] = benchmark::Counter(static_cast<double>(n) * state.iterations(),
+                                                      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(RetryPolicy)->Args({10000, 0})->Args({10000, 50})->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
