@@ -18,7 +18,10 @@ class pipeline_pattern : public pattern {
 
   std::optional<result> settle(size_t, result r) override {
     waiting_ = false;
-    if (!r.ok()) return passed_up(r);
+    if (!r.ok()) {
+      failed_ = true;  // the step ran: it is not among the unstarted
+      return passed_up(r);
+    }
     outputs_.push_back(std::move(r.output));
     if (++step_ < node_.children.size()) return std::nullopt;
     return success(outputs_.back());
@@ -27,13 +30,14 @@ class pipeline_pattern : public pattern {
   result idle() override { return failure(outcome::failed, "invalid_input", "a pipeline without steps"); }
 
   nlohmann::json partial() const override { return outputs_; }
-  size_t unstarted() const override { return node_.children.size() - step_ - (waiting_ ? 1 : 0); }
+  size_t unstarted() const override { return node_.children.size() - step_ - (waiting_ || failed_ ? 1 : 0); }
 
  private:
   const workflow_node& node_;
   nlohmann::json bindings_;
   size_t step_ = 0;
   bool waiting_ = false;
+  bool failed_ = false;
   std::vector<nlohmann::json> outputs_;
 };
 

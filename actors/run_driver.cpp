@@ -44,6 +44,13 @@ caf::behavior run_driver(caf::stateful_actor<driver_state>* self, caf::actor roo
                            "the workflow did not answer: " + self->system().render(err)));
           });
   self->delayed_send(self, std::chrono::milliseconds(run_timeout_ms), deadline_atom::value);
+  // A root that dies without answering (an exception in a pattern) ends the run now:
+  // the pending request alone would wait for its timeout.
+  self->monitor(root);
+  self->set_down_handler([=](caf::down_msg& dm) {
+    report(failure(outcome::failed, "crashed",
+                   t.path + ": the workflow ended without answering (" + self->system().render(dm.reason) + ")"));
+  });
   return {
     [=](deadline_atom) {
       if (self->state.finished) return;

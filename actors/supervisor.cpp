@@ -57,6 +57,9 @@ struct supervisor_state {
   result final_result;          // held while cancelled children report back
 };
 
+// How long after a shared deadline a supervisor child may take to report it.
+constexpr int64_t supervisor_answer_margin_ms = 250;
+
 // How long a decided supervisor waits for its cancelled children to confirm.
 constexpr auto cancel_grace = std::chrono::milliseconds(1000);
 
@@ -257,13 +260,17 @@ class engine {
       for (auto& [k, v] : b.node->with.items()) t.bindings[k] = v;
     t.deadline_ms = child_deadline_ms(st.current, timeout);
     t.attempt = slot.attempt;
-    st.deadlines.emplace(t.deadline_ms, index);
+    // A supervisor child enforces the same deadline on its own children and answers
+    // with their outcomes (counting each timed-out leaf once): we step in only if it
+    // has not answered a little after.
+    auto watch = t.deadline_ms + (b.node->kind == node_kind::agent ? 0 : supervisor_answer_margin_ms);
+    st.deadlines.emplace(watch, index);
     st.by_actor.emplace(child.id(), index);
     slot.child = child;
     slot.reusable = tool;
     slot.path = t.path;
     slot.timeout_ms = timeout;
-    slot.deadline_ms = t.deadline_ms;
+    slot.deadline_ms = watch;
     slot.backing_off = false;
     self_->send(child, std::move(t));
   }

@@ -163,3 +163,45 @@ TEST_F(Failures, FailFastSparesOptionalBranches) {
   EXPECT_EQ(r.output, json({"fine", "fine"}));
   EXPECT_EQ(r.reports.at("workflow")["failures"][0]["path"], "workflow/bad[1]");
 }
+
+// An agent whose handler throws something that is not a std::exception dies; its
+// supervisor notices through its monitor and the branch ends `crashed`.
+TEST_F(Failures, ACrashedAgentIsOneFailedBranch) {
+  rt.register_tool("fragile", [](const cohort::ToolCall& c) -> json {
+    if (c.input == 2) throw 42;
+    return c.input;
+  });
+  auto r = rt.run(rt.load({{"models", json::object()},
+                           {"agents", {{"f", {{"type", "tool"}, {"tool", "fragile"}}}}},
+                           {"workflow", {{"type", "fan_out"}, {"over", "input"}, {"agent", "f"}, {"policy", "all_settled"}}},
+                           {"input", items(5)}}));
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.output, json({0, 1, 3, 4}));
+  const auto& failures = r.reports.at("workflow")["failures"];
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_EQ(failures[0]["kind"], "crashed");
+  EXPECT_EQ(failures[0]["path"], "workflow/f[2]");
+
+  // The workflow root itself crashing ends the run at once, not at its timeout.
+  auto started = std::chrono::steady_clock::now();
+  auto root = rt.run(rt.load({{"models", json::object()},
+                              {"agents", {{"f", {{"type", "tool"}, {"tool", "fragile"}}}}},
+                              {"workflow", {{"agent", "f"}}},
+                              {"input", 2}}));
+  EXPECT_EQ(root.error_kind, "crashed");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+}
+
+// A child never gets more time than its parent has left.
+TEST_F(Failures, DeadlinesPropagateDownTheTree) {
+  auto r = rt.run(rt.load(json::parse(R"J({
+    "models": {"slow": {"provider": "sim", "latency_ms": 2000}},
+    "agents": {"a": {"model": "slow", "prompt": "q", "timeout_ms": 10000}},
+    "workflow": {"type": "pipeline", "steps": [
+      {"type": "fan_out", "timeout_ms": 150, "branches": [
+        {"type": "pipeline", "steps": [{"agent": "a"}]}]}]}
+  })J")));
+  EXPECT_EQ(r.status, "timed_out");
+  EXPECT_LT(r.summary.wall_ms, 1000);  // the agent's own 10 s did not count: 150 ms from above did
+  EXPECT_EQ(r.branches.timed_out + r.branches.cancelled, 1);
+}
