@@ -73,6 +73,19 @@ void print_reports(const nlohmann::json& reports) {
     }
     if (rep.contains("runners"))
       std::printf("%s: race won by %s\n", path.c_str(), rep.value("winner", std::string("nobody")).c_str());
+    if (rep.contains("failures")) {
+      std::printf("%s: %lld succeeded, %zu failed (%s)\n", path.c_str(), rep["succeeded"].get<long long>(),
+                  rep["failures"].size(), rep["policy"].get<std::string>().c_str());
+      size_t shown = 0;
+      for (auto& f : rep["failures"]) {
+        if (++shown > 5) {
+          std::printf("    ... (all in --json)\n");
+          break;
+        }
+        std::printf("    %s: %s (%s, %d attempt(s))\n", f["path"].get<std::string>().c_str(),
+                    f["status"].get<std::string>().c_str(), f["kind"].get<std::string>().c_str(), f["attempts"].get<int>());
+      }
+    }
     if (rep.contains("iterations"))
       std::printf("%s: %d iteration(s), %s\n", path.c_str(), rep["iterations"].get<int>(),
                   rep["accepted"].get<bool>() ? "accepted" : "not accepted");
