@@ -14,7 +14,7 @@ double console_progress::seconds() const {
 void console_progress::operator()(const Event& e) {
   if (!e.leaf) {
     if (e.kind == "finished")
-      std::fprintf(out_, "%7.2fs  %s %-10s %s  %s\n", seconds(), e.status == "succeeded" ? "done" : "FAIL",
+      std::fprintf(out_, "%7.2fs  %s %-10s %s  %s\n", seconds(), e.status == "succeeded" ? "done" : e.status == "cancelled" ? "stop" : "FAIL",
                    e.agent.c_str(), e.path.c_str(), e.status == "succeeded" ? "" : e.message.c_str());
     return;
   }
@@ -27,7 +27,9 @@ void console_progress::operator()(const Event& e) {
       std::fprintf(out_, "%7.2fs  ...  %-10s %s\n", seconds(), e.agent.c_str(), e.path.c_str());
     } else {
       bool ok = e.status == "succeeded";
-      std::fprintf(out_, "%7.2fs  %s %-10s %s  %.0f ms%s%s\n", seconds(), ok ? " ok " : "FAIL",
+      // A branch stopped because the outcome was decided did not fail.
+      const char* mark = ok ? " ok " : e.status == "cancelled" ? "stop" : "FAIL";
+      std::fprintf(out_, "%7.2fs  %s %-10s %s  %.0f ms%s%s\n", seconds(), mark,
                    e.agent.c_str(), e.path.c_str(), e.duration_us / 1000.0,
                    ok ? "" : ("  " + e.status + ": ").c_str(), ok ? "" : e.message.c_str());
     }
