@@ -2,10 +2,10 @@
 // checks (and the judge agent, when there is one) wins, and the engine cancels every
 // other runner at once, closing their in-flight model calls. No valid result: an
 // error listing each runner's outcome.
-#include "actors/acceptance_check.hpp"
-#include "actors/agent_support.hpp"
 #include <map>
 
+#include "actors/acceptance_check.hpp"
+#include "actors/agent_support.hpp"
 #include "actors/pattern.hpp"
 
 namespace cohort {

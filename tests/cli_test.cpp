@@ -13,6 +13,7 @@
 using cohort::testing::child_process;
 using cohort::testing::http_get;
 using cohort::testing::mock_llm_process;
+using cohort::testing::wait_stats;
 using nlohmann::json;
 
 namespace {
@@ -51,20 +52,6 @@ run_output run_cohort(const std::string& scenario_path, std::vector<std::string>
   auto err = p.read_stderr(100);
   auto doc = json::parse(out, nullptr, false);
   return {code, doc, err};
-}
-
-json stats(int port) { return json::parse(http_get(port, "/stats"), nullptr, false); }
-
-// Polls /stats until `pred` holds or 3 s pass.
-template <class Pred>
-json wait_stats(int port, Pred pred) {
-  json s;
-  for (int i = 0; i < 300; ++i) {
-    s = stats(port);
-    if (!s.is_discarded() && pred(s)) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return s;
 }
 
 }  // namespace
@@ -195,5 +182,5 @@ TEST(Cli, QuickstartHttpRunsAgainstTheMockServer) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.doc["status"], "succeeded");
   EXPECT_EQ(r.doc["summary"]["model_calls"], 6);
-  EXPECT_EQ(stats(mock.port())["requests"], 6);
+  EXPECT_EQ(cohort::testing::mock_stats(mock.port())["requests"], 6);
 }

@@ -6,20 +6,15 @@
 #include <gtest/gtest.h>
 
 #include "cohort/runtime.hpp"
+#include "tests/support/test_runtime.hpp"
 #include "tests/support/process.hpp"
 
 using cohort::testing::http_get;
 using cohort::testing::mock_llm_process;
+using cohort::testing::test_options;
 using nlohmann::json;
 
 namespace {
-
-cohort::RuntimeOptions test_options() {
-  auto o = cohort::RuntimeOptions::defaults();
-  o.scheduler_threads = 2;
-  o.run_timeout_ms = 30000;
-  return o;
-}
 
 json items(int n) {
   json xs = json::array();

@@ -9,6 +9,7 @@
 
 using cohort::testing::http_get;
 using cohort::testing::mock_llm_process;
+using cohort::testing::wait_stats;
 using nlohmann::json;
 
 TEST(HttpClient, MaxInFlightQueuesAndConnectionsAreReused) {
@@ -40,23 +41,14 @@ TEST(HttpClient, CancelClosesInFlightRequests) {
                      {"workflow", {{"type", "fan_out"}, {"over", "input.xs"}, {"agent", "a"}}},
                      {"input", {{"xs", {1, 2, 3, 4, 5}}}}});
   auto run = rt.start(sc);
-  json s;
-  for (int i = 0; i < 300; ++i) {
-    s = json::parse(http_get(mock.port(), "/stats"), nullptr, false);
-    if (!s.is_discarded() && s["in_flight"] == 5) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  auto s = wait_stats(mock.port(), [](const json& s) { return s["in_flight"] == 5; });
   ASSERT_EQ(s["in_flight"], 5) << s.dump();
   run.cancel();
   auto r = run.wait_for(std::chrono::seconds(2));
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, "cancelled");
   EXPECT_EQ(r->branches.cancelled, 5);
-  for (int i = 0; i < 300; ++i) {
-    s = json::parse(http_get(mock.port(), "/stats"), nullptr, false);
-    if (!s.is_discarded() && s["open_connections"] == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  s = wait_stats(mock.port(), [](const json& s) { return s["open_connections"] == 0; });
   EXPECT_EQ(s["open_connections"], 0) << s.dump();
   EXPECT_EQ(s["client_cancellations"], 5) << s.dump();
   EXPECT_EQ(rt.open_connections(), 0u);

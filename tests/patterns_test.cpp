@@ -8,20 +8,15 @@
 #include <gtest/gtest.h>
 
 #include "cohort/runtime.hpp"
+#include "tests/support/test_runtime.hpp"
 #include "tests/support/process.hpp"
 
-using cohort::testing::http_get;
+using cohort::testing::wait_stats;
 using cohort::testing::mock_llm_process;
+using cohort::testing::test_options;
 using nlohmann::json;
 
 namespace {
-
-cohort::RuntimeOptions test_options() {
-  auto o = cohort::RuntimeOptions::defaults();
-  o.scheduler_threads = 2;
-  o.run_timeout_ms = 30000;
-  return o;
-}
 
 // A sim model answering after `ms`, with scripted rules.
 json sim(int ms, json rules = json::array(), double failure_rate = 0) {
@@ -44,20 +39,6 @@ std::string load_problems(cohort::Runtime& rt, const json& doc) {
   } catch (const std::exception& e) {
     return e.what();
   }
-}
-
-json stats_of(int port) { return json::parse(http_get(port, "/stats"), nullptr, false); }
-
-// Polls the mock's /stats until `done` holds (or 3 s pass); returns the last stats.
-template <class Pred>
-json wait_stats(int port, Pred done) {
-  json s;
-  for (int i = 0; i < 300; ++i) {
-    s = stats_of(port);
-    if (!s.is_discarded() && done(s)) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return s;
 }
 
 class Patterns : public ::testing::Test {

@@ -6,17 +6,12 @@
 #include <gtest/gtest.h>
 
 #include "cohort/runtime.hpp"
+#include "tests/support/test_runtime.hpp"
 
+using cohort::testing::test_options;
 using nlohmann::json;
 
 namespace {
-
-cohort::RuntimeOptions test_options() {
-  auto o = cohort::RuntimeOptions::defaults();
-  o.scheduler_threads = 2;
-  o.run_timeout_ms = 60000;
-  return o;
-}
 
 json sim_model(int min_ms, int max_ms) {
   return {{"provider", "sim"}, {"latency_ms", {{"min", min_ms}, {"max", max_ms}}}, {"seed", 5},

@@ -8,8 +8,8 @@
 #include "cohort/runtime.hpp"
 #include "tests/support/process.hpp"
 
-using cohort::testing::http_get;
 using cohort::testing::mock_llm_process;
+using cohort::testing::wait_stats;
 using nlohmann::json;
 
 TEST(Stress, TwoThousandBranchesWithTwentyPercentFaults) {
@@ -47,12 +47,7 @@ TEST(Stress, TwoThousandBranchesWithTwentyPercentFaults) {
   EXPECT_EQ(r->output.size(), static_cast<size_t>(b.succeeded));
   for (int i = 0; i < 300 && rt.live_actors() != baseline; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(rt.live_actors(), baseline);
-  json s;
-  for (int i = 0; i < 300; ++i) {
-    s = json::parse(http_get(mock.port(), "/stats"), nullptr, false);
-    if (!s.is_discarded() && s["in_flight"] == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  auto s = wait_stats(mock.port(), [](const json& s) { return s["in_flight"] == 0; });
   EXPECT_EQ(s["in_flight"], 0) << s.dump();  // hung requests were closed by their timeouts
   EXPECT_LE(s["open_connections"].get<int>(), 64) << s.dump();  // only idle keep-alive ones
   // The runtime's own count agrees with the server's.

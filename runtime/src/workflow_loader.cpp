@@ -206,15 +206,7 @@ class workflow_loader {
       }
       n.over = j["over"].get<std::string>();
       check_over(path + ".over", n.over, s);
-      auto item_scope = with(s, {"item", "index"});
-      if (j.contains("agent") == j.contains("do")) {
-        problem(path, "a fan_out over items needs exactly one of \"agent\" or \"do\"");
-      } else if (j.contains("agent")) {
-        auto name = j["agent"].get<std::string>();
-        n.each = helper(name, path + ".agent", name, item_scope);
-      } else {
-        n.each = node(j["do"], path + ".do", "do", item_scope);
-      }
+      n.each = body(j, path, "a fan_out over items", with(s, {"item", "index"}));
     } else {
       branches(n, j, path, s);
     }
@@ -225,6 +217,17 @@ class workflow_loader {
     if (!n.each && n.min_success > static_cast<int>(n.children.size()))
       problem(path + ".min_success", std::to_string(n.min_success) + " successes asked of " +
                                          std::to_string(n.children.size()) + " branches");
+  }
+
+  // What runs for each item or iteration: an agent ("agent") or any node ("do").
+  node_ptr body(const nlohmann::json& j, const std::string& path, const std::string& what, const scope& s) {
+    if (j.contains("agent") == j.contains("do")) {
+      problem(path, what + " needs exactly one of \"agent\" or \"do\"");
+      return nullptr;
+    }
+    if (j.contains("do")) return node(j["do"], path + ".do", "do", s);
+    auto name = j["agent"].get<std::string>();
+    return helper(name, path + ".agent", name, s);
   }
 
   void check_over(const std::string& path, const std::string& over, const scope& s) {
@@ -398,15 +401,7 @@ class workflow_loader {
     n.kind = node_kind::loop;
     n.max_iterations = j.value("max_iterations", n.max_iterations);
     n.keep_last = j.value("on_exhausted", "fail") == "last";
-    auto body_scope = with(s, {"iteration", "previous", "feedback"});
-    if (j.contains("agent") == j.contains("do")) {
-      problem(path, "a loop needs exactly one of \"agent\" or \"do\"");
-    } else if (j.contains("agent")) {
-      auto name = j["agent"].get<std::string>();
-      n.each = helper(name, path + ".agent", name, body_scope);
-    } else {
-      n.each = node(j["do"], path + ".do", "do", body_scope);
-    }
+    n.each = body(j, path, "a loop", with(s, {"iteration", "previous", "feedback"}));
     if (!j.contains("until")) problem(path, "a loop needs \"until\" (when a result is good enough)");
     n.accept = acceptance_of(j.value("until", nlohmann::json::object()), path + ".until", s);
   }

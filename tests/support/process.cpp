@@ -144,4 +144,17 @@ std::string http_get(int port, const std::string& target, int timeout_ms) {
   }
 }
 
+nlohmann::json mock_stats(int port) { return nlohmann::json::parse(http_get(port, "/stats"), nullptr, false); }
+
+nlohmann::json wait_stats(int port, const std::function<bool(const nlohmann::json&)>& done, int timeout_ms) {
+  nlohmann::json s;
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  do {
+    s = mock_stats(port);
+    if (!s.is_discarded() && done(s)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  } while (std::chrono::steady_clock::now() < until);
+  return s;
+}
+
 }  // namespace cohort::testing

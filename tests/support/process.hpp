@@ -1,8 +1,11 @@
 #pragma once
 // Real child processes for integration tests: started with pipes, read with
 // timeouts, ended by their process id (SIGTERM, then SIGKILL).
+#include <functional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace cohort::testing {
 
@@ -51,5 +54,11 @@ class mock_llm_process {
 
 // A GET on 127.0.0.1:port; returns the body ("" on failure), with a timeout.
 std::string http_get(int port, const std::string& target, int timeout_ms = 2000);
+
+// A mock-llm's GET /stats (a discarded value when it does not answer).
+nlohmann::json mock_stats(int port);
+
+// Polls /stats until `done` holds or `timeout_ms` pass; returns the last stats.
+nlohmann::json wait_stats(int port, const std::function<bool(const nlohmann::json&)>& done, int timeout_ms = 3000);
 
 }  // namespace cohort::testing
