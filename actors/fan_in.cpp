@@ -33,6 +33,7 @@ std::optional<result> fan_in::start(std::vector<nlohmann::json> outputs, std::ve
     for (size_t i = 0; i < outputs_.size(); ++i) tally.cast(i, outputs_[i]);
     return tally.outcome_at(path_);
   }
+  if (how_.kind == "collect") return success(nlohmann::json(std::move(outputs_)));  // moved, not copied
   try {
     return success(aggregate(how_, outputs_));
   } catch (const std::invalid_argument& e) {

@@ -113,6 +113,7 @@ class fan_out_pattern : public pattern {
       names.push_back(label(i));
       weights.push_back(branch_node(i).weight);
     }
+    std::vector<nlohmann::json>().swap(outputs_);  // all moved out: free it now
     return combine_.start(std::move(outputs), std::move(names), std::move(weights));
   }
 

@@ -16,7 +16,7 @@ namespace cohort {
 struct run_context {
   std::string run_id;
   std::shared_ptr<const scenario> spec;
-  nlohmann::json input;                      // the run's input, {{input}} in templates
+  std::shared_ptr<const nlohmann::json> input;  // the run's input, {{input}} in templates (shared, not copied)
   std::shared_ptr<const std::map<std::string, Tool>> tools;
   std::map<std::string, caf::actor> models;  // model alias -> provider actor
   caf::actor events;                         // event sink

@@ -14,7 +14,7 @@ namespace {
 nlohmann::json default_tool_input(const run_context& ctx, const task& t) {
   for (const char* key : {"item", "results"})
     if (t.bindings.contains(key)) return t.bindings[key];
-  return ctx.input;
+  return *ctx.input;
 }
 
 result run_tool(const run_context& ctx, const agent_def& def, const task& t) {
@@ -23,7 +23,7 @@ result run_tool(const run_context& ctx, const agent_def& def, const task& t) {
   try {
     auto input = def.input.is_null() ? default_tool_input(ctx, t) : render_json(def.input, make_scope(ctx, t));
     const auto& tool = ctx.tools->at(def.tool);
-    r.output = tool(ToolCall{input, t.bindings, ctx.input, t.path});
+    r.output = tool(ToolCall{input, t.bindings, *ctx.input, t.path});
   } catch (const template_error& e) {
     r = failure(outcome::failed, "invalid_input", "agent " + def.name + ": " + e.what());
   } catch (const std::exception& e) {

@@ -39,10 +39,10 @@ Event to_public(const event& e) {
   return out;
 }
 
-RunResult to_public(const result& r, bool deadline_hit, int64_t wall_ms) {
+RunResult to_public(result&& r, bool deadline_hit, int64_t wall_ms) {
   RunResult out;
   out.status = deadline_hit && r.status == outcome::cancelled ? "timed_out" : to_string(r.status);
-  out.output = r.output;
+  out.output = std::move(r.output);
   out.error_kind = deadline_hit ? "timeout" : r.error.kind;
   out.error = r.error.message;
   out.summary.wall_ms = wall_ms;
@@ -85,7 +85,7 @@ nlohmann::json RunResult::to_json() const {
 }
 
 const std::string& Scenario::name() const { return impl_->name; }
-const nlohmann::json& Scenario::input() const { return impl_->input; }
+const nlohmann::json& Scenario::input() const { return *impl_->input; }
 
 struct Run::state {
   std::promise<RunResult> promise;
@@ -212,7 +212,7 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   auto ctx = std::make_shared<run_context>();
   ctx->run_id = spec->name + "-" + std::to_string(next_run++);
   ctx->spec = spec;
-  ctx->input = input ? *input : spec->input;
+  ctx->input = input ? std::make_shared<const nlohmann::json>(std::move(*input)) : spec->input;
   ctx->tools = impl_->tools;
   ctx->default_timeout_ms = impl_->options.default_timeout_ms;
   ctx->tool_slots = 4 * static_cast<size_t>(impl_->threads);
@@ -255,7 +255,7 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
       [st, run_models, started_us, reports](result r, bool deadline_hit) {
         for (auto& m : run_models) caf::anon_send_exit(m, caf::exit_reason::user_shutdown);
         auto wall_ms = (now_us() - started_us) / 1000;
-        auto out = to_public(r, deadline_hit, wall_ms);
+        auto out = to_public(std::move(r), deadline_hit, wall_ms);
         out.reports = std::move(*reports);
         st->promise.set_value(std::move(out));
       });

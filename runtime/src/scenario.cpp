@@ -75,8 +75,10 @@ const valijson::Schema& scenario_schema() {
 
 class loader {
  public:
-  loader(const nlohmann::json& doc, std::string origin, const std::vector<std::string>& tools)
-      : doc_(doc), tools_(tools.begin(), tools.end()) {
+  // `taken_input`: the input, already moved out of `doc` by the caller.
+  loader(const nlohmann::json& doc, std::string origin, const std::vector<std::string>& tools,
+         std::shared_ptr<const nlohmann::json> taken_input = nullptr)
+      : doc_(doc), tools_(tools.begin(), tools.end()), taken_input_(std::move(taken_input)) {
     out_.origin = std::move(origin);
   }
 
@@ -86,7 +88,8 @@ class loader {
     out_.name = doc_.value("name", "scenario");
     out_.timeout_ms = doc_.value("timeout_ms", 0);
     out_.retry_budget = doc_.value("retry_budget", out_.retry_budget);
-    if (doc_.contains("input")) out_.input = doc_["input"];
+    if (taken_input_) out_.input = std::move(taken_input_);
+    else if (doc_.contains("input")) out_.input = std::make_shared<const nlohmann::json>(doc_["input"]);
     for (auto& [name, m] : doc_["models"].items()) load_model(name, m);
     for (auto& [name, a] : doc_["agents"].items()) load_agent(name, a);
     out_.workflow = load_workflow(doc_["workflow"], out_, problems_);
@@ -193,6 +196,7 @@ class loader {
 
   const nlohmann::json& doc_;
   std::set<std::string> tools_;
+  std::shared_ptr<const nlohmann::json> taken_input_;
   scenario out_;
   std::vector<std::string> problems_;
 };
@@ -225,6 +229,14 @@ scenario load_scenario(const nlohmann::json& doc, const std::string& origin,
   return loader(doc, origin, tool_names).run();
 }
 
+scenario load_scenario(nlohmann::json&& doc, const std::string& origin,
+                       const std::vector<std::string>& tool_names) {
+  if (!doc.is_object() || !doc.contains("input")) return loader(doc, origin, tool_names).run();
+  auto input = std::make_shared<const nlohmann::json>(std::move(doc["input"]));
+  doc.erase("input");
+  return loader(doc, origin, tool_names, std::move(input)).run();
+}
+
 scenario load_scenario_file(const std::string& path, const std::vector<std::string>& tool_names) {
   std::ifstream in(path);
   if (!in) throw scenario_error(path, {"cannot open the file"});
@@ -238,15 +250,19 @@ scenario load_scenario_file(const std::string& path, const std::vector<std::stri
     throw scenario_error(path, {"line " + line_and_column(text, e.byte ? e.byte - 1 : 0) +
                                 ": JSON syntax error: " + e.what()});
   }
-  return load_scenario(doc, path, tool_names);
+  return load_scenario(std::move(doc), path, tool_names);
+}
+
+const nlohmann::json* input_value(const nlohmann::json& input, const std::string& path) {
+  static const nlohmann::json no_bindings = nlohmann::json::object();
+  return template_scope(no_bindings, input).find(template_refs("{{" + path + "}}")[0].segments);
 }
 
 void validate_input(const scenario& s, const nlohmann::json& input) {
   std::vector<std::string> problems;
   std::function<void(const workflow_node&)> walk = [&](const workflow_node& n) {
     if (n.kind == node_kind::fan_out && n.over.rfind("input", 0) == 0) {
-      nlohmann::json scope_doc{{"input", input}};
-      const auto* v = lookup(scope_doc, n.over);
+      const auto* v = input_value(input, n.over);
       if (!v) problems.push_back(n.json_path + ".over: \"" + n.over + "\" is not in the input");
       else if (!v->is_array())
         problems.push_back(n.json_path + ".over: \"" + n.over + "\" must be an array, is " +

@@ -138,7 +138,7 @@ struct scenario {
   std::map<std::string, model_def> models;
   std::map<std::string, agent_def> agents;
   std::shared_ptr<const workflow_node> workflow;
-  nlohmann::json input = nlohmann::json::object();
+  std::shared_ptr<const nlohmann::json> input = std::make_shared<const nlohmann::json>(nlohmann::json::object());
   int timeout_ms = 0;              // whole run; 0 = the runtime default
   int retry_budget = 1000;         // retries allowed in one run, all branches together
 };
@@ -157,6 +157,12 @@ class scenario_error : public std::runtime_error {
 scenario load_scenario_file(const std::string& path, const std::vector<std::string>& tool_names);
 scenario load_scenario(const nlohmann::json& doc, const std::string& origin,
                        const std::vector<std::string>& tool_names);
+// The same, taking the input out of `doc` instead of copying it (a large input).
+scenario load_scenario(nlohmann::json&& doc, const std::string& origin,
+                       const std::vector<std::string>& tool_names);
+
+// The value at `path` ("input.items") in a run input, or nullptr.
+const nlohmann::json* input_value(const nlohmann::json& input, const std::string& path);
 
 // Checks a replacement input against the scenario's workflow (the `over` paths).
 void validate_input(const scenario& s, const nlohmann::json& input);

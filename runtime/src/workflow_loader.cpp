@@ -244,8 +244,7 @@ class workflow_loader {
       return;
     }
     if (root != "input") return;  // other values are only known at run time
-    nlohmann::json scope_doc{{"input", spec_.input}};
-    const auto* v = lookup(scope_doc, refs[0].segments);
+    const auto* v = input_value(*spec_.input, over);
     if (!v) problem(path, "\"" + over + "\" is not in the input");
     else if (!v->is_array()) problem(path, "\"" + over + "\" must be an array, is " + v->type_name());
   }
