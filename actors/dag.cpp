@@ -2,10 +2,16 @@
 // done (never a whole layer at a time) and sees their outputs as {{deps.ID}}. The report
 // gives the topological layers, the critical path and the efficiency: the critical
 // path's time over the wall time (1.0 = no scheduling delay at all).
+//
+// Failures follow the node's policy (failure_policy.hpp). When the DAG goes on after a
+// failure, the nodes that depend on the failed one are skipped (they end cancelled,
+// reported as dependency_failed), unless it was marked `required: false`: then they
+// run and see its output as null.
 #include <deque>
 
 #include "actors/agent_support.hpp"
 #include "actors/dag_graph.hpp"
+#include "actors/failure_policy.hpp"
 #include "actors/fan_in.hpp"
 #include "actors/pattern.hpp"
 
@@ -16,8 +22,8 @@ class dag_pattern : public pattern {
  public:
   dag_pattern(const workflow_node& node, const task& t)
       : node_(node), path_(t.path), bindings_(bindings_of(t)), combine_(node, t.path, bindings_),
-        count_(node.children.size()), waiting_(count_), dependents_(count_), outputs_(count_),
-        start_us_(count_, 0), duration_us_(count_, 0), begin_us_(now_us()) {
+        count_(node.children.size()), policy_(node, t.path, count_), waiting_(count_), dependents_(count_),
+        outputs_(count_), ok_(count_, false), skipped_(count_, false), start_us_(count_, 0), duration_us_(count_, 0), begin_us_(now_us()) {
     for (size_t i = 0; i < count_; ++i) {
       waiting_[i] = node.deps[i].size();
       for (auto d : node.deps[i]) dependents_[d].push_back(i);
@@ -41,17 +47,44 @@ class dag_pattern : public pattern {
   std::optional<result> settle(size_t index, result r) override {
     if (index >= count_) return combine_.step_done(std::move(r));
     duration_us_[index] = now_us() - start_us_[index];
-    if (!r.ok()) return passed_up(r);
-    outputs_[index] = std::move(r.output);
+    ++settled_;
+    if (r.ok()) {
+      policy_.succeeded();
+      ok_[index] = true;
+      outputs_[index] = std::move(r.output);
+    } else {
+      if (auto verdict = policy_.failed(index, node_.ids[index], *node_.children[index], r)) return verdict;
+      if (node_.children[index]->required != 0)
+        if (auto verdict = skip_dependents(index)) return verdict;
+    }
     for (auto n : dependents_[index])
-      if (--waiting_[n] == 0) ready_.push_back(n);
-    if (++settled_ < count_) return std::nullopt;
+      if (--waiting_[n] == 0 && !skipped_[n]) ready_.push_back(n);
+    if (settled_ < count_) return std::nullopt;
     end_us_ = now_us();
+    if (auto verdict = policy_.at_end()) return verdict;
     return combine();
   }
 
   result idle() override {
     return failure(outcome::failed, "invalid_input", path_ + ": no node can start (a dependency cycle?)");
+  }
+
+  // Everything downstream of a failed node: it cannot run. Each counts as a failure
+  // of its own for the policy (a required one fails the DAG).
+  std::optional<result> skip_dependents(size_t failed) {
+    std::vector<size_t> todo(dependents_[failed].begin(), dependents_[failed].end());
+    while (!todo.empty()) {
+      auto n = todo.back();
+      todo.pop_back();
+      if (skipped_[n]) continue;
+      skipped_[n] = true;
+      ++settled_;
+      auto r = failure(outcome::cancelled, "dependency_failed",
+                       path_ + "/" + node_.ids[n] + ": not run: its dependency " + node_.ids[failed] + " failed");
+      if (auto verdict = policy_.failed(n, node_.ids[n], *node_.children[n], r)) return verdict;
+      todo.insert(todo.end(), dependents_[n].begin(), dependents_[n].end());
+    }
+    return std::nullopt;
   }
 
   nlohmann::json partial() const override {
@@ -61,7 +94,12 @@ class dag_pattern : public pattern {
     return out;
   }
 
-  size_t unstarted() const override { return count_ - started_; }
+  std::vector<std::string> unstarted() const override {
+    std::vector<std::string> labels;
+    for (size_t i = 0; i < count_; ++i)
+      if (start_us_[i] == 0) labels.push_back(node_.ids[i]);
+    return labels;
+  }
 
   nlohmann::json report() const override {
     auto named = [&](const std::vector<size_t>& nodes) {
@@ -72,6 +110,7 @@ class dag_pattern : public pattern {
     auto layers = nlohmann::json::array();
     for (auto& layer : topological_layers(node_.deps)) layers.push_back(named(layer));
     nlohmann::json r{{"layers", std::move(layers)}};
+    if (auto failures = policy_.report(); !failures.is_null()) r.update(failures);
     if (end_us_ == 0) return r;  // did not finish: no timing to speak of
     std::vector<double> durations(duration_us_.begin(), duration_us_.end());
     auto path = critical_path(node_.deps, durations);
@@ -92,7 +131,10 @@ class dag_pattern : public pattern {
     combining_ = true;
     if (!node_.output_of.empty()) {
       auto it = std::find(node_.ids.begin(), node_.ids.end(), node_.output_of);
-      return success(outputs_[static_cast<size_t>(it - node_.ids.begin())]);
+      auto i = static_cast<size_t>(it - node_.ids.begin());
+      if (!ok_[i])
+        return failure(outcome::failed, "output_failed", path_ + ": the output node " + node_.output_of + " did not succeed");
+      return success(outputs_[i]);
     }
     std::vector<double> weights;
     for (auto& c : node_.children) weights.push_back(c->weight);
@@ -104,10 +146,13 @@ class dag_pattern : public pattern {
   nlohmann::json bindings_;
   fan_in combine_;
   size_t count_;
+  failure_policy policy_;
   std::vector<size_t> waiting_;                  // unfinished dependencies per node
   std::vector<std::vector<size_t>> dependents_;  // who waits for each node
   std::deque<size_t> ready_;
   std::vector<nlohmann::json> outputs_;
+  std::vector<bool> ok_;                         // succeeded
+  std::vector<bool> skipped_;                    // downstream of a failure: never runs
   std::vector<int64_t> start_us_;
   std::vector<int64_t> duration_us_;
   int64_t begin_us_;

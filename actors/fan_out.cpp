@@ -1,10 +1,9 @@
 // fan_out: one branch per agent, per sub-workflow, or per item of a list; fan-in by
 // any aggregation (fan_in.hpp) of what succeeded. Failures follow the policy
-// (fail_fast, fail_soft with min_success, all_settled; see failed()), except under
-// "first", where the first success wins and only all branches failing fails it.
-#include <map>
-
+// (failure_policy.hpp), except under "first", where the first success wins and only
+// all branches failing fails it.
 #include "actors/agent_support.hpp"
+#include "actors/failure_policy.hpp"
 #include "actors/fan_in.hpp"
 #include "actors/pattern.hpp"
 #include "runtime/src/template.hpp"
@@ -18,8 +17,8 @@ class fan_out_pattern : public pattern {
   // both alive as long as the supervisor: a 100,000-item list is not copied.
   fan_out_pattern(const workflow_node& node, const task& t, const nlohmann::json* items)
       : node_(node), path_(t.path), bindings_(bindings_of(t)), items_(items),
-        combine_(node, t.path, bindings_) {
-    count_ = node.each ? items_->size() : node.children.size();
+        combine_(node, t.path, bindings_), count_(node.each ? items_->size() : node.children.size()),
+        policy_(node, t.path, count_) {
     outputs_.resize(count_);
     ok_.resize(count_);
   }
@@ -35,18 +34,14 @@ class fan_out_pattern : public pattern {
     if (node_.aggregate.kind == "first") return first_settled(std::move(r));
     ++settled_;
     if (!r.ok()) {
-      failures_.emplace(index, nlohmann::json{{"path", path_ + "/" + label(index)}, {"status", to_string(r.status)},
-                                              {"kind", r.error.kind}, {"message", r.error.message},
-                                              {"attempts", r.attempts}});
-      auto verdict = failed(index, r);
-      if (verdict) return verdict;
+      if (auto verdict = policy_.failed(index, label(index), branch_node(index), r)) return verdict;
     } else {
       outputs_[index] = std::move(r.output);
       ok_[index] = true;
-      ++succeeded_;
+      policy_.succeeded();
     }
     if (settled_ < count_) return std::nullopt;
-    if (required_failed_) return failure(outcome::failed, "required_failed", path_ + ": " + required_failed_->dump());
+    if (auto verdict = policy_.at_end()) return verdict;
     return combine();
   }
 
@@ -55,49 +50,21 @@ class fan_out_pattern : public pattern {
     return r ? std::move(*r) : failure(outcome::failed, "invalid_input", path_ + ": nothing to combine");
   }
 
-  nlohmann::json report() const override {
-    if (failures_.empty() && node_.policy == "fail_fast") return nullptr;
-    return {{"policy", node_.policy},
-            {"succeeded", succeeded_},
-            {"failed", failures_.size()},
-            {"success_rate", count_ > 0 ? static_cast<double>(succeeded_) / static_cast<double>(count_) : 1.0},
-            {"failures", failure_list()}};
-  }
+  nlohmann::json report() const override { return policy_.report(); }
 
   nlohmann::json partial() const override { return outputs_; }
-  size_t unstarted() const override { return count_ - started_; }
-
- private:
-  nlohmann::json failure_list() const {
-    auto list = nlohmann::json::array();
-    for (auto& kv : failures_) list.push_back(kv.second);
-    return list;
+  std::vector<std::string> unstarted() const override {
+    std::vector<std::string> labels;
+    for (auto i = started_; i < count_; ++i) labels.push_back(label(i));
+    return labels;
   }
 
+ private:
   std::string label(size_t i) const {
     return node_.each ? node_.each->label + "[" + std::to_string(i) + "]" : node_.children[i]->label;
   }
 
   const workflow_node& branch_node(size_t i) const { return node_.each ? *node_.each : *node_.children[i]; }
-
-  // A branch failed. fail_fast: a required branch (all, unless marked optional) fails the
-  // fan-out now. fail_soft: fail as soon as min_success cannot be reached any more.
-  // all_settled: go on; a branch marked required fails it at the end.
-  std::optional<result> failed(size_t index, const result& r) {
-    int marked = branch_node(index).required;
-    bool required = marked == 1 || (marked == -1 && node_.policy == "fail_fast");
-    if (required && node_.policy != "all_settled") return passed_up(r);
-    if (required && !required_failed_) required_failed_ = failures_.at(index);
-    if (node_.policy == "fail_soft") {
-      auto can_still = succeeded_ + (count_ - settled_);
-      if (can_still < static_cast<size_t>(node_.min_success))
-        return failure(outcome::failed, "too_few_successes",
-                       path_ + ": " + std::to_string(failures_.size()) + " of " + std::to_string(count_) +
-                           " branches failed, so fewer than min_success " + std::to_string(node_.min_success) +
-                           " can succeed; last: " + r.error.message);
-    }
-    return std::nullopt;
-  }
 
   // Combines what succeeded, in branch order (failed optional branches are left out).
   std::optional<result> combine() {
@@ -138,16 +105,14 @@ class fan_out_pattern : public pattern {
   nlohmann::json bindings_;
   const nlohmann::json* items_;
   fan_in combine_;
-  size_t count_ = 0;
+  size_t count_;
+  failure_policy policy_;
   size_t started_ = 0;
   size_t settled_ = 0;
   size_t steps_ = 0;
   bool combining_ = false;
   std::vector<nlohmann::json> outputs_;
   std::vector<bool> ok_;
-  size_t succeeded_ = 0;
-  std::map<size_t, nlohmann::json> failures_;  // by branch index: reported in branch order
-  std::optional<nlohmann::json> required_failed_;  // all_settled: the first required branch that failed
   std::string errors_;
 };
 

@@ -44,7 +44,7 @@ class loop_pattern : public pattern {
 
   result idle() override { return failure(outcome::failed, "invalid_input", path_ + ": the loop did not run"); }
   nlohmann::json partial() const override { return previous_; }
-  size_t unstarted() const override { return 0; }
+  std::vector<std::string> unstarted() const override { return {}; }
   nlohmann::json report() const override {
     return {{"iterations", iteration_}, {"accepted", accepted_}, {"history", history_}};
   }

@@ -37,6 +37,12 @@ nlohmann::json bindings_of(const task& t) {
   return t.bindings.is_object() ? t.bindings : nlohmann::json::object();
 }
 
+std::vector<std::string> labels_from(const std::vector<node_ptr>& children, size_t from) {
+  std::vector<std::string> labels;
+  for (auto i = from; i < children.size(); ++i) labels.push_back(children[i]->label);
+  return labels;
+}
+
 result success(nlohmann::json output) {
   result r;
   r.output = std::move(output);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "actors/run_context.hpp"
 #include "messages/result.hpp"
@@ -39,8 +40,9 @@ class pattern {
   // What has finished so far, reported when the pattern is cancelled.
   virtual nlohmann::json partial() const = 0;
 
-  // Branches not started yet (they end `cancelled` when the pattern stops early).
-  virtual size_t unstarted() const = 0;
+  // The labels of the branches not started yet: they end `cancelled`, each with an
+  // event, when the pattern stops early.
+  virtual std::vector<std::string> unstarted() const = 0;
 
   // What the pattern has to say besides its output (a DAG's layers and critical path,
   // a race's runner outcomes, a plan): the result's `report`. Null when nothing.
@@ -73,6 +75,9 @@ branch make_branch(size_t index, node_ptr node, const nlohmann::json& bindings, 
 nlohmann::json bindings_of(const task& t);
 
 result success(nlohmann::json output);
+
+// The labels of children[from, end): the branches a pattern has not started.
+std::vector<std::string> labels_from(const std::vector<node_ptr>& children, size_t from);
 
 // A failure passed up unchanged: the failing leaf already named its path.
 result passed_up(const result& r);

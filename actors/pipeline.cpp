@@ -30,7 +30,9 @@ class pipeline_pattern : public pattern {
   result idle() override { return failure(outcome::failed, "invalid_input", "a pipeline without steps"); }
 
   nlohmann::json partial() const override { return outputs_; }
-  size_t unstarted() const override { return node_.children.size() - step_ - (waiting_ || failed_ ? 1 : 0); }
+  std::vector<std::string> unstarted() const override {
+    return labels_from(node_.children, step_ + (waiting_ || failed_ ? 1 : 0));
+  }
 
  private:
   const workflow_node& node_;

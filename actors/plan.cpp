@@ -68,7 +68,7 @@ class plan_pattern : public pattern {
 
   result idle() override { return failure(outcome::failed, "invalid_plan", path_ + ": no plan"); }
   nlohmann::json partial() const override { return nullptr; }
-  size_t unstarted() const override { return 0; }
+  std::vector<std::string> unstarted() const override { return {}; }
 
   nlohmann::json report() const override {
     nlohmann::json r{{"plan", plan_}, {"attempts", history_}};

@@ -44,7 +44,7 @@ class race_pattern : public pattern {
 
   result idle() override { return no_winner(); }
   nlohmann::json partial() const override { return nullptr; }
-  size_t unstarted() const override { return count() - started_; }
+  std::vector<std::string> unstarted() const override { return labels_from(node_.children, started_); }
 
   nlohmann::json report() const override {
     auto runners = nlohmann::json::array();

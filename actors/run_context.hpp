@@ -13,6 +13,8 @@
 
 namespace cohort {
 
+class resource_pools;
+
 struct run_context {
   std::string run_id;
   std::shared_ptr<const scenario> spec;
@@ -24,6 +26,7 @@ struct run_context {
   int default_timeout_ms = 300000;
   size_t tool_slots = 8;                     // tool agents in flight per supervisor
   std::shared_ptr<std::atomic<int64_t>> retry_budget;  // retries left in this run (all branches)
+  std::shared_ptr<resource_pools> pools;     // null when the scenario declares none
 };
 
 using run_context_ptr = std::shared_ptr<const run_context>;

@@ -14,6 +14,7 @@
 #include "actors/agent_support.hpp"
 #include "actors/agents.hpp"
 #include "actors/pattern.hpp"
+#include "actors/resource_pools.hpp"
 #include "messages/atoms.hpp"
 #include "messages/cancel.hpp"
 
@@ -30,6 +31,8 @@ struct branch_slot {
   int attempt = 1;
   std::optional<branch> spec;           // kept to start it again, when the node has a retry policy
   bool backing_off = false;             // between two attempts: no child
+  permit claim;                         // its resources (kept between attempts), given back when it ends
+  std::optional<size_t> instance_pool;  // the child was borrowed from this agent pool
 };
 
 using deadline_entry = std::pair<int64_t, size_t>;  // (deadline, branch index)
@@ -49,7 +52,9 @@ struct supervisor_state {
   int64_t timer_armed_for = 0;  // the deadline the pending timer message is for
   size_t limit = 0;             // max branches in flight
   size_t tools_running = 0;     // of which tool agents
-  std::optional<branch> held;   // released by the pattern, waiting for a tool slot
+  std::optional<branch> held;   // released by the pattern, waiting for a tool slot or its resources
+  uint64_t waiting_ticket = 0;  // the held branch's queued resource request
+  resource_needs held_needs;
   run_stats stats;
   int64_t start_us = 0;
   bool done = false;            // outcome decided: nothing new starts
@@ -211,18 +216,44 @@ class engine {
   // than ctx.tool_slots adds no parallelism, only spawns; the pooled ones are reused.
   void pump() {
     auto& st = self_->state;
-    while (!st.done && st.running.size() < st.limit) {
+    while (!st.done && st.running.size() < st.limit && st.waiting_ticket == 0) {
       auto b = st.held ? std::exchange(st.held, std::nullopt) : st.plan->next();
       if (!b) break;
       if (tool_of(*b) && st.tools_running >= ctx_->tool_slots) {
         st.held = std::move(b);
         break;
       }
-      dispatch(std::move(*b));
+      permit claim;
+      if (auto needs = needs_of(*b); !needs.empty()) {
+        auto ticket = ctx_->pools->next_ticket();
+        if (!ctx_->pools->acquire(needs, priority_of(*b), caf::actor_cast<caf::actor>(self_), ticket)) {
+          // Queued: nothing more starts here until it is granted (one request per supervisor).
+          st.held = std::move(b);
+          st.held_needs = std::move(needs);
+          st.waiting_ticket = ticket;
+          break;
+        }
+        claim = permit(ctx_->pools, std::move(needs));
+      }
+      dispatch(std::move(*b), std::move(claim));
     }
     if (!st.done && st.running.empty() && !st.held) finish(st.plan->idle());
     arm_timer();
   }
+
+  // What the branch holds while it runs: its node's declared needs, and for an agent
+  // the run's agent limit and the agent's pool.
+  resource_needs needs_of(const branch& b) const {
+    if (!ctx_->pools) return {};
+    auto needs = b.node->needs;
+    if (b.node->kind == node_kind::agent) {
+      const auto& implied = ctx_->spec->agents.at(b.node->agent).needs;
+      needs.insert(needs.end(), implied.begin(), implied.end());
+    }
+    return needs;
+  }
+
+  int priority_of(const branch& b) const { return b.node->priority.value_or(self_->state.current.priority); }
 
   const agent_def* tool_of(const branch& b) const {
     if (b.node->kind != node_kind::agent) return nullptr;
@@ -230,26 +261,47 @@ class engine {
     return agent.type == "tool" ? &agent : nullptr;
   }
 
-  void dispatch(branch b) {
+  void dispatch(branch b, permit claim) {
     auto& st = self_->state;
     auto index = b.index;
     auto& slot = st.running[index];
+    slot.claim = std::move(claim);
     if (b.node->retry.max_attempts > 1) slot.spec = b;
     start_attempt(index, slot, std::move(b));
   }
+
+ public:
+  // The held branch's queued request was granted.
+  void permit_granted(uint64_t ticket) {
+    auto& st = self_->state;
+    if (ticket == 0 || ticket != st.waiting_ticket) return;  // withdrawn: already given back
+    st.waiting_ticket = 0;
+    auto b = std::move(*st.held);
+    st.held.reset();
+    dispatch(std::move(b), permit(ctx_->pools, std::move(st.held_needs)));
+    pump();
+  }
+
+ private:
 
   void start_attempt(size_t index, branch_slot& slot, branch b) {
     auto& st = self_->state;
     const agent_def* tool = tool_of(b);
     if (tool) ++st.tools_running;
     caf::actor child;
-    if (auto idle = tool ? st.idle_tools.find(tool) : st.idle_tools.end();
-        idle != st.idle_tools.end() && !idle->second.empty()) {
+    slot.instance_pool = instance_pool_of(b);
+    if (slot.instance_pool) {
+      child = ctx_->pools->borrow_instance(*slot.instance_pool);
+      if (child) self_->monitor(child);
+    } else if (auto idle = tool ? st.idle_tools.find(tool) : st.idle_tools.end();
+               idle != st.idle_tools.end() && !idle->second.empty()) {
       child = std::move(idle->second.back());
       idle->second.pop_back();
-    } else {
+    }
+    if (!child) {
       child = spawn_node(self_->system(), ctx_, b.node);
       self_->monitor(child);
+      if (b.node->kind == node_kind::agent) ++st.stats.agents_started;
     }
     auto timeout = child_timeout_ms(*ctx_, st.current, own_timeout(*ctx_, *b.node));
     task t;
@@ -260,6 +312,7 @@ class engine {
       for (auto& [k, v] : b.node->with.items()) t.bindings[k] = v;
     t.deadline_ms = child_deadline_ms(st.current, timeout);
     t.attempt = slot.attempt;
+    t.priority = priority_of(b);
     // A supervisor child enforces the same deadline on its own children and answers
     // with their outcomes (counting each timed-out leaf once): we step in only if it
     // has not answered a little after.
@@ -314,9 +367,20 @@ class engine {
     auto& st = self_->state;
     st.by_actor.erase(slot.child.id());
     if (slot.reusable) --st.tools_running;
-    if (slot.reusable && child_answered && !st.done) st.idle_tools[slot.reusable].push_back(std::move(slot.child));
-    else self_->demonitor(slot.child);
+    if (slot.reusable && !slot.instance_pool && child_answered && !st.done) {
+      st.idle_tools[slot.reusable].push_back(std::move(slot.child));
+    } else {
+      self_->demonitor(slot.child);
+      // A pooled instance that answered is clean and goes back; one that was stopped
+      // or crashed is dropped, and the pool starts a fresh one when next needed.
+      if (slot.instance_pool && child_answered) ctx_->pools->return_instance(*slot.instance_pool, std::move(slot.child));
+    }
     slot.child = caf::actor{};
+  }
+
+  std::optional<size_t> instance_pool_of(const branch& b) const {
+    if (b.node->kind != node_kind::agent || !ctx_->pools) return std::nullopt;
+    return ctx_->spec->agents.at(b.node->agent).instance_pool;
   }
 
   // Settled branches leave their deadline in the heap until it surfaces; in a long
@@ -362,13 +426,36 @@ class engine {
       pump();
   }
 
+  // Branches that never started end cancelled, each with its event (and the held one
+  // gives back its place in the resource queue).
+  void end_unstarted() {
+    auto& st = self_->state;
+    if (st.waiting_ticket != 0 && !ctx_->pools->withdraw(st.waiting_ticket)) ctx_->pools->release(st.held_needs);
+    st.waiting_ticket = 0;
+    std::vector<std::string> labels;
+    if (st.held) labels.push_back(st.held->label);
+    st.held.reset();
+    if (st.plan) {
+      auto rest = st.plan->unstarted();
+      labels.insert(labels.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
+    }
+    st.stats.count(outcome::cancelled, static_cast<int64_t>(labels.size()));
+    if (!ctx_->all_events) return;
+    task never;
+    never.run_id = st.current.run_id;
+    for (auto& label : labels) {
+      never.path = st.current.path + "/" + label;
+      emit(*ctx_, never, event_kind::finished, label, outcome::cancelled, "not started: " + st.current.path + " was decided");
+    }
+  }
+
   // The outcome is decided: stop whatever still runs, and deliver once the cancelled
   // children have confirmed (so their branches are counted), or after a grace period.
   void finish(result r) {
     auto& st = self_->state;
     st.done = true;
     st.final_result = std::move(r);
-    if (st.plan) st.stats.count(outcome::cancelled, static_cast<int64_t>(st.plan->unstarted()));
+    end_unstarted();
     // Branches waiting to be tried again have no child to stop: they end here.
     for (auto it = st.running.begin(); it != st.running.end();) {
       if (!it->second.backing_off) {
@@ -430,6 +517,7 @@ caf::behavior supervisor(supervisor_actor* self, run_context_ptr ctx,
     [=](const cancel& c) { eng->cancel_all(c.reason); },
     [=](deadline_atom) { eng->grace_expired(); },
     [=](branch_retry_atom, uint64_t index) { eng->retry_now(static_cast<size_t>(index)); },
+    [=](permit_atom, uint64_t ticket) { eng->permit_granted(ticket); },
   };
 }
 

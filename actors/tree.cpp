@@ -60,7 +60,11 @@ class tree_pattern : public pattern {
   result idle() override { return success(problem_); }
 
   nlohmann::json partial() const override { return solved_; }
-  size_t unstarted() const override { return parts_.size() - started_; }
+  std::vector<std::string> unstarted() const override {
+    std::vector<std::string> labels;
+    for (auto i = started_; i < parts_.size(); ++i) labels.push_back("part[" + std::to_string(i) + "]");
+    return labels;
+  }
 
  private:
   static constexpr size_t split_index = 1u << 20, combine_index = split_index + 1, leaf_index = split_index + 2;

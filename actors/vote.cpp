@@ -40,7 +40,7 @@ class vote_pattern : public pattern {
 
   result idle() override { return tally_.outcome_at(path_); }
   nlohmann::json partial() const override { return tally_.outcome_at(path_).output; }
-  size_t unstarted() const override { return node_.children.size() - started_; }
+  std::vector<std::string> unstarted() const override { return labels_from(node_.children, started_); }
 
  private:
   const workflow_node& node_;

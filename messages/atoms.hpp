@@ -8,6 +8,7 @@ using http_done_atom = caf::atom_constant<caf::atom("httpdone")>;
 using sim_done_atom = caf::atom_constant<caf::atom("simdone")>;
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 using cancel_req_atom = caf::atom_constant<caf::atom("cancelreq")>;
+using permit_atom = caf::atom_constant<caf::atom("permit")>;  // a queued resource request granted
 using run_atom = caf::atom_constant<caf::atom("run")>;
 
 }  // namespace cohort

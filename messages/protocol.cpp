@@ -40,6 +40,7 @@ void run_stats::add(const run_stats& o) {
   timed_out += o.timed_out;
   cancelled += o.cancelled;
   retries += o.retries;
+  agents_started += o.agents_started;
 }
 
 void run_stats::count(outcome o, int64_t n) {

@@ -39,6 +39,7 @@ struct run_stats {
   int64_t timed_out = 0;
   int64_t cancelled = 0;
   int64_t retries = 0;             // attempts that failed and were tried again
+  int64_t agents_started = 0;      // agent actors started (a pooled or reused one is not)
 
   void add(const run_stats& o);
   void count(outcome o, int64_t n = 1);
@@ -48,7 +49,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_stats& x) {
   return f(caf::meta::type_name("cohort.run_stats"), x.start_ms, x.end_ms, x.agent_us,
            x.model_calls, x.prompt_tokens, x.completion_tokens, x.succeeded, x.failed,
-           x.timed_out, x.cancelled, x.retries);
+           x.timed_out, x.cancelled, x.retries, x.agents_started);
 }
 
 struct result {

@@ -14,12 +14,13 @@ struct task {
   nlohmann::json bindings;   // item, index, results, acc ... bound by the parents
   int64_t deadline_ms = 0;   // absolute, milliseconds since the Unix epoch; 0 = none
   int32_t attempt = 1;
+  int32_t priority = 0;      // of this branch's resource requests: higher first
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task& x) {
   return f(caf::meta::type_name("cohort.task"), x.run_id, x.path, x.bindings,
-           x.deadline_ms, x.attempt);
+           x.deadline_ms, x.attempt, x.priority);
 }
 
 }  // namespace cohort

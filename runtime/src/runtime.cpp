@@ -12,6 +12,7 @@
 #include "actors/agent_support.hpp"
 #include "actors/agents.hpp"
 #include "actors/model_providers.hpp"
+#include "actors/resource_pools.hpp"
 #include "actors/run_driver.hpp"
 #include "messages/cancel.hpp"
 #include "messages/event.hpp"
@@ -56,6 +57,7 @@ RunResult to_public(result&& r, bool deadline_hit, int64_t wall_ms) {
   auto settled = r.stats.succeeded + r.stats.failed + r.stats.timed_out + r.stats.cancelled;
   out.summary.success_rate = settled > 0 ? static_cast<double>(r.stats.succeeded) / static_cast<double>(settled) : 0;
   out.summary.retries = r.stats.retries;
+  out.summary.agents_started = r.stats.agents_started;
   return out;
 }
 
@@ -73,7 +75,8 @@ nlohmann::json RunResult::to_json() const {
                  {"completion_tokens", summary.completion_tokens},
                  {"tokens", summary.tokens},
                  {"success_rate", summary.success_rate},
-                 {"retries", summary.retries}}},
+                 {"retries", summary.retries},
+                 {"agents_started", summary.agents_started}}},
     {"branches", {{"succeeded", branches.succeeded},
                   {"failed", branches.failed},
                   {"timed_out", branches.timed_out},
@@ -217,6 +220,8 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   ctx->default_timeout_ms = impl_->options.default_timeout_ms;
   ctx->tool_slots = 4 * static_cast<size_t>(impl_->threads);
   ctx->retry_budget = std::make_shared<std::atomic<int64_t>>(spec->retry_budget);
+  if (!spec->resource_names.empty())
+    ctx->pools = std::make_shared<resource_pools>(spec->resource_names, spec->resource_capacity);
   std::vector<caf::actor> run_models;  // the sim models live as long as the run
   for (const auto& [name, model] : spec->models) {
     if (model.provider == "sim") {
@@ -252,7 +257,8 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   spdlog::debug("run {} started: {} model(s), timeout {} ms", ctx->run_id, ctx->models.size(), run_timeout);
   st->driver = spawn_run_driver(
       sys, root, std::move(root_task), run_timeout, sink,
-      [st, run_models, started_us, reports](result r, bool deadline_hit) {
+      [st, run_models, started_us, reports, pools = ctx->pools](result r, bool deadline_hit) {
+        if (pools) pools->close();  // pooled agent instances end with the run
         for (auto& m : run_models) caf::anon_send_exit(m, caf::exit_reason::user_shutdown);
         auto wall_ms = (now_us() - started_us) / 1000;
         auto out = to_public(std::move(r), deadline_hit, wall_ms);

@@ -92,6 +92,7 @@ class loader {
     else if (doc_.contains("input")) out_.input = std::make_shared<const nlohmann::json>(doc_["input"]);
     for (auto& [name, m] : doc_["models"].items()) load_model(name, m);
     for (auto& [name, a] : doc_["agents"].items()) load_agent(name, a);
+    load_resources();
     out_.workflow = load_workflow(doc_["workflow"], out_, problems_);
     if (!problems_.empty()) throw scenario_error(out_.origin, problems_);
     return std::move(out_);
@@ -157,6 +158,7 @@ class loader {
     d.name = name;
     d.type = a.value("type", "llm");
     d.timeout_ms = a.value("timeout_ms", 0);
+    d.pool = a.value("pool", 0);
     if (d.type == "llm") {
       d.model = a.value("model", "");
       if (!out_.models.count(d.model))
@@ -176,6 +178,26 @@ class loader {
       check_json_template(path + ".input", d.input);
     }
     out_.agents.emplace(name, std::move(d));
+  }
+
+  // Declared resources ("resources": {"gpu": 2}), then the ones the run implies: its
+  // agent limit and every agent pool. A branch claims them through resource_needs.
+  void load_resources() {
+    auto add = [&](const std::string& name, int capacity) {
+      out_.resource_names.push_back(name);
+      out_.resource_capacity.push_back(capacity);
+      return out_.resource_names.size() - 1;
+    };
+    for (auto& [name, capacity] : doc_.value("resources", nlohmann::json::object()).items()) add(name, capacity.get<int>());
+    out_.max_concurrency = doc_.value("max_concurrency", 0);
+    std::optional<size_t> run_limit;
+    if (out_.max_concurrency > 0) run_limit = add("run:agents", out_.max_concurrency);
+    for (auto& [name, agent] : out_.agents) {
+      if (run_limit) agent.needs.push_back({*run_limit, 1});
+      if (agent.pool <= 0) continue;
+      agent.instance_pool = add("pool:" + name, agent.pool);
+      agent.needs.push_back({*agent.instance_pool, 1});
+    }
   }
 
   void check_template(const std::string& path, const std::string& tmpl) {

@@ -2,6 +2,7 @@
 // A scenario: models, agents, the workflow tree and the input, loaded from JSON and
 // validated before anything runs. Every error names the JSON path and what is wrong.
 #include <map>
+#include <optional>
 #include <regex>
 #include <memory>
 #include <stdexcept>
@@ -27,6 +28,13 @@ struct model_def {
   nlohmann::json params = nlohmann::json::object();  // merged into every request body
 };
 
+// A branch's claim on a resource pool of the run (scenario.resource_names[pool]).
+struct resource_need {
+  size_t pool = 0;
+  int amount = 1;
+};
+using resource_needs = std::vector<resource_need>;
+
 struct agent_def {
   std::string name;
   std::string type;                // "llm" | "tool"
@@ -38,6 +46,9 @@ struct agent_def {
   std::string tool;                // tool: registered tool name
   nlohmann::json input;            // tool: JSON template of the tool's input (null = default)
   int timeout_ms = 0;              // 0 = inherit
+  int pool = 0;                    // > 0: this many started instances, borrowed by branches
+  std::optional<size_t> instance_pool;  // the resource pool of those instances
+  resource_needs needs;            // implied by the run (its agent limit, this agent's pool)
 };
 
 enum class node_kind { agent, fan_out, pipeline, race, vote, dag, plan, tree, fallback, loop };
@@ -110,6 +121,8 @@ struct workflow_node {
   int timeout_ms = 0;              // this node as a branch; 0 = inherit
   int required = -1;               // as a branch: 1 required, 0 optional, -1 as the parent's policy says
   retry_policy retry;              // as a branch
+  resource_needs needs;            // as a branch: held while it runs (declared "needs")
+  std::optional<int> priority;     // as a branch, and inherited below: higher starts first
 
   std::vector<node_ptr> children;  // steps, branches, runners, voters, DAG nodes, alternatives
   node_ptr each;                   // fan_out over items: one per item; loop: the body
@@ -141,6 +154,11 @@ struct scenario {
   std::shared_ptr<const nlohmann::json> input = std::make_shared<const nlohmann::json>(nlohmann::json::object());
   int timeout_ms = 0;              // whole run; 0 = the runtime default
   int retry_budget = 1000;         // retries allowed in one run, all branches together
+  int max_concurrency = 0;         // agents in flight in the whole run; 0 = no limit
+  // The run's resource pools: declared resources, then the implied ones
+  // ("run:agents" for max_concurrency, "pool:NAME" for an agent's pool).
+  std::vector<std::string> resource_names;
+  std::vector<int> resource_capacity;
 };
 
 // Thrown with every problem found, each as "JSON path: what is wrong".

@@ -48,6 +48,8 @@ class workflow_loader {
     n->weight = j.value("weight", 1.0);
     if (j.contains("required")) n->required = j["required"].get<bool>() ? 1 : 0;
     if (j.contains("retry")) n->retry = retry_of(j["retry"]);
+    if (j.contains("needs")) n->needs = needs_of(j["needs"], path + ".needs");
+    if (j.contains("priority")) n->priority = j["priority"].get<int>();
     auto s = outer;
     if (j.contains("with")) {
       n->with = j["with"];
@@ -110,6 +112,36 @@ class workflow_loader {
   }
 
   void problem(const std::string& path, const std::string& what) { problems_.push_back(path + ": " + what); }
+
+  // "gpu", ["gpu", "browser"] or {"gpu": 2}: declared resources, each within capacity.
+  resource_needs needs_of(const nlohmann::json& j, const std::string& path) {
+    std::vector<std::pair<std::string, int>> wanted;
+    if (j.is_string()) wanted.emplace_back(j.get<std::string>(), 1);
+    if (j.is_array())
+      for (auto& name : j) wanted.emplace_back(name.get<std::string>(), 1);
+    if (j.is_object())
+      for (auto& [name, amount] : j.items()) wanted.emplace_back(name, amount.get<int>());
+    resource_needs needs;
+    for (auto& [name, amount] : wanted) {
+      const auto& names = spec_.resource_names;
+      auto it = std::find(names.begin(), names.end(), name);
+      if (it == names.end() || name.find(':') != std::string::npos) {
+        std::vector<std::string> declared;
+        for (auto& n : names)
+          if (n.find(':') == std::string::npos) declared.push_back(n);
+        auto known = declared.empty() ? "none declared: add \"resources\": {\"" + name + "\": N}"
+                                      : "declared: " + join(declared, ", ");
+        problem(path, "unknown resource \"" + name + "\" (" + known + ")");
+        continue;
+      }
+      auto pool = static_cast<size_t>(it - names.begin());
+      if (amount > spec_.resource_capacity[pool])
+        problem(path, "needs " + std::to_string(amount) + " of \"" + name + "\", whose capacity is " +
+                          std::to_string(spec_.resource_capacity[pool]) + ": it could never start");
+      needs.push_back({pool, amount});
+    }
+    return needs;
+  }
 
   // The agent exists and every {{reference}} it uses is bound at `where`.
   void check_agent(const std::string& path, const std::string& name, const std::string& where,
@@ -212,6 +244,11 @@ class workflow_loader {
     }
     n.aggregate = aggregation_of(j.value("aggregate", nlohmann::json("collect")), path + ".aggregate", s);
     if (n.aggregate.kind == "vote") n.vote = vote_rules_of(j, path, s);
+    failure_policy_of(n, j, path);
+  }
+
+  // fan_out and dag: what failed branches do (actors/failure_policy.hpp).
+  void failure_policy_of(workflow_node& n, const nlohmann::json& j, const std::string& path) {
     n.policy = j.value("policy", n.policy);
     n.min_success = j.value("min_success", n.policy == "fail_soft" ? 1 : 0);
     if (!n.each && n.min_success > static_cast<int>(n.children.size()))
@@ -351,6 +388,7 @@ class workflow_loader {
       body.erase("depends_on");
       n.children.push_back(node(body, where(i), n.ids[i], node_scope));
     }
+    failure_policy_of(n, j, path);
     n.output_of = j.value("output", "");
     if (!n.output_of.empty() && std::find(n.ids.begin(), n.ids.end(), n.output_of) == n.ids.end())
       problem(path + ".output", "no node with id \"" + n.output_of + "\"");
@@ -364,6 +402,8 @@ class workflow_loader {
     auto& p = n.plan;
     p.max_attempts = j.value("max_attempts", p.max_attempts);
     p.max_nodes = j.value("max_nodes", p.max_nodes);
+    n.policy = j.value("policy", n.policy);  // for the DAG it plans
+    n.min_success = j.value("min_success", n.policy == "fail_soft" ? 1 : 0);
     p.planner = helper(j.value("planner", ""), path + ".planner", "planner", with(s, {"feedback", "attempt"}));
     p.roles = j.value("roles", std::vector<std::string>{});
     auto role_scope = with(s, {"task", "role", "deps", "deps.*"});
@@ -411,8 +451,29 @@ class workflow_loader {
 
 }  // namespace
 
+namespace {
+
+// A branch holds its resources while its whole subtree runs: a node inside it that
+// needs more of the same than is left could never start.
+void check_nested_needs(const workflow_node& n, const scenario& spec, std::vector<int> held,
+                        std::vector<std::string>& problems) {
+  for (auto& need : n.needs) {
+    held[need.pool] += need.amount;
+    if (held[need.pool] > spec.resource_capacity[need.pool] && held[need.pool] > need.amount)
+      problems.push_back(n.json_path + ".needs: \"" + spec.resource_names[need.pool] + "\" is already held by an enclosing node; with capacity " +
+                         std::to_string(spec.resource_capacity[need.pool]) + " this node could never start");
+  }
+  for (auto& c : n.children) check_nested_needs(*c, spec, held, problems);
+  if (n.each) check_nested_needs(*n.each, spec, held, problems);
+}
+
+}  // namespace
+
 node_ptr load_workflow(const nlohmann::json& doc, const scenario& spec, std::vector<std::string>& problems) {
-  return workflow_loader(spec, problems).node(doc, "$.workflow", "workflow", scope{"input"});
+  auto root = workflow_loader(spec, problems).node(doc, "$.workflow", "workflow", scope{"input"});
+  if (!spec.resource_names.empty())
+    check_nested_needs(*root, spec, std::vector<int>(spec.resource_names.size(), 0), problems);
+  return root;
 }
 
 node_ptr build_plan_dag(const nlohmann::json& plan, const workflow_node& plan_node,
@@ -435,6 +496,8 @@ node_ptr build_plan_dag(const nlohmann::json& plan, const workflow_node& plan_no
   dag->label = "dag";
   dag->max_concurrency = plan_node.max_concurrency;
   dag->aggregate = plan_node.aggregate;
+  dag->policy = plan_node.policy;
+  dag->min_success = plan_node.min_success;
   auto as_id = [](const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
   std::vector<std::vector<std::string>> depends_on(nodes.size());
   for (size_t i = 0; i < nodes.size(); ++i) {

@@ -55,6 +55,7 @@ struct RunSummary {
   int64_t tokens = 0;
   double success_rate = 0;     // leaf branches that succeeded, of all that ended
   int64_t retries = 0;         // failed attempts that were tried again
+  int64_t agents_started = 0;  // agent actors started; pooled and reused instances serve many branches
 };
 
 struct BranchCounts {
