@@ -22,7 +22,7 @@ struct llm_state {
   task current;
   int64_t start_us = 0;
   int64_t start_ms = 0;
-  bool settled = false;
+  bool settled = true;  // no task in hand (a late cancel for an answered task is ignored)
 };
 
 using llm_actor = caf::stateful_actor<llm_state>;
@@ -88,15 +88,24 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
     r.stats.count(r.status);
     emit(*ctx, st.current, event_kind::finished, def->name, r.status, r.error.message,
          r.stats.agent_us);
+    auto status = r.status;
     st.promise.deliver(std::move(r));
     // A response_promise holds its own actor: drop it, and end now that the task is answered.
     st.promise = caf::response_promise{};
-    self->quit();
+    if (def->pool == 0 || status == outcome::cancelled) {
+      self->quit();
+      return;
+    }
+    // A pooled instance goes back to its pool: reset it for the next borrower, and
+    // withdraw a call that it stopped waiting for.
+    if (*in_flight != 0) caf::anon_send(model, cancel_req_atom::value, *in_flight);
+    *in_flight = 0;
   };
   return {
     [=](const task& t) -> caf::result<result> {
       auto& st = self->state;
       st.current = t;
+      st.settled = false;
       st.start_us = now_us();
       st.start_ms = now_ms();
       st.promise = self->make_response_promise();

@@ -411,6 +411,8 @@ class engine {
     if (st.delivered) return;
     auto it = st.running.find(index);
     if (it == st.running.end() || it->second.backing_off) return;  // late or duplicate: ignore
+    // A child that answered "cancelled" has ended: it cannot serve again.
+    child_answered = child_answered && r.status != outcome::cancelled;
     if (!r.ok() && retry_later(index, it->second, r, child_answered)) return;
     r.attempts = it->second.attempt;
     release(index, child_answered);
@@ -445,7 +447,8 @@ class engine {
     never.run_id = st.current.run_id;
     for (auto& label : labels) {
       never.path = st.current.path + "/" + label;
-      emit(*ctx_, never, event_kind::finished, label, outcome::cancelled, "not started: " + st.current.path + " was decided");
+      emit_pattern(*ctx_, never, event_kind::finished, label, outcome::cancelled,
+                   "not started: " + st.current.path + " was decided");
     }
   }
 

@@ -11,7 +11,9 @@
 #include <gtest/gtest.h>
 
 #include "cohort/runtime.hpp"
+#include "tests/support/timeline.hpp"
 
+using cohort::testing::Timeline;
 using nlohmann::json;
 
 namespace {
@@ -25,22 +27,6 @@ std::string text(const json& v) { return v.is_string() ? v.get<std::string>() : 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
-
-// The events of a run, by node path: when each branch started and finished.
-struct Timeline {
-  std::mutex m;
-  std::map<std::string, int64_t> started, finished;
-  std::vector<std::pair<int64_t, int>> leaf_edges;  // (at, +1 started / -1 finished)
-
-  cohort::EventHandler handler() {
-    return [this](const cohort::Event& e) {
-      std::lock_guard<std::mutex> lock(m);
-      if (e.kind == "started") started[e.path] = e.at_ms;
-      if (e.kind == "finished") finished[e.path] = e.at_ms;
-      if (e.leaf) leaf_edges.push_back({e.at_ms, e.kind == "started" ? +1 : -1});
-    };
-  }
-};
 
 class Examples : public ::testing::Test {
  protected:
@@ -276,12 +262,8 @@ TEST_F(Examples, ParallelStressSettlesEveryConversation) {
   EXPECT_GT(r.summary.speedup, 4.0);
 
   // max_concurrency 8 on the messages: never more than 24 personas in flight.
-  std::lock_guard<std::mutex> lock(tl.m);
-  auto edges = tl.leaf_edges;
-  std::sort(edges.begin(), edges.end());  // at the same ms, finishes (-1) first
-  int in_flight = 0, most = 0;
-  for (auto& e : edges) most = std::max(most, in_flight += e.second);
-  EXPECT_EQ(edges.size(), 122u);  // 61 leaves started and finished
+  auto most = tl.most_in_flight();
+  EXPECT_EQ(tl.leaf_edges.size(), 122u);  // 61 leaves started and finished
   EXPECT_LE(most, 24);
   EXPECT_GE(most, 12);  // and they did run in parallel
 }

@@ -188,7 +188,8 @@ class loader {
       out_.resource_capacity.push_back(capacity);
       return out_.resource_names.size() - 1;
     };
-    for (auto& [name, capacity] : doc_.value("resources", nlohmann::json::object()).items()) add(name, capacity.get<int>());
+    const auto declared = doc_.value("resources", nlohmann::json::object());
+    for (auto& [name, capacity] : declared.items()) add(name, capacity.get<int>());
     out_.max_concurrency = doc_.value("max_concurrency", 0);
     std::optional<size_t> run_limit;
     if (out_.max_concurrency > 0) run_limit = add("run:agents", out_.max_concurrency);
