@@ -9,5 +9,7 @@ using sim_done_atom = caf::atom_constant<caf::atom("simdone")>;
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 using cancel_req_atom = caf::atom_constant<caf::atom("cancelreq")>;
 using run_atom = caf::atom_constant<caf::atom("run")>;
+using pump_atom = caf::atom_constant<caf::atom("pump")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
 
 }  // namespace cohort
