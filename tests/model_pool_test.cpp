@@ -76,13 +76,14 @@ int64_t ms_since(clock_type::time_point t) {
 TEST(ModelPool, BalancesLoadEvenlyAcrossThreeServers) {
   auto servers = start_mocks(3, {"--latency-ms", "10"});
   cohort::Runtime rt(test_options());
-  auto r = rt.run(rt.load(fan_out(pool_model(servers), 300)));
+  // A steady load of 30 calls in flight, below the servers' 3 x 64 slots.
+  auto r = rt.run(rt.load(fan_out(pool_model(servers), 300, 30)));
   ASSERT_TRUE(r.ok()) << r.error;
   ASSERT_EQ(r.output.size(), 300u);
   auto counts = requests_of(servers);
   for (size_t i = 0; i < 3; ++i) {
-    EXPECT_GE(counts[i], 85) << "server " << i << " got too few of 300";
-    EXPECT_LE(counts[i], 115) << "server " << i << " got too many of 300";
+    EXPECT_GE(counts[i], 85) << "server " << i << " got too few of 300: " << counts[i];
+    EXPECT_LE(counts[i], 115) << "server " << i << " got too many of 300: " << counts[i];
   }
   EXPECT_EQ(counts[0] + counts[1] + counts[2], 300);
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(pool_endpoint(rt, i)["requests"], counts[i]);
