@@ -279,6 +279,27 @@ TEST(ModelPool, BreakerOpensProbesAndClosesWhenTheServerIsBack) {
   EXPECT_GE(requests_of(back), 3);
 }
 
+TEST(ModelPool, WithEveryBreakerOpenCallsFailAtOnce) {
+  auto servers = start_mocks(1, {});
+  cohort::Runtime rt(test_options());
+  auto sc = rt.load(fan_out(pool_model(servers, {{"breaker", {{"failures", 2}, {"open_ms", 60000}}}}), 1));
+  servers[0]->process().signal(SIGKILL);
+  ASSERT_NE(servers[0]->process().wait(3000), -1);
+  for (int i = 0; i < 2; ++i) {
+    auto r = rt.run(sc);
+    EXPECT_EQ(r.status, "failed");
+    EXPECT_NE(r.error.find("connection refused"), std::string::npos) << r.error;
+  }
+  auto start = clock_type::now();
+  auto r = rt.run(sc);
+  EXPECT_EQ(r.status, "failed");
+  EXPECT_NE(r.error.find("every endpoint is out of service"), std::string::npos) << r.error;
+  EXPECT_LT(ms_since(start), 500);
+  auto s = pool_endpoint(rt, 0);
+  EXPECT_EQ(s["requests"], 2) << s.dump();
+  EXPECT_EQ(s["breaker"], "open");
+}
+
 TEST(ModelPool, CancelReachesInFlightCallsThroughThePool) {
   auto servers = start_mocks(2, {"--latency-ms", "20000"});
   cohort::Runtime rt(test_options());
