@@ -133,6 +133,7 @@ struct Runtime::impl {
            std::to_string(m.connect_timeout_ms) + "|" + std::to_string(m.request_timeout_ms) + "|" + m.params.dump();
   }
 
+  // The caller holds clients_mutex.
   caf::actor http_client_for(const model_def& m) {
     auto& client = http_clients[client_key(m)];
     if (!client) client = spawn_http_client(*system, m, *io, open_connections);
