@@ -156,9 +156,10 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
     for (auto& c : *st.all) c->close();
     st.all->clear();
     st.idle.clear();
-    for (auto& kv : st.active) kv.second.promise.deliver(model_reply{false, {"cancelled", "model client stopped"}, {}, 0, 0, false});
+    auto stopped = [](uint64_t id) { return model_reply{id, false, {"cancelled", "model client stopped"}, {}, 0, 0, false}; };
+    for (auto& kv : st.active) kv.second.promise.deliver(stopped(kv.first));
     st.active.clear();
-    for (auto& c : st.queued) c.promise.deliver(model_reply{false, {"cancelled", "model client stopped"}, {}, 0, 0, false});
+    for (auto& c : st.queued) c.promise.deliver(stopped(c.req->id));
     st.queued.clear();
     self->quit(msg.reason);
   });
@@ -235,6 +236,7 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
       }
       if (out.error_kind.empty() && out.keep_alive) st.idle.push_back(c.conn);
       else drop(c.conn);
+      reply.id = id;
       c.promise.deliver(std::move(reply));
       pump();
     },

@@ -121,6 +121,8 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
       req.path = t.path;
       req.params = def->params;
       req.attempt = t.attempt;
+      req.run_id = ctx->run_id;
+      req.agent = def->name;
       *in_flight = req.id;
       auto limit = child_timeout_ms(*ctx, t, def->timeout_ms);
       self->request(model, std::chrono::milliseconds(limit), std::move(req))

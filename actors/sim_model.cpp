@@ -36,6 +36,7 @@ caf::behavior sim_model(caf::stateful_actor<sim_state>* self, sim_responder brai
     [=](const model_request& req) -> caf::result<model_reply> {
       auto answer = brain.respond(req.messages, static_cast<uint64_t>(std::max(0, req.attempt - 1)));
       auto reply = to_reply(brain.settings(), answer);
+      reply.id = req.id;
       if (answer.latency_ms <= 0) return reply;
       auto rp = self->make_response_promise<model_reply>();
       self->state.waiting.emplace(req.id, std::make_pair(rp, std::move(reply)));

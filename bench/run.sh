@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make bench: orchestration overhead (cohort vs bare CAF, same run), then 1,000
 # parallel model calls over HTTP to a real `cohort mock-llm` at 50 ms latency,
-# next to curl doing the same 1,000 requests in parallel (baseline, same server).
+# next to curl doing the same 1,000 requests in parallel (baseline, same server),
+# then model-pool throughput to three 0 ms mock-llm servers (1 vs 3 endpoints),
+# next to wrk against the first of them (baseline, same server, same concurrency).
 set -euo pipefail
 build=${1:-build}
 bench="$build/bench/cohort_bench"
@@ -22,7 +24,14 @@ echo "== limits: peak memory of a fan-out with max_concurrency 100, 10,000 vs 10
 log=$(mktemp)
 "$build/cohort" mock-llm --port 0 --latency-ms 50 --threads 2 >"$log" 2>&1 &
 mock=$!
-trap 'kill $mock 2>/dev/null; wait $mock 2>/dev/null; rm -f "$log"' EXIT
+pool_mocks=()
+pool_logs=()
+cleanup() {
+  kill "$mock" "${pool_mocks[@]}" 2>/dev/null || true
+  wait "$mock" "${pool_mocks[@]}" 2>/dev/null || true
+  rm -f "$log" "${pool_logs[@]}"
+}
+trap cleanup EXIT
 for _ in $(seq 100); do grep -q listening "$log" && break; sleep 0.05; done
 port=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
 [ -n "$port" ] || { echo "mock-llm did not start: $(cat "$log")"; exit 1; }
@@ -31,7 +40,9 @@ echo
 echo "== 1,000 parallel model calls through HTTP at 50 ms latency (mock-llm on port $port) =="
 # Cold first: repeated cold runs leave thousands of sockets in TIME_WAIT behind them.
 COHORT_MOCK_PORT=$port "$bench" --benchmark_filter='HttpCallsCold/'
-COHORT_MOCK_PORT=$port "$bench" --benchmark_filter='HttpCalls/'
+COHORT_MOCK_PORT=$port "$bench" --benchmark_filter='^HttpCalls/'
+echo "-- the same through a model pool of one endpoint (the hop an endpoint list adds) --"
+COHORT_MOCK_PORT=$port "$bench" --benchmark_filter='PoolHttpCalls/'
 
 echo
 echo "== baseline: curl --parallel, the same 1,000 requests to the same server =="
@@ -48,3 +59,36 @@ for run in 1 2 3; do
   echo "curl run $run: $(( (end - start) / 1000000 )) ms"
 done
 rm -f "$cfg"
+
+# Three servers answering at once, one I/O thread each.
+pool_ports=()
+for i in 1 2 3; do
+  l=$(mktemp)
+  "$build/cohort" mock-llm --port 0 --latency-ms 0 --threads 1 >"$l" 2>&1 &
+  pool_mocks+=($!)
+  pool_logs+=("$l")
+  for _ in $(seq 100); do grep -q listening "$l" && break; sleep 0.05; done
+  p=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$l" | head -1)
+  [ -n "$p" ] || { echo "mock-llm did not start: $(cat "$l")"; exit 1; }
+  pool_ports+=("$p")
+done
+ports_csv=$(IFS=,; echo "${pool_ports[*]}")
+
+echo
+echo "== model pool: 2,000 calls, 64 in flight, to mock-llm at 0 ms (ports $ports_csv): 1 vs 3 endpoints, and 1 without a pool =="
+COHORT_POOL_PORTS=$ports_csv "$bench" --benchmark_filter='PoolThroughput'
+
+echo
+if command -v wrk >/dev/null; then
+  echo "== baseline: wrk, 64 connections, 5 s, the same POST to the first server (port ${pool_ports[0]}) =="
+  lua=$(mktemp --suffix=.lua)
+  pool_logs+=("$lua")
+  cat >"$lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"model":"mock","messages":[{"role":"user","content":"call"}]}'
+LUA
+  wrk -t2 -c64 -d5s -s "$lua" "http://127.0.0.1:${pool_ports[0]}/v1/chat/completions" | grep -E 'Requests/sec|Latency|requests in'
+else
+  echo "(wrk not installed: no baseline; scripts/install-deps.sh installs it)"
+fi

@@ -10,5 +10,7 @@ using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 using cancel_req_atom = caf::atom_constant<caf::atom("cancelreq")>;
 using permit_atom = caf::atom_constant<caf::atom("permit")>;  // a queued resource request granted
 using run_atom = caf::atom_constant<caf::atom("run")>;
+using pump_atom = caf::atom_constant<caf::atom("pump")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
 
 }  // namespace cohort

@@ -15,14 +15,18 @@ struct model_request {
   nlohmann::json messages;   // OpenAI chat messages: [{"role","content"}...]
   nlohmann::json params;     // passed through into the request body (temperature, ...)
   int32_t attempt = 1;       // the asking branch's attempt: a retry is a new draw for the sim model
+  std::string run_id;        // the asking run and agent: a model pool's affinity keys
+  std::string agent;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_request& x) {
-  return f(caf::meta::type_name("cohort.model_request"), x.id, x.path, x.messages, x.params, x.attempt);
+  return f(caf::meta::type_name("cohort.model_request"), x.id, x.path, x.messages, x.params, x.attempt,
+           x.run_id, x.agent);
 }
 
 struct model_reply {
+  uint64_t id = 0;           // the request it answers (a model pool matches replies by it)
   bool ok = false;
   error_info error;
   std::string text;
@@ -33,7 +37,7 @@ struct model_reply {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_reply& x) {
-  return f(caf::meta::type_name("cohort.model_reply"), x.ok, x.error, x.text, x.prompt_tokens,
+  return f(caf::meta::type_name("cohort.model_reply"), x.id, x.ok, x.error, x.text, x.prompt_tokens,
            x.completion_tokens, x.usage_estimated);
 }
 

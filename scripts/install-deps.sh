@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev libspdlog-dev libcli11-dev libvalijson-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl procps
+  wrk  # only the model-pool benchmark's baseline (bench/run.sh)
 )
 
 missing=()

@@ -427,6 +427,27 @@ TEST(MockLlmServer, RateBasedFaultsAndForcingNone) {
   s.server.stop();
 }
 
+TEST(MockLlmServer, FailFirstScriptsAStartUpFault) {
+  mock_llm_options options;
+  options.fail_first = 2;
+  options.fail_first_with = "429";
+  options.retry_after_s = 3;
+  running_server s(options);
+  test_client c(s.port);
+  for (int i = 0; i < 2; ++i) {
+    auto res = c.chat(chat_body("early " + std::to_string(i)));
+    EXPECT_EQ(res.result_int(), 429) << i;
+    EXPECT_EQ(res[http::field::retry_after], "3");
+  }
+  EXPECT_EQ(c.chat(chat_body("later")).result_int(), 200);
+  EXPECT_EQ(s.stats()["faults"]["429"], 2);
+  mock_llm_options bad;
+  bad.fail_first = 1;
+  bad.fail_first_with = "teapot";
+  EXPECT_THROW(mock_llm_server{bad}, std::invalid_argument);
+  s.server.stop();
+}
+
 TEST(MockLlmServer, LatencyDelaysTheAnswer) {
   running_server s(with_latency(100));
   test_client c(s.port);

@@ -162,3 +162,62 @@ TEST(Scenario, ReplacementInputIsChecked) {
   EXPECT_NO_THROW(cohort::validate_input(s, json{{"langs", {"x"}}}));
   EXPECT_THROW(cohort::validate_input(s, json{{"langs", 3}}), scenario_error);
 }
+
+TEST(Scenario, ModelEndpointsLoadWithDefaults) {
+  auto doc = valid();
+  doc["models"]["fast"] = json::parse(R"({"provider": "openai", "model": "m", "max_in_flight": 8, "rpm": 600,
+    "affinity": "run", "breaker": {"failures": 3},
+    "endpoints": [{"base_url": "http://127.0.0.1:8001/v1"},
+                  {"base_url": "http://127.0.0.1:8002/v1", "max_in_flight": 2, "tpm": 1000, "weight": 2.5}]})");
+  auto m = load_scenario(doc, "test.json", tools).models.at("fast");
+  ASSERT_EQ(m.endpoints.size(), 2u);
+  EXPECT_EQ(m.endpoints[0].max_in_flight, 8);  // the model's values are the defaults
+  EXPECT_EQ(m.endpoints[0].rpm, 600);
+  EXPECT_EQ(m.endpoints[0].tpm, 0);
+  EXPECT_EQ(m.endpoints[1].max_in_flight, 2);
+  EXPECT_EQ(m.endpoints[1].tpm, 1000);
+  EXPECT_DOUBLE_EQ(m.endpoints[1].weight, 2.5);
+  EXPECT_EQ(m.affinity, "run");
+  EXPECT_EQ(m.breaker.failures, 3);
+  EXPECT_EQ(m.breaker.open_ms, 2000);
+  EXPECT_TRUE(m.needs_pool());
+  auto second = m.for_endpoint(1);
+  EXPECT_EQ(second.base_url, "http://127.0.0.1:8002/v1");
+  EXPECT_EQ(second.max_in_flight, 2);
+}
+
+TEST(Scenario, SingleBaseUrlIsOneEndpointWithoutAPool) {
+  auto doc = valid();
+  doc["models"]["fast"] = {{"provider", "openai"}, {"base_url", "http://127.0.0.1:8001/v1"}, {"max_in_flight", 4}};
+  auto m = load_scenario(doc, "test.json", tools).models.at("fast");
+  ASSERT_EQ(m.endpoints.size(), 1u);
+  EXPECT_EQ(m.endpoints[0].max_in_flight, 4);
+  EXPECT_FALSE(m.needs_pool()) << "a lone plain endpoint talks to its HTTP client directly";
+  doc["models"]["fast"]["rpm"] = 60;
+  EXPECT_TRUE(load_scenario(doc, "test.json", tools).models.at("fast").needs_pool());
+}
+
+TEST(Scenario, BadEndpointsNameTheirPath) {
+  auto doc = valid();
+  doc["models"]["fast"] = {{"provider", "openai"},
+                           {"endpoints", {{{"base_url", "http://a:1/v1"}}, {{"base_url", "https://b/v1"}},
+                                          {{"base_url", "http://a:1/v1"}}}}};
+  expect_problem(doc, "$.models.fast.endpoints[1].base_url", "scheme \"https\" is not supported");
+  expect_problem(doc, "$.models.fast.endpoints[2].base_url", "is already endpoints[0]");
+  auto both = valid();
+  both["models"]["fast"] = {{"provider", "openai"}, {"base_url", "http://a/v1"},
+                            {"endpoints", {{{"base_url", "http://b/v1"}}}}};
+  expect_problem(both, "$.models.fast", "either base_url or endpoints, not both");
+  auto neither = valid();
+  neither["models"]["fast"] = {{"provider", "openai"}};
+  expect_problem(neither, "$.models.fast", "needs base_url or endpoints");
+  auto weight = valid();
+  weight["models"]["fast"] = {{"provider", "openai"}, {"endpoints", {{{"base_url", "http://a/v1"}, {"weight", 0}}}}};
+  expect_problem(weight, "$.models.fast.endpoints[0].weight", "(got 0)");
+  auto affinity = valid();
+  affinity["models"]["fast"] = {{"provider", "openai"}, {"base_url", "http://a/v1"}, {"affinity", "user"}};
+  expect_problem(affinity, "$.models.fast.affinity", "(got \"user\")");
+  auto breaker = valid();
+  breaker["models"]["fast"] = {{"provider", "openai"}, {"base_url", "http://a/v1"}, {"breaker", {{"failures", 0}}}};
+  expect_problem(breaker, "$.models.fast.breaker.failures", "(got 0)");
+}

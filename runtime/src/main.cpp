@@ -228,6 +228,10 @@ int main(int argc, char** argv) {
   mock->add_option("--seed", mo.seed, "seed for faults and replies")->capture_default_str();
   mock->add_option("--retry-after", mo.retry_after_s, "Retry-After seconds on 429")->capture_default_str();
   mock->add_option("--rules", rules_file, "scripted replies (JSON array of rules)");
+  mock->add_option("--fail-first", mo.fail_first, "the first N requests fail (see --fail-first-with)")
+      ->capture_default_str();
+  mock->add_option("--fail-first-with", mo.fail_first_with, "their fault: 429, 500, malformed, hang or drop")
+      ->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
   try {

@@ -120,6 +120,9 @@ void validate(const mock_llm_options& o) {
   if (!(o.fault_rate >= 0.0 && o.fault_rate <= 1.0))
     fail("fault_rate must be within [0, 1], got " + std::to_string(o.fault_rate));
   if (o.retry_after_s < 0) fail("retry_after_s must not be negative");
+  if (o.fail_first < 0) fail("fail_first must not be negative");
+  if (auto f = parse_fault(o.fail_first_with); !f || *f == fault::none)
+    fail("unknown fault \"" + o.fail_first_with + "\" for fail_first (expected 429, 500, malformed, hang or drop)");
   for (const auto& name : o.faults) {
     auto f = parse_fault(name);
     if (!f || *f == fault::none)
@@ -148,6 +151,7 @@ class server_state {
   }
 
   fault draw_fault() {
+    if (first_faults_left_.load() > 0 && first_faults_left_.fetch_sub(1) > 0) return *parse_fault(options_.fail_first_with);
     if (options_.fault_rate <= 0.0) return fault::none;
     std::lock_guard<std::mutex> lock(rng_mutex_);
     if (std::uniform_real_distribution<double>(0.0, 1.0)(rng_) >= options_.fault_rate) return fault::none;
@@ -205,6 +209,7 @@ class server_state {
   std::mutex rng_mutex_;
   std::mt19937_64 rng_;
   std::atomic<std::uint64_t> ids_{0};
+  std::atomic<int> first_faults_left_{options_.fail_first};
   std::mutex conn_mutex_;
   bool stopping_ = false;
   std::unordered_map<const connection*, std::weak_ptr<connection>> connections_;

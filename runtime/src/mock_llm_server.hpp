@@ -9,6 +9,7 @@
 // out the connection asking, so a poller sees 0 once every client is gone).
 // A request may force a fault with the header `X-Mock-Fault: <fault>` or the body
 // field "mock_fault"; "none" forces a normal answer even under fault_rate.
+// `fail_first` scripts a start-up fault: the first N requests fail the same way.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -30,6 +31,8 @@ struct mock_llm_options {
   std::vector<std::string> faults;   // which faults are drawn: "429","500","malformed","hang","drop"; empty = all
   uint64_t seed = 1;
   int retry_after_s = 1;             // Retry-After header value on 429
+  int fail_first = 0;                // the first N chat requests get `fail_first_with` (then as usual)
+  std::string fail_first_with = "500";
   sim_settings model;                // reply text/rules (its latency/failure fields are ignored here)
 };
 

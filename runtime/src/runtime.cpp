@@ -11,9 +11,11 @@
 
 #include "actors/agent_support.hpp"
 #include "actors/agents.hpp"
+#include "actors/model_pool.hpp"
 #include "actors/model_providers.hpp"
 #include "actors/resource_pools.hpp"
 #include "actors/run_driver.hpp"
+#include "messages/atoms.hpp"
 #include "messages/cancel.hpp"
 #include "messages/event.hpp"
 #include "messages/protocol.hpp"
@@ -125,14 +127,39 @@ struct Runtime::impl {
   std::mutex clients_mutex;
   std::map<std::string, caf::actor> http_clients;
 
+  // One pool per model alias (and endpoint set) for the runtime's life too: its
+  // breakers, rate limits and affinity span runs.
+  std::map<std::string, caf::actor> pools;
+
+  static std::string client_key(const model_def& m) {
+    return m.base_url + "|" + m.model + "|" + m.api_key_env + "|" + std::to_string(m.max_in_flight) + "|" +
+           std::to_string(m.connect_timeout_ms) + "|" + std::to_string(m.request_timeout_ms) + "|" + m.params.dump();
+  }
+
+  // The caller holds clients_mutex.
   caf::actor http_client_for(const model_def& m) {
-    auto key = m.base_url + "|" + m.model + "|" + m.api_key_env + "|" + std::to_string(m.max_in_flight) + "|" +
-               std::to_string(m.connect_timeout_ms) + "|" + std::to_string(m.request_timeout_ms) + "|" +
-               m.params.dump();
-    std::lock_guard<std::mutex> lock(clients_mutex);
-    auto& client = http_clients[key];
+    auto& client = http_clients[client_key(m)];
     if (!client) client = spawn_http_client(*system, m, *io, open_connections);
     return client;
+  }
+
+  // The actor an agent of model `m` asks: its pool, or for a lone plain endpoint its client.
+  caf::actor provider_for(const model_def& m) {
+    std::lock_guard<std::mutex> lock(clients_mutex);
+    if (!m.needs_pool()) return http_client_for(m.for_endpoint(0));
+    auto key = m.name + "|" + m.affinity + "|" + std::to_string(m.breaker.failures) + "|" +
+               std::to_string(m.breaker.open_ms) + "|";
+    for (const auto& e : m.endpoints)
+      key += e.base_url + "," + std::to_string(e.max_in_flight) + "," + std::to_string(e.rpm) + "," +
+             std::to_string(e.tpm) + "," + std::to_string(e.weight) + ";";
+    key += client_key(m);
+    auto& pool = pools[key];
+    if (!pool) {
+      std::vector<caf::actor> clients;
+      for (size_t i = 0; i < m.endpoints.size(); ++i) clients.push_back(http_client_for(m.for_endpoint(i)));
+      pool = spawn_model_pool(*system, m, std::move(clients));
+    }
+    return pool;
   }
   int threads = 2;  // scheduler threads
   std::shared_ptr<std::atomic<int64_t>> open_connections = std::make_shared<std::atomic<int64_t>>(0);
@@ -162,6 +189,8 @@ struct Runtime::impl {
       caf::anon_send(s->driver, cancel{"runtime shutting down"});
       s->future.wait_for(std::chrono::seconds(2));
     }
+    for (auto& kv : pools) caf::anon_send_exit(kv.second, caf::exit_reason::user_shutdown);
+    pools.clear();
     for (auto& kv : http_clients) caf::anon_send_exit(kv.second, caf::exit_reason::user_shutdown);
     http_clients.clear();
     for (int i = 0; i < 400 && system->registry().running() > 0; ++i)
@@ -228,7 +257,7 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
       ctx->models[name] = spawn_sim_model(sys, model);
       run_models.push_back(ctx->models[name]);
     } else {
-      ctx->models[name] = impl_->http_client_for(model);
+      ctx->models[name] = impl_->provider_for(model);
     }
   }
   // The sink keeps every pattern's report (DAG layers, race runners, a plan) for the
@@ -281,6 +310,21 @@ RunResult Runtime::run(const Scenario& sc, std::optional<nlohmann::json> input, 
 }
 
 size_t Runtime::live_actors() const { return impl_->system->registry().running(); }
+
+nlohmann::json Runtime::model_pool_stats() const {
+  std::vector<caf::actor> pools;
+  {
+    std::lock_guard<std::mutex> lock(impl_->clients_mutex);
+    for (auto& kv : impl_->pools) pools.push_back(kv.second);
+  }
+  auto out = nlohmann::json::array();
+  caf::scoped_actor self{*impl_->system};
+  for (auto& pool : pools)
+    self->request(pool, std::chrono::seconds(2), stats_atom::value)
+      .receive([&](nlohmann::json& s) { out.push_back(std::move(s)); },
+               [&](caf::error& e) { out.push_back({{"error", impl_->system->render(e)}}); });
+  return out;
+}
 
 size_t Runtime::open_connections() const { return static_cast<size_t>(impl_->open_connections->load()); }
 

@@ -1,5 +1,6 @@
 #include "runtime/src/scenario.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -135,21 +136,67 @@ class loader {
         problems_.push_back(e.what());
       }
     } else if (d.provider == "openai") {
-      d.base_url = m.value("base_url", "");
-      auto url = boost::urls::parse_absolute_uri(d.base_url);
-      if (!url) {
-        problem(path + ".base_url", "not an absolute URL: \"" + d.base_url + "\"");
-      } else if (url->scheme() != "http") {
-        problem(path + ".base_url", "scheme \"" + std::string(url->scheme()) +
-                                        "\" is not supported yet (use http)");
-      }
       d.model = m.value("model", name);
       d.api_key_env = m.value("api_key_env", "");
       d.max_in_flight = m.value("max_in_flight", d.max_in_flight);
       d.connect_timeout_ms = m.value("connect_timeout_ms", d.connect_timeout_ms);
       d.request_timeout_ms = m.value("request_timeout_ms", d.request_timeout_ms);
+      load_endpoints(path, m, d);
+      d.balance = m.value("balance", d.balance);
+      d.affinity = m.value("affinity", d.affinity);
+      if (m.contains("breaker")) {
+        d.breaker_given = true;
+        d.breaker.failures = m["breaker"].value("failures", d.breaker.failures);
+        d.breaker.open_ms = m["breaker"].value("open_ms", d.breaker.open_ms);
+      }
     }
     out_.models.emplace(name, std::move(d));
+  }
+
+  // The single `base_url` form or the `endpoints` list; the model's own max_in_flight,
+  // rpm and tpm are each endpoint's defaults.
+  void load_endpoints(const std::string& path, const nlohmann::json& m, model_def& d) {
+    endpoint_def defaults;
+    defaults.max_in_flight = d.max_in_flight;
+    defaults.rpm = m.value("rpm", defaults.rpm);
+    defaults.tpm = m.value("tpm", defaults.tpm);
+    bool has_url = m.contains("base_url"), has_list = m.contains("endpoints");
+    if (has_url && has_list) problem(path, "give either base_url or endpoints, not both");
+    if (!has_url && !has_list) problem(path, "an openai model needs base_url or endpoints");
+    if (has_url) {
+      auto e = defaults;
+      e.base_url = m.value("base_url", "");
+      check_url(path + ".base_url", e.base_url);
+      d.endpoints.push_back(e);
+    } else if (has_list) {
+      const auto& list = m["endpoints"];
+      for (size_t i = 0; i < list.size(); ++i) {
+        auto at = path + ".endpoints[" + std::to_string(i) + "]";
+        const auto& ep = list[i];
+        auto e = defaults;
+        e.base_url = ep.value("base_url", "");
+        e.max_in_flight = ep.value("max_in_flight", e.max_in_flight);
+        e.rpm = ep.value("rpm", e.rpm);
+        e.tpm = ep.value("tpm", e.tpm);
+        e.weight = ep.value("weight", e.weight);
+        check_url(at + ".base_url", e.base_url);
+        for (size_t j = 0; j < d.endpoints.size(); ++j)
+          if (d.endpoints[j].base_url == e.base_url)
+            problem(at + ".base_url", "\"" + e.base_url + "\" is already endpoints[" + std::to_string(j) + "]");
+        d.endpoints.push_back(e);
+      }
+    }
+    if (!d.endpoints.empty()) {
+      d.base_url = d.endpoints[0].base_url;
+      d.max_in_flight = d.endpoints[0].max_in_flight;
+    }
+  }
+
+  void check_url(const std::string& path, const std::string& text) {
+    auto url = boost::urls::parse_absolute_uri(text);
+    if (!url) problem(path, "not an absolute URL: \"" + text + "\"");
+    else if (url->scheme() != "http")
+      problem(path, "scheme \"" + std::string(url->scheme()) + "\" is not supported yet (use http)");
   }
 
   void load_agent(const std::string& name, const nlohmann::json& a) {
@@ -238,6 +285,20 @@ std::string line_and_column(const std::string& text, size_t byte) {
 }
 
 }  // namespace
+
+bool model_def::needs_pool() const {
+  if (provider != "openai") return false;
+  if (endpoints.size() > 1 || breaker_given) return true;
+  return std::any_of(endpoints.begin(), endpoints.end(), [](const endpoint_def& e) { return e.rpm > 0 || e.tpm > 0; });
+}
+
+model_def model_def::for_endpoint(size_t i) const {
+  model_def m = *this;
+  m.base_url = endpoints.at(i).base_url;
+  m.max_in_flight = endpoints.at(i).max_in_flight;
+  m.endpoints = {endpoints.at(i)};
+  return m;
+}
 
 scenario_error::scenario_error(std::string origin, std::vector<std::string> problems)
     : std::runtime_error([&] {

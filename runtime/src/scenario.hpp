@@ -15,17 +15,46 @@
 
 namespace cohort {
 
+// One server behind a model alias, with its own limits (0 = unlimited).
+struct endpoint_def {
+  std::string base_url;            // e.g. http://127.0.0.1:8000/v1
+  int max_in_flight = 64;
+  int64_t rpm = 0;                 // requests per minute
+  int64_t tpm = 0;                 // tokens per minute (prompt + completion)
+  double weight = 1.0;             // share of the load relative to the others
+};
+
+// The circuit breaker of each endpoint: open after `failures` consecutive failures,
+// probe once after `open_ms`.
+struct breaker_def {
+  int failures = 5;
+  int open_ms = 2000;
+};
+
 struct model_def {
   std::string name;
   std::string provider;            // "sim" | "openai"
   sim_settings sim;                // provider "sim"
-  std::string base_url;            // provider "openai": e.g. http://127.0.0.1:8000/v1
+  // provider "openai": the endpoints (the single `base_url` form is one endpoint).
+  std::vector<endpoint_def> endpoints;
+  std::string balance = "least_outstanding";
+  std::string affinity = "none";   // none | run | agent: keep those calls on one endpoint
+  breaker_def breaker;
+  bool breaker_given = false;      // asked for explicitly (a lone endpoint gets none otherwise)
+  // One endpoint's HTTP client reads these two (see for_endpoint).
+  std::string base_url;
+  int max_in_flight = 64;
   std::string model;               // the model name sent to the server
   std::string api_key_env;         // environment variable holding the API key
-  int max_in_flight = 64;
   int connect_timeout_ms = 5000;
   int request_timeout_ms = 120000;
   nlohmann::json params = nlohmann::json::object();  // merged into every request body
+
+  // The pool sits in front only when it has work to do: several endpoints, a rate
+  // limit or a breaker; a lone plain endpoint is its HTTP client, with no extra hop.
+  bool needs_pool() const;
+  // This model as seen by the HTTP client of endpoint i.
+  model_def for_endpoint(size_t i) const;
 };
 
 // A branch's claim on a resource pool of the run (scenario.resource_names[pool]).

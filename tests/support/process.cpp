@@ -107,9 +107,9 @@ void child_process::terminate() {
   }
 }
 
-mock_llm_process::mock_llm_process(const std::vector<std::string>& args)
+mock_llm_process::mock_llm_process(const std::vector<std::string>& args, int port)
     : proc_([&] {
-        std::vector<std::string> argv{COHORT_BINARY, "mock-llm", "--port", "0"};
+        std::vector<std::string> argv{COHORT_BINARY, "mock-llm", "--port", std::to_string(port)};
         argv.insert(argv.end(), args.begin(), args.end());
         return argv;
       }()) {

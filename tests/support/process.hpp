@@ -39,10 +39,11 @@ class child_process {
   std::string err_buf_;
 };
 
-// Starts `cohort mock-llm --port 0 ARGS...` and reads the port it prints.
+// Starts `cohort mock-llm --port PORT ARGS...` and reads the port it prints
+// (PORT 0: any free port; a fixed one restarts a server where a stopped one was).
 class mock_llm_process {
  public:
-  explicit mock_llm_process(const std::vector<std::string>& args = {});
+  explicit mock_llm_process(const std::vector<std::string>& args = {}, int port = 0);
   int port() const { return port_; }
   std::string base_url() const;
   child_process& process() { return proc_; }

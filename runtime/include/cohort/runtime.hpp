@@ -127,6 +127,11 @@ class Runtime {
   size_t live_actors() const;
   // Connected HTTP sockets to model servers: the idle keep-alive ones between runs.
   size_t open_connections() const;
+  // Each model pool (an alias with several endpoints, rate limits or a breaker):
+  // [{"model", "affinity", "waiting", "endpoints": [{"base_url", "requests",
+  // "in_flight", "succeeded", "failures", "failovers", "rate_limited", "paused_ms",
+  // "tokens", "breaker": closed|open|half_open, "breaker_opened", "probes"}]}].
+  nlohmann::json model_pool_stats() const;
 
   const RuntimeOptions& options() const;
 

@@ -1,0 +1,86 @@
+// Model pool benchmarks against `cohort mock-llm` servers started by bench/run.sh.
+//  - PoolThroughput/E: requests per second of 2,000 model calls (64 in flight in all)
+//    to servers answering at once (COHORT_POOL_PORTS, three ports): E = 1 endpoint
+//    through the pool, E = 3 endpoints; PoolThroughputDirect: the lone endpoint
+//    without a pool (its HTTP client directly), the cost of the extra hop.
+//  - PoolHttpCalls/1000: the HttpCalls shape (1,000 parallel calls at 50 ms latency,
+//    COHORT_MOCK_PORT) through a one-endpoint pool, next to HttpCalls without one.
+#include <cstdlib>
+#include <sstream>
+
+#include <benchmark/benchmark.h>
+
+#include "bench/bench_runtime.hpp"
+#include "cohort/runtime.hpp"
+
+using nlohmann::json;
+
+namespace {
+
+using cohort::bench::runtime;
+
+std::vector<std::string> pool_ports() {
+  std::vector<std::string> ports;
+  if (const char* env = std::getenv("COHORT_POOL_PORTS")) {
+    std::stringstream list(env);
+    for (std::string p; std::getline(list, p, ',');) ports.push_back(p);
+  }
+  return ports;
+}
+
+// `pooled`: a breaker is named, which puts even a lone endpoint behind a pool.
+json calls_scenario(const std::vector<std::string>& ports, size_t endpoints, bool pooled, size_t n,
+                    int max_concurrency) {
+  json list = json::array();
+  for (size_t i = 0; i < endpoints; ++i)
+    list.push_back({{"base_url", "http://127.0.0.1:" + ports[i] + "/v1"}, {"max_in_flight", 2000}});
+  json model{{"provider", "openai"}, {"endpoints", list}};
+  if (pooled) model["breaker"] = {{"failures", 5}, {"open_ms", 2000}};
+  json items = json::array();
+  for (size_t i = 0; i < n; ++i) items.push_back(i);
+  json step{{"type", "fan_out"}, {"over", "input.items"}, {"agent", "a"}};
+  if (max_concurrency > 0) step["max_concurrency"] = max_concurrency;
+  return {{"models", {{"m", model}}},
+          {"agents", {{"a", {{"model", "m"}, {"prompt", "call {{item}}"}}}}},
+          {"workflow", step},
+          {"input", {{"items", items}}}};
+}
+
+void run_calls(benchmark::State& state, const json& doc, size_t n) {
+  auto sc = runtime().load(doc);
+  runtime().run(sc);  // warm-up: opens the connections
+  for (auto _ : state) {
+    auto r = runtime().run(sc);
+    if (!r.ok()) state.SkipWithError(r.error.c_str());
+  }
+  state.counters["requests_per_s"] =
+      benchmark::Counter(static_cast<double>(n) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+constexpr size_t throughput_calls = 2000;
+constexpr int throughput_in_flight = 64;
+
+void PoolThroughput(benchmark::State& state) {
+  auto ports = pool_ports();
+  auto endpoints = static_cast<size_t>(state.range(0));
+  if (ports.size() < endpoints) return state.SkipWithError("COHORT_POOL_PORTS needs 3 ports (run bench/run.sh)");
+  run_calls(state, calls_scenario(ports, endpoints, true, throughput_calls, throughput_in_flight), throughput_calls);
+}
+BENCHMARK(PoolThroughput)->Arg(1)->Arg(3)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2);
+
+void PoolThroughputDirect(benchmark::State& state) {
+  auto ports = pool_ports();
+  if (ports.empty()) return state.SkipWithError("COHORT_POOL_PORTS not set (run bench/run.sh)");
+  run_calls(state, calls_scenario(ports, 1, false, throughput_calls, throughput_in_flight), throughput_calls);
+}
+BENCHMARK(PoolThroughputDirect)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2);
+
+void PoolHttpCalls(benchmark::State& state) {
+  const char* port = std::getenv("COHORT_MOCK_PORT");
+  if (!port) return state.SkipWithError("COHORT_MOCK_PORT not set (run bench/run.sh)");
+  auto n = static_cast<size_t>(state.range(0));
+  run_calls(state, calls_scenario({port}, 1, true, n, 0), n);
+}
+BENCHMARK(PoolHttpCalls)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
+
+}  // namespace
