@@ -2,7 +2,7 @@
 // keep-alive connection reuse, at most max_in_flight requests with a queue beyond,
 // precise errors, and cancellation that closes the in-flight request at once.
 #include <cstdlib>
-#include <deque>
+#include <map>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -56,7 +56,8 @@ struct call {
 struct client_state {
   const char* name = "http_client";
   std::unordered_map<uint64_t, call> active;
-  std::deque<call> queued;
+  // Beyond max_in_flight: highest priority first, then in order of arrival (ids grow).
+  std::map<std::pair<int64_t, uint64_t>, call> queued;
   std::vector<connection_ptr> idle;
   std::shared_ptr<connection_set> all = std::make_shared<connection_set>();
 };
@@ -159,7 +160,7 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
     auto stopped = [](uint64_t id) { return model_reply{id, false, {"cancelled", "model client stopped"}, {}, 0, 0, false}; };
     for (auto& kv : st.active) kv.second.promise.deliver(stopped(kv.first));
     st.active.clear();
-    for (auto& c : st.queued) c.promise.deliver(stopped(c.req->id));
+    for (auto& [key, c] : st.queued) c.promise.deliver(stopped(c.req->id));
     st.queued.clear();
     self->quit(msg.reason);
   });
@@ -197,8 +198,8 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
   auto pump = [=] {
     auto& st = self->state;
     while (!st.queued.empty() && st.active.size() < max_in_flight) {
-      auto c = std::move(st.queued.front());
-      st.queued.pop_front();
+      auto c = std::move(st.queued.begin()->second);
+      st.queued.erase(st.queued.begin());
       start(std::move(c));
     }
   };
@@ -215,7 +216,7 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
       c.req = std::make_shared<const model_request>(std::move(req));
       auto rp = c.promise;
       if (self->state.active.size() < max_in_flight) start(std::move(c));
-      else self->state.queued.push_back(std::move(c));
+      else self->state.queued.emplace(std::make_pair(-int64_t{c.req->priority}, c.req->id), std::move(c));
       return rp;
     },
     [=](http_done_atom, uint64_t id, http_outcome& out, model_reply& reply) {
@@ -249,7 +250,7 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
         return;
       }
       for (auto q = st.queued.begin(); q != st.queued.end(); ++q)
-        if (q->req->id == id) {
+        if (q->first.second == id) {
           st.queued.erase(q);
           return;
         }

@@ -121,6 +121,7 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
       req.path = t.path;
       req.params = def->params;
       req.attempt = t.attempt;
+      req.priority = t.priority;
       req.run_id = ctx->run_id;
       req.agent = def->name;
       *in_flight = req.id;

@@ -1,7 +1,8 @@
 // Concurrency limits and failure handling.
-//  - BoundedFanOut/N: a fan-out of N no-op tool agents with max_concurrency 100; run.sh
-//    runs 10,000 and 100,000 in processes of their own and compares their peak memory
-//    (memory should follow what is in flight, not what is queued).
+//  - BoundedFanOut/N/W: a fan-out of N no-op tool agents, 100 at a time: W=0 by the
+//    fan-out's max_concurrency, W=1 by the run-wide max_concurrency (the resource queue);
+//    run.sh runs 10,000 and 100,000 in processes of their own and compares their peak
+//    memory (memory should follow what is in flight, not what is queued).
 //  - RetryPolicy/N/P: N sim agents without latency, each with a retry policy, failing
 //    P% of their attempts: /0 is the baseline (policy, no failures), /50 pays for about
 //    N retries. Counter us_per_branch, retries.
@@ -42,10 +43,14 @@ json range(size_t n) {
 
 void BoundedFanOut(benchmark::State& state) {
   auto n = static_cast<size_t>(state.range(0));
-  auto sc = runtime().load({{"models", json::object()},
-                            {"agents", {{"noop", {{"type", "tool"}, {"tool", "echo"}}}}},
-                            {"workflow", {{"type", "fan_out"}, {"over", "input"}, {"agent", "noop"}, {"max_concurrency", 100}}},
-                            {"input", range(n)}});
+  bool run_wide = state.range(1) == 1;
+  json doc{{"models", json::object()},
+           {"agents", {{"noop", {{"type", "tool"}, {"tool", "echo"}}}}},
+           {"workflow", {{"type", "fan_out"}, {"over", "input"}, {"agent", "noop"}}},
+           {"input", range(n)}};
+  if (run_wide) doc["max_concurrency"] = 100;
+  else doc["workflow"]["max_concurrency"] = 100;
+  auto sc = runtime().load(doc);
   // The input list itself (n numbers) is resident before the run starts: the run's own
   // growth above that is what must follow the in-flight count.
   double before_mb = current_rss_mb();
@@ -58,7 +63,7 @@ void BoundedFanOut(benchmark::State& state) {
   state.counters["us_per_branch"] = benchmark::Counter(static_cast<double>(n) * state.iterations(),
                                                       benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
-BENCHMARK(BoundedFanOut)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BoundedFanOut)->Args({10000, 0})->Args({100000, 0})->Args({10000, 1})->Args({100000, 1})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 
 // Sim agents without latency, each with a retry policy; with failure_rate 0.5, half of
 // the attempts fail and are tried again (a retry is a new draw).

@@ -17,12 +17,13 @@ struct model_request {
   int32_t attempt = 1;       // the asking branch's attempt: a retry is a new draw for the sim model
   std::string run_id;        // the asking run and agent: a model pool's affinity keys
   std::string agent;
+  int32_t priority = 0;      // the asking branch's: beyond max_in_flight, higher goes first
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_request& x) {
   return f(caf::meta::type_name("cohort.model_request"), x.id, x.path, x.messages, x.params, x.attempt,
-           x.run_id, x.agent);
+           x.run_id, x.agent, x.priority);
 }
 
 struct model_reply {

@@ -1,6 +1,9 @@
 // The HTTP client inside an embedded runtime, against a real `cohort mock-llm` process:
 // max_in_flight queues the excess, and keep-alive connections are reused across runs.
+#include <algorithm>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -31,6 +34,32 @@ TEST(HttpClient, MaxInFlightQueuesAndConnectionsAreReused) {
   EXPECT_EQ(s["client_cancellations"], 0);
   EXPECT_EQ(rt.open_connections(), s["open_connections"].get<size_t>());  // the idle keep-alive ones
   EXPECT_GE(rt.open_connections(), 1u);
+}
+
+// Beyond max_in_flight, calls wait by their branch's priority: with one call at a time,
+// once the first is under way the high-priority fan-out's calls all go before the rest.
+TEST(HttpClient, QueuedCallsGoByPriority) {
+  mock_llm_process mock({"--latency-ms", "30"});
+  cohort::Runtime rt;
+  auto part = [](const std::string& name, int priority) {
+    return json{{"type", "fan_out"}, {"name", name}, {"priority", priority}, {"over", "input.xs"}, {"agent", "a"}};
+  };
+  auto sc = rt.load({{"models", {{"m", {{"provider", "openai"}, {"base_url", mock.base_url()}, {"max_in_flight", 1}}}}},
+                     {"agents", {{"a", {{"model", "m"}, {"prompt", "call {{item}}"}}}}},
+                     {"workflow", {{"type", "fan_out"}, {"branches", {part("low", 0), part("high", 5)}}}},
+                     {"input", {{"xs", {1, 2, 3, 4}}}}});
+  std::mutex m;
+  std::vector<std::string> finished;
+  auto r = rt.run(sc, std::nullopt, [&](const cohort::Event& e) {
+    std::lock_guard<std::mutex> lock(m);
+    if (e.leaf && e.kind == "finished") finished.push_back(e.path.find("/high/") != std::string::npos ? "high" : "low");
+  });
+  ASSERT_TRUE(r.ok()) << r.error;
+  std::lock_guard<std::mutex> lock(m);
+  ASSERT_EQ(finished.size(), 8u);
+  auto first_high = std::find(finished.begin(), finished.end(), "high") - finished.begin();
+  ASSERT_LE(first_high, 1);
+  for (auto i = first_high; i < first_high + 4; ++i) EXPECT_EQ(finished[static_cast<size_t>(i)], "high") << i;
 }
 
 TEST(HttpClient, CancelClosesInFlightRequests) {
