@@ -120,10 +120,10 @@ class barrier_logic {
     w.point = a.name;
     w.party = a.party;
     w.timeout_ms = a.timeout_ms;
+    watch_sender(id, w);  // first: making the promise takes the sender out of the message
     w.promise = self_->make_response_promise();
     sp->waiting.push_back(id);
     sp->present.emplace(a.party, id);
-    watch_sender(id, w);
     arm_wake(self_, st.deadlines.add(deadline_queue::clock::now() + std::chrono::milliseconds(a.timeout_ms), id));
     return w.promise;
   }
@@ -144,9 +144,9 @@ class barrier_logic {
   }
 
   caf::result<uint64_t> leave(const barrier_leave& l) {
-    auto it = st().points.find(l.name);
-    if (it == st().points.end()) return undefined(l.name);
-    auto& sp = it->second;
+    auto* point = this->point(l.name);
+    if (!point) return undefined(l.name);
+    auto& sp = *point;
     forget_joined(l.name, sp, l.party);
     sp.roster.erase(l.party);
     if (sp.broken.empty())
@@ -155,9 +155,9 @@ class barrier_logic {
   }
 
   caf::result<uint64_t> reset(const std::string& name) {
-    auto it = st().points.find(name);
-    if (it == st().points.end()) return undefined(name);
-    auto& sp = it->second;
+    auto* point = this->point(name);
+    if (!point) return undefined(name);
+    auto& sp = *point;
     if (!sp.waiting.empty()) break_point(name, sp, "it was reset");
     sp.broken.clear();
     ++sp.generation;
