@@ -253,8 +253,10 @@ class barrier_logic {
       try {
         result = (*sp.action)(sp.arrivals);
       } catch (const std::exception& e) {
-        auto cause = std::string("its action failed (") + e.what() + ")";
-        break_point(name, sp, cause);
+        break_point(name, sp, std::string("its action failed (") + e.what() + ")");
+        return refused(name, sp);
+      } catch (...) {
+        break_point(name, sp, "its action failed (an exception that is not a std::exception)");
         return refused(name, sp);
       }
     }

@@ -116,6 +116,8 @@ class blackboard_logic {
       next = (*u.update)(exists ? it->second.value : json(), exists);
     } catch (const std::exception& e) {
       return invalid("the update of '" + u.key + "' failed, nothing changed: " + e.what());
+    } catch (...) {
+      return invalid("the update of '" + u.key + "' failed, nothing changed");
     }
     return write(u.key, std::move(next));
   }
@@ -212,6 +214,9 @@ class blackboard_logic {
       return (*w.predicate)(s.exists ? s.value : json(), s.exists);
     } catch (const std::exception& e) {
       err = invalid(std::string("the condition on '") + w.key + "' failed: " + e.what());
+      return true;
+    } catch (...) {
+      err = invalid("the condition on '" + w.key + "' failed");
       return true;
     }
   }

@@ -47,11 +47,10 @@ class bus_logic {
  public:
   explicit bus_logic(bus_actor* self) : self_(self) {}
 
-  uint64_t join(const std::string& name) {
-    if (!name.empty()) {
-      st().joined.insert(name);
-      st().mailboxes[name];
-    }
+  caf::result<uint64_t> join(const std::string& name) {
+    if (name.empty()) return failure(coordination_errc::invalid_argument, where() + ": a name to join is empty");
+    st().joined.insert(name);
+    st().mailboxes[name];
     return st().joined.size();
   }
 
@@ -179,7 +178,8 @@ class bus_logic {
 caf::behavior bus(bus_actor* self, bus_config config) {
   self->state.config = std::move(config);
   auto logic = std::make_shared<bus_logic>(self);
-  for (const auto& name : self->state.config.names) logic->join(name);
+  for (const auto& name : self->state.config.names)
+    if (!name.empty()) logic->join(name);
   self->set_exit_handler([=](caf::exit_msg& em) { logic->stop(em); });
   return {
     [=](bus_send& m) { return logic->send(m); },

@@ -22,7 +22,7 @@ namespace cohort {
 
 struct bus_config {
   std::string label = "bus";          // named in every error (a run id, say)
-  size_t mailbox_capacity = 10000;    // messages waiting per name
+  size_t mailbox_capacity = 10000;    // messages waiting per name (at least 1)
   std::vector<std::string> names;     // joined from the start
 };
 

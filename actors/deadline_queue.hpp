@@ -8,9 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <optional>
-#include <queue>
 #include <utility>
 #include <vector>
 
@@ -28,7 +26,8 @@ class deadline_queue {
   // Adds a deadline for waiter `id`. Returns the time to arm a wake message for, when
   // it is earlier than the one pending.
   std::optional<clock::time_point> add(clock::time_point when, uint64_t id) {
-    heap_.emplace(ticks(when), id);
+    heap_.emplace_back(ticks(when), id);
+    std::push_heap(heap_.begin(), heap_.end(), later);
     return want_timer();
   }
 
@@ -39,9 +38,10 @@ class deadline_queue {
   std::optional<clock::time_point> wake(int64_t armed_for, OnDue&& on_due) {
     if (armed_for == armed_) armed_ = 0;  // else an earlier timer replaced it: still pending
     auto now = ticks(clock::now());
-    while (!heap_.empty() && heap_.top().first <= now) {
-      auto id = heap_.top().second;
-      heap_.pop();
+    while (!heap_.empty() && heap_.front().first <= now) {
+      auto id = heap_.front().second;
+      std::pop_heap(heap_.begin(), heap_.end(), later);
+      heap_.pop_back();
       on_due(id);
     }
     return want_timer();
@@ -51,13 +51,9 @@ class deadline_queue {
   template <class IsWaiting>
   void compact(size_t waiting, IsWaiting&& is_waiting) {
     if (heap_.size() < 64 || heap_.size() < 4 * waiting) return;
-    std::vector<entry> live;
-    live.reserve(waiting);
-    while (!heap_.empty()) {
-      if (is_waiting(heap_.top().second)) live.push_back(heap_.top());
-      heap_.pop();
-    }
-    heap_ = decltype(heap_)(std::greater<>(), std::move(live));
+    heap_.erase(std::remove_if(heap_.begin(), heap_.end(), [&](const entry& e) { return !is_waiting(e.second); }),
+                heap_.end());
+    std::make_heap(heap_.begin(), heap_.end(), later);
   }
 
   size_t size() const { return heap_.size(); }
@@ -65,15 +61,18 @@ class deadline_queue {
  private:
   using entry = std::pair<int64_t, uint64_t>;  // (deadline ticks, waiter id)
 
+  // The heap's order: the earliest deadline at the front.
+  static bool later(const entry& a, const entry& b) { return a.first > b.first; }
+
   std::optional<clock::time_point> want_timer() {
     if (heap_.empty()) return std::nullopt;
-    auto next = heap_.top().first;
+    auto next = heap_.front().first;
     if (armed_ != 0 && armed_ <= next) return std::nullopt;
     armed_ = next;
     return clock::time_point(clock::duration(next));
   }
 
-  std::priority_queue<entry, std::vector<entry>, std::greater<>> heap_;
+  std::vector<entry> heap_;
   int64_t armed_ = 0;  // deadline the pending wake message is for; 0: none pending
 };
 
