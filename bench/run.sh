@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# make bench: orchestration overhead (cohort vs bare CAF, same run), coordination
-# (barrier, bus) next to bare CAF, then 1,000 parallel model calls over HTTP to a real
-# `cohort mock-llm` at 50 ms latency, next to curl doing the same 1,000 requests in
-# parallel (baseline, same server).
+# make bench: orchestration overhead (cohort vs bare CAF, same run), then 1,000
+# parallel model calls over HTTP to a real `cohort mock-llm` at 50 ms latency,
+# next to curl doing the same 1,000 requests in parallel (baseline, same server).
 set -euo pipefail
 build=${1:-build}
 bench="$build/bench/cohort_bench"
@@ -20,6 +19,7 @@ echo "== limits: peak memory of a fan-out with max_concurrency 100, 10,000 vs 10
 "$bench" --benchmark_filter='BoundedFanOut/100000/'
 "$bench" --benchmark_filter='RetryPolicy'
 
+# Coordination (barrier, bus) next to bare CAF doing the same, in the same run.
 echo
 echo "== coordination: barrier round trip for 10,000 parties (us_per_generation), bus messages between 1,000 agents (msgs_per_s), bare CAF baselines =="
 "$bench" --benchmark_filter='BarrierRoundTrip|RawCafBarrier|BusMessages|RawCafDirect|RawCafRelay' --benchmark_min_time=1
