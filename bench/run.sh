@@ -20,6 +20,11 @@ echo "== limits: peak memory of a fan-out 100 at a time (/0 its own max_concurre
 for args in 10000/0 100000/0 10000/1 100000/1; do "$bench" --benchmark_filter="BoundedFanOut/$args/"; done
 "$bench" --benchmark_filter='RetryPolicy'
 
+# Coordination (barrier, bus) next to bare CAF doing the same, in the same run.
+echo
+echo "== coordination: barrier round trip for 10,000 parties (us_per_generation), bus messages between 1,000 agents (msgs_per_s), bare CAF baselines =="
+"$bench" --benchmark_filter='BarrierRoundTrip|RawCafBarrier|BusMessages|RawCafDirect|RawCafRelay' --benchmark_min_time=1
+
 log=$(mktemp)
 "$build/cohort" mock-llm --port 0 --latency-ms 50 --threads 2 >"$log" 2>&1 &
 mock=$!

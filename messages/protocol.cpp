@@ -3,6 +3,7 @@
 #include <caf/actor_system_config.hpp>
 
 #include "messages/cancel.hpp"
+#include "messages/coordination.hpp"
 #include "messages/event.hpp"
 #include "messages/model_call.hpp"
 #include "messages/result.hpp"
@@ -62,6 +63,28 @@ void register_messages(caf::actor_system_config& cfg) {
   cfg.add_message_type<event>("cohort.event");
   cfg.add_message_type<model_request>("cohort.model_request");
   cfg.add_message_type<model_reply>("cohort.model_reply");
+  // Coordination: bus, barrier, blackboard (the *_fn messages are local only).
+  cfg.add_message_type<bus_message>("cohort.bus_message");  // also std::vector<bus_message>
+  cfg.add_message_type<bus_send>("cohort.bus_send");
+  cfg.add_message_type<bus_broadcast>("cohort.bus_broadcast");
+  cfg.add_message_type<bus_ack>("cohort.bus_ack");
+  cfg.add_message_type<bus_receive>("cohort.bus_receive");
+  cfg.add_message_type<barrier_define>("cohort.barrier_define");
+  cfg.add_message_type<barrier_arrive>("cohort.barrier_arrive");
+  cfg.add_message_type<barrier_release>("cohort.barrier_release");
+  cfg.add_message_type<barrier_leave>("cohort.barrier_leave");
+  cfg.add_message_type<board_entry>("cohort.board_entry");
+  cfg.add_message_type<board_op>("cohort.board_op");
+  cfg.add_message_type<board_cas>("cohort.board_cas");
+  cfg.add_message_type<board_cas_result>("cohort.board_cas_result");
+  cfg.add_message_type<board_condition>("cohort.board_condition");
+  cfg.add_message_type<board_wait>("cohort.board_wait");
+  cfg.add_error_category(caf::atom("coord"), [](uint8_t code, caf::atom_value, const caf::message& ctx) {
+    std::string text = "coord.";
+    text += to_string(static_cast<coordination_errc>(code));
+    if (ctx.match_elements<std::string>()) text += ": " + ctx.get_as<std::string>(0);
+    return text;
+  });
 }
 
 }  // namespace cohort

@@ -20,6 +20,7 @@
 #include "messages/event.hpp"
 #include "messages/protocol.hpp"
 #include "runtime/src/builtin_tools.hpp"
+#include "runtime/src/runtime_access.hpp"
 #include "runtime/src/scenario.hpp"
 
 namespace cohort {
@@ -162,6 +163,11 @@ struct Runtime::impl {
     return pool;
   }
   int threads = 2;  // scheduler threads
+  // Coordination actors created through handles (cohort/coordination.hpp): stopped at
+  // shutdown if their handles have not; `alive` tells the handles that it began.
+  std::mutex adopted_mutex;
+  std::vector<caf::actor_addr> adopted;
+  std::shared_ptr<const void> alive = std::make_shared<int>(0);
   std::shared_ptr<std::atomic<int64_t>> open_connections = std::make_shared<std::atomic<int64_t>>(0);
 
   explicit impl(RuntimeOptions o) : options(std::move(o)) {
@@ -193,6 +199,13 @@ struct Runtime::impl {
     pools.clear();
     for (auto& kv : http_clients) caf::anon_send_exit(kv.second, caf::exit_reason::user_shutdown);
     http_clients.clear();
+    alive.reset();
+    {
+      std::lock_guard<std::mutex> lock(adopted_mutex);
+      for (auto& addr : adopted)
+        if (auto a = caf::actor_cast<caf::actor>(addr)) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+      adopted.clear();
+    }
     for (int i = 0; i < 400 && system->registry().running() > 0; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     work.reset();
@@ -308,6 +321,22 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
 RunResult Runtime::run(const Scenario& sc, std::optional<nlohmann::json> input, EventHandler on_event) {
   return start(sc, std::move(input), std::move(on_event)).wait();
 }
+
+caf::actor_system& runtime_access::system(Runtime& rt) { return *rt.impl_->system; }
+
+void runtime_access::adopt(Runtime& rt, const caf::actor& actor) {
+  auto& impl = *rt.impl_;
+  std::lock_guard<std::mutex> lock(impl.adopted_mutex);
+  auto& list = impl.adopted;
+  // Forget the ones that are gone, so that creating many over time does not grow the list.
+  if (list.size() >= 64 && (list.size() & (list.size() - 1)) == 0)
+    list.erase(std::remove_if(list.begin(), list.end(),
+                              [](const caf::actor_addr& a) { return !caf::actor_cast<caf::actor>(a); }),
+               list.end());
+  list.push_back(actor.address());
+}
+
+std::weak_ptr<const void> runtime_access::lifetime(Runtime& rt) { return rt.impl_->alive; }
 
 size_t Runtime::live_actors() const { return impl_->system->registry().running(); }
 

@@ -136,6 +136,7 @@ class Runtime {
   const RuntimeOptions& options() const;
 
  private:
+  friend struct runtime_access;  // runtime/src/runtime_access.hpp
   struct impl;
   std::unique_ptr<impl> impl_;
 };

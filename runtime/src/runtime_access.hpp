@@ -1,0 +1,23 @@
+#pragma once
+// What code inside cohort (coordination handles, tests, benches) may reach in a
+// Runtime besides its public API: its actor system, and its list of actors to stop
+// when it shuts down.
+#include <memory>
+
+#include <caf/fwd.hpp>
+
+#include "cohort/runtime.hpp"
+
+namespace cohort {
+
+struct runtime_access {
+  static caf::actor_system& system(Runtime& rt);
+  // The runtime stops `actor` (exit reason user_shutdown) when it shuts down, if it
+  // still runs then: a forgotten handle cannot keep the actor system from ending.
+  static void adopt(Runtime& rt, const caf::actor& actor);
+  // Expires when the runtime starts to shut down: handles check it before they touch
+  // the actor system.
+  static std::weak_ptr<const void> lifetime(Runtime& rt);
+};
+
+}  // namespace cohort
