@@ -104,4 +104,47 @@ class permit {
   resource_needs needs_;
 };
 
+// A request waiting in the queue. Unless claimed once granted, it is taken back when it
+// goes (or, if it was granted meanwhile, what it got is given back): a supervisor that
+// stops or dies while waiting leaks nothing.
+class queued_request {
+ public:
+  queued_request() = default;
+  queued_request(std::shared_ptr<resource_pools> pools, uint64_t ticket, resource_needs needs)
+      : pools_(std::move(pools)), ticket_(ticket), needs_(std::move(needs)) {}
+  queued_request(queued_request&&) noexcept = default;
+  queued_request& operator=(queued_request&& other) noexcept {
+    if (this != &other) {
+      cancel();
+      pools_ = std::move(other.pools_);
+      ticket_ = other.ticket_;
+      needs_ = std::move(other.needs_);
+    }
+    return *this;
+  }
+  queued_request(const queued_request&) = delete;
+  queued_request& operator=(const queued_request&) = delete;
+  ~queued_request() { cancel(); }
+
+  bool waiting() const { return pools_ != nullptr; }
+  bool is(uint64_t ticket) const { return waiting() && ticket == ticket_; }
+
+  // It was granted: what it holds now.
+  permit claim() {
+    permit p(std::move(pools_), std::move(needs_));
+    pools_.reset();
+    return p;
+  }
+
+  void cancel() {
+    if (pools_ && !pools_->withdraw(ticket_)) pools_->release(needs_);
+    pools_.reset();
+  }
+
+ private:
+  std::shared_ptr<resource_pools> pools_;
+  uint64_t ticket_ = 0;
+  resource_needs needs_;
+};
+
 }  // namespace cohort

@@ -53,8 +53,7 @@ struct supervisor_state {
   size_t limit = 0;             // max branches in flight
   size_t tools_running = 0;     // of which tool agents
   std::optional<branch> held;   // released by the pattern, waiting for a tool slot or its resources
-  uint64_t waiting_ticket = 0;  // the held branch's queued resource request
-  resource_needs held_needs;
+  queued_request waiting;       // the held branch's resource request, while queued
   run_stats stats;
   int64_t start_us = 0;
   bool done = false;            // outcome decided: nothing new starts
@@ -216,7 +215,7 @@ class engine {
   // than ctx.tool_slots adds no parallelism, only spawns; the pooled ones are reused.
   void pump() {
     auto& st = self_->state;
-    while (!st.done && st.running.size() < st.limit && st.waiting_ticket == 0) {
+    while (!st.done && st.running.size() < st.limit && !st.waiting.waiting()) {
       auto b = st.held ? std::exchange(st.held, std::nullopt) : st.plan->next();
       if (!b) break;
       if (tool_of(*b) && st.tools_running >= ctx_->tool_slots) {
@@ -229,8 +228,7 @@ class engine {
         if (!ctx_->pools->acquire(needs, priority_of(*b), caf::actor_cast<caf::actor>(self_), ticket)) {
           // Queued: nothing more starts here until it is granted (one request per supervisor).
           st.held = std::move(b);
-          st.held_needs = std::move(needs);
-          st.waiting_ticket = ticket;
+          st.waiting = queued_request(ctx_->pools, ticket, std::move(needs));
           break;
         }
         claim = permit(ctx_->pools, std::move(needs));
@@ -274,11 +272,10 @@ class engine {
   // The held branch's queued request was granted.
   void permit_granted(uint64_t ticket) {
     auto& st = self_->state;
-    if (ticket == 0 || ticket != st.waiting_ticket) return;  // withdrawn: already given back
-    st.waiting_ticket = 0;
+    if (!st.waiting.is(ticket)) return;  // withdrawn: already given back
     auto b = std::move(*st.held);
     st.held.reset();
-    dispatch(std::move(b), permit(ctx_->pools, std::move(st.held_needs)));
+    dispatch(std::move(b), st.waiting.claim());
     pump();
   }
 
@@ -432,8 +429,7 @@ class engine {
   // gives back its place in the resource queue).
   void end_unstarted() {
     auto& st = self_->state;
-    if (st.waiting_ticket != 0 && !ctx_->pools->withdraw(st.waiting_ticket)) ctx_->pools->release(st.held_needs);
-    st.waiting_ticket = 0;
+    st.waiting.cancel();
     std::vector<std::string> labels;
     if (st.held) labels.push_back(st.held->label);
     st.held.reset();

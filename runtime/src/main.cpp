@@ -110,6 +110,7 @@ void print_human(const cohort::RunResult& r) {
               static_cast<long long>(r.branches.succeeded), static_cast<long long>(r.branches.failed),
               static_cast<long long>(r.branches.timed_out), static_cast<long long>(r.branches.cancelled));
   std::printf("success rate     %.1f%% (%lld retries)\n", 100 * s.success_rate, static_cast<long long>(s.retries));
+  std::printf("agents started   %lld\n", static_cast<long long>(s.agents_started));
 }
 
 int exit_code(const cohort::RunResult& r) {
