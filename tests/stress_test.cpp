@@ -7,6 +7,7 @@
 
 #include "cohort/runtime.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/test_runtime.hpp"
 
 using cohort::testing::mock_llm_process;
 using cohort::testing::wait_stats;
@@ -29,7 +30,7 @@ TEST(Stress, TwoThousandBranchesWithTwentyPercentFaults) {
   rt.run(rt.load({{"models", {{"m", {{"provider", "openai"}, {"base_url", mock.base_url()}}}}},
                   {"agents", {{"a", {{"model", "m"}, {"prompt", "warm {{input}}"}, {"params", {{"mock_fault", "none"}}}}}}},
                   {"workflow", {{"agent", "a"}}}}));
-  auto baseline = rt.live_actors();
+  auto baseline = cohort::testing::quiet_live_actors(rt);
   auto run = rt.start(sc);
   auto r = run.wait_for(std::chrono::seconds(50));
   ASSERT_TRUE(r.has_value()) << "the run did not finish";

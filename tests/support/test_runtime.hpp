@@ -1,6 +1,9 @@
 #pragma once
 // Runtime options for tests: two scheduler threads (the CI machine has two cores) and a
 // run timeout that ends a stuck test instead of hanging it.
+#include <chrono>
+#include <thread>
+
 #include "cohort/runtime.hpp"
 
 namespace cohort::testing {
@@ -10,6 +13,19 @@ inline RuntimeOptions test_options(int run_timeout_ms = 60000) {
   o.scheduler_threads = 2;
   o.run_timeout_ms = run_timeout_ms;
   return o;
+}
+
+// The live actor count once the actors of earlier runs have ended: a run's result can
+// arrive a moment before its last actors are gone. Stable for 50 ms, or after 2 s.
+inline size_t quiet_live_actors(const Runtime& rt) {
+  auto last = rt.live_actors();
+  for (int stable_ms = 0, waited_ms = 0; stable_ms < 50 && waited_ms < 2000; waited_ms += 10) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    auto now = rt.live_actors();
+    stable_ms = now == last ? stable_ms + 10 : 0;
+    last = now;
+  }
+  return last;
 }
 
 }  // namespace cohort::testing
