@@ -184,3 +184,30 @@ TEST(Cli, QuickstartHttpRunsAgainstTheMockServer) {
   EXPECT_EQ(r.doc["summary"]["model_calls"], 6);
   EXPECT_EQ(cohort::testing::mock_stats(mock.port())["requests"], 6);
 }
+
+// An API key goes to the server and nowhere else: not in the output, the errors, the
+// events or the most verbose log, also when calls fail.
+TEST(Cli, ApiKeyReachesTheServerAndNeverTheOutputOrLogs) {
+  const std::string key = "sk-cohort-test-7f3a9c1e5b";
+  ::setenv("COHORT_TEST_API_KEY", key.c_str(), 1);
+  mock_llm_process mock({"--fault-rate", "0.5", "--faults", "429,500,malformed", "--seed", "3"});
+  auto doc = http_scenario(mock.base_url());
+  doc["models"]["mock"]["api_key_env"] = "COHORT_TEST_API_KEY";
+  auto path = write_temp("keyed.json", doc);
+  std::vector<std::string> argv{COHORT_BINARY, "--log-level", "trace", "run", path, "--json"};
+  child_process p(argv);
+  auto out = p.read_all(30000);
+  p.wait(5000);
+  auto err = p.read_stderr(100);
+  ::unsetenv("COHORT_TEST_API_KEY");
+  auto s = json::parse(cohort::testing::http_get(mock.port(), "/stats"));
+  ASSERT_GT(s["requests"].get<int>(), 0) << out << err;
+  EXPECT_EQ(s["bearer_requests"], s["requests"]) << "the key was not sent with every call";
+  int faults = 0;
+  for (auto& [name, n] : s["faults"].items()) faults += n.get<int>();
+  EXPECT_GT(faults, 0) << "no call failed: the error paths were not exercised";
+  EXPECT_EQ(out.find(key), std::string::npos) << out;
+  EXPECT_EQ(err.find(key), std::string::npos) << err;
+  EXPECT_EQ(out.find(key.substr(3, 12)), std::string::npos);  // not even a part of it
+  EXPECT_EQ(err.find(key.substr(3, 12)), std::string::npos);
+}

@@ -100,6 +100,7 @@ struct counters {
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> completed{0};
   std::atomic<std::uint64_t> invalid_requests{0};
+  std::atomic<std::uint64_t> bearer_requests{0};  // with "Authorization: Bearer ..." (the key itself is never kept)
   std::atomic<std::uint64_t> client_cancellations{0};
   std::atomic<std::uint64_t> connections_total{0};
   std::atomic<std::int64_t> open_connections{0};
@@ -194,6 +195,7 @@ class server_state {
     return {{"requests", counters_.requests.load()},
             {"completed", counters_.completed.load()},
             {"invalid_requests", counters_.invalid_requests.load()},
+            {"bearer_requests", counters_.bearer_requests.load()},
             {"faults", faults},
             {"open_connections", open < 0 ? 0 : open},
             {"connections_total", counters_.connections_total.load()},
@@ -517,6 +519,9 @@ class connection : public std::enable_shared_from_this<connection> {
 
   void handle_chat(const string_request& req) {
     ++state_->count().requests;
+    if (auto auth = req.find(http::field::authorization);
+        auth != req.end() && auth->value().size() > 7 && auth->value().substr(0, 7) == "Bearer ")
+      ++state_->count().bearer_requests;
     chat_job job;
     try {
       job = read_chat_request(req, *state_);
