@@ -35,7 +35,6 @@ class dag_pattern : public pattern {
     if (ready_.empty()) return combining_ ? combine_.next_step(count_ + steps_++) : std::nullopt;
     auto i = ready_.front();
     ready_.pop_front();
-    ++started_;
     auto deps = nlohmann::json::object();
     for (auto d : node_.deps[i]) deps[node_.ids[d]] = outputs_[d];
     start_us_[i] = now_us();
@@ -157,7 +156,6 @@ class dag_pattern : public pattern {
   std::vector<int64_t> duration_us_;
   int64_t begin_us_;
   int64_t end_us_ = 0;
-  size_t started_ = 0;
   size_t settled_ = 0;
   size_t steps_ = 0;
   bool combining_ = false;

@@ -25,13 +25,12 @@ class failure_policy {
   // Every branch has settled: the failure of a required branch under all_settled, if any.
   std::optional<result> at_end() const;
 
-  // Would a failure of this branch end the pattern at once?
-  bool fails_fast(const workflow_node& branch) const;
-
-  size_t succeeded_count() const { return succeeded_; }
   nlohmann::json report() const;  // null when all went well under fail_fast
 
  private:
+  // Would a failure of this branch end the pattern at once?
+  bool fails_fast(const workflow_node& branch) const;
+
   const workflow_node& node_;
   std::string path_;
   size_t count_;

@@ -8,9 +8,9 @@
 
 namespace cohort {
 
-resource_pools::resource_pools(std::vector<std::string> names, std::vector<int> capacity)
-    : names_(std::move(names)), capacity_(std::move(capacity)), in_use_(capacity_.size(), 0),
-      peak_(capacity_.size(), 0), queued_on_(capacity_.size(), 0), idle_instances_(capacity_.size()) {}
+resource_pools::resource_pools(std::vector<int> capacity)
+    : capacity_(std::move(capacity)), in_use_(capacity_.size(), 0),
+      queued_on_(capacity_.size(), 0), idle_instances_(capacity_.size()) {}
 
 uint64_t resource_pools::next_ticket() {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -23,10 +23,7 @@ bool resource_pools::fits(const resource_needs& needs) const {
 }
 
 void resource_pools::take(const resource_needs& needs) {
-  for (auto& n : needs) {
-    in_use_[n.pool] += n.amount;
-    peak_[n.pool] = std::max(peak_[n.pool], in_use_[n.pool]);
-  }
+  for (auto& n : needs) in_use_[n.pool] += n.amount;
 }
 
 bool resource_pools::acquire(const resource_needs& needs, int priority, const caf::actor& who, uint64_t ticket) {
@@ -134,21 +131,6 @@ void resource_pools::close() {
   }
   for (auto& instances : idle)
     for (auto& a : instances) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-}
-
-int resource_pools::in_use(size_t pool) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return in_use_[pool];
-}
-
-int resource_pools::peak_in_use(size_t pool) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return peak_[pool];
-}
-
-size_t resource_pools::waiting() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return queue_.size();
 }
 
 }  // namespace cohort

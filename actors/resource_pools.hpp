@@ -23,7 +23,8 @@ namespace cohort {
 
 class resource_pools {
  public:
-  resource_pools(std::vector<std::string> names, std::vector<int> capacity);
+  // Pools by index (scenario.resource_names), each with its capacity.
+  explicit resource_pools(std::vector<int> capacity);
 
   // A ticket unique in this run, naming one request.
   uint64_t next_ticket();
@@ -45,10 +46,6 @@ class resource_pools {
   // Drops the idle instances: they refer to the run, which is over.
   void close();
 
-  int in_use(size_t pool) const;
-  int peak_in_use(size_t pool) const;  // the most ever held at once
-  size_t waiting() const;
-
  private:
   struct request {
     resource_needs needs;
@@ -62,10 +59,8 @@ class resource_pools {
   std::vector<request> grant_queued();  // called with the lock held
 
   mutable std::mutex mutex_;
-  std::vector<std::string> names_;
   std::vector<int> capacity_;
   std::vector<int> in_use_;
-  std::vector<int> peak_;
   std::vector<int> queued_on_;                       // queued requests that need each pool
   std::map<queue_key, request> queue_;
   std::unordered_map<uint64_t, queue_key> queued_tickets_;

@@ -6,9 +6,13 @@
 //  - RetryPolicy/N/P: N sim agents without latency, each with a retry policy, failing
 //    P% of their attempts: /0 is the baseline (policy, no failures), /50 pays for about
 //    N retries. Counter us_per_branch, retries.
+//  - TimedOutBranches/N: N sim agents that never answer in time (1 ms timeout, 60 s
+//    latency): each is timed out, its model call withdrawn and the agent stopped; the
+//    1 ms itself is subtracted. Compare with RetryPolicy/N/0.
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 
 #include <benchmark/benchmark.h>
@@ -88,5 +92,24 @@ void RetryPolicy(benchmark::State& state) {
                                                       benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(RetryPolicy)->Args({10000, 0})->Args({10000, 50})->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void TimedOutBranches(benchmark::State& state) {
+  auto n = static_cast<size_t>(state.range(0));
+  auto sc = runtime().load(
+      {{"models", {{"m", {{"provider", "sim"}, {"latency_ms", 60000}}}}},
+       {"agents", {{"a", {{"model", "m"}, {"prompt", "{{item}}"}, {"timeout_ms", 1}}}}},
+       {"workflow", {{"type", "fan_out"}, {"over", "input"}, {"policy", "all_settled"}, {"agent", "a"}}},
+       {"input", range(n)}});
+  for (auto _ : state) {
+    auto started = std::chrono::steady_clock::now();
+    auto r = runtime().run(sc);
+    if (r.branches.timed_out != static_cast<int64_t>(n)) state.SkipWithError("not every branch timed out");
+    auto spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() - 0.001;
+    state.SetIterationTime(spent);
+  }
+  state.counters["us_per_branch"] = benchmark::Counter(static_cast<double>(n) * state.iterations(),
+                                                      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(TimedOutBranches)->Arg(10000)->Unit(benchmark::kMillisecond)->UseManualTime();
 
 }  // namespace

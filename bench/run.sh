@@ -18,7 +18,7 @@ echo "== patterns: random DAGs of no-op tools (us_per_node, target <= 10), race 
 echo
 echo "== limits: peak memory of a fan-out 100 at a time (/0 its own max_concurrency, /1 the run-wide one), 10,000 vs 100,000 branches (each in its own process); retry overhead =="
 for args in 10000/0 100000/0 10000/1 100000/1; do "$bench" --benchmark_filter="BoundedFanOut/$args/"; done
-"$bench" --benchmark_filter='RetryPolicy'
+"$bench" --benchmark_filter='RetryPolicy|TimedOutBranches'
 
 # Coordination (barrier, bus) next to bare CAF doing the same, in the same run.
 echo

@@ -263,7 +263,7 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   ctx->tool_slots = 4 * static_cast<size_t>(impl_->threads);
   ctx->retry_budget = std::make_shared<std::atomic<int64_t>>(spec->retry_budget);
   if (!spec->resource_names.empty())
-    ctx->pools = std::make_shared<resource_pools>(spec->resource_names, spec->resource_capacity);
+    ctx->pools = std::make_shared<resource_pools>(spec->resource_capacity);
   std::vector<caf::actor> run_models;  // the sim models live as long as the run
   for (const auto& [name, model] : spec->models) {
     if (model.provider == "sim") {
