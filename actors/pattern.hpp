@@ -66,6 +66,8 @@ std::unique_ptr<pattern> make_tree(const workflow_node& node, const task& t, con
                                    result& error);
 std::unique_ptr<pattern> make_fallback(const workflow_node& node, const task& t);
 std::unique_ptr<pattern> make_loop(const workflow_node& node, const task& t);
+std::unique_ptr<pattern> make_simulation(const workflow_node& node, const task& t, const run_context& ctx,
+                                         result& error);
 
 // A branch running `node` with the parent's bindings plus `extra`.
 branch make_branch(size_t index, node_ptr node, const nlohmann::json& bindings, std::string label,

@@ -82,6 +82,7 @@ const char* kind_name(node_kind k) {
     case node_kind::tree: return "tree";
     case node_kind::fallback: return "fallback";
     case node_kind::loop: return "loop";
+    case node_kind::simulation: return "simulation";
     case node_kind::agent: break;
   }
   return "agent";

@@ -86,6 +86,11 @@ void print_reports(const nlohmann::json& reports) {
                     f["status"].get<std::string>().c_str(), f["kind"].get<std::string>().c_str(), f["attempts"].get<int>());
       }
     }
+    if (rep.contains("stopped"))
+      std::printf("%s: simulation of %lld agents, %d round(s) (ended by %s), %lld messages, %lld failed actions\n",
+                  path.c_str(), rep["agents"].get<long long>(), rep["rounds"].get<int>(),
+                  rep["stopped"].get<std::string>().c_str(), rep["messages"].get<long long>(),
+                  rep["failed_actions"].get<long long>());
     if (rep.contains("iterations"))
       std::printf("%s: %d iteration(s), %s\n", path.c_str(), rep["iterations"].get<int>(),
                   rep["accepted"].get<bool>() ? "accepted" : "not accepted");

@@ -92,6 +92,8 @@ class loader {
     if (taken_input_) out_.input = std::move(taken_input_);
     else if (doc_.contains("input")) out_.input = std::make_shared<const nlohmann::json>(doc_["input"]);
     for (auto& [name, m] : doc_["models"].items()) load_model(name, m);
+    for (auto& [name, parties] : doc_.value("barriers", nlohmann::json::object()).items())
+      out_.barriers[name] = parties.get<uint32_t>();
     for (auto& [name, a] : doc_["agents"].items()) load_agent(name, a);
     load_resources();
     out_.workflow = load_workflow(doc_["workflow"], out_, problems_);
@@ -223,8 +225,41 @@ class loader {
                                     join({tools_.begin(), tools_.end()}, ", ") + ")");
       if (a.contains("input")) d.input = a["input"];
       check_json_template(path + ".input", d.input);
+      d.detached = a.value("detached", false);
     }
+    if (a.contains("coordination")) load_coordination(d, a["coordination"], path + ".coordination");
+    out_.coordinated = out_.coordinated || d.coordination.enabled || d.detached;
     out_.agents.emplace(name, std::move(d));
+  }
+
+  void load_coordination(agent_def& d, const nlohmann::json& c, const std::string& path) {
+    auto& co = d.coordination;
+    co.enabled = true;
+    co.as = c.value("as", "");
+    check_template(path + ".as", co.as);
+    co.send = c.value("send", false);
+    if (c.contains("receive")) {
+      const auto& r = c["receive"];
+      co.receive = r.is_object() ? r.value("count", 1) : r.get<int>();
+      if (r.is_object()) co.receive_timeout_ms = r.value("timeout_ms", 0);
+    }
+    if (!c.contains("barrier")) return;
+    const auto& b = c["barrier"];
+    if (b.is_string()) {
+      co.barrier = b.get<std::string>();
+      if (!out_.barriers.count(co.barrier))
+        problem(path + ".barrier", "unknown sync point \"" + co.barrier +
+                                       "\": declare its parties in \"barriers\", or give {\"name\", \"parties\"}");
+      return;
+    }
+    co.barrier = b.value("name", "");
+    co.barrier_before = b.value("at", "after") == "before";
+    co.barrier_timeout_ms = b.value("timeout_ms", 0);
+    auto parties = b.value("parties", 1u);
+    auto [it, added] = out_.barriers.emplace(co.barrier, parties);
+    if (!added && it->second != parties)
+      problem(path + ".barrier.parties", "sync point \"" + co.barrier + "\" already has " +
+                                             std::to_string(it->second) + " parties, not " + std::to_string(parties));
   }
 
   // Declared resources ("resources": {"gpu": 2}), then the ones the run implies: its
@@ -351,6 +386,13 @@ void validate_input(const scenario& s, const nlohmann::json& input) {
       else if (!v->is_array())
         problems.push_back(n.json_path + ".over: \"" + n.over + "\" must be an array, is " +
                            v->type_name());
+    }
+    for (const auto& g : n.simulation.population) {
+      if (g.instances_from.rfind("input", 0) != 0) continue;
+      const auto* v = input_value(input, g.instances_from);
+      if (!v) problems.push_back(g.json_path + ".instances_from: \"" + g.instances_from + "\" is not in the input");
+      else if (!v->is_array() || v->empty())
+        problems.push_back(g.json_path + ".instances_from: \"" + g.instances_from + "\" must be a non-empty array");
     }
     for (auto& c : n.children) walk(*c);
     if (n.each) walk(*n.each);

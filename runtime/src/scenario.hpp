@@ -64,6 +64,18 @@ struct resource_need {
 };
 using resource_needs = std::vector<resource_need>;
 
+// How an agent takes part in its run's bus and barriers (docs/coordination.md).
+struct agent_coordination {
+  bool enabled = false;            // "coordination" given: the agent uses the run's bus
+  std::string as;                  // its name on the bus, a template ("analyzer-{{index}}"); "" = the agent's
+  int receive = 0;                 // waits for this many messages before it acts
+  int receive_timeout_ms = 0;      // 0 = the agent's timeout
+  bool send = false;               // its output's "send" entries go out on the bus
+  std::string barrier;             // meets the others at this sync point (scenario::barriers)
+  bool barrier_before = false;     // before it acts; else once its output and messages are out
+  int barrier_timeout_ms = 0;      // 0 = the agent's timeout
+};
+
 struct agent_def {
   std::string name;
   std::string type;                // "llm" | "tool"
@@ -78,9 +90,11 @@ struct agent_def {
   int pool = 0;                    // > 0: this many started instances, borrowed by branches
   std::optional<size_t> instance_pool;  // the resource pool of those instances
   resource_needs needs;            // implied by the run (its agent limit, this agent's pool)
+  agent_coordination coordination;
+  bool detached = false;           // tool: runs on a thread of its own (may wait on the bus, barrier, board)
 };
 
-enum class node_kind { agent, fan_out, pipeline, race, vote, dag, plan, tree, fallback, loop };
+enum class node_kind { agent, fan_out, pipeline, race, vote, dag, plan, tree, fallback, loop, simulation };
 
 struct workflow_node;
 using node_ptr = std::shared_ptr<const workflow_node>;
@@ -140,6 +154,33 @@ struct retry_policy {
   std::vector<std::string> on{"timeout", "rate_limited", "server_error", "connection"};
 };
 
+// One kind of agent in a simulation's population, instantiated once per entry of
+// `instances` (or `count` times): each instance has its own name and variables.
+struct population_group {
+  node_ptr agent;                  // what every instance runs each round
+  std::string json_path;
+  int count = 1;                   // without `instances`
+  std::string name;                // template over {{index}} (in the group) and {{vars}}; "" = agent-{{index}}
+  nlohmann::json vars = nlohmann::json::object();  // every instance starts with these
+  nlohmann::json instances;        // an array of per-instance variables, or null
+  std::string instances_from;      // or where such an array is: "input.people"
+};
+
+// A simulation: R rounds in which every instance acts, sends messages and meets the
+// others at the round's barrier; a world step may run between rounds.
+struct simulation_rules {
+  std::vector<population_group> population;
+  int rounds = 1;
+  uint64_t seed = 1;               // {{seed}} and random topologies derive from it
+  nlohmann::json world = nlohmann::json::object();  // the initial world state
+  node_ptr world_step;             // {{round}}, {{world}}, {{actions}} -> the next world
+  std::string topology = "none";   // none | all | ring | random: who "@neighbours" are
+  int degree = 2;                  // ring and random: neighbours of each instance
+  bool stop_on_agreement = false;  // end early once every action agrees
+  std::string agree_field;         // compare this field of the actions (else the whole output)
+  bool transcript = true;          // keep every round's actions and messages in the output
+};
+
 struct workflow_node {
   node_kind kind = node_kind::agent;
   std::string json_path;           // where it was defined: "$.workflow.steps[1]"
@@ -170,6 +211,7 @@ struct workflow_node {
   vote_rules vote;                 // vote (and the vote aggregation)
   tree_rules tree;
   plan_rules plan;
+  simulation_rules simulation;
   int max_iterations = 3;          // loop
   bool keep_last = false;          // loop: when nothing passes, answer the last try
 };
@@ -188,6 +230,10 @@ struct scenario {
   // ("run:agents" for max_concurrency, "pool:NAME" for an agent's pool).
   std::vector<std::string> resource_names;
   std::vector<int> resource_capacity;
+  std::map<std::string, uint32_t> barriers;  // the run's sync points: name -> parties
+  // The run gets its own bus, barrier and blackboard actors: some agent coordinates,
+  // or a detached tool agent may reach them through its ToolCall.
+  bool coordinated = false;
 };
 
 // Thrown with every problem found, each as "JSON path: what is wrong".

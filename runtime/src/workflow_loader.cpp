@@ -32,7 +32,7 @@ std::string describe(const scope& s) {
   return join(names, ", ");
 }
 
-const char* const node_types = "agent, pipeline, fan_out, race, vote, dag, plan, tree, fallback, loop";
+const char* const node_types = "agent, pipeline, fan_out, race, vote, dag, plan, tree, fallback, loop, simulation";
 
 class workflow_loader {
  public:
@@ -93,6 +93,8 @@ class workflow_loader {
       tree(*n, j, path, s);
     } else if (type == "loop") {
       loop(*n, j, path, s);
+    } else if (type == "simulation") {
+      simulation(*n, j, path, s);
     } else {
       problem(path + ".type", type.empty() ? std::string("missing key \"type\" (") + node_types + ")"
                                            : "unknown workflow type \"" + type + "\" (" + node_types + ")");
@@ -145,7 +147,7 @@ class workflow_loader {
 
   // The agent exists and every {{reference}} it uses is bound at `where`.
   void check_agent(const std::string& path, const std::string& name, const std::string& where,
-                   const scope& s) {
+                   const scope& outer) {
     auto it = spec_.agents.find(name);
     if (it == spec_.agents.end()) {
       std::vector<std::string> known;
@@ -154,6 +156,8 @@ class workflow_loader {
       return;
     }
     const auto& a = it->second;
+    // An agent on the bus sees what it received.
+    const auto& s = a.coordination.enabled ? with(outer, {"messages"}) : outer;
     auto check = [&](const std::string& field, const std::string& tmpl) {
       std::vector<template_ref> refs;
       try {
@@ -443,6 +447,54 @@ class workflow_loader {
     n.each = body(j, path, "a loop", with(s, {"iteration", "previous", "feedback"}));
     if (!j.contains("until")) problem(path, "a loop needs \"until\" (when a result is good enough)");
     n.accept = acceptance_of(j.value("until", nlohmann::json::object()), path + ".until", s);
+  }
+
+  void simulation(workflow_node& n, const nlohmann::json& j, const std::string& path, const scope& s) {
+    n.kind = node_kind::simulation;
+    n.max_concurrency = j.value("max_concurrency", 0);
+    n.policy = j.value("policy", n.policy);
+    if (n.policy == "all_settled") problem(path + ".policy", "a simulation is fail_fast or fail_soft");
+    auto& sim = n.simulation;
+    sim.rounds = j.value("rounds", sim.rounds);
+    sim.seed = j.value("seed", sim.seed);
+    sim.world = j.value("world", sim.world);
+    sim.topology = j.value("topology", sim.topology);
+    sim.degree = j.value("degree", sim.degree);
+    sim.transcript = j.value("transcript", sim.transcript);
+    auto stop = j.value("stop_when", nlohmann::json::object());
+    sim.stop_on_agreement = stop.value("agree", false);
+    sim.agree_field = stop.value("field", "");
+    auto acting = with(s, {"round", "self", "messages", "world", "seed"});
+    const auto& groups = j["population"];
+    for (size_t g = 0; g < groups.size(); ++g) {
+      auto at = path + ".population[" + std::to_string(g) + "]";
+      const auto& gj = groups[g];
+      population_group group;
+      group.json_path = at;
+      auto agent = gj["agent"].get<std::string>();
+      group.agent = helper(agent, at + ".agent", agent, acting);
+      group.count = gj.value("count", 1);
+      group.name = gj.value("name", "");
+      group.vars = gj.value("vars", group.vars);
+      if (gj.contains("instances")) group.instances = gj["instances"];
+      group.instances_from = gj.value("instances_from", "");
+      if (!group.instances.is_null() + !group.instances_from.empty() + gj.contains("count") > 1)
+        problem(at, "give one of \"count\", \"instances\" or \"instances_from\"");
+      if (!group.instances_from.empty()) check_path(at + ".instances_from", group.instances_from, s);
+      try {
+        for (const auto& r : template_refs(group.name))
+          if (r.segments[0] != "index" && r.segments[0] != "vars")
+            problem(at + ".name", "{{" + r.text + "}}: a name sees only {{index}} and {{vars...}}");
+      } catch (const template_error& e) {
+        problem(at + ".name", std::string("bad template: ") + e.what());
+      }
+      sim.population.push_back(std::move(group));
+    }
+    if (j.contains("world_step"))
+      sim.world_step = helper(j["world_step"].get<std::string>(), path + ".world_step", "world",
+                              with(s, {"round", "world", "actions"}));
+    if ((sim.topology == "ring" || sim.topology == "random") && sim.degree < 1)
+      problem(path + ".degree", "a " + sim.topology + " topology needs a degree of at least 1");
   }
 
   const scenario& spec_;
