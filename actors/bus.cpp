@@ -92,7 +92,11 @@ class bus_logic {
   caf::result<std::vector<bus_message>> receive(const bus_receive& r) {
     auto& st = this->st();
     if (r.name.empty()) return failure(coordination_errc::invalid_argument, where() + ": receive needs a name");
-    if (r.count == 0 || r.count > st.config.mailbox_capacity)
+    if (r.count == 0) {  // what is there now; never what a waiting receiver is owed
+      auto& mb = st.mailboxes[r.name];
+      return mb.receivers.empty() ? take(mb, static_cast<uint32_t>(mb.messages.size())) : std::vector<bus_message>{};
+    }
+    if (r.count > st.config.mailbox_capacity)
       return failure(coordination_errc::invalid_argument,
                      where() + ": '" + r.name + "' asked for " + std::to_string(r.count) +
                          " messages; a mailbox holds 1 to " + std::to_string(st.config.mailbox_capacity));

@@ -4,6 +4,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/agent_coordination.hpp"
 #include "actors/agent_support.hpp"
 #include "actors/agents.hpp"
 #include "messages/atoms.hpp"
@@ -23,6 +24,7 @@ struct llm_state {
   int64_t start_us = 0;
   int64_t start_ms = 0;
   bool settled = true;  // no task in hand (a late cancel for an answered task is ignored)
+  std::string party;    // its name on the run's bus (a coordinating agent)
 };
 
 using llm_actor = caf::stateful_actor<llm_state>;
@@ -101,6 +103,52 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
     if (*in_flight != 0) caf::anon_send(model, cancel_req_atom::value, *in_flight);
     *in_flight = 0;
   };
+  // The model's answer, then (for a coordinating agent) its messages and barrier.
+  auto answered = [=](result r) {
+    if (self->state.settled) return;
+    if (!r.ok() || !def->coordination.enabled) return settle(std::move(r));
+    auto output = r.output;
+    auto limit = child_timeout_ms(*ctx, self->state.current, def->timeout_ms);
+    after_acting(self, *ctx, *def, self->state.party, output, limit,
+                 [=]() mutable { settle(std::move(r)); }, settle);
+  };
+  auto ask_model = [=] {
+    auto& st = self->state;
+    if (st.settled) return;
+    const auto& t = st.current;
+    model_request req;
+    try {
+      req.messages = build_messages(*def, make_scope(*ctx, t));
+    } catch (const template_error& e) {
+      settle(failure(outcome::failed, "invalid_input", "agent " + def->name + ": " + e.what()));
+      return;
+    }
+    req.id = next_request_id++;
+    req.path = t.path;
+    req.params = def->params;
+    req.attempt = t.attempt;
+    req.priority = t.priority;
+    req.run_id = ctx->run_id;
+    req.agent = def->name;
+    *in_flight = req.id;
+    auto limit = child_timeout_ms(*ctx, t, def->timeout_ms);
+    self->request(model, std::chrono::milliseconds(limit), std::move(req))
+      .then([=](model_reply& reply) {
+              *in_flight = 0;
+              answered(from_reply(*def, reply));
+            },
+            [=](caf::error& err) {
+              if (err == caf::sec::request_timeout) {
+                // Still in flight: leave in_flight set, so quitting withdraws the call.
+                settle(failure(outcome::timed_out, "timeout",
+                               "no answer from model " + def->model + " within " + std::to_string(limit) + " ms"));
+                return;
+              }
+              *in_flight = 0;
+              settle(failure(outcome::failed, "model_error",
+                             "model " + def->model + ": " + self->system().render(err)));
+            });
+  };
   return {
     [=](const task& t) -> caf::result<result> {
       auto& st = self->state;
@@ -110,38 +158,24 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
       st.start_ms = now_ms();
       st.promise = self->make_response_promise();
       emit(*ctx, t, event_kind::started, def->name);
-      model_request req;
-      try {
-        req.messages = build_messages(*def, make_scope(*ctx, t));
-      } catch (const template_error& e) {
-        settle(failure(outcome::failed, "invalid_input", "agent " + def->name + ": " + e.what()));
+      if (!def->coordination.enabled) {
+        ask_model();
         return st.promise;
       }
-      req.id = next_request_id++;
-      req.path = t.path;
-      req.params = def->params;
-      req.attempt = t.attempt;
-      req.priority = t.priority;
-      req.run_id = ctx->run_id;
-      req.agent = def->name;
-      *in_flight = req.id;
-      auto limit = child_timeout_ms(*ctx, t, def->timeout_ms);
-      self->request(model, std::chrono::milliseconds(limit), std::move(req))
-        .then([=](model_reply& reply) {
-                *in_flight = 0;
-                settle(from_reply(*def, reply));
-              },
-              [=](caf::error& err) {
-                if (err == caf::sec::request_timeout) {
-                  // Still in flight: leave in_flight set, so quitting withdraws the call.
-                  settle(failure(outcome::timed_out, "timeout",
-                                 "no answer from model " + def->model + " within " + std::to_string(limit) + " ms"));
-                  return;
-                }
-                *in_flight = 0;
-                settle(failure(outcome::failed, "model_error",
-                               "model " + def->model + ": " + self->system().render(err)));
-              });
+      try {
+        st.party = party_name(*ctx, *def, t);
+      } catch (const template_error& e) {
+        settle(failure(outcome::failed, "invalid_input", "agent " + def->name + ": coordination.as: " + e.what()));
+        return st.promise;
+      }
+      before_acting(self, *ctx, *def, st.party, child_timeout_ms(*ctx, t, def->timeout_ms),
+                    [=](nlohmann::json messages) {
+                      auto& bindings = self->state.current.bindings;
+                      if (!bindings.is_object()) bindings = nlohmann::json::object();
+                      bindings["messages"] = std::move(messages);
+                      ask_model();
+                    },
+                    settle);
       return st.promise;
     },
     [=](const cancel& c) {

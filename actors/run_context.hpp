@@ -27,6 +27,11 @@ struct run_context {
   size_t tool_slots = 8;                     // tool agents in flight per supervisor
   std::shared_ptr<std::atomic<int64_t>> retry_budget;  // retries left in this run (all branches)
   std::shared_ptr<resource_pools> pools;     // null when the scenario declares none
+  // The run's own bus, barrier and blackboard (scenario::coordinated; else null): they
+  // start with the run and end with it, so runs never see each other's messages.
+  caf::actor bus;
+  caf::actor barrier;
+  caf::actor board;
 };
 
 using run_context_ptr = std::shared_ptr<const run_context>;

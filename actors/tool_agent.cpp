@@ -1,8 +1,13 @@
-// The tool agent: runs a registered C++ callable on its rendered input.
+// The tool agent: runs a registered C++ callable on its rendered input. A detached one
+// runs on a thread of its own and is handed the run's bus, barrier and blackboard; a
+// coordinating one meets the others and sends what its output names, as an llm agent does.
 #include <caf/all.hpp>
 
+#include "actors/agent_coordination.hpp"
 #include "actors/agent_support.hpp"
 #include "actors/agents.hpp"
+#include "cohort/coordination.hpp"
+#include "runtime/src/coordination_handles.hpp"
 #include "messages/cancel.hpp"
 #include "runtime/src/template.hpp"
 
@@ -17,13 +22,13 @@ nlohmann::json default_tool_input(const run_context& ctx, const task& t) {
   return *ctx.input;
 }
 
-result run_tool(const run_context& ctx, const agent_def& def, const task& t) {
+result run_tool(const run_context& ctx, const agent_def& def, const task& t, const RunCoordination* run = nullptr) {
   auto start = now_us();
   result r;
   try {
     auto input = def.input.is_null() ? default_tool_input(ctx, t) : render_json(def.input, make_scope(ctx, t));
     const auto& tool = ctx.tools->at(def.tool);
-    r.output = tool(ToolCall{input, t.bindings, *ctx.input, t.path});
+    r.output = tool(ToolCall{input, t.bindings, *ctx.input, t.path, run});
   } catch (const template_error& e) {
     r = failure(outcome::failed, "invalid_input", "agent " + def.name + ": " + e.what());
   } catch (const std::exception& e) {
@@ -49,10 +54,61 @@ caf::behavior tool_agent(caf::event_based_actor* self, run_context_ptr ctx, cons
   };
 }
 
+// A tool agent with the run's coordination: before_acting, the tool, after_acting.
+caf::behavior coordinating_tool_agent(caf::event_based_actor* self, run_context_ptr ctx, const agent_def* def) {
+  auto& sys = self->system();
+  return {
+    [=, &sys](const task& t) -> caf::result<result> {
+      emit(*ctx, t, event_kind::started, def->name);
+      auto promise = std::make_shared<caf::response_promise>(self->make_response_promise());
+      auto finish = [=](result r) {
+        if (!promise->pending()) return;
+        emit(*ctx, t, event_kind::finished, def->name, r.status, r.error.message, r.stats.agent_us);
+        promise->deliver(std::move(r));
+      };
+      // A step around the tool failed (a barrier broke, a receive timed out).
+      auto step_failed = [=](result r) {
+        r.error.message = t.path + ": " + r.error.message;
+        r.stats.count(r.status);
+        finish(std::move(r));
+      };
+      std::string party;
+      try {
+        party = party_name(*ctx, *def, t);
+      } catch (const template_error& e) {
+        step_failed(failure(outcome::failed, "invalid_input", "agent " + def->name + ": coordination.as: " + e.what()));
+        return *promise;
+      }
+      auto act = [=, &sys](nlohmann::json messages) {
+        auto seen = t;
+        if (!seen.bindings.is_object()) seen.bindings = nlohmann::json::object();
+        if (def->coordination.enabled) seen.bindings["messages"] = std::move(messages);
+        std::optional<RunCoordination> run;
+        if (def->detached && ctx->bus)
+          run = RunCoordination{coordination_access::bus(sys, ctx->bus), coordination_access::barrier(sys, ctx->barrier),
+                                coordination_access::blackboard(sys, ctx->board), party};
+        auto r = run_tool(*ctx, *def, seen, run ? &*run : nullptr);
+        if (!r.ok() || !def->coordination.enabled) return finish(std::move(r));
+        auto output = r.output;
+        after_acting(self, *ctx, *def, party, output, child_timeout_ms(*ctx, t, def->timeout_ms),
+                     [=]() mutable { finish(std::move(r)); }, step_failed);
+      };
+      if (def->coordination.enabled)
+        before_acting(self, *ctx, *def, party, child_timeout_ms(*ctx, t, def->timeout_ms), act, step_failed);
+      else
+        act(nlohmann::json::array());
+      return *promise;
+    },
+    [=](const cancel&) { self->quit(); },
+  };
+}
+
 }  // namespace
 
 caf::actor spawn_tool_agent(caf::actor_system& sys, const run_context_ptr& ctx,
                             const agent_def& agent) {
+  if (agent.detached) return sys.spawn<caf::detached>(coordinating_tool_agent, ctx, &agent);
+  if (agent.coordination.enabled) return sys.spawn(coordinating_tool_agent, ctx, &agent);
   return sys.spawn(tool_agent, ctx, &agent);
 }
 

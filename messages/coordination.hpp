@@ -100,7 +100,8 @@ typename Inspector::result_type inspect(Inspector& f, bus_ack& x) {
 }
 
 // The next `count` messages of `name`'s mailbox, all at once: they are taken only when
-// `count` are there, so a timed-out receive leaves the mailbox as it was.
+// `count` are there, so a timed-out receive leaves the mailbox as it was. A count of 0
+// takes whatever is there now, without waiting (what a prompt's {{messages}} shows).
 // -> std::vector<bus_message>, or timeout
 struct bus_receive {
   std::string name;

@@ -11,12 +11,16 @@
 
 #include "actors/agent_support.hpp"
 #include "actors/agents.hpp"
+#include "actors/barrier.hpp"
+#include "actors/blackboard.hpp"
+#include "actors/bus.hpp"
 #include "actors/model_pool.hpp"
 #include "actors/model_providers.hpp"
 #include "actors/resource_pools.hpp"
 #include "actors/run_driver.hpp"
 #include "messages/atoms.hpp"
 #include "messages/cancel.hpp"
+#include "messages/coordination.hpp"
 #include "messages/event.hpp"
 #include "messages/protocol.hpp"
 #include "runtime/src/builtin_tools.hpp"
@@ -264,7 +268,7 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   ctx->retry_budget = std::make_shared<std::atomic<int64_t>>(spec->retry_budget);
   if (!spec->resource_names.empty())
     ctx->pools = std::make_shared<resource_pools>(spec->resource_capacity);
-  std::vector<caf::actor> run_models;  // the sim models live as long as the run
+  std::vector<caf::actor> run_models;  // the sim models (and coordination actors) live as long as the run
   for (const auto& [name, model] : spec->models) {
     if (model.provider == "sim") {
       ctx->models[name] = spawn_sim_model(sys, model);
@@ -272,6 +276,13 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
     } else {
       ctx->models[name] = impl_->provider_for(model);
     }
+  }
+  if (spec->coordinated) {
+    ctx->bus = spawn_bus(sys, bus_config{ctx->run_id, 10000, {}});
+    ctx->barrier = spawn_barrier(sys, barrier_config{ctx->run_id, 0});
+    for (const auto& [name, parties] : spec->barriers) caf::anon_send(ctx->barrier, barrier_define{name, parties});
+    ctx->board = spawn_blackboard(sys, blackboard_config{ctx->run_id});
+    run_models.insert(run_models.end(), {ctx->bus, ctx->barrier, ctx->board});
   }
   // The sink keeps every pattern's report (DAG layers, race runners, a plan) for the
   // result; without a listener, only those events are sent at all.

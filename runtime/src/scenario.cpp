@@ -92,8 +92,8 @@ class loader {
     if (taken_input_) out_.input = std::move(taken_input_);
     else if (doc_.contains("input")) out_.input = std::make_shared<const nlohmann::json>(doc_["input"]);
     for (auto& [name, m] : doc_["models"].items()) load_model(name, m);
-    for (auto& [name, parties] : doc_.value("barriers", nlohmann::json::object()).items())
-      out_.barriers[name] = parties.get<uint32_t>();
+    const auto barriers = doc_.value("barriers", nlohmann::json::object());
+    for (auto& [name, parties] : barriers.items()) out_.barriers[name] = parties.get<uint32_t>();
     for (auto& [name, a] : doc_["agents"].items()) load_agent(name, a);
     load_resources();
     out_.workflow = load_workflow(doc_["workflow"], out_, problems_);

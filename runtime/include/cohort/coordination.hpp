@@ -194,4 +194,22 @@ class Blackboard {
   std::shared_ptr<detail::coordination_actor> actor_;
 };
 
+// ---------------------------------------------------------------- in a run
+
+// What a detached tool agent is handed (ToolCall::coordination): handles to its run's
+// own bus, barrier and blackboard (they end with the run), and its name on the bus.
+//
+//   rt.register_tool("collector", [](const cohort::ToolCall& c) {
+//     auto& run = *c.coordination;
+//     auto got = run.bus.receive_n(run.self, 3, std::chrono::seconds(5));
+//     run.board.increment("collected", 3);
+//     return nlohmann::json(got.size());
+//   });
+struct RunCoordination {
+  Bus bus;
+  Barrier barrier;
+  Blackboard board;
+  std::string self;
+};
+
 }  // namespace cohort

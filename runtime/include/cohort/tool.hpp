@@ -7,12 +7,17 @@
 
 namespace cohort {
 
+struct RunCoordination;  // cohort/coordination.hpp
+
 // What a tool is given when its agent runs.
 struct ToolCall {
   const nlohmann::json& input;      // the agent's rendered `input` (default: item, results or run input)
   const nlohmann::json& bindings;   // what is bound at this place: item, index, results, acc
   const nlohmann::json& run_input;  // the run's input
   const std::string& path;          // the branch's node path, for messages
+  // The run's bus, barrier and blackboard, for a tool agent declared "detached": true
+  // (it runs on a thread of its own, so its waits hold up nobody); null otherwise.
+  const RunCoordination* coordination = nullptr;
 };
 
 // A tool returns its output; throwing std::exception fails the branch with kind `tool_error`.

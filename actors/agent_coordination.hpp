@@ -1,0 +1,37 @@
+#pragma once
+// How a leaf agent (llm or tool) takes part in its run's bus and barriers, as its
+// agent_def::coordination says. Before it acts, it may meet the others at a sync point
+// and take its messages (they become {{messages}}); after, it sends the messages its
+// output names (outgoing_messages.hpp) and may meet the others there. Nothing blocks:
+// every step is a request with a timeout, answered through the actor's mailbox.
+#include <functional>
+#include <string>
+
+#include <caf/fwd.hpp>
+
+#include "actors/run_context.hpp"
+#include "messages/result.hpp"
+#include "messages/task.hpp"
+
+namespace cohort {
+
+using step_failed = std::function<void(result)>;
+
+// The agent's name on the bus: its `as` rendered for this task, or the agent's name.
+// Throws template_error.
+std::string party_name(const run_context& ctx, const agent_def& def, const task& t);
+
+// Joins the bus (for broadcasts), meets the others first if the barrier is "before",
+// then takes `receive` messages (or what is there now). `go` gets them as
+// [{"from", "content"}].
+void before_acting(caf::event_based_actor* self, const run_context& ctx, const agent_def& def,
+                   const std::string& party, int64_t timeout_ms, std::function<void(nlohmann::json)> go,
+                   step_failed fail);
+
+// Sends what `output` names (when the agent may send), then meets the others if the
+// barrier is "after"; `done` once all of it went through.
+void after_acting(caf::event_based_actor* self, const run_context& ctx, const agent_def& def,
+                  const std::string& party, const nlohmann::json& output, int64_t timeout_ms,
+                  std::function<void()> done, step_failed fail);
+
+}  // namespace cohort
