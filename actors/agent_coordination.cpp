@@ -33,9 +33,11 @@ result step_failure(const caf::error& err, const std::string& party, const char*
 
 std::chrono::milliseconds request_limit(int64_t wait_ms) { return std::chrono::milliseconds(wait_ms + reply_margin_ms); }
 
-void meet(caf::event_based_actor* self, const run_context& ctx, const agent_def& def, const std::string& party,
+void meet(caf::event_based_actor* self, const run_context& ctx, const agent_def& def, const progress_ptr& progress,
           int64_t timeout_ms, std::function<void()> next, step_failed fail) {
   const auto& co = def.coordination;
+  const auto& party = progress->party;
+  progress->arrived = true;  // from here the barrier watches it, and its death breaks it
   auto wait = co.barrier_timeout_ms > 0 ? std::min<int64_t>(co.barrier_timeout_ms, timeout_ms) : timeout_ms;
   self->request(ctx.barrier, request_limit(wait), barrier_arrive{co.barrier, party, nullptr, wait})
     .then([next](const barrier_release&) { next(); },
@@ -59,29 +61,38 @@ void receive(caf::event_based_actor* self, const run_context& ctx, const agent_d
 
 }  // namespace
 
+void leave_if_pending(const run_context& ctx, const agent_def& def, const progress_ptr& progress,
+                      const std::string& reason) {
+  if (!progress || progress->arrived || def.coordination.barrier.empty()) return;
+  progress->arrived = true;  // once
+  caf::anon_send(ctx.barrier, barrier_leave{def.coordination.barrier, progress->party, reason});
+}
+
 std::string party_name(const run_context& ctx, const agent_def& def, const task& t) {
   if (def.coordination.as.empty()) return def.name;
   return render(def.coordination.as, make_scope(ctx, t));
 }
 
 void before_acting(caf::event_based_actor* self, const run_context& ctx, const agent_def& def,
-                   const std::string& party, int64_t timeout_ms, std::function<void(nlohmann::json)> go,
+                   const progress_ptr& progress, int64_t timeout_ms, std::function<void(nlohmann::json)> go,
                    step_failed fail) {
+  const auto& party = progress->party;
   // Joined names are what a broadcast reaches; the reply only confirms it.
   self->request(ctx.bus, request_limit(0), bus_join_atom::value, party).then([](uint64_t) {}, [](caf::error&) {});
   const auto& co = def.coordination;
   auto take = [self, &ctx, &def, party, timeout_ms, go, fail] { receive(self, ctx, def, party, timeout_ms, go, fail); };
-  if (!co.barrier.empty() && co.barrier_before) meet(self, ctx, def, party, timeout_ms, take, fail);
+  if (!co.barrier.empty() && co.barrier_before) meet(self, ctx, def, progress, timeout_ms, take, fail);
   else take();
 }
 
 void after_acting(caf::event_based_actor* self, const run_context& ctx, const agent_def& def,
-                  const std::string& party, const nlohmann::json& output, int64_t timeout_ms,
+                  const progress_ptr& progress, const nlohmann::json& output, int64_t timeout_ms,
                   std::function<void()> done, step_failed fail) {
   const auto& co = def.coordination;
-  auto then_meet = [self, &ctx, &def, party, timeout_ms, done, fail] {
+  const auto& party = progress->party;
+  auto then_meet = [self, &ctx, &def, progress, timeout_ms, done, fail] {
     if (!def.coordination.barrier.empty() && !def.coordination.barrier_before)
-      meet(self, ctx, def, party, timeout_ms, done, fail);
+      meet(self, ctx, def, progress, timeout_ms, done, fail);
     else
       done();
   };

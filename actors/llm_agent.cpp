@@ -24,7 +24,7 @@ struct llm_state {
   int64_t start_us = 0;
   int64_t start_ms = 0;
   bool settled = true;  // no task in hand (a late cancel for an answered task is ignored)
-  std::string party;    // its name on the run's bus (a coordinating agent)
+  progress_ptr party;   // a coordinating agent: its name on the bus, its way to its sync point
 };
 
 using llm_actor = caf::stateful_actor<llm_state>;
@@ -84,6 +84,7 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
     if (st.settled) return;
     st.settled = true;
     if (!r.ok()) r.error.message = st.current.path + ": " + r.error.message;
+    if (!r.ok()) leave_if_pending(*ctx, *def, st.party, r.error.message);
     r.stats.start_ms = st.start_ms;
     r.stats.end_ms = now_ms();
     r.stats.agent_us = now_us() - st.start_us;
@@ -162,8 +163,9 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
         ask_model();
         return st.promise;
       }
+      st.party = std::make_shared<party_progress>();
       try {
-        st.party = party_name(*ctx, *def, t);
+        st.party->party = party_name(*ctx, *def, t);
       } catch (const template_error& e) {
         settle(failure(outcome::failed, "invalid_input", "agent " + def->name + ": coordination.as: " + e.what()));
         return st.promise;

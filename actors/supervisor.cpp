@@ -257,7 +257,10 @@ class engine {
   const agent_def* tool_of(const branch& b) const {
     if (b.node->kind != node_kind::agent) return nullptr;
     const auto& agent = ctx_->spec->agents.at(b.node->agent);
-    return agent.type == "tool" ? &agent : nullptr;
+    // Only a plain tool is CPU work that more actors cannot speed up; one that waits on
+    // the bus or a barrier must not hold a tool slot (the parties it waits for need them).
+    bool plain = agent.type == "tool" && !agent.coordination.enabled && !agent.detached;
+    return plain ? &agent : nullptr;
   }
 
   void dispatch(branch b, permit claim) {

@@ -22,7 +22,7 @@ nlohmann::json default_tool_input(const run_context& ctx, const task& t) {
   return *ctx.input;
 }
 
-result run_tool(const run_context& ctx, const agent_def& def, const task& t, const RunCoordination* run = nullptr) {
+result run_tool(const run_context& ctx, const agent_def& def, const task& t, RunCoordination* run = nullptr) {
   auto start = now_us();
   result r;
   try {
@@ -57,14 +57,20 @@ caf::behavior tool_agent(caf::event_based_actor* self, run_context_ptr ctx, cons
 // A tool agent with the run's coordination: before_acting, the tool, after_acting.
 caf::behavior coordinating_tool_agent(caf::event_based_actor* self, run_context_ptr ctx, const agent_def* def) {
   auto& sys = self->system();
+  auto current = std::make_shared<progress_ptr>();  // the task in hand: left behind if cancelled
   return {
     [=, &sys](const task& t) -> caf::result<result> {
       emit(*ctx, t, event_kind::started, def->name);
       auto promise = std::make_shared<caf::response_promise>(self->make_response_promise());
+      auto progress = *current = std::make_shared<party_progress>();
       auto finish = [=](result r) {
         if (!promise->pending()) return;
+        if (!r.ok()) leave_if_pending(*ctx, *def, progress, r.error.message);
         emit(*ctx, t, event_kind::finished, def->name, r.status, r.error.message, r.stats.agent_us);
         promise->deliver(std::move(r));
+        // A promise holds its actor, and nobody reuses this one: drop both now.
+        *promise = caf::response_promise{};
+        self->quit();
       };
       // A step around the tool failed (a barrier broke, a receive timed out).
       auto step_failed = [=](result r) {
@@ -72,9 +78,8 @@ caf::behavior coordinating_tool_agent(caf::event_based_actor* self, run_context_
         r.stats.count(r.status);
         finish(std::move(r));
       };
-      std::string party;
       try {
-        party = party_name(*ctx, *def, t);
+        progress->party = party_name(*ctx, *def, t);
       } catch (const template_error& e) {
         step_failed(failure(outcome::failed, "invalid_input", "agent " + def->name + ": coordination.as: " + e.what()));
         return *promise;
@@ -86,20 +91,23 @@ caf::behavior coordinating_tool_agent(caf::event_based_actor* self, run_context_
         std::optional<RunCoordination> run;
         if (def->detached && ctx->bus)
           run = RunCoordination{coordination_access::bus(sys, ctx->bus), coordination_access::barrier(sys, ctx->barrier),
-                                coordination_access::blackboard(sys, ctx->board), party};
+                                coordination_access::blackboard(sys, ctx->board), progress->party};
         auto r = run_tool(*ctx, *def, seen, run ? &*run : nullptr);
         if (!r.ok() || !def->coordination.enabled) return finish(std::move(r));
         auto output = r.output;
-        after_acting(self, *ctx, *def, party, output, child_timeout_ms(*ctx, t, def->timeout_ms),
+        after_acting(self, *ctx, *def, progress, output, child_timeout_ms(*ctx, t, def->timeout_ms),
                      [=]() mutable { finish(std::move(r)); }, step_failed);
       };
       if (def->coordination.enabled)
-        before_acting(self, *ctx, *def, party, child_timeout_ms(*ctx, t, def->timeout_ms), act, step_failed);
+        before_acting(self, *ctx, *def, progress, child_timeout_ms(*ctx, t, def->timeout_ms), act, step_failed);
       else
         act(nlohmann::json::array());
       return *promise;
     },
-    [=](const cancel&) { self->quit(); },
+    [=](const cancel& c) {
+      leave_if_pending(*ctx, *def, *current, c.reason);
+      self->quit();
+    },
   };
 }
 

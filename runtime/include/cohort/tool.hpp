@@ -17,7 +17,7 @@ struct ToolCall {
   const std::string& path;          // the branch's node path, for messages
   // The run's bus, barrier and blackboard, for a tool agent declared "detached": true
   // (it runs on a thread of its own, so its waits hold up nobody); null otherwise.
-  const RunCoordination* coordination = nullptr;
+  RunCoordination* coordination = nullptr;
 };
 
 // A tool returns its output; throwing std::exception fails the branch with kind `tool_error`.
