@@ -95,12 +95,13 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
     st.promise.deliver(std::move(r));
     // A response_promise holds its own actor: drop it, and end now that the task is answered.
     st.promise = caf::response_promise{};
-    if (def->pool == 0 || status == outcome::cancelled) {
+    if ((def->pool == 0 && !st.current.keep_alive) || status == outcome::cancelled) {
       self->quit();
       return;
     }
-    // A pooled instance goes back to its pool: reset it for the next borrower, and
-    // withdraw a call that it stopped waiting for.
+    // A pooled instance goes back to its pool, a kept one to its parent's idle list:
+    // reset it for the next task, and withdraw a call that it stopped waiting for.
+    st.current.bindings = nullptr;
     if (*in_flight != 0) caf::anon_send(model, cancel_req_atom::value, *in_flight);
     *in_flight = 0;
   };

@@ -24,7 +24,8 @@ namespace {
 // A running branch: its actor, and how long it was given (the deadline is in the heap).
 struct branch_slot {
   caf::actor child;
-  const agent_def* reusable = nullptr;  // a tool agent, returned to the idle pool when done
+  const agent_def* reusable = nullptr;  // an agent returned to the idle pool when done
+  bool tool = false;                    // a plain tool agent: it holds a tool slot
   std::string path;
   int64_t timeout_ms = 0;
   int64_t deadline_ms = 0;              // of this attempt: heap entries of earlier ones are stale
@@ -44,9 +45,9 @@ struct supervisor_state {
   std::unique_ptr<pattern> plan;
   std::unordered_map<size_t, branch_slot> running;       // by branch index
   std::unordered_map<caf::actor_id, size_t> by_actor;    // child actor -> branch index
-  // Tool agents answer one task at a time and keep no state between tasks, so a
-  // finished one serves the next branch of the same agent instead of a fresh spawn.
-  std::unordered_map<const agent_def*, std::vector<caf::actor>> idle_tools;
+  // Tool and llm agents answer one task at a time and keep no state between tasks, so
+  // a finished one serves the next branch of the same agent instead of a fresh spawn.
+  std::unordered_map<const agent_def*, std::vector<caf::actor>> idle_agents;
   // Earliest deadline first; entries of settled branches are skipped when they surface.
   std::priority_queue<deadline_entry, std::vector<deadline_entry>, std::greater<>> deadlines;
   int64_t timer_armed_for = 0;  // the deadline the pending timer message is for
@@ -254,6 +255,15 @@ class engine {
 
   int priority_of(const branch& b) const { return b.node->priority.value_or(self_->state.current.priority); }
 
+  // An agent that a finished branch hands on to the next one: a plain tool, or an llm
+  // agent outside any pool that takes no part in the run's bus (its task is its only state).
+  const agent_def* reusable_of(const branch& b) const {
+    if (b.node->kind != node_kind::agent) return nullptr;
+    const auto& agent = ctx_->spec->agents.at(b.node->agent);
+    if (agent.type == "llm") return agent.pool == 0 && !agent.coordination.enabled ? &agent : nullptr;
+    return tool_of(b);
+  }
+
   const agent_def* tool_of(const branch& b) const {
     if (b.node->kind != node_kind::agent) return nullptr;
     const auto& agent = ctx_->spec->agents.at(b.node->agent);
@@ -288,14 +298,15 @@ class engine {
   void start_attempt(size_t index, branch_slot& slot, branch b) {
     auto& st = self_->state;
     const agent_def* tool = tool_of(b);
+    const agent_def* reusable = reusable_of(b);
     if (tool) ++st.tools_running;
     caf::actor child;
     slot.instance_pool = instance_pool_of(b);
     if (slot.instance_pool) {
       child = ctx_->pools->borrow_instance(*slot.instance_pool);
       if (child) self_->monitor(child);
-    } else if (auto idle = tool ? st.idle_tools.find(tool) : st.idle_tools.end();
-               idle != st.idle_tools.end() && !idle->second.empty()) {
+    } else if (auto idle = reusable ? st.idle_agents.find(reusable) : st.idle_agents.end();
+               idle != st.idle_agents.end() && !idle->second.empty()) {
       child = std::move(idle->second.back());
       idle->second.pop_back();
     }
@@ -314,6 +325,7 @@ class engine {
     t.deadline_ms = child_deadline_ms(st.current, timeout);
     t.attempt = slot.attempt;
     t.priority = priority_of(b);
+    t.keep_alive = reusable && reusable->type == "llm";
     // A supervisor child enforces the same deadline on its own children and answers
     // with their outcomes (counting each timed-out leaf once): we step in only if it
     // has not answered a little after.
@@ -321,7 +333,8 @@ class engine {
     st.deadlines.emplace(watch, index);
     st.by_actor.emplace(child.id(), index);
     slot.child = child;
-    slot.reusable = tool;
+    slot.reusable = reusable;
+    slot.tool = tool != nullptr;
     slot.path = t.path;
     slot.timeout_ms = timeout;
     slot.deadline_ms = watch;
@@ -362,19 +375,21 @@ class engine {
   }
 
  private:
-  // The child of a slot is done with: a tool agent that answered goes back to the idle
+  // The child of a slot is done with: an agent that answered goes back to the idle
   // pool; any other child is let go (and ends).
   void let_go(branch_slot& slot, bool child_answered) {
     auto& st = self_->state;
     st.by_actor.erase(slot.child.id());
-    if (slot.reusable) --st.tools_running;
+    if (slot.tool) --st.tools_running;
     if (slot.reusable && !slot.instance_pool && child_answered && !st.done) {
-      st.idle_tools[slot.reusable].push_back(std::move(slot.child));
+      st.idle_agents[slot.reusable].push_back(std::move(slot.child));
     } else {
       self_->demonitor(slot.child);
       // A pooled instance that answered is clean and goes back; one that was stopped
       // or crashed is dropped, and the pool starts a fresh one when next needed.
       if (slot.instance_pool && child_answered) ctx_->pools->return_instance(*slot.instance_pool, std::move(slot.child));
+      // A kept agent that is not reused stays alive until told to go.
+      else if (slot.reusable && child_answered) self_->send_exit(slot.child, caf::exit_reason::user_shutdown);
     }
     slot.child = caf::actor{};
   }
@@ -491,7 +506,9 @@ class engine {
   void deliver() {
     auto& st = self_->state;
     st.delivered = true;
-    st.idle_tools.clear();  // their last handle: they end
+    for (auto& [agent, idle] : st.idle_agents)
+      for (auto& child : idle) self_->send_exit(child, caf::exit_reason::user_shutdown);
+    st.idle_agents.clear();
     auto r = std::move(st.final_result);
     if (!r.ok() && r.output.is_null() && st.plan) r.output = st.plan->partial();  // keep what finished
     r.stats = st.stats;

@@ -25,6 +25,10 @@ echo
 echo "== coordination: barrier round trip for 10,000 parties (us_per_generation), bus messages between 1,000 agents (msgs_per_s), bare CAF baselines =="
 "$bench" --benchmark_filter='BarrierRoundTrip|RawCafBarrier|BusMessages|RawCafDirect|RawCafRelay' --benchmark_min_time=1
 
+echo
+echo "== simulation: 10,000 sim agents x 10 rounds (target under 2 s, under 2 GiB), /0 text actions, /1 JSON actions sending to 2 neighbours; baseline: the same 100,000 sim calls as one flat fan-out =="
+"$bench" --benchmark_filter='Simulation/|FlatFanOutSim'
+
 log=$(mktemp)
 "$build/cohort" mock-llm --port 0 --latency-ms 50 --threads 2 >"$log" 2>&1 &
 mock=$!

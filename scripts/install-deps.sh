@@ -7,7 +7,7 @@ packages=(
   g++ cmake ninja-build ccache make pkg-config
   libcaf-dev libboost1.81-dev libboost-url1.81-dev libssl-dev
   nlohmann-json3-dev libspdlog-dev libcli11-dev libvalijson-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev
   curl procps
   wrk  # only the model-pool benchmark's baseline (bench/run.sh)
 )

@@ -20,6 +20,22 @@ std::map<std::string, Tool> builtin_tools() {
     for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + to_prompt_text(items[i]);
     return nlohmann::json(out);
   };
+  // count_values: how often each value occurs at `path` in the items, e.g. a
+  // simulation's world step: {"items": "{{actions}}", "path": "self.opinion"} ->
+  // {"blue": 480, "red": 520}. Items without the path are not counted.
+  tools["count_values"] = [](const ToolCall& c) {
+    if (!c.input.is_object() || !c.input.contains("items") || !c.input["items"].is_array())
+      throw std::invalid_argument("count_values needs {\"items\": [...], \"path\": \"a.b\"}");
+    auto path = c.input.value("path", std::string());
+    auto counts = nlohmann::json::object();
+    for (const auto& item : c.input["items"]) {
+      const auto* v = path.empty() ? &item : lookup(item, path);
+      if (!v) continue;
+      auto key = v->is_string() ? v->get<std::string>() : v->dump();
+      counts[key] = counts.value(key, 0) + 1;
+    }
+    return counts;
+  };
   // json_merge: an array of objects merged deeply, later keys winning.
   tools["json_merge"] = [](const ToolCall& c) {
     if (!c.input.is_array()) throw std::invalid_argument("json_merge needs an array of objects");

@@ -109,7 +109,7 @@ class Runtime {
   Runtime& operator=(const Runtime&) = delete;
 
   // Tools must be registered before loading the scenarios that use them.
-  // Built in: echo, join, json_merge, concat, partition.
+  // Built in: echo, join, json_merge, concat, partition, count_values.
   void register_tool(const std::string& name, Tool tool);
 
   // Load and validate; throws std::runtime_error naming the JSON path of each problem.
