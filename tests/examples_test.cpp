@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -309,11 +310,46 @@ TEST_F(Examples, QuickstartRuns) {
   EXPECT_EQ(r.summary.model_calls, 6);
 }
 
+// Seed 000: analyzers send to the aggregator and meet it at a barrier first.
+TEST_F(Examples, AnalyzersBarrierAggregatorHearsEveryAnalyzer) {
+  auto r = run("analyzers-barrier.json");
+  auto synthesis = text(r.output[1]);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_TRUE(contains(synthesis, "\"from\":\"analyzer-" + std::to_string(i) + "\"")) << synthesis;
+  EXPECT_EQ(r.summary.model_calls, 5);
+}
+
+// Seed 003: three planners exchange proposals until all propose the same.
+TEST_F(Examples, ConsensusSimulationEndsWhenAllAgree) {
+  auto r = run("consensus-simulation.json");
+  EXPECT_EQ(r.output["stopped"], "agreed");
+  EXPECT_LT(r.output["rounds"].get<int>(), 12);
+  std::set<std::string> proposals;
+  for (auto& [name, self] : r.output["agents"].items()) proposals.insert(self["proposal"].get<std::string>());
+  EXPECT_EQ(proposals.size(), 1u) << r.output["agents"].dump();
+  // Everyone heard its two peers in every round after the first.
+  const auto& last = r.output["transcript"].back();
+  EXPECT_EQ(last["messages"].size(), 6u);
+}
+
+// 1,000 citizens on the sim model for 10 rounds; the census counts every one.
+TEST_F(Examples, OpinionDynamicsCountsAThousandCitizens) {
+  auto r = run("opinion-dynamics.json");
+  EXPECT_EQ(r.output["rounds"], 10);
+  const auto& world = r.output["world"];
+  EXPECT_EQ(world.value("red", 0) + world.value("blue", 0), 1000) << world.dump();
+  EXPECT_GT(world.value("red", 0), 0);
+  EXPECT_GT(world.value("blue", 0), 0);
+  EXPECT_EQ(r.reports["workflow"]["messages"], 40000);  // 4 neighbours each, 10 rounds
+  EXPECT_EQ(r.summary.model_calls, 10000);
+}
+
 // Every example in examples/ is valid (the HTTP quickstart too) and has a test above.
 TEST_F(Examples, EveryExampleLoads) {
   for (auto name : {"research-comparison.json", "business-plan-dag.json", "fullstack-architecture-dag.json",
                     "coordinator-plan.json", "consensus-vote.json", "search-race.json", "etl-fail-soft.json",
                     "quicksort-tree.json", "enrichment-pipeline.json", "solvers-race.json", "parallel-stress.json",
-                    "writer-critic-loop.json", "fallback.json", "quickstart.json", "quickstart-http.json"})
+                    "writer-critic-loop.json", "fallback.json", "quickstart.json", "quickstart-http.json",
+                    "analyzers-barrier.json", "consensus-simulation.json", "opinion-dynamics.json"})
     EXPECT_NO_THROW(rt().load_file(example_path(name))) << name;
 }
