@@ -14,6 +14,7 @@
 
 #include "actors/http_connection.hpp"
 #include "actors/model_providers.hpp"
+#include "actors/tls_client.hpp"
 #include "actors/sim_responder.hpp"
 #include "messages/atoms.hpp"
 #include "messages/model_call.hpp"
@@ -29,20 +30,39 @@ using connection_set = std::unordered_set<connection_ptr>;
 struct endpoint {
   std::string host;
   std::string port;
-  std::string target;  // path of chat completions
-  std::string url;     // for messages
+  std::string host_header;  // host, with the port unless it is the scheme's default
+  std::string target;       // path of chat completions
+  std::string url;          // for messages
+  std::shared_ptr<boost::asio::ssl::context> tls;  // https only
+  bool tls_verify = true;
+  std::string tls_error;    // the TLS context could not be made: every call fails with it
+  std::map<std::string, std::string> headers;
 };
 
 endpoint parse_endpoint(const model_def& m) {
   auto url = boost::urls::parse_absolute_uri(m.base_url);
   endpoint e;
   if (!url) return e;  // validated when the scenario loaded
-  e.host = std::string(url->host());
-  e.port = url->has_port() ? std::string(url->port()) : "80";
+  bool https = url->scheme() == "https";
+  const char* default_port = https ? "443" : "80";
+  e.host = url->host_address();  // an IPv6 address without its brackets
+  e.port = url->has_port() ? std::string(url->port()) : default_port;
+  std::string host_in_url(url->encoded_host());
+  e.host_header = e.port == default_port ? host_in_url : host_in_url + ":" + e.port;
   std::string path(url->path());
   while (!path.empty() && path.back() == '/') path.pop_back();
   e.target = path + "/chat/completions";
-  e.url = "http://" + e.host + ":" + e.port + e.target;
+  e.url = std::string(url->scheme()) + "://" + host_in_url + ":" + e.port + e.target;
+  const auto& def = m.endpoints.at(0);
+  e.headers = def.headers;
+  e.tls_verify = def.tls_verify;
+  if (https) {
+    try {
+      e.tls = make_tls_client_context({def.ca_file, def.tls_verify});
+    } catch (const std::exception& ex) {
+      e.tls_error = ex.what();
+    }
+  }
   return e;
 }
 
@@ -129,10 +149,11 @@ http_connection::request make_request(const model_def& m, const endpoint& ep, co
   body["messages"] = req.messages;
   body["stream"] = false;
   http_connection::request r{http::verb::post, ep.target, 11};
-  r.set(http::field::host, ep.host + ":" + ep.port);
+  r.set(http::field::host, ep.host_header);
   r.set(http::field::content_type, "application/json");
   r.set(http::field::user_agent, "cohort/0.1");
   r.keep_alive(true);
+  for (const auto& [name, value] : ep.headers) r.set(name, value);
   if (!m.api_key_env.empty())
     if (const char* key = std::getenv(m.api_key_env.c_str())) r.set(http::field::authorization, std::string("Bearer ") + key);
   r.body() = body.dump();
@@ -174,7 +195,7 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
       c.conn = st.idle.back();
       st.idle.pop_back();
     } else {
-      c.conn = std::make_shared<http_connection>(*io, ep->host, ep->port, open_connections);
+      c.conn = make_http_connection(*io, ep->host, ep->port, ep->tls, ep->tls_verify, open_connections);
       st.all->insert(c.conn);
     }
     auto id = c.req->id;
@@ -211,6 +232,8 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
 
   return {
     [=](model_request& req) -> caf::result<model_reply> {
+      if (!ep->tls_error.empty())
+        return model_reply{req.id, false, {"tls", ep->tls_error + " (" + ep->url + ")"}, {}, 0, 0, false};
       call c;
       c.promise = self->make_response_promise();
       c.req = std::make_shared<const model_request>(std::move(req));

@@ -1,172 +1,296 @@
 #include "actors/http_connection.hpp"
 
+#include <optional>
+#include <type_traits>
+
 #include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include "actors/tls_client.hpp"
 
 namespace cohort {
+namespace {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
+namespace ssl = net::ssl;
 
-http_connection::http_connection(net::io_context& io, std::string host, std::string port,
-                                 std::shared_ptr<std::atomic<int64_t>> open_count)
-    : stream_(net::make_strand(io)), resolver_(stream_.get_executor()), host_(std::move(host)),
-      port_(std::move(port)), open_count_(std::move(open_count)) {}
+using plain_stream = beast::tcp_stream;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
-void http_connection::send(request req, std::chrono::milliseconds connect_timeout,
-                           std::chrono::milliseconds request_timeout, done_fn done) {
-  net::post(stream_.get_executor(), [self = shared_from_this(), req = std::move(req),
-                                     connect_timeout, request_timeout,
-                                     done = std::move(done)]() mutable {
-    self->req_ = std::move(req);
-    self->connect_timeout_ = connect_timeout;
-    self->request_timeout_ = request_timeout;
-    self->done_ = std::move(done);
-    if (self->closed_) return;
-    self->reused_ = self->connected_;
-    if (self->connected_) self->write();
-    else self->connect();
-  });
-}
+// The same connection over a plain TCP stream or a TLS one: the TLS variant only adds
+// the handshake (and its errors), so plain http pays nothing for TLS.
+template <class Stream>
+class connection final : public http_connection, public std::enable_shared_from_this<connection<Stream>> {
+  static constexpr bool tls = std::is_same_v<Stream, tls_stream>;
 
-// An abortive close (RST): the request is withdrawn or the connection idle, so nothing
-// is lost, and no TIME_WAIT stays behind on our side. Thousands of those (one per
-// connection of every cold run) slow down finding a free local port.
-void http_connection::close_abortively() {
-  if (!stream_.socket().is_open()) return;
-  beast::error_code ignored;
-  stream_.socket().set_option(net::socket_base::linger(true, 0), ignored);
-  stream_.close();
-  socket_closed();
-}
+ public:
+  connection(net::io_context& io, std::string host, std::string port, std::shared_ptr<ssl::context> ctx, bool verify,
+             std::shared_ptr<std::atomic<int64_t>> open_count)
+      : ctx_(std::move(ctx)), stream_(make_stream(io, ctx_.get())), resolver_(stream_.get_executor()),
+        host_(std::move(host)), port_(std::move(port)), verify_(verify), open_count_(std::move(open_count)) {}
 
-void http_connection::socket_closed() {
-  if (!counted_) return;
-  counted_ = false;
-  --*open_count_;
-}
+  // An open socket still here (the I/O threads stopped before close() ran) ends abortively too.
+  ~connection() override { close_abortively(); }
 
-http_connection::~http_connection() { close_abortively(); }
-
-void http_connection::close() {
-  net::post(stream_.get_executor(), [self = shared_from_this()] {
-    self->closed_ = true;
-    self->done_ = nullptr;
-    self->resolver_.cancel();
-    self->close_abortively();
-  });
-}
-
-void http_connection::connect() {
-  // An IP address needs no resolver: Asio's resolver runs getaddrinfo on one internal
-  // thread, which serialises a burst of a thousand new connections.
-  beast::error_code parse_error;
-  auto address = net::ip::make_address(host_, parse_error);
-  if (!parse_error) {
-    net::ip::tcp::endpoint ep(address, static_cast<unsigned short>(std::stoi(port_)));
-    stream_.expires_after(connect_timeout_);
-    stream_.async_connect(ep, [self = shared_from_this()](beast::error_code ec) { self->on_connect(ec); });
-    return;
+  void send(request req, std::chrono::milliseconds connect_timeout, std::chrono::milliseconds request_timeout,
+            done_fn done, data_fn on_data) override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this(), req = std::move(req), connect_timeout,
+                                       request_timeout, done = std::move(done), on_data = std::move(on_data)]() mutable {
+      self->req_ = std::move(req);
+      self->connect_timeout_ = connect_timeout;
+      self->request_timeout_ = request_timeout;
+      self->done_ = std::move(done);
+      self->on_data_ = std::move(on_data);
+      if (self->closed_) return;
+      self->reused_ = self->connected_;
+      if (self->connected_) self->write();
+      else self->connect();
+    });
   }
-  resolver_.async_resolve(host_, port_, [self = shared_from_this()](beast::error_code ec,
-                                                                     net::ip::tcp::resolver::results_type results) {
-    if (self->closed_) return;
-    if (ec) return self->complete(self->failure(ec, "resolve"));
-    self->stream_.expires_after(self->connect_timeout_);
-    self->stream_.async_connect(
-        results, [self](beast::error_code ec, const net::ip::tcp::endpoint&) { self->on_connect(ec); });
-  });
-}
 
-void http_connection::on_connect(beast::error_code ec) {
-  if (closed_) return;
-  if (ec) return complete(failure(ec, "connect"));
-  connected_ = true;
-  counted_ = true;
-  ++*open_count_;
-  beast::error_code ignored;  // small requests: do not wait for Nagle
-  stream_.socket().set_option(net::ip::tcp::no_delay(true), ignored);
-  write();
-}
+  void close() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] {
+      self->closed_ = true;
+      self->done_ = nullptr;
+      self->on_data_ = nullptr;
+      self->resolver_.cancel();
+      self->close_abortively();
+    });
+  }
 
-void http_connection::write() {
-  stream_.expires_after(request_timeout_);
-  http::async_write(stream_, req_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-    if (self->closed_) return;
-    if (ec) return self->complete(self->failure(ec, "send"));
-    self->parser_ = std::make_unique<http::response_parser<http::string_body>>();
-    self->parser_->body_limit(64 * 1024 * 1024);
-    http::async_read(self->stream_, self->buffer_, *self->parser_,
-                     [self](beast::error_code ec, std::size_t) { self->on_read(ec); });
-  });
-}
+ private:
+  static Stream make_stream(net::io_context& io, ssl::context* ctx) {
+    if constexpr (tls) return Stream(net::make_strand(io), *ctx);
+    else return Stream(net::make_strand(io));
+  }
 
-void http_connection::on_read(beast::error_code ec) {
-  if (closed_) return;
-  if (ec) return complete(failure(ec, "read"));
-  auto& res = parser_->get();
-  http_outcome out;
-  out.status = static_cast<int>(res.result_int());
-  out.body = std::move(res.body());
-  if (auto it = res.find(http::field::retry_after); it != res.end())
-    out.retry_after = std::string(it->value());
-  out.keep_alive = res.keep_alive();
-  if (!out.keep_alive) {
-    connected_ = false;
+  plain_stream& tcp() { return beast::get_lowest_layer(stream_); }
+
+  // An abortive close (RST): the request is withdrawn or the connection idle, so nothing
+  // is lost, and no TIME_WAIT stays behind on our side. Thousands of those (one per
+  // connection of every cold run) slow down finding a free local port.
+  void close_abortively() {
+    if (!tcp().socket().is_open()) return;
     beast::error_code ignored;
-    stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    tcp().socket().set_option(net::socket_base::linger(true, 0), ignored);
+    tcp().close();
     socket_closed();
   }
-  complete(std::move(out));
-}
 
-void http_connection::complete(http_outcome out) {
-  if (!out.error_kind.empty()) {
-    connected_ = false;
-    stream_.close();
-    socket_closed();
+  void socket_closed() {
+    if (!counted_) return;
+    counted_ = false;
+    --*open_count_;
   }
-  stream_.expires_never();
-  if (auto done = std::move(done_)) {
-    done_ = nullptr;
-    done(std::move(out));
-  }
-}
 
-http_outcome http_connection::failure(beast::error_code ec, const char* stage) const {
-  http_outcome out;
-  auto where = host_ + ":" + port_;
-  bool nothing_received = !parser_ || !parser_->got_some();
-  out.stale = reused_ && nothing_received && std::string(stage) != "connect";
-  if (ec == beast::error::timeout) {
-    out.error_kind = "timeout";
-    auto ms = std::string(stage) == "connect" ? connect_timeout_ : request_timeout_;
-    out.error = std::string(stage == std::string("connect") ? "connecting to " : "no response from ") +
-                where + " within " + std::to_string(ms.count()) + " ms";
-  } else if (ec == net::error::connection_refused) {
-    out.error_kind = "connection_refused";
-    out.error = "connection refused by " + where;
-  } else if (ec == http::error::end_of_stream || ec == net::error::eof ||
-             ec == net::error::connection_reset || ec == net::error::broken_pipe ||
-             ec == http::error::partial_message) {
-    out.error_kind = "connection_reset";
-    out.error = where + " closed the connection " +
-                (nothing_received ? std::string("before any response")
-                                  : std::string("in the middle of the response")) +
-                " (" + ec.message() + ")";
-  } else if (std::string(stage) == "read" && ec.category() == http::make_error_code(http::error::bad_version).category()) {
-    out.error_kind = "malformed_response";
-    out.error = "malformed HTTP response from " + where + ": " + ec.message();
-  } else {
-    out.error_kind = "connection";
-    out.error = std::string(stage) + " " + where + " failed: " + ec.message();
+  void connect() {
+    // An IP address needs no resolver: Asio's resolver runs getaddrinfo on one internal
+    // thread, which serialises a burst of a thousand new connections.
+    beast::error_code parse_error;
+    auto address = net::ip::make_address(host_, parse_error);
+    if (!parse_error) {
+      net::ip::tcp::endpoint ep(address, static_cast<unsigned short>(std::stoi(port_)));
+      tcp().expires_after(connect_timeout_);
+      tcp().async_connect(ep, [self = this->shared_from_this()](beast::error_code ec) { self->on_connect(ec); });
+      return;
+    }
+    resolver_.async_resolve(host_, port_, [self = this->shared_from_this()](
+                                              beast::error_code ec, net::ip::tcp::resolver::results_type results) {
+      if (self->closed_) return;
+      if (ec) return self->complete(self->failure(ec, "resolve"));
+      self->tcp().expires_after(self->connect_timeout_);
+      self->tcp().async_connect(
+          results, [self](beast::error_code ec, const net::ip::tcp::endpoint&) { self->on_connect(ec); });
+    });
   }
-  return out;
+
+  void on_connect(beast::error_code ec) {
+    if (closed_) return;
+    if (ec) return complete(failure(ec, "connect"));
+    connected_ = true;
+    counted_ = true;
+    ++*open_count_;
+    beast::error_code ignored;  // small requests: do not wait for Nagle
+    tcp().socket().set_option(net::ip::tcp::no_delay(true), ignored);
+    if constexpr (tls) {
+      if (!prepare_tls_client(stream_.native_handle(), host_, verify_)) {
+        http_outcome out;
+        out.error_kind = "tls";
+        out.error = "OpenSSL refused the server name \"" + host_ + "\" for SNI or certificate checking";
+        return complete(std::move(out));
+      }
+      stream_.async_handshake(ssl::stream_base::client, [self = this->shared_from_this()](beast::error_code ec) {
+        if (self->closed_) return;
+        if (ec) return self->complete(self->failure(ec, "handshake"));
+        self->write();
+      });
+    } else {
+      write();
+    }
+  }
+
+  void write() {
+    tcp().expires_after(request_timeout_);
+    http::async_write(stream_, req_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      if (self->closed_) return;
+      if (ec) return self->complete(self->failure(ec, "send"));
+      self->parser_.emplace();
+      self->parser_->body_limit(64 * 1024 * 1024);
+      if (self->on_data_) return self->read_stream_header();
+      http::async_read(self->stream_, self->buffer_, *self->parser_,
+                       [self](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    });
+  }
+
+  // A streamed answer: the header first; a 200 then hands out its body as it comes,
+  // anything else is read whole (an error document).
+  void read_stream_header() {
+    http::async_read_header(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      if (self->closed_) return;
+      if (ec) return self->complete(self->failure(ec, "read"));
+      if (self->parser_->get().result_int() != 200) {
+        self->on_data_ = nullptr;
+        return http::async_read(self->stream_, self->buffer_, *self->parser_,
+                                [self](beast::error_code ec, std::size_t) { self->on_read(ec); });
+      }
+      self->read_stream_body();
+    });
+  }
+
+  void read_stream_body() {
+    if (pass_on_body(); parser_->is_done()) return on_read({});
+    http::async_read_some(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      if (self->closed_) return;
+      if (ec) return self->complete(self->failure(ec, "read"));
+      self->read_stream_body();
+    });
+  }
+
+  // string_body appends at the string's current end, so emptying it between reads is safe.
+  void pass_on_body() {
+    auto& body = parser_->get().body();
+    if (body.empty()) return;
+    on_data_(body);
+    body.clear();
+  }
+
+  void on_read(beast::error_code ec) {
+    if (closed_) return;
+    if (ec) return complete(failure(ec, "read"));
+    auto& res = parser_->get();
+    http_outcome out;
+    out.status = static_cast<int>(res.result_int());
+    out.body = std::move(res.body());
+    if (auto it = res.find(http::field::retry_after); it != res.end()) out.retry_after = std::string(it->value());
+    out.keep_alive = res.keep_alive();
+    if (!out.keep_alive) {
+      connected_ = false;
+      beast::error_code ignored;
+      tcp().socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+      tcp().close();
+      socket_closed();
+    }
+    complete(std::move(out));
+  }
+
+  void complete(http_outcome out) {
+    if (!out.error_kind.empty()) {
+      connected_ = false;
+      tcp().close();
+      socket_closed();
+    }
+    tcp().expires_never();
+    on_data_ = nullptr;
+    if (auto done = std::move(done_)) {
+      done_ = nullptr;
+      done(std::move(out));
+    }
+  }
+
+  http_outcome failure(beast::error_code ec, const char* stage_name) {
+    http_outcome out;
+    std::string stage(stage_name);
+    auto where = host_ + ":" + port_;
+    bool nothing_received = !parser_ || !parser_->got_some();
+    out.stale = reused_ && nothing_received && stage != "connect";
+    if (ec == beast::error::timeout) {
+      out.error_kind = "timeout";
+      auto ms = stage == "connect" || stage == "handshake" ? connect_timeout_ : request_timeout_;
+      out.error = std::string(stage == "connect" ? "connecting to " : stage == "handshake" ? "TLS handshake with " : "no response from ") +
+                  where + " within " + std::to_string(ms.count()) + " ms";
+    } else if (ec == net::error::connection_refused) {
+      out.error_kind = "connection_refused";
+      out.error = "connection refused by " + where;
+    } else if (stage == "handshake") {
+      if constexpr (tls) {
+        auto why = tls_verify_failure(stream_.native_handle());
+        if (!why.empty()) {
+          // A configuration problem, not a flaky server: its own kind, which no retry policy names by default.
+          out.error_kind = "tls_verify";
+          out.error = "the TLS certificate of " + where + " could not be verified: " + why +
+                      " (give the CA that signed it as \"ca_file\"; \"tls_verify\": false skips the check, unsafely)";
+          return out;
+        }
+      }
+      out.error_kind = "tls";
+      out.error = "TLS handshake with " + where + " failed: " + ec.message();
+    } else if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
+               ec == net::error::broken_pipe || ec == http::error::partial_message || ec == ssl::error::stream_truncated) {
+      out.error_kind = "connection_reset";
+      out.error = where + " closed the connection " +
+                  (nothing_received ? std::string("before any response") : std::string("in the middle of the response")) +
+                  " (" + ec.message() + ")";
+    } else if (stage == "read" && ec.category() == http::make_error_code(http::error::bad_version).category()) {
+      out.error_kind = "malformed_response";
+      out.error = "malformed HTTP response from " + where + ": " + ec.message();
+    } else {
+      out.error_kind = "connection";
+      out.error = stage + " " + where + " failed: " + ec.message();
+    }
+    return out;
+  }
+
+  std::shared_ptr<ssl::context> ctx_;  // before the stream: outlives its SSL object
+  Stream stream_;
+  net::ip::tcp::resolver resolver_;
+  std::string host_;
+  std::string port_;
+  bool verify_ = true;
+  beast::flat_buffer buffer_;
+  request req_;
+  std::optional<http::response_parser<http::string_body>> parser_;
+  std::chrono::milliseconds connect_timeout_{5000};
+  std::chrono::milliseconds request_timeout_{120000};
+  done_fn done_;
+  data_fn on_data_;
+  bool connected_ = false;
+  bool reused_ = false;
+  bool closed_ = false;
+  std::shared_ptr<std::atomic<int64_t>> open_count_;
+  bool counted_ = false;  // in open_count_
+};
+
+}  // namespace
+
+std::shared_ptr<http_connection> make_http_connection(net::io_context& io, std::string host, std::string port,
+                                                      std::shared_ptr<ssl::context> tls, bool verify,
+                                                      std::shared_ptr<std::atomic<int64_t>> open_count) {
+  if (tls)
+    return std::make_shared<connection<tls_stream>>(io, std::move(host), std::move(port), std::move(tls), verify,
+                                                    std::move(open_count));
+  return std::make_shared<connection<plain_stream>>(io, std::move(host), std::move(port), nullptr, verify,
+                                                    std::move(open_count));
 }
 
 }  // namespace cohort

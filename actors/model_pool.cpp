@@ -112,15 +112,17 @@ double estimate_cost(const model_request& r, const nlohmann::json& model_params)
   return static_cast<double>(n);
 }
 
+// A certificate that does not verify is one endpoint's misconfiguration: another may be fine.
 bool fails_over(const std::string& kind) {
   return kind == "connection_refused" || kind == "connection_reset" || kind == "connection" ||
-         kind == "server_error" || kind == "rate_limited";
+         kind == "server_error" || kind == "rate_limited" || kind == "tls" || kind == "tls_verify";
 }
 
 // Errors that say the endpoint is unwell (counted by its breaker).
 bool endpoint_failure(const std::string& kind) {
   return kind == "connection_refused" || kind == "connection_reset" || kind == "connection" ||
-         kind == "server_error" || kind == "timeout" || kind == "malformed_response";
+         kind == "server_error" || kind == "timeout" || kind == "malformed_response" || kind == "tls" ||
+         kind == "tls_verify";
 }
 
 nlohmann::json stats_of(const model_def& model, const pool_state& st, int64_t now) {

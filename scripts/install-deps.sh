@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev libspdlog-dev libcli11-dev libvalijson-dev
   libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev
   curl procps
+  openssl  # the TLS tests make their certificates with it
   wrk  # only the model-pool benchmark's baseline (bench/run.sh)
 )
 

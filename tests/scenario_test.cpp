@@ -200,9 +200,9 @@ TEST(Scenario, SingleBaseUrlIsOneEndpointWithoutAPool) {
 TEST(Scenario, BadEndpointsNameTheirPath) {
   auto doc = valid();
   doc["models"]["fast"] = {{"provider", "openai"},
-                           {"endpoints", {{{"base_url", "http://a:1/v1"}}, {{"base_url", "https://b/v1"}},
+                           {"endpoints", {{{"base_url", "http://a:1/v1"}}, {{"base_url", "ftp://b/v1"}},
                                           {{"base_url", "http://a:1/v1"}}}}};
-  expect_problem(doc, "$.models.fast.endpoints[1].base_url", "scheme \"https\" is not supported");
+  expect_problem(doc, "$.models.fast.endpoints[1].base_url", "scheme \"ftp\" is not supported");
   expect_problem(doc, "$.models.fast.endpoints[2].base_url", "is already endpoints[0]");
   auto both = valid();
   both["models"]["fast"] = {{"provider", "openai"}, {"base_url", "http://a/v1"},

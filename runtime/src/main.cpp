@@ -191,7 +191,8 @@ int cmd_mock_llm(cohort::mock_llm_options opts, const std::string& latency, cons
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   cohort::mock_llm_server server(opts);
   auto port = server.start();
-  std::printf("cohort mock-llm listening on http://%s:%u\n", opts.host.c_str(), port);
+  std::printf("cohort mock-llm listening on %s://%s:%u\n", opts.tls_cert_file.empty() ? "http" : "https",
+              opts.host.c_str(), port);
   std::fflush(stdout);
   int sig = 0;
   sigwait(&stop, &sig);
@@ -238,8 +239,19 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   mock->add_option("--fail-first-with", mo.fail_first_with, "their fault: 429, 500, malformed, hang or drop")
       ->capture_default_str();
+  bool tls = false;
+  auto* tls_flag = mock->add_flag("--tls", tls, "serve HTTPS (needs --cert and --key)");
+  mock->add_option("--cert", mo.tls_cert_file, "TLS certificate chain (PEM)")->needs(tls_flag)->check(CLI::ExistingFile);
+  mock->add_option("--key", mo.tls_key_file, "its private key (PEM)")->needs(tls_flag)->check(CLI::ExistingFile);
+  bool no_usage = false;
+  mock->add_flag("--no-usage", no_usage, "leave \"usage\" out of every answer (cohort then estimates it)");
 
   CLI11_PARSE(app, argc, argv);
+  if (tls && (mo.tls_cert_file.empty() || mo.tls_key_file.empty())) {
+    std::fprintf(stderr, "cohort mock-llm: --tls needs --cert FILE and --key FILE\n");
+    return 2;
+  }
+  mo.usage = !no_usage;
   try {
     auto options = cohort::RuntimeOptions::load(config_file);
     if (!log_level.empty()) options.log_level = log_level;

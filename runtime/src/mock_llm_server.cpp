@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include <array>
+#include <map>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -15,12 +16,15 @@
 #include <stdexcept>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
@@ -49,6 +53,7 @@ using steady = std::chrono::steady_clock;
 using nlohmann::json;
 using string_request = http::request<http::string_body>;
 using string_response = http::response<http::string_body>;
+using tls_socket = asio::ssl::stream<tcp::socket>;
 
 // LLM prompts can be long; the limits only keep a broken client from eating memory.
 constexpr std::uint64_t max_body_bytes = 64ull * 1024 * 1024;
@@ -94,7 +99,13 @@ std::string known_faults_text() { return "429, 500, malformed, hang, drop or non
 // Shared state: options, the responder, counters, the seeded draws, and the
 // registry of live connections that stop() closes.
 
-class connection;
+// What stop() needs of a connection, plain or TLS.
+class connection_base {
+ public:
+  virtual ~connection_base() = default;
+  // From any thread (stop()): ends the connection, whatever it is doing.
+  virtual void close() = 0;
+};
 
 struct counters {
   std::atomic<std::uint64_t> requests{0};
@@ -102,6 +113,7 @@ struct counters {
   std::atomic<std::uint64_t> invalid_requests{0};
   std::atomic<std::uint64_t> bearer_requests{0};  // with "Authorization: Bearer ..." (the key itself is never kept)
   std::atomic<std::uint64_t> client_cancellations{0};
+  std::atomic<std::uint64_t> tls_handshake_failures{0};
   std::atomic<std::uint64_t> connections_total{0};
   std::atomic<std::int64_t> open_connections{0};
   std::atomic<std::int64_t> in_flight{0};
@@ -121,6 +133,7 @@ void validate(const mock_llm_options& o) {
   if (!(o.fault_rate >= 0.0 && o.fault_rate <= 1.0))
     fail("fault_rate must be within [0, 1], got " + std::to_string(o.fault_rate));
   if (o.retry_after_s < 0) fail("retry_after_s must not be negative");
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) fail("TLS needs both a certificate and its private key");
   if (o.fail_first < 0) fail("fail_first must not be negative");
   if (auto f = parse_fault(o.fail_first_with); !f || *f == fault::none)
     fail("unknown fault \"" + o.fail_first_with + "\" for fail_first (expected 429, 500, malformed, hang or drop)");
@@ -159,11 +172,22 @@ class server_state {
     return pool_[std::uniform_int_distribution<std::size_t>(0, pool_.size() - 1)(rng_)];
   }
 
+  // Requests by each "X-..." header they carried, with its value ("X-Team: red"):
+  // shows that configured extra headers arrive.
+  void count_extra_headers(const string_request& req) {
+    for (const auto& field : req) {
+      auto name = field.name_string();
+      if (name.size() < 2 || (name[0] != 'x' && name[0] != 'X') || name[1] != '-') continue;
+      std::lock_guard<std::mutex> lock(headers_mutex_);
+      ++extra_headers_[std::string(name) + ": " + std::string(field.value())];
+    }
+  }
+
   std::string next_completion_id() { return "chatcmpl-mock-" + std::to_string(++ids_); }
 
   // False once stopping: the caller drops the connection. Checked under the same
   // mutex as begin_stop() so no connection slips in after the snapshot.
-  bool add_connection(const std::shared_ptr<connection>& c) {
+  bool add_connection(const std::shared_ptr<connection_base>& c) {
     std::lock_guard<std::mutex> lock(conn_mutex_);
     if (stopping_) return false;
     connections_.emplace(c.get(), c);
@@ -172,15 +196,15 @@ class server_state {
     return true;
   }
 
-  void remove_connection(const connection* c) {
+  void remove_connection(const connection_base* c) {
     std::lock_guard<std::mutex> lock(conn_mutex_);
     if (connections_.erase(c) > 0) --counters_.open_connections;
   }
 
-  std::vector<std::shared_ptr<connection>> begin_stop() {
+  std::vector<std::shared_ptr<connection_base>> begin_stop() {
     std::lock_guard<std::mutex> lock(conn_mutex_);
     stopping_ = true;
-    std::vector<std::shared_ptr<connection>> live;
+    std::vector<std::shared_ptr<connection_base>> live;
     for (auto& [key, weak] : connections_)
       if (auto c = weak.lock()) live.push_back(std::move(c));
     return live;
@@ -192,7 +216,13 @@ class server_state {
     json faults = json::object();
     for (auto f : all_faults) faults[fault_name(f)] = counters_.faults[fault_index(f)].load();
     auto open = counters_.open_connections.load() - asking_connections;
-    return {{"requests", counters_.requests.load()},
+    json extra = json::object();
+    {
+      std::lock_guard<std::mutex> lock(headers_mutex_);
+      for (const auto& [header, n] : extra_headers_) extra[header] = n;
+    }
+    return {{"extra_headers", extra},
+            {"requests", counters_.requests.load()},
             {"completed", counters_.completed.load()},
             {"invalid_requests", counters_.invalid_requests.load()},
             {"bearer_requests", counters_.bearer_requests.load()},
@@ -200,6 +230,7 @@ class server_state {
             {"open_connections", open < 0 ? 0 : open},
             {"connections_total", counters_.connections_total.load()},
             {"client_cancellations", counters_.client_cancellations.load()},
+            {"tls_handshake_failures", counters_.tls_handshake_failures.load()},
             {"in_flight", counters_.in_flight.load()}};
   }
 
@@ -211,10 +242,12 @@ class server_state {
   std::mutex rng_mutex_;
   std::mt19937_64 rng_;
   std::atomic<std::uint64_t> ids_{0};
+  mutable std::mutex headers_mutex_;
+  std::map<std::string, std::uint64_t> extra_headers_;
   std::atomic<int> first_faults_left_{options_.fail_first};
   std::mutex conn_mutex_;
   bool stopping_ = false;
-  std::unordered_map<const connection*, std::weak_ptr<connection>> connections_;
+  std::unordered_map<const connection_base*, std::weak_ptr<connection_base>> connections_;
 };
 
 // ---------------------------------------------------------------------------
@@ -233,6 +266,7 @@ struct chat_job {
   fault injected = fault::none;
   std::chrono::milliseconds latency{0};
   sim_responder::answer answer;
+  bool usage = true;  // report usage (off: --no-usage)
 };
 
 json usage_doc(const sim_responder::answer& a) {
@@ -242,14 +276,15 @@ json usage_doc(const sim_responder::answer& a) {
 }
 
 json completion_doc(const chat_job& job) {
-  return {{"id", job.id},
+  json doc{{"id", job.id},
           {"object", "chat.completion"},
           {"created", job.created},
           {"model", job.model},
           {"choices", json::array({{{"index", 0},
                                     {"message", {{"role", "assistant"}, {"content", job.answer.text}}},
-                                    {"finish_reason", "stop"}}})},
-          {"usage", usage_doc(job.answer)}};
+                                    {"finish_reason", "stop"}}})}};
+  if (job.usage) doc["usage"] = usage_doc(job.answer);
+  return doc;
 }
 
 json chunk_doc(const chat_job& job, json delta, json finish_reason) {
@@ -299,7 +334,7 @@ sse_event_plan plan_stream(const chat_job& job) {
     add(sse_event(chunk_doc(job, {{"content", words[k]}}, nullptr)),
         total * static_cast<long>(k + 1) / static_cast<long>(words.size()));
   auto last = chunk_doc(job, json::object(), "stop");
-  last["usage"] = usage_doc(job.answer);
+  if (job.usage) last["usage"] = usage_doc(job.answer);
   add(sse_event(last) + "data: [DONE]\n\n", total);
   return plan;
 }
@@ -383,6 +418,7 @@ chat_job read_chat_request(const string_request& req, server_state& state) {
   } catch (const std::exception& e) {
     throw bad_request(std::string("'messages' could not be read: ") + e.what());
   }
+  job.usage = state.options().usage;
   job.latency = state.draw_latency();
   job.id = state.next_completion_id();
   job.created = static_cast<std::int64_t>(std::time(nullptr));
@@ -393,20 +429,37 @@ chat_job read_chat_request(const string_request& req, server_state& state) {
 // One client connection. Every member runs on the connection's strand (the
 // socket's executor), except close(), which posts there.
 
-class connection : public std::enable_shared_from_this<connection> {
+// `Socket`: tcp::socket, or an ssl::stream over one (--tls): the TLS one only adds
+// the handshake; the socket-level calls go to its lowest layer.
+template <class Socket>
+class connection final : public connection_base, public std::enable_shared_from_this<connection<Socket>> {
+  static constexpr bool tls = !std::is_same_v<Socket, tcp::socket>;
+
  public:
-  connection(tcp::socket socket, std::shared_ptr<server_state> state)
+  connection(Socket socket, std::shared_ptr<server_state> state)
       : socket_(std::move(socket)), timer_(socket_.get_executor()), state_(std::move(state)) {}
 
   ~connection() { release(); }
 
   void start() {
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+    asio::post(socket_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (tls) {
+        self->socket_.async_handshake(asio::ssl::stream_base::server, [self](error_code ec) {
+          if (self->closed_) return;
+          if (ec) {
+            ++self->state_->count().tls_handshake_failures;  // e.g. the client did not trust the certificate
+            return self->shutdown();
+          }
+          self->read_header();
+        });
+      } else {
+        self->read_header();
+      }
+    });
   }
 
-  // From any thread (stop()): ends the connection, whatever it is doing.
-  void close() {
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shutdown(); });
+  void close() override {
+    asio::post(socket_.get_executor(), [self = this->shared_from_this()] { self->shutdown(); });
   }
 
  private:
@@ -427,7 +480,7 @@ class connection : public std::enable_shared_from_this<connection> {
     parser_->body_limit(max_body_bytes);
     parser_->header_limit(max_header_bytes);
     http::async_read_header(socket_, buffer_, *parser_,
-                            [self = shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
+                            [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
   }
 
   void on_header(error_code ec) {
@@ -438,7 +491,7 @@ class connection : public std::enable_shared_from_this<connection> {
     if (beast::iequals(expect, "100-continue")) {
       static const std::string continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
       asio::async_write(socket_, asio::buffer(continue_line),
-                        [self = shared_from_this()](error_code ec, std::size_t) {
+                        [self = this->shared_from_this()](error_code ec, std::size_t) {
                           if (self->closed_) return;
                           if (ec) return self->shutdown();
                           self->read_body();
@@ -450,7 +503,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
   void read_body() {
     if (parser_->is_done()) return on_request();
-    http::async_read(socket_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
+    http::async_read(socket_, buffer_, *parser_, [self = this->shared_from_this()](error_code ec, std::size_t) {
       if (self->closed_) return;
       if (ec) return self->on_read_error(ec);
       self->on_request();
@@ -519,6 +572,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
   void handle_chat(const string_request& req) {
     ++state_->count().requests;
+    state_->count_extra_headers(req);
     if (auto auth = req.find(http::field::authorization);
         auth != req.end() && auth->value().size() > 7 && auth->value().substr(0, 7) == "Bearer ")
       ++state_->count().bearer_requests;
@@ -546,7 +600,7 @@ class connection : public std::enable_shared_from_this<connection> {
     }
     if (job_.stream && job_.injected == fault::none) return start_stream();
     timer_.expires_after(job_.latency);
-    timer_.async_wait([self = shared_from_this()](error_code ec) {
+    timer_.async_wait([self = this->shared_from_this()](error_code ec) {
       if (ec || self->closed_) return;
       self->deliver();
     });
@@ -608,7 +662,7 @@ class connection : public std::enable_shared_from_this<connection> {
     h.chunked(true);
     stream_->plan = plan_stream(job_);
     stream_->started = steady::now();
-    http::async_write_header(socket_, stream_->serializer, [self = shared_from_this()](error_code ec, std::size_t) {
+    http::async_write_header(socket_, stream_->serializer, [self = this->shared_from_this()](error_code ec, std::size_t) {
       self->on_stream_write(ec);
     });
   }
@@ -624,13 +678,13 @@ class connection : public std::enable_shared_from_this<connection> {
       ++state_->count().completed;
       end_job();
       asio::async_write(socket_, http::make_chunk_last(),
-                        [self = shared_from_this()](error_code ec, std::size_t) { self->on_stream_done(ec); });
+                        [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_stream_done(ec); });
       return;
     }
     auto due = s.started + s.plan.due[s.next];
     if (due <= steady::now()) return write_next_event();
     timer_.expires_at(due);
-    timer_.async_wait([self = shared_from_this()](error_code ec) {
+    timer_.async_wait([self = this->shared_from_this()](error_code ec) {
       if (ec || self->closed_) return;
       self->write_next_event();
     });
@@ -640,7 +694,7 @@ class connection : public std::enable_shared_from_this<connection> {
     auto& s = *stream_;
     s.writing = s.plan.events[s.next++];
     asio::async_write(socket_, http::make_chunk(asio::buffer(s.writing)),
-                      [self = shared_from_this()](error_code ec, std::size_t) { self->on_stream_write(ec); });
+                      [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_stream_write(ec); });
   }
 
   void on_stream_done(error_code ec) {
@@ -657,7 +711,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
   void watch_client() {
     watching_ = true;
-    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this(), generation = watch_generation_](
+    socket_.lowest_layer().async_wait(tcp::socket::wait_read, [self = this->shared_from_this(), generation = watch_generation_](
                                                    error_code ec) { self->on_client_readable(ec, generation); });
   }
 
@@ -669,7 +723,7 @@ class connection : public std::enable_shared_from_this<connection> {
     // Peek without blocking: 0 bytes is EOF; "would block" is a spurious wake-up (the
     // reactor can report readiness left over from the last read), so watch again.
     char byte;
-    auto n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    auto n = ::recv(socket_.lowest_layer().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return watch_client();
     if (n <= 0) return client_went_away();
     // The client sent more bytes (a pipelined request). They stay buffered in the
@@ -683,7 +737,7 @@ class connection : public std::enable_shared_from_this<connection> {
     if (!watching_) return;
     watching_ = false;
     error_code ignored;
-    socket_.cancel(ignored);
+    socket_.lowest_layer().cancel(ignored);
   }
 
   void client_went_away() {
@@ -699,7 +753,7 @@ class connection : public std::enable_shared_from_this<connection> {
     if (completes) ++state_->count().completed;
     end_job();
     response_ = std::move(res);
-    http::async_write(socket_, response_, [self = shared_from_this()](error_code ec, std::size_t) {
+    http::async_write(socket_, response_, [self = this->shared_from_this()](error_code ec, std::size_t) {
       if (self->closed_) return;
       if (ec) return self->shutdown();
       self->after_response();
@@ -719,8 +773,8 @@ class connection : public std::enable_shared_from_this<connection> {
     end_job();
     timer_.cancel();
     error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    socket_.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.lowest_layer().close(ignored);
     release();
   }
 
@@ -736,7 +790,7 @@ class connection : public std::enable_shared_from_this<connection> {
     state_->remove_connection(this);
   }
 
-  tcp::socket socket_;
+  Socket socket_;
   asio::steady_timer timer_;
   std::shared_ptr<server_state> state_;
   beast::flat_buffer buffer_;
@@ -774,6 +828,7 @@ struct mock_llm_server::impl {
   // Declared first so it is destroyed last: sockets and timers need its services.
   asio::io_context io;
   std::shared_ptr<server_state> state;
+  std::optional<asio::ssl::context> tls;  // --tls: the certificate and key it serves
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::steady_timer> accept_retry;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
@@ -788,7 +843,19 @@ struct mock_llm_server::impl {
   std::condition_variable exit_cv;
   int running_threads = 0;
 
+  void load_certificate() {
+    const auto& o = state->options();
+    if (o.tls_cert_file.empty()) return;
+    tls.emplace(asio::ssl::context::tls_server);
+    error_code ec;
+    tls->use_certificate_chain_file(o.tls_cert_file, ec);
+    if (ec) throw std::runtime_error("mock-llm: cannot load the certificate --cert " + o.tls_cert_file + ": " + ec.message());
+    tls->use_private_key_file(o.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) throw std::runtime_error("mock-llm: cannot load the private key --key " + o.tls_key_file + ": " + ec.message());
+  }
+
   void listen() {
+    load_certificate();
     auto endpoint = resolve_listen_endpoint(io, state->options().host, state->options().port);
     auto where = state->options().host + ":" + std::to_string(state->options().port);
     acceptor.emplace(asio::make_strand(io));
@@ -829,9 +896,15 @@ struct mock_llm_server::impl {
     }
     error_code ignored;  // answers are small: send them without waiting for Nagle
     socket.set_option(tcp::no_delay(true), ignored);
-    auto conn = std::make_shared<connection>(std::move(socket), state);
-    if (state->add_connection(conn)) conn->start();  // else stopping: dropping it closes the socket
+    // Not added: stopping, and dropping it closes the socket.
+    if (tls) serve(std::make_shared<connection<tls_socket>>(tls_socket(std::move(socket), *tls), state));
+    else serve(std::make_shared<connection<tcp::socket>>(std::move(socket), state));
     accept();
+  }
+
+  template <class Connection>
+  void serve(const std::shared_ptr<Connection>& conn) {
+    if (state->add_connection(conn)) conn->start();
   }
 
   void run_thread() {

@@ -10,6 +10,8 @@
 // A request may force a fault with the header `X-Mock-Fault: <fault>` or the body
 // field "mock_fault"; "none" forces a normal answer even under fault_rate.
 // `fail_first` scripts a start-up fault: the first N requests fail the same way.
+// With a certificate and key it serves HTTPS instead (its handshake failures are
+// counted in /stats as tls_handshake_failures).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -33,6 +35,9 @@ struct mock_llm_options {
   int retry_after_s = 1;             // Retry-After header value on 429
   int fail_first = 0;                // the first N chat requests get `fail_first_with` (then as usual)
   std::string fail_first_with = "500";
+  std::string tls_cert_file;         // both set: serve HTTPS with this certificate (chain, PEM)
+  std::string tls_key_file;          // and its private key (PEM)
+  bool usage = true;                 // false: answers carry no "usage" (as some servers do)
   sim_settings model;                // reply text/rules (its latency/failure fields are ignored here)
 };
 

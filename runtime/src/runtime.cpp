@@ -136,9 +136,21 @@ struct Runtime::impl {
   // breakers, rate limits and affinity span runs.
   std::map<std::string, caf::actor> pools;
 
+  // Everything an HTTP client reads of its model (see http_client.cpp).
   static std::string client_key(const model_def& m) {
-    return m.base_url + "|" + m.model + "|" + m.api_key_env + "|" + std::to_string(m.max_in_flight) + "|" +
-           std::to_string(m.connect_timeout_ms) + "|" + std::to_string(m.request_timeout_ms) + "|" + m.params.dump();
+    auto key = m.base_url + "|" + m.model + "|" + m.api_key_env + "|" + std::to_string(m.max_in_flight) + "|" +
+               std::to_string(m.connect_timeout_ms) + "|" + std::to_string(m.request_timeout_ms) + "|" +
+               m.params.dump();
+    if (m.endpoints.size() == 1) key += "|" + endpoint_key(m.endpoints[0]);
+    return key;
+  }
+
+  static std::string endpoint_key(const endpoint_def& e) {
+    auto key = e.base_url + "," + std::to_string(e.max_in_flight) + "," + std::to_string(e.rpm) + "," +
+               std::to_string(e.tpm) + "," + std::to_string(e.weight) + "," + e.ca_file + "," +
+               (e.tls_verify ? "verify" : "no-verify");
+    for (const auto& [name, value] : e.headers) key += "," + name + "=" + value;
+    return key;
   }
 
   // The caller holds clients_mutex.
@@ -154,9 +166,7 @@ struct Runtime::impl {
     if (!m.needs_pool()) return http_client_for(m.for_endpoint(0));
     auto key = m.name + "|" + m.affinity + "|" + std::to_string(m.breaker.failures) + "|" +
                std::to_string(m.breaker.open_ms) + "|";
-    for (const auto& e : m.endpoints)
-      key += e.base_url + "," + std::to_string(e.max_in_flight) + "," + std::to_string(e.rpm) + "," +
-             std::to_string(e.tpm) + "," + std::to_string(e.weight) + ";";
+    for (const auto& e : m.endpoints) key += endpoint_key(e) + ";";
     key += client_key(m);
     auto& pool = pools[key];
     if (!pool) {

@@ -162,6 +162,7 @@ class loader {
     defaults.max_in_flight = d.max_in_flight;
     defaults.rpm = m.value("rpm", defaults.rpm);
     defaults.tpm = m.value("tpm", defaults.tpm);
+    load_tls_and_headers(path, m, defaults);
     bool has_url = m.contains("base_url"), has_list = m.contains("endpoints");
     if (has_url && has_list) problem(path, "give either base_url or endpoints, not both");
     if (!has_url && !has_list) problem(path, "an openai model needs base_url or endpoints");
@@ -169,6 +170,7 @@ class loader {
       auto e = defaults;
       e.base_url = m.value("base_url", "");
       check_url(path + ".base_url", e.base_url);
+      check_tls(path, e);
       d.endpoints.push_back(e);
     } else if (has_list) {
       const auto& list = m["endpoints"];
@@ -181,7 +183,9 @@ class loader {
         e.rpm = ep.value("rpm", e.rpm);
         e.tpm = ep.value("tpm", e.tpm);
         e.weight = ep.value("weight", e.weight);
+        load_tls_and_headers(at, ep, e);
         check_url(at + ".base_url", e.base_url);
+        check_tls(at, e);
         for (size_t j = 0; j < d.endpoints.size(); ++j)
           if (d.endpoints[j].base_url == e.base_url)
             problem(at + ".base_url", "\"" + e.base_url + "\" is already endpoints[" + std::to_string(j) + "]");
@@ -197,8 +201,34 @@ class loader {
   void check_url(const std::string& path, const std::string& text) {
     auto url = boost::urls::parse_absolute_uri(text);
     if (!url) problem(path, "not an absolute URL: \"" + text + "\"");
-    else if (url->scheme() != "http")
-      problem(path, "scheme \"" + std::string(url->scheme()) + "\" is not supported yet (use http)");
+    else if (url->scheme() != "http" && url->scheme() != "https")
+      problem(path, "scheme \"" + std::string(url->scheme()) + "\" is not supported (use http or https)");
+    else if (url->host().empty())
+      problem(path, "no host in \"" + text + "\"");
+  }
+
+  // Given on the model, they are every endpoint's defaults; an endpoint's own replace
+  // them (its headers are added to the model's, and win on the same name).
+  void load_tls_and_headers(const std::string& path, const nlohmann::json& j, endpoint_def& e) {
+    e.ca_file = j.value("ca_file", e.ca_file);
+    e.tls_verify = j.value("tls_verify", e.tls_verify);
+    if (!j.contains("headers")) return;
+    for (auto& [name, value] : j["headers"].items()) {
+      auto at = path + ".headers." + name;
+      if (name.empty() || name.find_first_of(" \t\r\n:") != std::string::npos)
+        problem(at, "not a valid HTTP header name");
+      else if (value.get_ref<const std::string&>().find_first_of("\r\n") != std::string::npos)
+        problem(at, "a header value must not contain a line break");
+      else e.headers[name] = value.get<std::string>();
+    }
+  }
+
+  void check_tls(const std::string& path, const endpoint_def& e) {
+    if (e.ca_file.empty()) return;
+    if (e.base_url.rfind("https:", 0) != 0)
+      problem(path + ".ca_file", "given for \"" + e.base_url + "\", which is not https");
+    else if (!std::ifstream(e.ca_file))
+      problem(path + ".ca_file", "cannot read \"" + e.ca_file + "\"");
   }
 
   void load_agent(const std::string& name, const nlohmann::json& a) {

@@ -22,6 +22,11 @@ struct endpoint_def {
   int64_t rpm = 0;                 // requests per minute
   int64_t tpm = 0;                 // tokens per minute (prompt + completion)
   double weight = 1.0;             // share of the load relative to the others
+  // https: the CA file trusted besides the system store, and whether certificates are
+  // checked at all (false is unsafe: anyone on the path can read and answer the calls).
+  std::string ca_file;
+  bool tls_verify = true;
+  std::map<std::string, std::string> headers;  // sent with every request (never logged)
 };
 
 // The circuit breaker of each endpoint: open after `failures` consecutive failures,
