@@ -1,6 +1,8 @@
 // The HTTP-client actor for one OpenAI-compatible endpoint: POST /chat/completions,
 // keep-alive connection reuse, at most max_in_flight requests with a queue beyond,
-// precise errors, and cancellation that closes the in-flight request at once.
+// precise errors, and cancellation that closes the in-flight request at once. A
+// streaming model's answer arrives as SSE: its text pieces go to the asker as they
+// come, and the reply holds the whole text, as without streaming.
 #include <cstdlib>
 #include <map>
 #include <unordered_map>
@@ -16,6 +18,7 @@
 #include "actors/model_providers.hpp"
 #include "actors/tls_client.hpp"
 #include "actors/sim_responder.hpp"
+#include "actors/sse_parser.hpp"
 #include "messages/atoms.hpp"
 #include "messages/model_call.hpp"
 
@@ -97,23 +100,64 @@ int64_t retry_after_ms(const std::string& value) {
   return std::stoll(value) * 1000;
 }
 
-model_reply interpret(const endpoint& ep, const http_outcome& out) {
-  model_reply r;
+// The transport and the HTTP status, alike for both forms of answer: false (with the
+// error in `r`) unless a 200 arrived.
+bool answered(const endpoint& ep, const http_outcome& out, model_reply& r) {
   if (!out.error_kind.empty()) {
     r.error = {out.error_kind, out.error + " (" + ep.url + ")"};
-    return r;
+    return false;
   }
-  if (out.status != 200) {
-    auto status = "HTTP " + std::to_string(out.status) + " from " + ep.url;
-    if (out.status == 429) {
-      r.error = {"rate_limited", status + (out.retry_after.empty() ? "" : " (Retry-After: " + out.retry_after + ")") +
-                                     ": " + excerpt(out.body)};
-      r.error.retry_after_ms = retry_after_ms(out.retry_after);
-    } else {
-      r.error = {out.status >= 500 ? "server_error" : "http_status", status + ": " + excerpt(out.body)};
-    }
-    return r;
+  if (out.status == 200) return true;
+  auto status = "HTTP " + std::to_string(out.status) + " from " + ep.url;
+  if (out.status == 429) {
+    r.error = {"rate_limited", status + (out.retry_after.empty() ? "" : " (Retry-After: " + out.retry_after + ")") +
+                                   ": " + excerpt(out.body)};
+    r.error.retry_after_ms = retry_after_ms(out.retry_after);
+  } else {
+    r.error = {out.status >= 500 ? "server_error" : "http_status", status + ": " + excerpt(out.body)};
   }
+  return false;
+}
+
+// Tool calls in a message or a delta: their function names (none: not a tool-call answer).
+std::vector<std::string> tool_call_names(const nlohmann::json& message) {
+  std::vector<std::string> names;
+  auto calls = message.find("tool_calls");
+  if (calls == message.end() || !calls->is_array()) return names;
+  for (const auto& call : *calls) {
+    std::string name;
+    if (call.is_object() && call.contains("function") && call["function"].is_object())
+      name = call["function"].value("name", "");
+    if (!name.empty() || names.empty()) names.push_back(name.empty() ? "?" : name);
+  }
+  return names;
+}
+
+// Cohort does not run tool calls yet: say so plainly, rather than "malformed" (which
+// would be retried, fail over and count against a healthy endpoint's breaker).
+error_info tool_calls_error(const endpoint& ep, const std::vector<std::string>& names) {
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  return {"unsupported_response", "the model answered with tool calls (" + list +
+                                      ") instead of text; cohort passes \"tools\" through but does not run the calls "
+                                      "(response from " + ep.url + ")"};
+}
+
+// The server's usage, or an estimate marked as one.
+void settle_usage(model_reply& r, const nlohmann::json* usage, const model_request& req) {
+  if (usage && usage->is_object() && (*usage).contains("completion_tokens")) {
+    r.prompt_tokens = usage->value("prompt_tokens", int64_t{0});
+    r.completion_tokens = usage->value("completion_tokens", int64_t{0});
+    return;
+  }
+  r.prompt_tokens = estimate_prompt_tokens(req.messages);
+  r.completion_tokens = estimate_tokens(r.text);
+  r.usage_estimated = true;
+}
+
+model_reply interpret(const endpoint& ep, const http_outcome& out, const model_request& req) {
+  model_reply r;
+  if (!answered(ep, out, r)) return r;
   auto doc = nlohmann::json::parse(out.body, nullptr, false);
   if (doc.is_discarded()) {
     r.error = {"malformed_response", "malformed JSON in the response from " + ep.url + ": " + excerpt(out.body)};
@@ -122,8 +166,14 @@ model_reply interpret(const endpoint& ep, const http_outcome& out) {
   const nlohmann::json* content = nullptr;
   if (doc.contains("choices") && doc["choices"].is_array() && !doc["choices"].empty()) {
     const auto& c = doc["choices"][0];
-    if (c.contains("message") && c["message"].contains("content") && c["message"]["content"].is_string())
-      content = &c["message"]["content"];
+    if (c.is_object() && c.contains("message") && c["message"].is_object()) {
+      const auto& message = c["message"];
+      if (auto names = tool_call_names(message); !names.empty()) {
+        r.error = tool_calls_error(ep, names);
+        return r;
+      }
+      if (message.contains("content") && message["content"].is_string()) content = &message["content"];
+    }
   }
   if (!content) {
     r.error = {"malformed_response",
@@ -132,13 +182,72 @@ model_reply interpret(const endpoint& ep, const http_outcome& out) {
   }
   r.ok = true;
   r.text = content->get<std::string>();
-  if (doc.contains("usage") && doc["usage"].is_object()) {
-    r.prompt_tokens = doc["usage"].value("prompt_tokens", int64_t{0});
-    r.completion_tokens = doc["usage"].value("completion_tokens", int64_t{0});
-  } else {
-    r.completion_tokens = estimate_tokens(r.text);
-    r.usage_estimated = true;
+  auto usage = doc.find("usage");
+  settle_usage(r, usage == doc.end() ? nullptr : &*usage, req);
+  return r;
+}
+
+// A streamed answer put together on the I/O thread as its events arrive.
+struct stream_assembly {
+  sse_parser parser;
+  std::string text;
+  nlohmann::json usage;                  // from the chunk that carried it (include_usage)
+  std::vector<std::string> tool_calls;
+  std::string error;                     // an error event, or an unreadable one
+  bool finished = false;                 // a finish_reason or [DONE] arrived
+
+  // `send_delta` gets each non-empty piece of text.
+  template <class F>
+  void take(const std::string& data, F&& send_delta) {
+    if (data == "[DONE]") {
+      finished = true;
+      return;
+    }
+    auto doc = nlohmann::json::parse(data, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) {
+      if (error.empty()) error = "unreadable event in the stream: " + excerpt(data);
+      return;
+    }
+    if (doc.contains("error")) {
+      if (error.empty()) error = "error event in the stream: " + excerpt(data);
+      return;
+    }
+    if (doc.contains("usage") && doc["usage"].is_object()) usage = doc["usage"];
+    if (!doc.contains("choices") || !doc["choices"].is_array() || doc["choices"].empty()) return;
+    const auto& c = doc["choices"][0];
+    if (!c.is_object()) return;
+    if (c.contains("finish_reason") && !c["finish_reason"].is_null()) finished = true;
+    if (!c.contains("delta") || !c["delta"].is_object()) return;
+    const auto& delta = c["delta"];
+    for (auto& name : tool_call_names(delta)) tool_calls.push_back(std::move(name));
+    if (delta.contains("content") && delta["content"].is_string()) {
+      const auto& piece = delta["content"].get_ref<const std::string&>();
+      if (piece.empty()) return;
+      text += piece;
+      send_delta(piece);
+    }
   }
+};
+
+model_reply interpret_stream(const endpoint& ep, const http_outcome& out, stream_assembly& s,
+                             const model_request& req) {
+  model_reply r;
+  if (!answered(ep, out, r)) return r;
+  if (!s.error.empty()) {
+    r.error = {s.error.rfind("error event", 0) == 0 ? "server_error" : "malformed_response", s.error + " (" + ep.url + ")"};
+    return r;
+  }
+  if (!s.tool_calls.empty()) {
+    r.error = tool_calls_error(ep, s.tool_calls);
+    return r;
+  }
+  if (!s.finished) {
+    r.error = {"malformed_response", "the stream from " + ep.url + " ended without a finish_reason or [DONE]"};
+    return r;
+  }
+  r.ok = true;
+  r.text = std::move(s.text);
+  settle_usage(r, s.usage.is_object() ? &s.usage : nullptr, req);
   return r;
 }
 
@@ -147,10 +256,13 @@ http_connection::request make_request(const model_def& m, const endpoint& ep, co
   if (req.params.is_object()) body.update(req.params);
   body["model"] = m.model;
   body["messages"] = req.messages;
-  body["stream"] = false;
+  body["stream"] = m.stream;
+  // Usage arrives in a last chunk only when asked for; params may say otherwise.
+  if (m.stream && !body.contains("stream_options")) body["stream_options"] = {{"include_usage", true}};
   http_connection::request r{http::verb::post, ep.target, 11};
   r.set(http::field::host, ep.host_header);
   r.set(http::field::content_type, "application/json");
+  if (m.stream) r.set(http::field::accept, "text/event-stream");
   r.set(http::field::user_agent, "cohort/0.1");
   r.keep_alive(true);
   for (const auto& [name, value] : ep.headers) r.set(name, value);
@@ -203,15 +315,33 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
     // the endpoint and should only route.
     // Encoding the request, like parsing the response, happens on an I/O thread.
     boost::asio::post(*io, [conn = c.conn, m = model_ptr, ep, req = c.req, weak_self] {
-      conn->send(make_request(*m, *ep, *req), std::chrono::milliseconds(m->connect_timeout_ms),
-                 std::chrono::milliseconds(m->request_timeout_ms), [weak_self, ep, id = req->id](http_outcome out) {
-                   auto me = weak_self.lock();
-                   if (!me) return;
-                   auto reply = interpret(*ep, out);
-                   out.body.clear();
-                   caf::anon_send(caf::actor_cast<caf::actor>(me), http_done_atom::value, id, std::move(out),
-                                  std::move(reply));
-                 });
+      auto connect_timeout = std::chrono::milliseconds(m->connect_timeout_ms);
+      auto request_timeout = std::chrono::milliseconds(m->request_timeout_ms);
+      auto finish = [weak_self](uint64_t id, http_outcome out, model_reply reply) {
+        auto me = weak_self.lock();
+        if (!me) return;
+        out.body.clear();
+        caf::anon_send(caf::actor_cast<caf::actor>(me), http_done_atom::value, id, std::move(out), std::move(reply));
+      };
+      if (!m->stream) {
+        conn->send(make_request(*m, *ep, *req), connect_timeout, request_timeout,
+                   [finish, ep, req](http_outcome out) { finish(req->id, out, interpret(*ep, out, *req)); });
+        return;
+      }
+      // Both callbacks run on the connection's strand, one after the other.
+      auto assembly = std::make_shared<stream_assembly>();
+      conn->send(
+          make_request(*m, *ep, *req), connect_timeout, request_timeout,
+          [finish, ep, req, assembly](http_outcome out) {
+            finish(req->id, out, interpret_stream(*ep, out, *assembly, *req));
+          },
+          [req, assembly](const std::string& bytes) {
+            assembly->parser.feed(bytes, [&](const std::string& data) {
+              assembly->take(data, [&](const std::string& piece) {
+                if (req->on_delta) caf::anon_send(req->on_delta, stream_delta_atom::value, req->id, piece);
+              });
+            });
+          });
     });
     st.active.emplace(id, std::move(c));
   };

@@ -73,6 +73,8 @@ nlohmann::json build_messages(const agent_def& def, const template_scope& scope)
 
 caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* def) {
   auto model = ctx->models.at(def->model);
+  // A streaming model's text pieces become token events, when someone listens.
+  bool wants_deltas = ctx->all_events && ctx->spec->models.at(def->model).stream;
   // However this actor ends, an in-flight model call is withdrawn (closes the HTTP request).
   // Kept outside the state: attached functors run after the state is gone.
   auto in_flight = std::make_shared<uint64_t>(0);
@@ -132,6 +134,7 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
     req.priority = t.priority;
     req.run_id = ctx->run_id;
     req.agent = def->name;
+    if (wants_deltas) req.on_delta = caf::actor_cast<caf::actor>(self);
     *in_flight = req.id;
     auto limit = child_timeout_ms(*ctx, t, def->timeout_ms);
     self->request(model, std::chrono::milliseconds(limit), std::move(req))
@@ -180,6 +183,11 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
                     },
                     settle);
       return st.promise;
+    },
+    [=](stream_delta_atom, uint64_t id, const std::string& text) {
+      // Only for the call in hand: a withdrawn one may still have pieces on the way.
+      if (self->state.settled || id != *in_flight) return;
+      emit(*ctx, self->state.current, event_kind::token, def->name, outcome::succeeded, text);
     },
     [=](const cancel& c) {
       settle(failure(outcome::cancelled, "cancelled", c.reason));

@@ -100,11 +100,7 @@ std::string affinity_key(const std::string& mode, const model_request& r) {
 // Prompt tokens (about 4 characters each) plus the completion limit, if one is set:
 // reserved before sending, settled with the real usage afterwards.
 double estimate_cost(const model_request& r, const nlohmann::json& model_params) {
-  int64_t n = 0;
-  if (r.messages.is_array())
-    for (const auto& m : r.messages)
-      if (m.is_object() && m.contains("content") && m["content"].is_string())
-        n += estimate_tokens(m["content"].get_ref<const std::string&>());
+  auto n = estimate_prompt_tokens(r.messages);
   for (const auto* p : {&r.params, &model_params})
     if (p->is_object())
       for (const char* key : {"max_tokens", "max_completion_tokens"})

@@ -73,6 +73,10 @@ int64_t estimate_tokens(const std::string& text) {
   return std::max<int64_t>(1, (static_cast<int64_t>(text.size()) + 3) / 4);
 }
 
+int64_t estimate_prompt_tokens(const nlohmann::json& messages) {
+  return std::max<int64_t>(1, (prompt_chars(messages) + 3) / 4);
+}
+
 std::vector<sim_rule> parse_sim_rules(const nlohmann::json& rules, const std::string& where) {
   if (!rules.is_array()) throw std::invalid_argument(where + ": must be an array of rules");
   std::vector<sim_rule> out;
@@ -169,7 +173,7 @@ sim_responder::answer sim_responder::respond(const nlohmann::json& messages, uin
     break;
   }
   if (!matched) a.text = default_text(settings_.name, prompt, h);
-  a.prompt_tokens = std::max<int64_t>(1, (prompt_chars(messages) + 3) / 4);
+  a.prompt_tokens = estimate_prompt_tokens(messages);
   a.completion_tokens = estimate_tokens(a.text);
   return a;
 }

@@ -42,6 +42,8 @@ std::vector<sim_rule> parse_sim_rules(const nlohmann::json& rules, const std::st
 
 // Rough token count for text whose server reports no usage (about 4 characters a token).
 int64_t estimate_tokens(const std::string& text);
+// The same for the text contents of OpenAI chat messages.
+int64_t estimate_prompt_tokens(const nlohmann::json& messages);
 
 class sim_responder {
  public:

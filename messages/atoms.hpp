@@ -11,6 +11,7 @@ using cancel_req_atom = caf::atom_constant<caf::atom("cancelreq")>;
 using permit_atom = caf::atom_constant<caf::atom("permit")>;  // a queued resource request granted
 using run_atom = caf::atom_constant<caf::atom("run")>;
 using pump_atom = caf::atom_constant<caf::atom("pump")>;
+using stream_delta_atom = caf::atom_constant<caf::atom("delta")>;  // (request id, text) of a streamed answer
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 
 }  // namespace cohort

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include <caf/actor.hpp>
+
 #include "messages/json_inspect.hpp"
 #include "messages/result.hpp"
 
@@ -18,12 +20,15 @@ struct model_request {
   std::string run_id;        // the asking run and agent: a model pool's affinity keys
   std::string agent;
   int32_t priority = 0;      // the asking branch's: beyond max_in_flight, higher goes first
+  // A streaming model sends (stream_delta_atom, id, text) here for every piece of text
+  // as it arrives, before the reply; null: nobody wants them.
+  caf::actor on_delta;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_request& x) {
   return f(caf::meta::type_name("cohort.model_request"), x.id, x.path, x.messages, x.params, x.attempt,
-           x.run_id, x.agent, x.priority);
+           x.run_id, x.agent, x.priority, x.on_delta);
 }
 
 struct model_reply {

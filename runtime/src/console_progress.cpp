@@ -12,6 +12,7 @@ double console_progress::seconds() const {
 }
 
 void console_progress::operator()(const Event& e) {
+  if (e.kind == "token") return streamed(e);
   if (!e.leaf) {
     if (e.kind == "finished")
       std::fprintf(out_, "%7.2fs  %s %-10s %s  %s\n", seconds(), e.status == "succeeded" ? "done" : e.status == "cancelled" ? "stop" : "FAIL",
@@ -39,9 +40,23 @@ void console_progress::operator()(const Event& e) {
   auto now = std::chrono::steady_clock::now();
   if (now - last_tick_ >= std::chrono::milliseconds(500)) {
     last_tick_ = now;
-    std::fprintf(out_, "%7.2fs  %zu finished (%zu failed), %zu running\n", seconds(), finished_, failed_,
-                 started_ - finished_);
+    std::fprintf(out_, "%7.2fs  %zu finished (%zu failed), %zu running%s\n", seconds(), finished_, failed_,
+                 started_ - finished_, chunks_ ? (", " + std::to_string(chunks_) + " streamed chunks").c_str() : "");
   }
+}
+
+// Streamed text: a line now and then with the count so far and the latest text, so a
+// long answer shows it is moving without a line per chunk.
+void console_progress::streamed(const Event& e) {
+  ++chunks_;
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_stream_line_ < std::chrono::milliseconds(250)) return;
+  last_stream_line_ = now;
+  std::string tail = e.message.size() > 40 ? e.message.substr(e.message.size() - 40) : e.message;
+  for (auto& c : tail)
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  std::fprintf(out_, "%7.2fs  ~~~  %-10s %s  %zu chunks streamed, last \"%s\"\n", seconds(), e.agent.c_str(),
+               e.path.c_str(), chunks_, tail.c_str());
 }
 
 }  // namespace cohort

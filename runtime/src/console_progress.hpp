@@ -16,6 +16,7 @@ class console_progress {
 
  private:
   double seconds() const;
+  void streamed(const Event& e);
 
   std::FILE* out_;
   size_t detailed_lines_;
@@ -23,8 +24,10 @@ class console_progress {
   size_t started_ = 0;
   size_t finished_ = 0;
   size_t failed_ = 0;
+  size_t chunks_ = 0;  // token events (streamed text pieces)
   std::chrono::steady_clock::time_point begin_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_tick_ = begin_;
+  std::chrono::steady_clock::time_point last_stream_line_{};
 };
 
 }  // namespace cohort

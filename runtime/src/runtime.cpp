@@ -140,7 +140,7 @@ struct Runtime::impl {
   static std::string client_key(const model_def& m) {
     auto key = m.base_url + "|" + m.model + "|" + m.api_key_env + "|" + std::to_string(m.max_in_flight) + "|" +
                std::to_string(m.connect_timeout_ms) + "|" + std::to_string(m.request_timeout_ms) + "|" +
-               m.params.dump();
+               m.params.dump() + (m.stream ? "|stream" : "");
     if (m.endpoints.size() == 1) key += "|" + endpoint_key(m.endpoints[0]);
     return key;
   }

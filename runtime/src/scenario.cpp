@@ -143,6 +143,7 @@ class loader {
       d.max_in_flight = m.value("max_in_flight", d.max_in_flight);
       d.connect_timeout_ms = m.value("connect_timeout_ms", d.connect_timeout_ms);
       d.request_timeout_ms = m.value("request_timeout_ms", d.request_timeout_ms);
+      d.stream = m.value("stream", false);
       load_endpoints(path, m, d);
       d.balance = m.value("balance", d.balance);
       d.affinity = m.value("affinity", d.affinity);

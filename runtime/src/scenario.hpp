@@ -54,6 +54,7 @@ struct model_def {
   int connect_timeout_ms = 5000;
   int request_timeout_ms = 120000;
   nlohmann::json params = nlohmann::json::object();  // merged into every request body
+  bool stream = false;             // ask for SSE: text deltas become token events
 
   // The pool sits in front only when it has work to do: several endpoints, a rate
   // limit or a breaker; a lone plain endpoint is its HTTP client, with no extra hop.

@@ -32,13 +32,15 @@ class Scenario {
   std::shared_ptr<const scenario> impl_;
 };
 
-// Something that happened in a run: a branch started or finished.
+// Something that happened in a run: a branch started or finished, or a streaming
+// model sent a piece of an agent's answer.
 struct Event {
   std::string path;      // node path, e.g. "workflow/step0/researcher[2]"
-  std::string kind;      // started | finished
+  std::string kind;      // started | finished | token (a model with "stream": true)
   std::string status;    // finished: succeeded | failed | timed_out | cancelled
   std::string agent;     // agent name, or the pattern (fan_out, pipeline)
-  std::string message;   // error message for failures
+  std::string message;   // error message for failures; token: the text piece (the pieces
+                         // of one call, in order, add up to its answer)
   int64_t at_ms = 0;     // Unix epoch milliseconds
   int64_t duration_us = 0;
   bool leaf = false;     // an agent, not a supervisor
