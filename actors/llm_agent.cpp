@@ -7,6 +7,7 @@
 #include "actors/agent_coordination.hpp"
 #include "actors/agent_support.hpp"
 #include "actors/agents.hpp"
+#include "actors/usage_ledger.hpp"
 #include "messages/atoms.hpp"
 #include "messages/cancel.hpp"
 #include "messages/model_call.hpp"
@@ -39,7 +40,7 @@ std::string strip_fences(const std::string& text) {
   return text.substr(nl + 1, end - nl - 1);
 }
 
-result from_reply(const agent_def& def, const model_reply& reply) {
+result from_reply(const agent_def& def, const model_def& model, const model_reply& reply) {
   result r;
   if (!reply.ok) {
     r = failure(reply.error.kind == "timeout" ? outcome::timed_out : outcome::failed,
@@ -60,6 +61,8 @@ result from_reply(const agent_def& def, const model_reply& reply) {
   r.stats.model_calls = 1;
   r.stats.prompt_tokens = reply.prompt_tokens;
   r.stats.completion_tokens = reply.completion_tokens;
+  r.stats.cost = model.cost(reply.prompt_tokens, reply.completion_tokens);
+  r.stats.usage_estimated = reply.usage_estimated ? 1 : 0;
   return r;
 }
 
@@ -74,7 +77,8 @@ nlohmann::json build_messages(const agent_def& def, const template_scope& scope)
 caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* def) {
   auto model = ctx->models.at(def->model);
   // A streaming model's text pieces become token events, when someone listens.
-  bool wants_deltas = ctx->all_events && ctx->spec->models.at(def->model).stream;
+  const model_def* model_spec = &ctx->spec->models.at(def->model);
+  bool wants_deltas = ctx->all_events && model_spec->stream;
   // However this actor ends, an in-flight model call is withdrawn (closes the HTTP request).
   // Kept outside the state: attached functors run after the state is gone.
   auto in_flight = std::make_shared<uint64_t>(0);
@@ -91,6 +95,7 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
     r.stats.end_ms = now_ms();
     r.stats.agent_us = now_us() - st.start_us;
     r.stats.count(r.status);
+    if (r.stats.model_calls > 0 && ctx->usage) ctx->usage->add_agent(def->name, r.stats);
     emit(*ctx, st.current, event_kind::finished, def->name, r.status, r.error.message,
          r.stats.agent_us);
     auto status = r.status;
@@ -140,7 +145,7 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
     self->request(model, std::chrono::milliseconds(limit), std::move(req))
       .then([=](model_reply& reply) {
               *in_flight = 0;
-              answered(from_reply(*def, reply));
+              answered(from_reply(*def, *model_spec, reply));
             },
             [=](caf::error& err) {
               if (err == caf::sec::request_timeout) {

@@ -14,6 +14,7 @@
 namespace cohort {
 
 class resource_pools;
+class usage_ledger;
 
 struct run_context {
   std::string run_id;
@@ -26,6 +27,7 @@ struct run_context {
   int default_timeout_ms = 300000;
   size_t tool_slots = 8;                     // tool agents in flight per supervisor
   std::shared_ptr<std::atomic<int64_t>> retry_budget;  // retries left in this run (all branches)
+  std::shared_ptr<usage_ledger> usage;        // model usage by agent and by pattern
   std::shared_ptr<resource_pools> pools;     // null when the scenario declares none
   // The run's own bus, barrier and blackboard (scenario::coordinated; else null): they
   // start with the run and end with it, so runs never see each other's messages.

@@ -36,6 +36,8 @@ void run_stats::add(const run_stats& o) {
   model_calls += o.model_calls;
   prompt_tokens += o.prompt_tokens;
   completion_tokens += o.completion_tokens;
+  cost += o.cost;
+  usage_estimated += o.usage_estimated;
   succeeded += o.succeeded;
   failed += o.failed;
   timed_out += o.timed_out;

@@ -35,6 +35,8 @@ struct run_stats {
   int64_t model_calls = 0;
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
+  double cost = 0;                 // of those tokens, at the models' prices
+  int64_t usage_estimated = 0;     // model calls whose server reported no usage (estimated)
   int64_t succeeded = 0;           // leaf branches by final state
   int64_t failed = 0;
   int64_t timed_out = 0;
@@ -49,7 +51,7 @@ struct run_stats {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_stats& x) {
   return f(caf::meta::type_name("cohort.run_stats"), x.start_ms, x.end_ms, x.agent_us,
-           x.model_calls, x.prompt_tokens, x.completion_tokens, x.succeeded, x.failed,
+           x.model_calls, x.prompt_tokens, x.completion_tokens, x.cost, x.usage_estimated, x.succeeded, x.failed,
            x.timed_out, x.cancelled, x.retries, x.agents_started);
 }
 

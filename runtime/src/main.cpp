@@ -111,6 +111,11 @@ void print_human(const cohort::RunResult& r) {
   std::printf("model calls      %lld\n", static_cast<long long>(s.model_calls));
   std::printf("tokens           %lld (prompt %lld, completion %lld)\n", static_cast<long long>(s.tokens),
               static_cast<long long>(s.prompt_tokens), static_cast<long long>(s.completion_tokens));
+  std::printf("cost             %.6f (at the models' \"price\" per million tokens)", s.cost);
+  if (s.usage_estimated_calls > 0)
+    std::printf("; usage estimated for %lld of %lld calls (the server sent none)",
+                static_cast<long long>(s.usage_estimated_calls), static_cast<long long>(s.model_calls));
+  std::printf("\n");
   std::printf("branches         %lld succeeded, %lld failed, %lld timed out, %lld cancelled\n",
               static_cast<long long>(r.branches.succeeded), static_cast<long long>(r.branches.failed),
               static_cast<long long>(r.branches.timed_out), static_cast<long long>(r.branches.cancelled));

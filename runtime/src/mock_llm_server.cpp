@@ -110,6 +110,8 @@ class connection_base {
 struct counters {
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> completed{0};
+  std::atomic<std::uint64_t> prompt_tokens{0};      // of the completed answers, as the
+  std::atomic<std::uint64_t> completion_tokens{0};  // usage would say (even with --no-usage)
   std::atomic<std::uint64_t> invalid_requests{0};
   std::atomic<std::uint64_t> bearer_requests{0};  // with "Authorization: Bearer ..." (the key itself is never kept)
   std::atomic<std::uint64_t> client_cancellations{0};
@@ -224,6 +226,8 @@ class server_state {
     return {{"extra_headers", extra},
             {"requests", counters_.requests.load()},
             {"completed", counters_.completed.load()},
+            {"prompt_tokens", counters_.prompt_tokens.load()},
+            {"completion_tokens", counters_.completion_tokens.load()},
             {"invalid_requests", counters_.invalid_requests.load()},
             {"bearer_requests", counters_.bearer_requests.load()},
             {"faults", faults},
@@ -639,6 +643,12 @@ class connection final : public connection_base, public std::enable_shared_from_
     }
   }
 
+  void count_completed() {
+    ++state_->count().completed;
+    state_->count().prompt_tokens += static_cast<std::uint64_t>(job_.answer.prompt_tokens);
+    state_->count().completion_tokens += static_cast<std::uint64_t>(job_.answer.completion_tokens);
+  }
+
   void count_fault(fault f) { ++state_->count().faults[fault_index(f)]; }
 
   void end_job() {
@@ -675,7 +685,7 @@ class connection final : public connection_base, public std::enable_shared_from_
       // [DONE] is out; only the terminating chunk is left. Count the answer now, as
       // send() does, before the client can see the end of the response.
       stop_watch();
-      ++state_->count().completed;
+      count_completed();
       end_job();
       asio::async_write(socket_, http::make_chunk_last(),
                         [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_stream_done(ec); });
@@ -750,7 +760,7 @@ class connection final : public connection_base, public std::enable_shared_from_
   // `completes`: a normal answer, counted in `completed`. The counters move before
   // the write starts, so a client never holds an answer that /stats does not show.
   void send(string_response res, bool completes = false) {
-    if (completes) ++state_->count().completed;
+    if (completes) count_completed();
     end_job();
     response_ = std::move(res);
     http::async_write(socket_, response_, [self = this->shared_from_this()](error_code ec, std::size_t) {

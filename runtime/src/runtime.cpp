@@ -18,6 +18,7 @@
 #include "actors/model_providers.hpp"
 #include "actors/resource_pools.hpp"
 #include "actors/run_driver.hpp"
+#include "actors/usage_ledger.hpp"
 #include "messages/atoms.hpp"
 #include "messages/cancel.hpp"
 #include "messages/coordination.hpp"
@@ -60,6 +61,8 @@ RunResult to_public(result&& r, bool deadline_hit, int64_t wall_ms) {
   out.summary.prompt_tokens = r.stats.prompt_tokens;
   out.summary.completion_tokens = r.stats.completion_tokens;
   out.summary.tokens = r.stats.prompt_tokens + r.stats.completion_tokens;
+  out.summary.cost = r.stats.cost;
+  out.summary.usage_estimated_calls = r.stats.usage_estimated;
   out.branches = {r.stats.succeeded, r.stats.failed, r.stats.timed_out, r.stats.cancelled};
   auto settled = r.stats.succeeded + r.stats.failed + r.stats.timed_out + r.stats.cancelled;
   out.summary.success_rate = settled > 0 ? static_cast<double>(r.stats.succeeded) / static_cast<double>(settled) : 0;
@@ -81,6 +84,8 @@ nlohmann::json RunResult::to_json() const {
                  {"prompt_tokens", summary.prompt_tokens},
                  {"completion_tokens", summary.completion_tokens},
                  {"tokens", summary.tokens},
+                 {"cost", summary.cost},
+                 {"usage_estimated_calls", summary.usage_estimated_calls},
                  {"success_rate", summary.success_rate},
                  {"retries", summary.retries},
                  {"agents_started", summary.agents_started}}},
@@ -90,6 +95,7 @@ nlohmann::json RunResult::to_json() const {
                   {"cancelled", branches.cancelled}}},
   };
   if (!ok()) j["error"] = {{"kind", error_kind}, {"message", error}};
+  j["usage"] = usage;
   if (!reports.empty()) j["reports"] = reports;
   return j;
 }
@@ -276,6 +282,7 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   ctx->default_timeout_ms = impl_->options.default_timeout_ms;
   ctx->tool_slots = 4 * static_cast<size_t>(impl_->threads);
   ctx->retry_budget = std::make_shared<std::atomic<int64_t>>(spec->retry_budget);
+  ctx->usage = std::make_shared<usage_ledger>();
   if (!spec->resource_names.empty())
     ctx->pools = std::make_shared<resource_pools>(spec->resource_capacity);
   std::vector<caf::actor> run_models;  // the sim models (and coordination actors) live as long as the run
@@ -320,12 +327,13 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   spdlog::debug("run {} started: {} model(s), timeout {} ms", ctx->run_id, ctx->models.size(), run_timeout);
   st->driver = spawn_run_driver(
       sys, root, std::move(root_task), run_timeout, sink,
-      [st, run_models, started_us, reports, pools = ctx->pools](result r, bool deadline_hit) {
+      [st, run_models, started_us, reports, pools = ctx->pools, usage = ctx->usage](result r, bool deadline_hit) {
         if (pools) pools->close();  // pooled agent instances end with the run
         for (auto& m : run_models) caf::anon_send_exit(m, caf::exit_reason::user_shutdown);
         auto wall_ms = (now_us() - started_us) / 1000;
         auto out = to_public(std::move(r), deadline_hit, wall_ms);
         out.reports = std::move(*reports);
+        out.usage = usage->to_json();
         st->promise.set_value(std::move(out));
       });
   {

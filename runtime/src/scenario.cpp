@@ -130,6 +130,10 @@ class loader {
     d.name = name;
     d.provider = m.value("provider", "");
     if (m.contains("params")) d.params = m["params"];
+    if (m.contains("price")) {
+      d.prompt_price_per_million = m["price"].value("prompt_per_million", 0.0);
+      d.completion_price_per_million = m["price"].value("completion_per_million", 0.0);
+    }
     if (d.provider == "sim") {
       try {
         d.sim = parse_sim_settings(m, path);

@@ -55,6 +55,13 @@ struct model_def {
   int request_timeout_ms = 120000;
   nlohmann::json params = nlohmann::json::object();  // merged into every request body
   bool stream = false;             // ask for SSE: text deltas become token events
+  // "price": what a million prompt / completion tokens cost (any currency; 0 = free).
+  double prompt_price_per_million = 0;
+  double completion_price_per_million = 0;
+  double cost(int64_t prompt_tokens, int64_t completion_tokens) const {
+    return (static_cast<double>(prompt_tokens) * prompt_price_per_million +
+            static_cast<double>(completion_tokens) * completion_price_per_million) / 1e6;
+  }
 
   // The pool sits in front only when it has work to do: several endpoints, a rate
   // limit or a breaker; a lone plain endpoint is its HTTP client, with no extra hop.

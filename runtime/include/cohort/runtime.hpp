@@ -55,6 +55,8 @@ struct RunSummary {
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
   int64_t tokens = 0;
+  double cost = 0;                    // at each model's "price" (per million tokens)
+  int64_t usage_estimated_calls = 0;  // calls whose server sent no usage: their tokens are estimates
   double success_rate = 0;     // leaf branches that succeeded, of all that ended
   int64_t retries = 0;         // failed attempts that were tried again
   int64_t agents_started = 0;  // agent actors started; pooled and reused instances serve many branches
@@ -77,9 +79,13 @@ struct RunResult {
   // What each pattern reported, by node path: a dag's layers, critical path and
   // efficiency; a race's runners; a plan; a loop's iterations; a fallback's attempts.
   nlohmann::json reports = nlohmann::json::object();
+  // Model usage by agent name and by pattern (a supervisor's node path: its subtree):
+  // {"agents": {name: u}, "patterns": {path: u + "pattern"}}, each u being
+  // {"model_calls", "prompt_tokens", "completion_tokens", "tokens", "cost", "usage_estimated_calls"}.
+  nlohmann::json usage = nlohmann::json::object();
 
   bool ok() const { return status == "succeeded"; }
-  // {"status", "output", "error"?, "summary": {...}, "branches": {...}, "reports"?}
+  // {"status", "output", "error"?, "summary": {...}, "branches": {...}, "usage", "reports"?}
   nlohmann::json to_json() const;
 };
 
