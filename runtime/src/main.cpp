@@ -248,6 +248,7 @@ int main(int argc, char** argv) {
   auto* tls_flag = mock->add_flag("--tls", tls, "serve HTTPS (needs --cert and --key)");
   mock->add_option("--cert", mo.tls_cert_file, "TLS certificate chain (PEM)")->needs(tls_flag)->check(CLI::ExistingFile);
   mock->add_option("--key", mo.tls_key_file, "its private key (PEM)")->needs(tls_flag)->check(CLI::ExistingFile);
+  mock->add_flag("--tool-calls", mo.tool_calls, "answer with a tool call (content null) to the request's first tool");
   bool no_usage = false;
   mock->add_flag("--no-usage", no_usage, "leave \"usage\" out of every answer (cohort then estimates it)");
 

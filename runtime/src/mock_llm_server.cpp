@@ -185,6 +185,17 @@ class server_state {
     }
   }
 
+  // The body of the last chat request that was valid JSON, as sent (GET /last-request).
+  void keep_last_request(const std::string& body) {
+    auto copy = std::make_shared<const std::string>(body);
+    std::lock_guard<std::mutex> lock(last_mutex_);
+    last_request_.swap(copy);
+  }
+  std::shared_ptr<const std::string> last_request() const {
+    std::lock_guard<std::mutex> lock(last_mutex_);
+    return last_request_;
+  }
+
   std::string next_completion_id() { return "chatcmpl-mock-" + std::to_string(++ids_); }
 
   // False once stopping: the caller drops the connection. Checked under the same
@@ -246,6 +257,8 @@ class server_state {
   std::mutex rng_mutex_;
   std::mt19937_64 rng_;
   std::atomic<std::uint64_t> ids_{0};
+  mutable std::mutex last_mutex_;
+  std::shared_ptr<const std::string> last_request_;
   mutable std::mutex headers_mutex_;
   std::map<std::string, std::uint64_t> extra_headers_;
   std::atomic<int> first_faults_left_{options_.fail_first};
@@ -271,7 +284,15 @@ struct chat_job {
   std::chrono::milliseconds latency{0};
   sim_responder::answer answer;
   bool usage = true;  // report usage (off: --no-usage)
+  std::string tool;   // --tool-calls: answer with one call to this tool instead of text
 };
+
+// The one tool call of a --tool-calls answer; its arguments carry the simulated text.
+json tool_call_doc(const chat_job& job) {
+  return {{"id", "call_" + job.id},
+          {"type", "function"},
+          {"function", {{"name", job.tool}, {"arguments", json{{"text", job.answer.text}}.dump()}}}};
+}
 
 json usage_doc(const sim_responder::answer& a) {
   return {{"prompt_tokens", a.prompt_tokens},
@@ -280,13 +301,18 @@ json usage_doc(const sim_responder::answer& a) {
 }
 
 json completion_doc(const chat_job& job) {
+  json message{{"role", "assistant"}, {"content", job.answer.text}};
+  if (!job.tool.empty()) {
+    message["content"] = nullptr;
+    message["tool_calls"] = json::array({tool_call_doc(job)});
+  }
   json doc{{"id", job.id},
-          {"object", "chat.completion"},
-          {"created", job.created},
-          {"model", job.model},
-          {"choices", json::array({{{"index", 0},
-                                    {"message", {{"role", "assistant"}, {"content", job.answer.text}}},
-                                    {"finish_reason", "stop"}}})}};
+           {"object", "chat.completion"},
+           {"created", job.created},
+           {"model", job.model},
+           {"choices", json::array({{{"index", 0},
+                                     {"message", std::move(message)},
+                                     {"finish_reason", job.tool.empty() ? "stop" : "tool_calls"}}})}};
   if (job.usage) doc["usage"] = usage_doc(job.answer);
   return doc;
 }
@@ -332,6 +358,16 @@ sse_event_plan plan_stream(const chat_job& job) {
     plan.due.push_back(at);
   };
   std::chrono::microseconds total = job.latency;
+  if (!job.tool.empty()) {  // the role, then the whole call in one delta
+    add(sse_event(chunk_doc(job, {{"role", "assistant"}, {"content", nullptr}}, nullptr)), {});
+    auto call = tool_call_doc(job);
+    call["index"] = 0;
+    add(sse_event(chunk_doc(job, {{"tool_calls", json::array({call})}}, nullptr)), total);
+    auto last = chunk_doc(job, json::object(), "tool_calls");
+    if (job.usage) last["usage"] = usage_doc(job.answer);
+    add(sse_event(last) + "data: [DONE]\n\n", total);
+    return plan;
+  }
   add(sse_event(chunk_doc(job, {{"role", "assistant"}, {"content", ""}}, nullptr)), {});
   auto words = split_words(job.answer.text);
   for (std::size_t k = 0; k < words.size(); ++k)
@@ -404,8 +440,20 @@ fault choose_fault(const string_request& req, const json& doc, server_state& sta
   return *f;
 }
 
+// The first tools[].function.name of the request, or "mock_tool".
+std::string first_tool_name(const json& doc) {
+  auto tools = doc.find("tools");
+  if (tools != doc.end() && tools->is_array())
+    for (const auto& t : *tools)
+      if (t.is_object() && t.contains("function") && t["function"].is_object())
+        if (auto name = t["function"].find("name"); name != t["function"].end() && name->is_string())
+          return name->get<std::string>();
+  return "mock_tool";
+}
+
 chat_job read_chat_request(const string_request& req, server_state& state) {
   auto doc = parse_body(req.body());
+  state.keep_last_request(req.body());
   check_messages(doc);
   chat_job job;
   auto stream = doc.find("stream");
@@ -423,6 +471,7 @@ chat_job read_chat_request(const string_request& req, server_state& state) {
     throw bad_request(std::string("'messages' could not be read: ") + e.what());
   }
   job.usage = state.options().usage;
+  if (state.options().tool_calls) job.tool = first_tool_name(doc);
   job.latency = state.draw_latency();
   job.id = state.next_completion_id();
   job.created = static_cast<std::int64_t>(std::time(nullptr));
@@ -555,6 +604,16 @@ class connection final : public connection_base, public std::enable_shared_from_
       json models{{"object", "list"},
                   {"data", json::array({{{"id", "mock"}, {"object", "model"}, {"owned_by", "cohort"}}})}};
       return send(json_response(http::status::ok, models, version_, keep_alive_));
+    }
+    if (path == "/last-request") {
+      if (method != http::verb::get) return method_not_allowed(req);
+      auto last = state_->last_request();
+      if (!last)
+        return send(json_response(http::status::not_found,
+                                  error_doc("no chat completion request received yet", "invalid_request_error",
+                                            "no_request_yet"),
+                                  version_, keep_alive_));
+      return send(make_response(http::status::ok, *last, version_, keep_alive_));
     }
     if (path == "/stats") {
       if (method != http::verb::get) return method_not_allowed(req);

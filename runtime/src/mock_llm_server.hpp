@@ -6,7 +6,8 @@
 //
 // Endpoints: POST /v1/chat/completions (optionally "stream": true, as SSE),
 // GET /v1/models, GET /stats (the stats() document; its open_connections leaves
-// out the connection asking, so a poller sees 0 once every client is gone).
+// out the connection asking, so a poller sees 0 once every client is gone),
+// GET /last-request (the body of the last chat request, as sent; 404 before any).
 // A request may force a fault with the header `X-Mock-Fault: <fault>` or the body
 // field "mock_fault"; "none" forces a normal answer even under fault_rate.
 // `fail_first` scripts a start-up fault: the first N requests fail the same way.
@@ -38,6 +39,8 @@ struct mock_llm_options {
   std::string tls_cert_file;         // both set: serve HTTPS with this certificate (chain, PEM)
   std::string tls_key_file;          // and its private key (PEM)
   bool usage = true;                 // false: answers carry no "usage" (as some servers do)
+  bool tool_calls = false;           // answer with one tool call (content null) to the request's
+                                     // first tools[].function.name ("mock_tool" if none)
   sim_settings model;                // reply text/rules (its latency/failure fields are ignored here)
 };
 
