@@ -102,7 +102,26 @@ model_reply interpret(const endpoint& ep, const http_outcome& out) {
   const nlohmann::json* content = nullptr;
   if (doc.contains("choices") && doc["choices"].is_array() && !doc["choices"].empty()) {
     const auto& c = doc["choices"][0];
-    if (c.contains("message") && c["message"].contains("content") && c["message"]["content"].is_string())
+    // A model given `tools` may answer with calls instead of text (content null or
+    // beside them). Cohort does not run tool calls yet: say so, rather than "malformed"
+    // (which would retry, fail over and count against a healthy endpoint's breaker).
+    if (c.contains("message") && c["message"].is_object() && c["message"].contains("tool_calls") &&
+        c["message"]["tool_calls"].is_array() && !c["message"]["tool_calls"].empty()) {
+      std::string names;
+      for (const auto& call : c["message"]["tool_calls"]) {
+        std::string name = "?";
+        if (call.is_object() && call.contains("function") && call["function"].is_object() &&
+            call["function"].contains("name") && call["function"]["name"].is_string())
+          name = call["function"]["name"].get<std::string>();
+        names += (names.empty() ? "" : ", ") + name;
+      }
+      r.error = {"unsupported_response", "the model answered with tool calls (" + names +
+                                             "), which cohort does not run yet; response from " + ep.url +
+                                             ": " + excerpt(out.body)};
+      return r;
+    }
+    if (c.contains("message") && c["message"].is_object() && c["message"].contains("content") &&
+        c["message"]["content"].is_string())
       content = &c["message"]["content"];
   }
   if (!content) {

@@ -13,8 +13,9 @@ const char* to_string(outcome o);
 
 // Error kinds are stable strings so they can be matched by retry policies and users:
 // timeout, rate_limited, server_error, http_status, connection_refused, connection_reset,
-// connection, malformed_response, invalid_output, tool_error, model_error, cancelled,
-// invalid_input, crashed.
+// connection, malformed_response, unsupported_response, invalid_output, tool_error,
+// model_error, cancelled, invalid_input, crashed; barrier_broken, barrier_extra_party,
+// mailbox_full (coordination).
 struct error_info {
   std::string kind;
   std::string message;

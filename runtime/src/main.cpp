@@ -238,6 +238,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   mock->add_option("--fail-first-with", mo.fail_first_with, "their fault: 429, 500, malformed, hang or drop")
       ->capture_default_str();
+  mock->add_flag("--tool-calls", mo.tool_calls,
+                 "answer every chat request with a tool call (content null) to its first tool");
 
   CLI11_PARSE(app, argc, argv);
   try {

@@ -161,6 +161,18 @@ class server_state {
 
   std::string next_completion_id() { return "chatcmpl-mock-" + std::to_string(++ids_); }
 
+  // The raw body of the last chat request that was valid JSON (copied outside the
+  // lock; only the pointer swap is under it). Null before the first.
+  void keep_last_request(const std::string& body) {
+    auto copy = std::make_shared<const std::string>(body);
+    std::lock_guard<std::mutex> lock(last_mutex_);
+    last_request_.swap(copy);
+  }
+  std::shared_ptr<const std::string> last_request() const {
+    std::lock_guard<std::mutex> lock(last_mutex_);
+    return last_request_;
+  }
+
   // False once stopping: the caller drops the connection. Checked under the same
   // mutex as begin_stop() so no connection slips in after the snapshot.
   bool add_connection(const std::shared_ptr<connection>& c) {
@@ -211,6 +223,8 @@ class server_state {
   std::mutex rng_mutex_;
   std::mt19937_64 rng_;
   std::atomic<std::uint64_t> ids_{0};
+  mutable std::mutex last_mutex_;
+  std::shared_ptr<const std::string> last_request_;
   std::atomic<int> first_faults_left_{options_.fail_first};
   std::mutex conn_mutex_;
   bool stopping_ = false;
@@ -233,7 +247,15 @@ struct chat_job {
   fault injected = fault::none;
   std::chrono::milliseconds latency{0};
   sim_responder::answer answer;
+  std::string tool_name;  // non-empty: answer with one call to this tool instead of text (--tool-calls)
 };
+
+// The one tool call of a --tool-calls answer; its arguments carry the simulated text.
+json tool_call_doc(const chat_job& job) {
+  return {{"id", "call_" + job.id},
+          {"type", "function"},
+          {"function", {{"name", job.tool_name}, {"arguments", json{{"text", job.answer.text}}.dump()}}}};
+}
 
 json usage_doc(const sim_responder::answer& a) {
   return {{"prompt_tokens", a.prompt_tokens},
@@ -242,13 +264,18 @@ json usage_doc(const sim_responder::answer& a) {
 }
 
 json completion_doc(const chat_job& job) {
+  json message{{"role", "assistant"}, {"content", job.answer.text}};
+  if (!job.tool_name.empty()) {
+    message["content"] = nullptr;
+    message["tool_calls"] = json::array({tool_call_doc(job)});
+  }
   return {{"id", job.id},
           {"object", "chat.completion"},
           {"created", job.created},
           {"model", job.model},
           {"choices", json::array({{{"index", 0},
-                                    {"message", {{"role", "assistant"}, {"content", job.answer.text}}},
-                                    {"finish_reason", "stop"}}})},
+                                    {"message", std::move(message)},
+                                    {"finish_reason", job.tool_name.empty() ? "stop" : "tool_calls"}}})},
           {"usage", usage_doc(job.answer)}};
 }
 
@@ -293,6 +320,17 @@ sse_event_plan plan_stream(const chat_job& job) {
     plan.due.push_back(at);
   };
   std::chrono::microseconds total = job.latency;
+  if (!job.tool_name.empty()) {
+    // A tool call streams as the role, then the whole call in one delta.
+    add(sse_event(chunk_doc(job, {{"role", "assistant"}, {"content", nullptr}}, nullptr)), {});
+    auto call = tool_call_doc(job);
+    call["index"] = 0;
+    add(sse_event(chunk_doc(job, {{"tool_calls", json::array({call})}}, nullptr)), total);
+    auto last = chunk_doc(job, json::object(), "tool_calls");
+    last["usage"] = usage_doc(job.answer);
+    add(sse_event(last) + "data: [DONE]\n\n", total);
+    return plan;
+  }
   add(sse_event(chunk_doc(job, {{"role", "assistant"}, {"content", ""}}, nullptr)), {});
   auto words = split_words(job.answer.text);
   for (std::size_t k = 0; k < words.size(); ++k)
@@ -365,8 +403,20 @@ fault choose_fault(const string_request& req, const json& doc, server_state& sta
   return *f;
 }
 
+// The first tools[].function.name of the request, or "mock_tool".
+std::string first_tool_name(const json& doc) {
+  auto tools = doc.find("tools");
+  if (tools != doc.end() && tools->is_array())
+    for (const auto& t : *tools)
+      if (t.is_object() && t.contains("function") && t["function"].is_object())
+        if (auto name = t["function"].find("name"); name != t["function"].end() && name->is_string())
+          return name->get<std::string>();
+  return "mock_tool";
+}
+
 chat_job read_chat_request(const string_request& req, server_state& state) {
   auto doc = parse_body(req.body());
+  state.keep_last_request(req.body());
   check_messages(doc);
   chat_job job;
   auto stream = doc.find("stream");
@@ -383,6 +433,7 @@ chat_job read_chat_request(const string_request& req, server_state& state) {
   } catch (const std::exception& e) {
     throw bad_request(std::string("'messages' could not be read: ") + e.what());
   }
+  if (state.options().tool_calls) job.tool_name = first_tool_name(doc);
   job.latency = state.draw_latency();
   job.id = state.next_completion_id();
   job.created = static_cast<std::int64_t>(std::time(nullptr));
@@ -502,6 +553,16 @@ class connection : public std::enable_shared_from_this<connection> {
     if (path == "/stats") {
       if (method != http::verb::get) return method_not_allowed(req);
       return send(json_response(http::status::ok, state_->stats(1), version_, keep_alive_));
+    }
+    if (path == "/last-request") {
+      if (method != http::verb::get) return method_not_allowed(req);
+      auto last = state_->last_request();
+      if (!last)
+        return send(json_response(http::status::not_found,
+                                  error_doc("no chat completion request received yet", "invalid_request_error",
+                                            "no_request_yet"),
+                                  version_, keep_alive_));
+      return send(make_response(http::status::ok, *last, version_, keep_alive_));
     }
     send(json_response(http::status::not_found,
                        error_doc("Invalid URL (" + std::string(req.method_string()) + " " + std::string(path) + ")",
@@ -911,5 +972,10 @@ void mock_llm_server::stop() {
 }
 
 nlohmann::json mock_llm_server::stats() const { return impl_->state->stats(); }
+
+nlohmann::json mock_llm_server::last_request() const {
+  auto last = impl_->state->last_request();
+  return last ? json::parse(*last, nullptr, false) : json();
+}
 
 }  // namespace cohort

@@ -6,7 +6,9 @@
 //
 // Endpoints: POST /v1/chat/completions (optionally "stream": true, as SSE),
 // GET /v1/models, GET /stats (the stats() document; its open_connections leaves
-// out the connection asking, so a poller sees 0 once every client is gone).
+// out the connection asking, so a poller sees 0 once every client is gone),
+// GET /last-request (the JSON body of the last chat request received, as sent;
+// 404 with an OpenAI error document before the first one).
 // A request may force a fault with the header `X-Mock-Fault: <fault>` or the body
 // field "mock_fault"; "none" forces a normal answer even under fault_rate.
 // `fail_first` scripts a start-up fault: the first N requests fail the same way.
@@ -33,6 +35,8 @@ struct mock_llm_options {
   int retry_after_s = 1;             // Retry-After header value on 429
   int fail_first = 0;                // the first N chat requests get `fail_first_with` (then as usual)
   std::string fail_first_with = "500";
+  bool tool_calls = false;           // answer every chat request with one tool call (content null)
+                                     // to the request's first tools[].function.name ("mock_tool" if none)
   sim_settings model;                // reply text/rules (its latency/failure fields are ignored here)
 };
 
@@ -53,6 +57,8 @@ class mock_llm_server {
   // (pending "hang" requests included). Must not be called from a handler thread.
   void stop();
   nlohmann::json stats() const;      // same document as GET /stats
+  // The last chat request body (parsed), as GET /last-request serves it; null before any.
+  nlohmann::json last_request() const;
 
  private:
   struct impl;
