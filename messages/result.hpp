@@ -13,9 +13,10 @@ const char* to_string(outcome o);
 
 // Error kinds are stable strings so they can be matched by retry policies and users:
 // timeout, rate_limited, server_error, http_status, connection_refused, connection_reset,
-// connection, unsupported_response (e.g. tool calls instead of text), tls (handshake or TLS set-up failed), tls_verify (the server's certificate
-// was not trusted or not for its name), malformed_response, invalid_output, tool_error, model_error, cancelled,
-// invalid_input, crashed.
+// connection, tls (handshake or TLS set-up failed), tls_verify (the server's certificate
+// was not trusted or not for its name), malformed_response, unsupported_response (e.g.
+// tool calls instead of text), invalid_output, tool_error, model_error, cancelled,
+// invalid_input, crashed; barrier_broken, barrier_extra_party, mailbox_full (coordination).
 struct error_info {
   std::string kind;
   std::string message;
