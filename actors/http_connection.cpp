@@ -227,7 +227,7 @@ class connection final : public http_connection, public std::enable_shared_from_
     if (ec == beast::error::timeout) {
       out.error_kind = "timeout";
       auto ms = stage == "connect" || stage == "handshake" ? connect_timeout_ : request_timeout_;
-      out.error = std::string(stage == "connect" ? "connecting to " : stage == "handshake" ? "TLS handshake with " : "no response from ") +
+      out.error = std::string(stage == "connect" ? "connecting to " : stage == "handshake" ? "no TLS handshake with " : "no response from ") +
                   where + " within " + std::to_string(ms.count()) + " ms";
     } else if (ec == net::error::connection_refused) {
       out.error_kind = "connection_refused";
@@ -236,7 +236,7 @@ class connection final : public http_connection, public std::enable_shared_from_
       if constexpr (tls) {
         auto why = tls_verify_failure(stream_.native_handle());
         if (!why.empty()) {
-          // A configuration problem, not a flaky server: its own kind, which no retry policy names by default.
+          // A configuration problem, not a flaky server: its own kind, which a node's retry does not retry.
           out.error_kind = "tls_verify";
           out.error = "the TLS certificate of " + where + " could not be verified: " + why +
                       " (give the CA that signed it as \"ca_file\"; \"tls_verify\": false skips the check, unsafely)";

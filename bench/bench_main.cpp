@@ -1,3 +1,5 @@
+#include <sys/resource.h>
+
 #include <memory>
 
 #include <benchmark/benchmark.h>
@@ -15,6 +17,12 @@ Runtime& runtime() {
 }
 
 void end_runtime() { shared.reset(); }
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
 
 }  // namespace cohort::bench
 

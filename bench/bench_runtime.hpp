@@ -8,4 +8,8 @@ namespace cohort::bench {
 Runtime& runtime();
 void end_runtime();
 
+// The process's peak resident memory so far, in MiB (run.sh runs the memory benchmarks
+// in processes of their own, so it is theirs).
+double peak_rss_mb();
+
 }  // namespace cohort::bench

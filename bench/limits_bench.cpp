@@ -9,7 +9,6 @@
 //  - TimedOutBranches/N: N sim agents that never answer in time (1 ms timeout, 60 s
 //    latency): each is timed out, its model call withdrawn and the agent stopped; the
 //    1 ms itself is subtracted. Compare with RetryPolicy/N/0.
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -19,6 +18,7 @@
 
 #include "bench/bench_runtime.hpp"
 
+using cohort::bench::peak_rss_mb;
 using cohort::bench::runtime;
 using nlohmann::json;
 
@@ -31,12 +31,6 @@ double current_rss_mb() {
     std::fclose(f);
   }
   return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
-}
-
-double peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
 json range(size_t n) {

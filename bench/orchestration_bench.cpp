@@ -6,7 +6,6 @@
 //  - HttpCalls/1000, HttpCallsCold/1000: 1,000 parallel model calls over HTTP to
 //    `cohort mock-llm` (started by bench/run.sh; port in COHORT_MOCK_PORT) at 50 ms
 //    latency, on warm keep-alive connections and on new ones.
-#include <sys/resource.h>
 
 #include <cstdlib>
 #include <unordered_map>
@@ -100,9 +99,7 @@ json http_scenario(const char* port, size_t n) {
 
 void report_peak_rss(benchmark::State& state) {
   // Whole-process peak: run.sh runs the HTTP benchmarks in a process of their own.
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  state.counters["peak_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
+  state.counters["peak_rss_mb"] = cohort::bench::peak_rss_mb();
 }
 
 // Warm: one long-lived runtime, so its HTTP client keeps the connections of earlier runs.

@@ -5,6 +5,11 @@
 //    without a pool (its HTTP client directly), the cost of the extra hop.
 //  - PoolHttpCalls/1000: the HttpCalls shape (1,000 parallel calls at 50 ms latency,
 //    COHORT_MOCK_PORT) through a one-endpoint pool, next to HttpCalls without one.
+//  - InFlight/10000: 10,000 calls in flight at once through a pool to one mock-llm
+//    answering after 200 ms (COHORT_SLOW_MOCK_PORT). Counters: cold_ms (the first run,
+//    which opens the 10,000 connections), wall time of the warm runs (ideal: 200 ms),
+//    peak_rss_mb; any failed call fails the benchmark.
+#include <chrono>
 #include <cstdlib>
 #include <sstream>
 
@@ -17,6 +22,7 @@ using nlohmann::json;
 
 namespace {
 
+using cohort::bench::peak_rss_mb;
 using cohort::bench::runtime;
 
 std::vector<std::string> pool_ports() {
@@ -30,10 +36,10 @@ std::vector<std::string> pool_ports() {
 
 // `pooled`: a breaker is named, which puts even a lone endpoint behind a pool.
 json calls_scenario(const std::vector<std::string>& ports, size_t endpoints, bool pooled, size_t n,
-                    int max_concurrency) {
+                    int max_concurrency, int max_in_flight = 2000) {
   json list = json::array();
   for (size_t i = 0; i < endpoints; ++i)
-    list.push_back({{"base_url", "http://127.0.0.1:" + ports[i] + "/v1"}, {"max_in_flight", 2000}});
+    list.push_back({{"base_url", "http://127.0.0.1:" + ports[i] + "/v1"}, {"max_in_flight", max_in_flight}});
   json model{{"provider", "openai"}, {"endpoints", list}};
   if (pooled) model["breaker"] = {{"failures", 5}, {"open_ms", 2000}};
   json items = json::array();
@@ -48,7 +54,11 @@ json calls_scenario(const std::vector<std::string>& ports, size_t endpoints, boo
 
 void run_calls(benchmark::State& state, const json& doc, size_t n) {
   auto sc = runtime().load(doc);
-  runtime().run(sc);  // warm-up: opens the connections
+  auto start = std::chrono::steady_clock::now();
+  auto warm_up = runtime().run(sc);  // opens the connections
+  state.counters["cold_ms"] =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (!warm_up.ok()) return state.SkipWithError(("first run: " + warm_up.error).c_str());
   for (auto _ : state) {
     auto r = runtime().run(sc);
     if (!r.ok()) state.SkipWithError(r.error.c_str());
@@ -82,5 +92,14 @@ void PoolHttpCalls(benchmark::State& state) {
   run_calls(state, calls_scenario({port}, 1, true, n, 0), n);
 }
 BENCHMARK(PoolHttpCalls)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
+
+void InFlight(benchmark::State& state) {
+  const char* port = std::getenv("COHORT_SLOW_MOCK_PORT");
+  if (!port) return state.SkipWithError("COHORT_SLOW_MOCK_PORT not set (run bench/run.sh)");
+  auto n = static_cast<size_t>(state.range(0));
+  run_calls(state, calls_scenario({port}, 1, true, n, 0, static_cast<int>(n)), n);
+  state.counters["peak_rss_mb"] = peak_rss_mb();
+}
+BENCHMARK(InFlight)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 
 }  // namespace

@@ -3,7 +3,8 @@
 # parallel model calls over HTTP to a real `cohort mock-llm` at 50 ms latency,
 # next to curl doing the same 1,000 requests in parallel (baseline, same server),
 # then model-pool throughput to three 0 ms mock-llm servers (1 vs 3 endpoints),
-# next to wrk against the first of them (baseline, same server, same concurrency).
+# next to wrk against the first of them (baseline, same server, same concurrency),
+# then 10,000 calls in flight at once to a mock-llm at 200 ms (wall time, peak memory).
 set -euo pipefail
 build=${1:-build}
 bench="$build/bench/cohort_bench"
@@ -100,3 +101,15 @@ LUA
 else
   echo "(wrk not installed: no baseline; scripts/install-deps.sh installs it)"
 fi
+
+# 10,000 calls at once: the mock-llm at 200 ms holds as many connections as cohort opens.
+slow_log=$(mktemp)
+pool_logs+=("$slow_log")
+"$build/cohort" mock-llm --port 0 --latency-ms 200 --threads 2 >"$slow_log" 2>&1 &
+pool_mocks+=($!)
+for _ in $(seq 100); do grep -q listening "$slow_log" && break; sleep 0.05; done
+slow_port=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$slow_log" | head -1)
+[ -n "$slow_port" ] || { echo "mock-llm did not start: $(cat "$slow_log")"; exit 1; }
+echo
+echo "== 10,000 calls in flight at once through a pool, mock-llm at 200 ms (port $slow_port, open-file limit $(ulimit -Hn)): cold_ms opens the connections, then warm runs; ideal 200 ms =="
+COHORT_SLOW_MOCK_PORT=$slow_port "$bench" --benchmark_filter='InFlight/'

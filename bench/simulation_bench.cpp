@@ -5,7 +5,6 @@
 //    Counters: wall_ms, us_per_action, peak_rss_mb (the process's, so run it alone).
 //  - FlatFanOutSim/N: the baseline in the same run, N x R sim calls as one fan-out
 //    of the same agents: what the actions cost without rounds or messages.
-#include <sys/resource.h>
 
 #include <chrono>
 
@@ -13,16 +12,11 @@
 
 #include "bench/bench_runtime.hpp"
 
+using cohort::bench::peak_rss_mb;
 using cohort::bench::runtime;
 using nlohmann::json;
 
 namespace {
-
-double peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
-}
 
 json sim_model(bool messages) {
   json m{{"provider", "sim"}, {"seed", 1}};

@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev
   curl procps
   openssl  # the TLS tests make their certificates with it
+  ca-certificates  # the system CA store https endpoints are verified against
   wrk  # only the model-pool benchmark's baseline (bench/run.sh)
 )
 

@@ -121,16 +121,35 @@ TEST(Tls, ScenarioErrorsNameTheirPath) {
               std::string::npos)
         << e.what();
   }
+  try {
+    rt.load(scenario({{"provider", "openai"},
+                      {"endpoints", {{{"base_url", "http://127.0.0.1:1/v1"}, {"headers", {{"content-length", "5"}}}}}}}));
+    FAIL() << "a framing header was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("$.models.m.endpoints[0].headers.content-length: cohort sets content-length itself"),
+              std::string::npos)
+        << e.what();
+  }
+  try {
+    rt.load(scenario({{"provider", "openai"}, {"base_url", "http://127.0.0.1:1/v1"}, {"api_key_env", "KEY"},
+                      {"headers", {{"Authorization", "Bearer x"}}}}));
+    FAIL() << "an Authorization header next to api_key_env was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("$.models.m.headers.Authorization: give the key either here or by api_key_env"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
-// Extra headers: the model's go to every endpoint, an endpoint's own are added and win.
+// Extra headers: the model's go to every endpoint, an endpoint's own are added and win
+// (header names compare without case).
 TEST(ExtraHeaders, ReachTheServer) {
   mock_llm_process a, b;
   cohort::Runtime rt;
   json model{{"provider", "openai"},
              {"headers", {{"X-Team", "red"}, {"X-Trace", "all"}}},
              {"endpoints", {{{"base_url", a.base_url()}},
-                            {{"base_url", b.base_url()}, {"headers", {{"X-Team", "blue"}}}}}}};
+                            {{"base_url", b.base_url()}, {"headers", {{"x-team", "blue"}}}}}}};  // names: any case
   auto doc = scenario(model);
   doc["agents"]["a"]["prompt"] = "call {{item}}";
   doc["workflow"] = {{"type", "fan_out"}, {"over", "input.xs"}, {"agent", "a"}};
@@ -141,5 +160,5 @@ TEST(ExtraHeaders, ReachTheServer) {
   ASSERT_GT(sa["requests"].get<int>(), 0) << sa.dump();
   ASSERT_GT(sb["requests"].get<int>(), 0) << sb.dump();
   EXPECT_EQ(sa["extra_headers"], json({{"X-Team: red", sa["requests"]}, {"X-Trace: all", sa["requests"]}}));
-  EXPECT_EQ(sb["extra_headers"], json({{"X-Team: blue", sb["requests"]}, {"X-Trace: all", sb["requests"]}}));
+  EXPECT_EQ(sb["extra_headers"], json({{"x-team: blue", sb["requests"]}, {"X-Trace: all", sb["requests"]}}));
 }

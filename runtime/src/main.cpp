@@ -1,10 +1,12 @@
 // The `cohort` command line: run a scenario, validate one, or serve the mock LLM.
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -97,6 +99,31 @@ void print_reports(const nlohmann::json& reports) {
   }
 }
 
+// The biggest spenders among the usage rows ({"agents"} or {"patterns"} of
+// RunResult::usage), by tokens, at most 8 of them.
+void print_usage_rows(const char* title, const nlohmann::json& rows) {
+  if (!rows.is_object() || rows.size() < 2) return;  // one row says no more than the totals
+  std::vector<std::pair<std::string, const nlohmann::json*>> sorted;
+  for (const auto& [name, u] : rows.items())
+    if (u.value("model_calls", 0) > 0) sorted.emplace_back(name, &u);
+  if (sorted.size() < 2) return;
+  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+    return a.second->value("tokens", 0) > b.second->value("tokens", 0);
+  });
+  std::printf("%s\n", title);
+  const size_t shown = std::min<size_t>(sorted.size(), 8);
+  for (size_t i = 0; i < shown; ++i) {
+    const auto& [name, u] = sorted[i];
+    std::string label = name;
+    if (u->contains("pattern")) label += " (" + u->value("pattern", std::string()) + ")";
+    std::printf("  %-40s %6lld calls %10lld tokens", label.c_str(), static_cast<long long>(u->value("model_calls", 0)),
+                static_cast<long long>(u->value("tokens", 0)));
+    if (u->value("cost", 0.0) > 0) std::printf("  cost %.6f", u->value("cost", 0.0));
+    std::printf("%s\n", u->value("usage_estimated_calls", 0) > 0 ? "  (estimated)" : "");
+  }
+  if (sorted.size() > shown) std::printf("  ... and %zu more (--json has them all)\n", sorted.size() - shown);
+}
+
 void print_human(const cohort::RunResult& r) {
   std::printf("\n== output (%s) ==\n", r.status.c_str());
   if (r.output.is_string()) std::printf("%s\n", r.output.get<std::string>().c_str());
@@ -111,7 +138,8 @@ void print_human(const cohort::RunResult& r) {
   std::printf("model calls      %lld\n", static_cast<long long>(s.model_calls));
   std::printf("tokens           %lld (prompt %lld, completion %lld)\n", static_cast<long long>(s.tokens),
               static_cast<long long>(s.prompt_tokens), static_cast<long long>(s.completion_tokens));
-  std::printf("cost             %.6f (at the models' \"price\" per million tokens)", s.cost);
+  if (s.cost > 0) std::printf("cost             %.6f (at the models' \"price\" per million tokens)", s.cost);
+  else std::printf("cost             0 (a model's \"price\" per million tokens counts it)");
   if (s.usage_estimated_calls > 0)
     std::printf("; usage estimated for %lld of %lld calls (the server sent none)",
                 static_cast<long long>(s.usage_estimated_calls), static_cast<long long>(s.model_calls));
@@ -121,6 +149,10 @@ void print_human(const cohort::RunResult& r) {
               static_cast<long long>(r.branches.timed_out), static_cast<long long>(r.branches.cancelled));
   std::printf("success rate     %.1f%% (%lld retries)\n", 100 * s.success_rate, static_cast<long long>(s.retries));
   std::printf("agents started   %lld\n", static_cast<long long>(s.agents_started));
+  if (r.usage.is_object()) {
+    print_usage_rows("usage by agent", r.usage.value("agents", nlohmann::json::object()));
+    print_usage_rows("usage by pattern (its whole subtree)", r.usage.value("patterns", nlohmann::json::object()));
+  }
 }
 
 int exit_code(const cohort::RunResult& r) {

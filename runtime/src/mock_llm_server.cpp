@@ -1,4 +1,5 @@
 #include "runtime/src/mock_llm_server.hpp"
+#include "runtime/src/open_file_limit.hpp"
 
 #include <sys/socket.h>
 
@@ -1036,6 +1037,7 @@ uint16_t mock_llm_server::start() {
   std::lock_guard<std::mutex> lock(impl_->lifecycle);
   if (impl_->stopped) throw std::logic_error("mock-llm: start() after stop()");
   if (impl_->started) return impl_->port;
+  raise_open_file_limit();
   impl_->listen();
   impl_->accept();  // no thread runs yet, so touching the acceptor here is safe
   impl_->start_threads();

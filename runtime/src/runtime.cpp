@@ -25,6 +25,7 @@
 #include "messages/event.hpp"
 #include "messages/protocol.hpp"
 #include "runtime/src/builtin_tools.hpp"
+#include "runtime/src/open_file_limit.hpp"
 #include "runtime/src/runtime_access.hpp"
 #include "runtime/src/scenario.hpp"
 
@@ -191,6 +192,7 @@ struct Runtime::impl {
   std::shared_ptr<std::atomic<int64_t>> open_connections = std::make_shared<std::atomic<int64_t>>(0);
 
   explicit impl(RuntimeOptions o) : options(std::move(o)) {
+    raise_open_file_limit();
     register_messages(config);
     threads = options.scheduler_threads > 0
                       ? options.scheduler_threads

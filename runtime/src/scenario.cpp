@@ -6,6 +6,8 @@
 #include <set>
 #include <sstream>
 
+#include <boost/algorithm/string/case_conv.hpp>
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/url/parse.hpp>
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
 #include <valijson/schema.hpp>
@@ -167,7 +169,7 @@ class loader {
     defaults.max_in_flight = d.max_in_flight;
     defaults.rpm = m.value("rpm", defaults.rpm);
     defaults.tpm = m.value("tpm", defaults.tpm);
-    load_tls_and_headers(path, m, defaults);
+    load_tls_and_headers(path, m, defaults, m.contains("api_key_env"));
     bool has_url = m.contains("base_url"), has_list = m.contains("endpoints");
     if (has_url && has_list) problem(path, "give either base_url or endpoints, not both");
     if (!has_url && !has_list) problem(path, "an openai model needs base_url or endpoints");
@@ -188,7 +190,7 @@ class loader {
         e.rpm = ep.value("rpm", e.rpm);
         e.tpm = ep.value("tpm", e.tpm);
         e.weight = ep.value("weight", e.weight);
-        load_tls_and_headers(at, ep, e);
+        load_tls_and_headers(at, ep, e, m.contains("api_key_env"));
         check_url(at + ".base_url", e.base_url);
         check_tls(at, e);
         for (size_t j = 0; j < d.endpoints.size(); ++j)
@@ -214,17 +216,30 @@ class loader {
 
   // Given on the model, they are every endpoint's defaults; an endpoint's own replace
   // them (its headers are added to the model's, and win on the same name).
-  void load_tls_and_headers(const std::string& path, const nlohmann::json& j, endpoint_def& e) {
+  // `key_from_env`: the model names api_key_env, so an Authorization header would clash.
+  void load_tls_and_headers(const std::string& path, const nlohmann::json& j, endpoint_def& e, bool key_from_env) {
     e.ca_file = j.value("ca_file", e.ca_file);
     e.tls_verify = j.value("tls_verify", e.tls_verify);
     if (!j.contains("headers")) return;
-    for (auto& [name, value] : j["headers"].items()) {
+    const auto& headers = j["headers"];
+    for (auto& [name, value] : headers.items()) {
       auto at = path + ".headers." + name;
+      auto lower = boost::algorithm::to_lower_copy(name);
       if (name.empty() || name.find_first_of(" \t\r\n:") != std::string::npos)
         problem(at, "not a valid HTTP header name");
       else if (value.get_ref<const std::string&>().find_first_of("\r\n") != std::string::npos)
         problem(at, "a header value must not contain a line break");
-      else e.headers[name] = value.get<std::string>();
+      else if (lower == "host" || lower == "content-type" || lower == "content-length" ||
+               lower == "transfer-encoding" || lower == "connection")
+        problem(at, "cohort sets " + name + " itself (it frames the request)");
+      else if (lower == "authorization" && key_from_env)
+        problem(at, "give the key either here or by api_key_env, not both");
+      else {
+        // Header names are case-insensitive: an endpoint's "x-team" replaces the model's "X-Team".
+        for (auto it = e.headers.begin(); it != e.headers.end();)
+          it = boost::algorithm::iequals(it->first, name) ? e.headers.erase(it) : std::next(it);
+        e.headers[name] = value.get<std::string>();
+      }
     }
   }
 
