@@ -18,7 +18,7 @@ int64_t now_us() {
 }
 
 template_scope make_scope(const run_context& ctx, const task& t) {
-  return template_scope(t.bindings, *ctx.input);
+  return template_scope(t.bindings, t.inherited.get(), *ctx.input);
 }
 
 namespace {

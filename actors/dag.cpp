@@ -142,7 +142,7 @@ class dag_pattern : public pattern {
 
   const workflow_node& node_;
   std::string path_;
-  nlohmann::json bindings_;
+  binding_chain bindings_;
   fan_in combine_;
   size_t count_;
   failure_policy policy_;

@@ -39,7 +39,7 @@ class fallback_pattern : public pattern {
  private:
   const workflow_node& node_;
   std::string path_;
-  nlohmann::json bindings_;
+  binding_chain bindings_;
   size_t tried_ = 0;
   bool running_ = false;
   std::string errors_;

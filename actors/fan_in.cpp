@@ -8,7 +8,7 @@
 
 namespace cohort {
 
-fan_in::fan_in(const workflow_node& node, std::string path, nlohmann::json bindings)
+fan_in::fan_in(const workflow_node& node, std::string path, binding_chain bindings)
     : node_(node), how_(node.aggregate), path_(std::move(path)), bindings_(std::move(bindings)) {}
 
 std::optional<result> fan_in::start(std::vector<nlohmann::json> outputs, std::vector<std::string> names,

@@ -14,7 +14,7 @@ namespace cohort {
 
 class fan_in {
  public:
-  fan_in(const workflow_node& node, std::string path, nlohmann::json bindings);
+  fan_in(const workflow_node& node, std::string path, binding_chain bindings);
 
   // All outputs are in, in branch order; `names` label them (vote: the voters; by_id:
   // the ids), `weights` are the voters'. The combined value, or nothing while agent
@@ -33,7 +33,7 @@ class fan_in {
   const workflow_node& node_;
   const aggregation& how_;
   std::string path_;
-  nlohmann::json bindings_;
+  binding_chain bindings_;
   std::vector<nlohmann::json> outputs_;
   bool started_ = false;
   bool step_running_ = false;

@@ -102,7 +102,7 @@ class fan_out_pattern : public pattern {
 
   const workflow_node& node_;
   std::string path_;
-  nlohmann::json bindings_;
+  binding_chain bindings_;
   const nlohmann::json* items_;
   fan_in combine_;
   size_t count_;

@@ -109,6 +109,7 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
     // A pooled instance goes back to its pool, a kept one to its parent's idle list:
     // reset it for the next task, and withdraw a call that it stopped waiting for.
     st.current.bindings = nullptr;
+    st.current.inherited.reset();
     if (*in_flight != 0) caf::anon_send(model, cancel_req_atom::value, *in_flight);
     *in_flight = 0;
   };

@@ -69,7 +69,7 @@ class loop_pattern : public pattern {
 
   const workflow_node& node_;
   std::string path_;
-  nlohmann::json bindings_;
+  binding_chain bindings_;
   int iteration_ = 0;
   bool running_ = false;
   bool judging_ = false;

@@ -23,20 +23,18 @@ std::unique_ptr<pattern> make_pattern(const workflow_node& node, const task& t, 
   return nullptr;
 }
 
-branch make_branch(size_t index, node_ptr node, const nlohmann::json& bindings, std::string label,
+branch make_branch(size_t index, node_ptr node, const binding_chain& inherited, std::string label,
                    nlohmann::json extra) {
   branch b;
   b.index = index;
   b.node = std::move(node);
-  b.bindings = bindings;
-  for (auto& [k, v] : extra.items()) b.bindings[k] = std::move(v);
+  b.bindings = extra.is_object() ? std::move(extra) : nlohmann::json::object();
+  b.inherited = inherited;
   b.label = std::move(label);
   return b;
 }
 
-nlohmann::json bindings_of(const task& t) {
-  return t.bindings.is_object() ? t.bindings : nlohmann::json::object();
-}
+binding_chain bindings_of(const task& t) { return push_bindings(t.bindings, t.inherited); }
 
 std::vector<std::string> labels_from(const std::vector<node_ptr>& children, size_t from) {
   std::vector<std::string> labels;

@@ -19,7 +19,8 @@ namespace cohort {
 struct branch {
   size_t index = 0;                          // the pattern's own numbering
   std::shared_ptr<const workflow_node> node; // what runs
-  nlohmann::json bindings;                   // the child's task bindings
+  nlohmann::json bindings;                   // the child's own bindings (item, index, results ...)
+  binding_chain inherited;                   // and the pattern's, shared by all its branches
   std::string label;                         // the child's node path segment
 };
 
@@ -69,12 +70,13 @@ std::unique_ptr<pattern> make_loop(const workflow_node& node, const task& t);
 std::unique_ptr<pattern> make_simulation(const workflow_node& node, const task& t, const run_context& ctx,
                                          result& error);
 
-// A branch running `node` with the parent's bindings plus `extra`.
-branch make_branch(size_t index, node_ptr node, const nlohmann::json& bindings, std::string label,
+// A branch running `node` that binds `extra` over the pattern's `inherited` names.
+branch make_branch(size_t index, node_ptr node, const binding_chain& inherited, std::string label,
                    nlohmann::json extra = nlohmann::json::object());
 
-// The task's bindings as an object (a root task may have none).
-nlohmann::json bindings_of(const task& t);
+// What a pattern's branches inherit: the task's own bindings over its inherited ones,
+// made once per pattern, shared by every branch.
+binding_chain bindings_of(const task& t);
 
 result success(nlohmann::json output);
 

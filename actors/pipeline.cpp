@@ -36,7 +36,7 @@ class pipeline_pattern : public pattern {
 
  private:
   const workflow_node& node_;
-  nlohmann::json bindings_;
+  binding_chain bindings_;
   size_t step_ = 0;
   bool waiting_ = false;
   bool failed_ = false;

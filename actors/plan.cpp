@@ -81,7 +81,7 @@ class plan_pattern : public pattern {
 
   const workflow_node& node_;
   std::string path_;
-  nlohmann::json bindings_;
+  binding_chain bindings_;
   int attempts_ = 0;
   bool running_ = false;
   bool dag_started_ = false;

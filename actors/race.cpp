@@ -92,7 +92,7 @@ class race_pattern : public pattern {
 
   const workflow_node& node_;
   std::string path_;
-  nlohmann::json bindings_;
+  binding_chain bindings_;
   size_t started_ = 0;
   size_t lost_ = 0;
   std::vector<std::pair<std::string, std::string>> outcomes_;  // (outcome, reason) per runner

@@ -245,7 +245,7 @@ class simulation_pattern : public pattern {
   const workflow_node& node_;
   const simulation_rules& rules_;
   std::string path_;
-  nlohmann::json bindings_;
+  binding_chain bindings_;
   population pop_;
   size_t count_;
   int round_ = 1;

@@ -321,6 +321,7 @@ class engine {
     t.run_id = st.current.run_id;
     t.path = st.current.path + "/" + b.label;
     t.bindings = std::move(b.bindings);
+    t.inherited = std::move(b.inherited);
     if (b.node->with.is_object())  // the node's own bindings ("with") come on top
       for (auto& [k, v] : b.node->with.items()) t.bindings[k] = v;
     t.deadline_ms = child_deadline_ms(st.current, timeout);

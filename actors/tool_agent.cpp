@@ -18,7 +18,7 @@ namespace {
 // previous step's results, or the run input.
 nlohmann::json default_tool_input(const run_context& ctx, const task& t) {
   for (const char* key : {"item", "results"})
-    if (t.bindings.contains(key)) return t.bindings[key];
+    if (const auto* v = find_binding(t.bindings, t.inherited.get(), key)) return *v;
   return *ctx.input;
 }
 
@@ -28,7 +28,9 @@ result run_tool(const run_context& ctx, const agent_def& def, const task& t, Run
   try {
     auto input = def.input.is_null() ? default_tool_input(ctx, t) : render_json(def.input, make_scope(ctx, t));
     const auto& tool = ctx.tools->at(def.tool);
-    r.output = tool(ToolCall{input, t.bindings, *ctx.input, t.path, run});
+    // A C++ tool sees one object: the names inherited are copied in only for it.
+    auto bindings = t.inherited ? flatten_bindings(t.bindings, t.inherited) : t.bindings;
+    r.output = tool(ToolCall{input, bindings, *ctx.input, t.path, run});
   } catch (const template_error& e) {
     r = failure(outcome::failed, "invalid_input", "agent " + def.name + ": " + e.what());
   } catch (const std::exception& e) {

@@ -101,7 +101,7 @@ class tree_pattern : public pattern {
 
   const workflow_node& node_;
   std::string path_;
-  nlohmann::json bindings_;
+  binding_chain bindings_;
   nlohmann::json problem_;
   int depth_;
   bool base_ = false;
@@ -130,7 +130,8 @@ std::unique_ptr<pattern> make_tree(const workflow_node& node, const task& t, con
     error = failure(outcome::failed, "invalid_input", node.json_path + ".problem: \"" + rules.problem + "\" does not resolve");
     return nullptr;
   }
-  int depth = rules.nested ? t.bindings.value("depth", 0) : 0;
+  const auto* bound_depth = find_binding(t.bindings, t.inherited.get(), "depth");
+  int depth = rules.nested && bound_depth && bound_depth->is_number_integer() ? bound_depth->get<int>() : 0;
   return std::make_unique<tree_pattern>(node, t, *problem, depth);
 }
 

@@ -45,7 +45,7 @@ class vote_pattern : public pattern {
  private:
   const workflow_node& node_;
   std::string path_;
-  nlohmann::json bindings_;
+  binding_chain bindings_;
   vote_tally tally_;
   size_t started_ = 0;
 };

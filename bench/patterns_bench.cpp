@@ -4,6 +4,9 @@
 //  - FanOutSim/N (the baseline, same run), RaceSim/N, VoteSim/N: N sim agents with no
 //    latency as a fan-out, a race (the first answer wins, the others are cancelled) and
 //    a vote (three answers drawn at random, counted until decided). Counter us_per_branch.
+//  - ChainedFanOuts/N/S: S fan-outs of N sim agents in a pipeline, each over the
+//    results of the one before (S = 1 is the baseline). Every branch inherits those N
+//    results: shared, so us_per_branch stays flat as N grows (it was quadratic).
 //  - BusinessPlanDag: seed 004's business-plan DAG (9 nodes, 4 layers) on sim latencies
 //    of 100-300 ms. Counter efficiency: critical path over wall time; target >= 0.95.
 #include <random>
@@ -76,6 +79,28 @@ void VoteSim(benchmark::State& state) { run_pattern(state, "vote"); }
 BENCHMARK(FanOutSim)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(RaceSim)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(VoteSim)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void ChainedFanOuts(benchmark::State& state) {
+  auto n = static_cast<size_t>(state.range(0));
+  auto steps = static_cast<size_t>(state.range(1));
+  json items = json::array();
+  for (size_t i = 0; i < n; ++i) items.push_back(i);
+  json pipeline = json::array();
+  for (size_t s = 0; s < steps; ++s)
+    pipeline.push_back({{"type", "fan_out"}, {"over", s == 0 ? "input.items" : "results"}, {"agent", "a"}});
+  auto sc = runtime().load({{"models", {{"m", {{"provider", "sim"}, {"latency_ms", 0}}}}},
+                            {"agents", {{"a", {{"model", "m"}, {"prompt", "step on {{item}}"}}}}},
+                            {"workflow", {{"type", "pipeline"}, {"steps", pipeline}}},
+                            {"input", {{"items", items}}}});
+  for (auto _ : state) {
+    auto r = runtime().run(sc);
+    if (!r.ok()) state.SkipWithError(("chained fan-outs failed: " + r.error).c_str());
+  }
+  state.counters["us_per_branch"] = benchmark::Counter(static_cast<double>(n * steps) * state.iterations(),
+                                                      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(ChainedFanOuts)->Args({1000, 1})->Args({1000, 3})->Args({10000, 1})->Args({10000, 3})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BusinessPlanDag(benchmark::State& state) {
   auto node = [](const char* id, const char* role, const char* task, json deps) {

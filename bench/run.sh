@@ -13,8 +13,8 @@ echo "== fan-out/fan-in of N no-op tool agents (us_per_branch), bare CAF baselin
 "$bench" --benchmark_filter='FanOutNoop|RawCafFanOut' --benchmark_min_time=1
 
 echo
-echo "== patterns: random DAGs of no-op tools (us_per_node, target <= 10), race and vote per branch next to a fan-out (baseline), business-plan DAG efficiency (target >= 0.95) =="
-"$bench" --benchmark_filter='DagNoop|FanOutSim|RaceSim|VoteSim|BusinessPlanDag' --benchmark_min_time=1
+echo "== patterns: random DAGs of no-op tools (us_per_node, target <= 10), race and vote per branch next to a fan-out (baseline), three chained fan-outs next to one (us_per_branch should match), business-plan DAG efficiency (target >= 0.95) =="
+"$bench" --benchmark_filter='DagNoop|FanOutSim|RaceSim|VoteSim|ChainedFanOuts|BusinessPlanDag' --benchmark_min_time=1
 
 echo
 echo "== limits: peak memory of a fan-out 100 at a time (/0 its own max_concurrency, /1 the run-wide one), 10,000 vs 100,000 branches (each in its own process); retry overhead =="

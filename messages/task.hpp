@@ -4,6 +4,9 @@
 #include <cstdint>
 #include <string>
 
+#include <caf/meta/load_callback.hpp>
+
+#include "messages/bindings.hpp"
 #include "messages/json_inspect.hpp"
 
 namespace cohort {
@@ -11,17 +14,32 @@ namespace cohort {
 struct task {
   std::string run_id;
   std::string path;          // node path in the workflow tree, e.g. "root/researchers[2]"
-  nlohmann::json bindings;   // item, index, results, acc ... bound by the parents
+  nlohmann::json bindings;   // item, index, results, acc ... bound by the parent for this task
+  binding_chain inherited;   // what the ancestors bound, shared with the sibling tasks
   int64_t deadline_ms = 0;   // absolute, milliseconds since the Unix epoch; 0 = none
   int32_t attempt = 1;
   int32_t priority = 0;      // of this branch's resource requests: higher first
   bool keep_alive = false;   // an llm agent stays after answering: its parent may hand it the next task
 };
 
+// Sent to another node, a task carries its names flattened into `bindings`.
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, task& x) {
-  return f(caf::meta::type_name("cohort.task"), x.run_id, x.path, x.bindings,
-           x.deadline_ms, x.attempt, x.priority, x.keep_alive);
+typename std::enable_if<Inspector::reads_state, typename Inspector::result_type>::type
+inspect(Inspector& f, task& x) {
+  auto all = x.inherited ? flatten_bindings(x.bindings, x.inherited) : x.bindings;
+  return f(caf::meta::type_name("cohort.task"), x.run_id, x.path, all, x.deadline_ms, x.attempt, x.priority,
+           x.keep_alive);
+}
+
+template <class Inspector>
+typename std::enable_if<Inspector::writes_state, typename Inspector::result_type>::type
+inspect(Inspector& f, task& x) {
+  auto no_layers = [&]() -> caf::error {
+    x.inherited.reset();
+    return caf::none;
+  };
+  return f(caf::meta::type_name("cohort.task"), x.run_id, x.path, x.bindings, x.deadline_ms, x.attempt,
+           x.priority, x.keep_alive, caf::meta::load_callback(no_layers));
 }
 
 }  // namespace cohort

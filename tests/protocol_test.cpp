@@ -53,6 +53,20 @@ TEST_F(protocol_fixture, Task) {
   EXPECT_EQ(back.attempt, 3);
 }
 
+// Inherited names are shared in-process; sent to another node they travel flattened,
+// the task's own names over its ancestors'.
+TEST_F(protocol_fixture, TaskWithInheritedBindingsTravelsFlattened) {
+  cohort::task t;
+  t.run_id = "r-2";
+  auto outer = cohort::push_bindings({{"results", {1, 2, 3}}, {"item", "outer"}}, nullptr);
+  t.inherited = cohort::push_bindings({{"acc", 7}}, outer);
+  t.bindings = {{"item", "inner"}, {"index", 0}};
+  auto back = round_trip(t);
+  EXPECT_EQ(back.inherited, nullptr);
+  EXPECT_EQ(back.bindings, nlohmann::json({{"results", {1, 2, 3}}, {"item", "inner"}, {"acc", 7}, {"index", 0}}));
+  EXPECT_EQ(t.bindings, nlohmann::json({{"item", "inner"}, {"index", 0}})) << "sending must not change the task";
+}
+
 TEST_F(protocol_fixture, ResultWithErrorAndStats) {
   cohort::result r;
   r.status = cohort::outcome::timed_out;

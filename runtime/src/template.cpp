@@ -87,7 +87,9 @@ const nlohmann::json* lookup(const nlohmann::json& scope, const std::string& pat
 const nlohmann::json* template_scope::find(const std::vector<std::string>& segs) const {
   if (input_ && !segs.empty() && segs[0] == "input")
     return lookup(*input_, std::vector<std::string>(segs.begin() + 1, segs.end()));
-  return lookup(*bindings_, segs);
+  if (!inherited_ || segs.empty()) return lookup(*bindings_, segs);
+  const auto* named = find_binding(*bindings_, inherited_, segs[0]);
+  return named ? lookup(*named, std::vector<std::string>(segs.begin() + 1, segs.end())) : nullptr;
 }
 
 std::string to_prompt_text(const nlohmann::json& v) {

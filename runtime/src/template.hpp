@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "messages/bindings.hpp"
+
 namespace cohort {
 
 struct template_error : std::runtime_error {
@@ -30,6 +32,9 @@ class template_scope {
  public:
   template_scope(const nlohmann::json& bindings, const nlohmann::json& input)
       : bindings_(&bindings), input_(&input) {}
+  // A task's own bindings over those its ancestors bound (see messages/bindings.hpp).
+  template_scope(const nlohmann::json& bindings, const binding_layer* inherited, const nlohmann::json& input)
+      : bindings_(&bindings), inherited_(inherited), input_(&input) {}
   // Every name in one object ({"input": ..., "item": ...}).
   template_scope(const nlohmann::json& all) : bindings_(&all), input_(nullptr) {}  // NOLINT: implicit on purpose
 
@@ -38,6 +43,7 @@ class template_scope {
 
  private:
   const nlohmann::json* bindings_;
+  const binding_layer* inherited_ = nullptr;
   const nlohmann::json* input_;
 };
 
