@@ -161,6 +161,12 @@ TEST(Cli, QuickstartRunsOnTheSimulatedModel) {
   EXPECT_NE(r.doc["output"].get<std::string>().find("Comparison"), std::string::npos);
   EXPECT_EQ(r.doc["summary"]["model_calls"], 6);
   EXPECT_GT(r.doc["summary"]["speedup"].get<double>(), 1.5);
+  // Its model's price: 0.15 per million prompt tokens, 0.60 per million completion tokens.
+  const auto& s = r.doc["summary"];
+  EXPECT_GT(s["prompt_tokens"].get<double>(), 0);
+  EXPECT_NEAR(s["cost"].get<double>(),
+              (s["prompt_tokens"].get<double>() * 0.15 + s["completion_tokens"].get<double>() * 0.60) / 1e6, 1e-12);
+  EXPECT_EQ(r.doc["usage"]["agents"]["researcher"]["model_calls"], 5) << r.doc["usage"].dump();
 }
 
 TEST(Cli, InputOverrideAndBadInput) {
