@@ -1,8 +1,11 @@
 // `cohort run` and `cohort mock-llm` as real processes talking over 127.0.0.1.
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -216,4 +219,52 @@ TEST(Cli, ApiKeyReachesTheServerAndNeverTheOutputOrLogs) {
   EXPECT_EQ(err.find(key), std::string::npos) << err;
   EXPECT_EQ(out.find(key.substr(3, 12)), std::string::npos);  // not even a part of it
   EXPECT_EQ(err.find(key.substr(3, 12)), std::string::npos);
+}
+
+// `cohort run --events FILE`: every event as a JSON line; a streaming model's pieces
+// arrive as token events before their agent's finished event, and add up to its answer.
+TEST(Cli, EventsFileCarriesStreamedTokens) {
+  mock_llm_process mock({"--latency-ms", "20"});
+  json doc{{"models", {{"mock", {{"provider", "openai"}, {"base_url", mock.base_url()}, {"stream", true}}}}},
+           {"agents", {{"a", {{"model", "mock"}, {"prompt", "Describe {{item}} in a few words."}}}}},
+           {"workflow", {{"type", "fan_out"}, {"over", "input.xs"}, {"agent", "a"}}},
+           {"input", {{"xs", {"tides", "dunes", "fjords"}}}}};
+  auto events_path = ::testing::TempDir() + "/events.jsonl";
+  auto r = run_cohort(write_temp("streamed.json", doc), {"--events", events_path});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.doc["output"].size(), 3u) << r.doc.dump();
+
+  std::ifstream in(events_path);
+  std::map<std::string, std::string> streamed;  // leaf path -> text so far
+  std::set<std::string> finished;
+  int tokens = 0;
+  for (std::string line; std::getline(in, line);) {
+    auto e = json::parse(line, nullptr, false);
+    ASSERT_TRUE(e.is_object()) << "not a JSON line: " << line;
+    auto path = e["path"].get<std::string>();
+    if (e["kind"] == "token") {
+      EXPECT_FALSE(finished.count(path)) << "a token after its agent finished: " << line;
+      streamed[path] += e["text"].get<std::string>();
+      ++tokens;
+    } else if (e["kind"] == "finished" && e["leaf"] == true) {
+      finished.insert(path);
+    }
+  }
+  EXPECT_EQ(finished.size(), 3u);
+  EXPECT_GT(tokens, 3) << "answers came in one piece each: nothing was streamed";
+  for (size_t i = 0; i < 3; ++i) {
+    auto suffix = "[" + std::to_string(i) + "]";
+    auto it = std::find_if(streamed.begin(), streamed.end(), [&](const auto& kv) {
+      return kv.first.size() > suffix.size() && kv.first.compare(kv.first.size() - suffix.size(), suffix.size(), suffix) == 0;
+    });
+    ASSERT_NE(it, streamed.end()) << "no tokens for branch " << i;
+    EXPECT_EQ(it->second, r.doc["output"][i].get<std::string>()) << it->first;
+  }
+}
+
+TEST(Cli, EventsFileThatCannotBeWrittenIsAClearError) {
+  auto r = run_cohort(std::string(COHORT_SOURCE_DIR) + "/examples/quickstart.json",
+                      {"--events", "/nonexistent-dir/events.jsonl"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--events: cannot write \"/nonexistent-dir/events.jsonl\""), std::string::npos) << r.err;
 }

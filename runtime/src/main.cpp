@@ -160,18 +160,32 @@ int exit_code(const cohort::RunResult& r) {
   return r.status == "cancelled" ? 130 : 1;
 }
 
-int cmd_run(const std::string& file, const std::string& input_arg, bool json, bool quiet,
-            const cohort::RuntimeOptions& options) {
+struct run_flags {
+  std::string file;
+  std::string input;   // JSON text or @FILE
+  std::string events;  // a file for every event as JSON Lines
+  bool json = false;
+  bool quiet = false;
+};
+
+int cmd_run(const run_flags& flags, const cohort::RuntimeOptions& options) {
   cohort::Runtime rt(options);
-  auto scenario = rt.load_file(file);
+  auto scenario = rt.load_file(flags.file);
   std::optional<nlohmann::json> input;
-  if (!input_arg.empty()) input = parse_input(input_arg);
-  cohort::EventHandler on_event;
-  std::shared_ptr<cohort::console_progress> progress;
-  if (!quiet) {
-    progress = std::make_shared<cohort::console_progress>(stderr);
-    on_event = [progress](const cohort::Event& e) { (*progress)(e); };
+  if (!flags.input.empty()) input = parse_input(flags.input);
+  std::shared_ptr<std::ofstream> events;
+  if (!flags.events.empty()) {
+    events = std::make_shared<std::ofstream>(flags.events, std::ios::trunc);
+    if (!*events) throw std::runtime_error("--events: cannot write \"" + flags.events + "\"");
   }
+  std::shared_ptr<cohort::console_progress> progress;
+  if (!flags.quiet) progress = std::make_shared<cohort::console_progress>(stderr);
+  cohort::EventHandler on_event;
+  if (progress || events)  // events arrive one at a time, from the run's event sink
+    on_event = [progress, events](const cohort::Event& e) {
+      if (progress) (*progress)(e);
+      if (events) *events << e.to_json().dump() << '\n';
+    };
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
   auto run = rt.start(scenario, input, on_event);
@@ -184,7 +198,8 @@ int cmd_run(const std::string& file, const std::string& input_arg, bool json, bo
       run.cancel("interrupted (SIGINT)");
     }
   }
-  if (json) std::printf("%s\n", result->to_json().dump(2).c_str());
+  if (events) events->flush();
+  if (flags.json) std::printf("%s\n", result->to_json().dump(2).c_str());
   else print_human(*result);
   std::fflush(stdout);
   return exit_code(*result);
@@ -248,12 +263,12 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off");
 
   auto* run = app.add_subcommand("run", "run a scenario file");
-  std::string file, input;
-  bool json = false, quiet = false;
-  run->add_option("FILE", file, "scenario (JSON)")->required();
-  run->add_option("--input", input, "replacement input: JSON text or @FILE");
-  run->add_flag("--json", json, "print one JSON document on stdout");
-  run->add_flag("--quiet,-q", quiet, "no progress lines");
+  run_flags rf;
+  run->add_option("FILE", rf.file, "scenario (JSON)")->required();
+  run->add_option("--input", rf.input, "replacement input: JSON text or @FILE");
+  run->add_option("--events", rf.events, "write every event (started, finished, streamed token) to FILE, a JSON object a line");
+  run->add_flag("--json", rf.json, "print one JSON document on stdout");
+  run->add_flag("--quiet,-q", rf.quiet, "no progress lines");
 
   auto* validate = app.add_subcommand("validate", "check a scenario file without running it");
   std::string validate_file;
@@ -294,7 +309,7 @@ int main(int argc, char** argv) {
     auto options = cohort::RuntimeOptions::load(config_file);
     if (!log_level.empty()) options.log_level = log_level;
     setup_logging(options.log_level);
-    if (*run) return cmd_run(file, input, json, quiet, options);
+    if (*run) return cmd_run(rf, options);
     if (*validate) {
       cohort::Runtime rt(options);
       auto s = rt.load_file(validate_file);

@@ -74,6 +74,15 @@ RunResult to_public(result&& r, bool deadline_hit, int64_t wall_ms) {
 
 }  // namespace
 
+nlohmann::json Event::to_json() const {
+  nlohmann::json j{{"kind", kind}, {"path", path}, {"agent", agent}, {"at_ms", at_ms}, {"leaf", leaf}};
+  if (!status.empty()) j["status"] = status;
+  if (kind == "finished") j["duration_us"] = duration_us;
+  if (!message.empty()) j[kind == "token" ? "text" : "message"] = message;
+  if (!report.is_null()) j["report"] = report;
+  return j;
+}
+
 nlohmann::json RunResult::to_json() const {
   nlohmann::json j{
     {"status", status},

@@ -45,6 +45,10 @@ struct Event {
   int64_t duration_us = 0;
   bool leaf = false;     // an agent, not a supervisor
   nlohmann::json report; // a finished pattern's report (see RunResult::reports), else null
+
+  // {"kind", "path", "agent", "at_ms", "leaf"} and, when set, "status", "duration_us",
+  // "message" (token: "text"), "report": one line of `cohort run --events`.
+  nlohmann::json to_json() const;
 };
 
 struct RunSummary {
