@@ -3,6 +3,7 @@
 // precise errors, and cancellation that closes the in-flight request at once. A
 // streaming model's answer arrives as SSE: its text pieces go to the asker as they
 // come, and the reply holds the whole text, as without streaming.
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <unordered_map>
@@ -87,11 +88,18 @@ struct client_state {
 
 using client_actor = caf::stateful_actor<client_state>;
 
+// The start of a body for an error message: one line, cut before byte 300 at a UTF-8
+// character boundary (a message that is not valid UTF-8 cannot be printed as JSON).
 std::string excerpt(const std::string& body) {
-  auto s = body.substr(0, 300);
+  size_t cut = std::min<size_t>(body.size(), 300);
+  while (cut < body.size() && cut > 0 && (static_cast<unsigned char>(body[cut]) & 0xC0) == 0x80) --cut;
+  auto s = body.substr(0, cut);
   for (auto& c : s)
     if (c == '\n' || c == '\r') c = ' ';
-  return body.size() > 300 ? s + "..." : s;
+  // Invalid bytes (a Latin-1 error page) become U+FFFD, as the JSON library writes them.
+  s = nlohmann::json::parse(nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+          .get<std::string>();
+  return cut < body.size() ? s + "..." : s;
 }
 
 // Retry-After in seconds (the HTTP-date form is rare from model servers: ignored).
@@ -126,8 +134,9 @@ std::vector<std::string> tool_call_names(const nlohmann::json& message) {
   if (calls == message.end() || !calls->is_array()) return names;
   for (const auto& call : *calls) {
     std::string name;
-    if (call.is_object() && call.contains("function") && call["function"].is_object())
-      name = call["function"].value("name", "");
+    if (call.is_object() && call.contains("function") && call["function"].is_object() &&
+        call["function"].contains("name") && call["function"]["name"].is_string())
+      name = call["function"]["name"].get<std::string>();
     if (!name.empty() || names.empty()) names.push_back(name.empty() ? "?" : name);
   }
   return names;
@@ -145,9 +154,13 @@ error_info tool_calls_error(const endpoint& ep, const std::vector<std::string>& 
 
 // The server's usage, or an estimate marked as one.
 void settle_usage(model_reply& r, const nlohmann::json* usage, const model_request& req) {
-  if (usage && usage->is_object() && (*usage).contains("completion_tokens")) {
-    r.prompt_tokens = usage->value("prompt_tokens", int64_t{0});
-    r.completion_tokens = usage->value("completion_tokens", int64_t{0});
+  auto count = [&](const char* key) -> const nlohmann::json* {
+    auto it = usage->find(key);
+    return it != usage->end() && it->is_number_integer() ? &*it : nullptr;
+  };
+  if (usage && usage->is_object() && count("completion_tokens")) {
+    r.prompt_tokens = count("prompt_tokens") ? count("prompt_tokens")->get<int64_t>() : 0;
+    r.completion_tokens = count("completion_tokens")->get<int64_t>();
     return;
   }
   r.prompt_tokens = estimate_prompt_tokens(req.messages);
@@ -195,10 +208,18 @@ struct stream_assembly {
   std::vector<std::string> tool_calls;
   std::string error;                     // an error event, or an unreadable one
   bool finished = false;                 // a finish_reason or [DONE] arrived
+  bool saw_event = false;
+  std::string raw;                       // the body until the first event: a server that
+                                         // ignored "stream" answers with plain JSON
 
   // `send_delta` gets each non-empty piece of text.
   template <class F>
   void take(const std::string& data, F&& send_delta) {
+    if (!saw_event) {
+      saw_event = true;
+      raw.clear();
+      raw.shrink_to_fit();
+    }
     if (data == "[DONE]") {
       finished = true;
       return;
@@ -233,12 +254,24 @@ model_reply interpret_stream(const endpoint& ep, const http_outcome& out, stream
                              const model_request& req) {
   model_reply r;
   if (!answered(ep, out, r)) return r;
+  if (!s.saw_event && !s.raw.empty()) {  // not a stream after all: one whole answer
+    http_outcome whole = out;
+    whole.body = std::move(s.raw);
+    r = interpret(ep, whole, req);
+    if (r.ok && req.on_delta && !r.text.empty())
+      caf::anon_send(req.on_delta, stream_delta_atom::value, req.id, r.text);
+    return r;
+  }
   if (!s.error.empty()) {
     r.error = {s.error.rfind("error event", 0) == 0 ? "server_error" : "malformed_response", s.error + " (" + ep.url + ")"};
     return r;
   }
   if (!s.tool_calls.empty()) {
-    r.error = tool_calls_error(ep, s.tool_calls);
+    // A call's name comes in its first delta only; later argument chunks add "?".
+    std::vector<std::string> names;
+    for (const auto& n : s.tool_calls)
+      if (n != "?" && std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+    r.error = tool_calls_error(ep, names.empty() ? std::vector<std::string>{"?"} : names);
     return r;
   }
   if (!s.finished) {
@@ -268,9 +301,40 @@ http_connection::request make_request(const model_def& m, const endpoint& ep, co
   for (const auto& [name, value] : ep.headers) r.set(name, value);
   if (!m.api_key_env.empty())
     if (const char* key = std::getenv(m.api_key_env.c_str())) r.set(http::field::authorization, std::string("Bearer ") + key);
-  r.body() = body.dump();
+  // Replace, not throw: text from a tool or an embedder may not be valid UTF-8.
+  r.body() = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   r.prepare_payload();
   return r;
+}
+
+// Responses are read on an I/O thread, where an exception would end the process: one
+// that escapes becomes this call's malformed_response.
+template <class F>
+model_reply guarded(const endpoint& ep, F&& read) {
+  try {
+    return read();
+  } catch (const std::exception& e) {
+    model_reply r;
+    r.error = {"malformed_response", "could not read the response from " + ep.url + ": " + e.what()};
+    return r;
+  }
+}
+
+// Bytes of a streamed body into its assembly (null: the body ended, so a last event
+// without its closing blank line counts); each text piece goes to the listener.
+void feed_stream(stream_assembly& s, const model_request& req, const std::string* bytes) {
+  auto on_event = [&](const std::string& data) {
+    s.take(data, [&](const std::string& piece) {
+      if (req.on_delta) caf::anon_send(req.on_delta, stream_delta_atom::value, req.id, piece);
+    });
+  };
+  try {
+    if (!bytes) return s.parser.finish(on_event);
+    if (!s.saw_event && s.raw.size() < 64 * 1024 * 1024) s.raw += *bytes;
+    s.parser.feed(*bytes, on_event);
+  } catch (const std::exception& e) {
+    if (s.error.empty()) s.error = std::string("unreadable stream: ") + e.what();
+  }
 }
 
 caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_context* io,
@@ -324,8 +388,9 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
         caf::anon_send(caf::actor_cast<caf::actor>(me), http_done_atom::value, id, std::move(out), std::move(reply));
       };
       if (!m->stream) {
-        conn->send(make_request(*m, *ep, *req), connect_timeout, request_timeout,
-                   [finish, ep, req](http_outcome out) { finish(req->id, out, interpret(*ep, out, *req)); });
+        conn->send(make_request(*m, *ep, *req), connect_timeout, request_timeout, [finish, ep, req](http_outcome out) {
+          finish(req->id, out, guarded(*ep, [&] { return interpret(*ep, out, *req); }));
+        });
         return;
       }
       // Both callbacks run on the connection's strand, one after the other.
@@ -333,15 +398,12 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
       conn->send(
           make_request(*m, *ep, *req), connect_timeout, request_timeout,
           [finish, ep, req, assembly](http_outcome out) {
-            finish(req->id, out, interpret_stream(*ep, out, *assembly, *req));
+            finish(req->id, out, guarded(*ep, [&] {
+              if (out.error_kind.empty() && out.status == 200) feed_stream(*assembly, *req, nullptr);
+              return interpret_stream(*ep, out, *assembly, *req);
+            }));
           },
-          [req, assembly](const std::string& bytes) {
-            assembly->parser.feed(bytes, [&](const std::string& data) {
-              assembly->take(data, [&](const std::string& piece) {
-                if (req->on_delta) caf::anon_send(req->on_delta, stream_delta_atom::value, req->id, piece);
-              });
-            });
-          });
+          [req, assembly](const std::string& bytes) { feed_stream(*assembly, *req, &bytes); });
     });
     st.active.emplace(id, std::move(c));
   };

@@ -141,6 +141,7 @@ class connection final : public http_connection, public std::enable_shared_from_
   }
 
   void write() {
+    parser_.reset();  // the last response's parser must not count as "something received"
     tcp().expires_after(request_timeout_);
     http::async_write(stream_, req_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       if (self->closed_) return;
@@ -223,7 +224,8 @@ class connection final : public http_connection, public std::enable_shared_from_
     std::string stage(stage_name);
     auto where = host_ + ":" + port_;
     bool nothing_received = !parser_ || !parser_->got_some();
-    out.stale = reused_ && nothing_received && stage != "connect";
+    // A slow server is not a stale connection: resending would only double the wait.
+    out.stale = reused_ && nothing_received && stage != "connect" && ec != beast::error::timeout;
     if (ec == beast::error::timeout) {
       out.error_kind = "timeout";
       auto ms = stage == "connect" || stage == "handshake" ? connect_timeout_ : request_timeout_;
@@ -234,7 +236,7 @@ class connection final : public http_connection, public std::enable_shared_from_
       out.error = "connection refused by " + where;
     } else if (stage == "handshake") {
       if constexpr (tls) {
-        auto why = tls_verify_failure(stream_.native_handle());
+        auto why = verify_ ? tls_verify_failure(stream_.native_handle()) : std::string();
         if (!why.empty()) {
           // A configuration problem, not a flaky server: its own kind, which a node's retry does not retry.
           out.error_kind = "tls_verify";

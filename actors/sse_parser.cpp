@@ -30,6 +30,14 @@ void sse_parser::feed(std::string_view bytes, const event_fn& on_event) {
   pending_.append(bytes.substr(start));
 }
 
+void sse_parser::finish(const event_fn& on_event) {
+  if (!pending_.empty()) {
+    line(pending_, on_event);
+    pending_.clear();
+  }
+  line({}, on_event);
+}
+
 void sse_parser::line(std::string_view text, const event_fn& on_event) {
   if (text.empty()) {  // the blank line that ends an event
     if (has_data_) on_event(data_);

@@ -15,6 +15,8 @@ class sse_parser {
 
   // Calls `on_event` for every event that `bytes` completes.
   void feed(std::string_view bytes, const event_fn& on_event);
+  // The body ended: an event cut off before its closing blank line still counts.
+  void finish(const event_fn& on_event);
 
  private:
   void line(std::string_view text, const event_fn& on_event);

@@ -82,3 +82,21 @@ TEST(HttpClient, CancelClosesInFlightRequests) {
   EXPECT_EQ(s["client_cancellations"], 5) << s.dump();
   EXPECT_EQ(rt.open_connections(), 0u);
 }
+
+// A reused keep-alive connection whose server does not answer in time is a timeout, not
+// a stale connection: it is not sent again (which would double the wait).
+TEST(HttpClient, TimeoutOnAReusedConnectionIsNotResent) {
+  mock_llm_process mock;
+  cohort::Runtime rt;
+  // The first step leaves its keep-alive connection idle; the second, on it, hangs.
+  auto sc = rt.load({{"models", {{"m", {{"provider", "openai"}, {"base_url", mock.base_url()}, {"request_timeout_ms", 300}}}}},
+                     {"agents", {{"ok", {{"model", "m"}, {"prompt", "call"}}},
+                                 {"hangs", {{"model", "m"}, {"prompt", "call"}, {"params", {{"mock_fault", "hang"}}}}}}},
+                     {"workflow", {{"type", "pipeline"}, {"steps", {{{"agent", "ok"}}, {{"agent", "hangs"}}}}}}});
+  auto r = rt.run(sc);
+  EXPECT_EQ(r.error_kind, "timeout") << r.error;
+  auto s = json::parse(http_get(mock.port(), "/stats"));
+  // One connection for both calls, and one for this GET /stats.
+  EXPECT_EQ(s["connections_total"], 2) << "the second call did not reuse the connection: " << s.dump();
+  EXPECT_EQ(s["requests"], 2) << "the timed-out call was sent again: " << s.dump();
+}

@@ -127,7 +127,7 @@ void print_usage_rows(const char* title, const nlohmann::json& rows) {
 void print_human(const cohort::RunResult& r) {
   std::printf("\n== output (%s) ==\n", r.status.c_str());
   if (r.output.is_string()) std::printf("%s\n", r.output.get<std::string>().c_str());
-  else std::printf("%s\n", r.output.dump(2).c_str());
+  else std::printf("%s\n", r.output.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   if (!r.ok()) std::printf("\nerror (%s): %s\n", r.error_kind.c_str(), r.error.c_str());
   const auto& s = r.summary;
   print_reports(r.reports);
@@ -184,7 +184,7 @@ int cmd_run(const run_flags& flags, const cohort::RuntimeOptions& options) {
   if (progress || events)  // events arrive one at a time, from the run's event sink
     on_event = [progress, events](const cohort::Event& e) {
       if (progress) (*progress)(e);
-      if (events) *events << e.to_json().dump() << '\n';
+      if (events) *events << e.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
     };
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
@@ -199,7 +199,9 @@ int cmd_run(const run_flags& flags, const cohort::RuntimeOptions& options) {
     }
   }
   if (events) events->flush();
-  if (flags.json) std::printf("%s\n", result->to_json().dump(2).c_str());
+  // Replace, not throw: a server's error text or a tool's output may not be valid UTF-8.
+  if (flags.json)
+    std::printf("%s\n", result->to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   else print_human(*result);
   std::fflush(stdout);
   return exit_code(*result);

@@ -1,0 +1,150 @@
+// Responses that real servers and proxies do send, from a scripted HTTP server on
+// 127.0.0.1 that answers each request with fixed bytes: none may end the process (a
+// parse runs on an I/O thread), each ends the call with a clear result.
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <gtest/gtest.h>
+
+#include "actors/sse_parser.hpp"
+#include "cohort/runtime.hpp"
+#include "tests/support/test_runtime.hpp"
+
+using nlohmann::json;
+namespace net = boost::asio;
+
+namespace {
+
+// Answers every request with `response` (a whole HTTP response, then the connection is
+// closed), until destroyed. Bounded: the accept loop ends when the server goes.
+class scripted_server {
+ public:
+  explicit scripted_server(std::string response)
+      : response_(std::move(response)), acceptor_(io_, {net::ip::make_address("127.0.0.1"), 0}) {
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~scripted_server() {
+    stopping_ = true;
+    boost::system::error_code ignored;
+    net::ip::tcp::socket poke(io_);
+    poke.connect(acceptor_.local_endpoint(), ignored);  // wakes the blocking accept
+    thread_.join();
+  }
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/v1"; }
+
+ private:
+  void serve() {
+    while (!stopping_) {
+      net::ip::tcp::socket s(io_);
+      boost::system::error_code ec;
+      acceptor_.accept(s, ec);
+      if (ec || stopping_) return;
+      net::streambuf buf;
+      auto header_end = net::read_until(s, buf, "\r\n\r\n", ec);
+      if (ec) continue;
+      std::string head(net::buffers_begin(buf.data()), net::buffers_begin(buf.data()) + header_end);
+      size_t length = 0;
+      if (auto at = head.find("Content-Length: "); at != std::string::npos) length = std::stoul(head.substr(at + 16));
+      if (buf.size() - header_end < length) net::read(s, buf, net::transfer_exactly(length - (buf.size() - header_end)), ec);
+      net::write(s, net::buffer(response_), ec);
+      s.shutdown(net::ip::tcp::socket::shutdown_both, ec);
+    }
+  }
+
+  std::string response_;
+  net::io_context io_;
+  net::ip::tcp::acceptor acceptor_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+std::string http(int status, const std::string& content_type, const std::string& body, bool length = true) {
+  std::string r = "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Type: " + content_type + "\r\nConnection: close\r\n";
+  if (length) r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  return r + "\r\n" + body;
+}
+
+cohort::RunResult run_once(const std::string& base_url, bool stream, int* tokens = nullptr) {
+  cohort::Runtime rt(cohort::testing::test_options(20000));
+  auto sc = rt.load(json{{"models", {{"m", {{"provider", "openai"}, {"base_url", base_url}, {"stream", stream}}}}},
+                         {"agents", {{"a", {{"model", "m"}, {"prompt", "hello"}}}}},
+                         {"workflow", {{"agent", "a"}}}});
+  return rt.run(sc, std::nullopt, [tokens](const cohort::Event& e) {
+    if (tokens && e.kind == "token") ++*tokens;
+  });
+}
+
+const std::string answer_doc =
+    R"({"choices": [{"index": 0, "message": {"role": "assistant", "content": "plain answer"}, "finish_reason": "stop"}]})";
+
+}  // namespace
+
+TEST(OddResponses, ErrorPageThatIsNotUtf8IsReportedAndPrintable) {
+  std::string page(290, 'x');
+  page += "\xff\xfe caf\xc3\xa9 \xe6\xbc\xa2\xe5\xad\x97 \xe6\xbc\xa2\xe5\xad\x97 and more";  // a bad byte, then a character cut at 300
+  scripted_server server(http(500, "text/html; charset=latin1", page));
+  auto r = run_once(server.base_url(), false);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error_kind, "server_error") << r.error;
+  EXPECT_NE(r.error.find("HTTP 500"), std::string::npos) << r.error;
+  EXPECT_NO_THROW(r.to_json().dump()) << "the error text must be valid UTF-8";
+}
+
+TEST(OddResponses, UsageWithNullCountsAndToolCallWithoutName) {
+  {
+    scripted_server server(http(200, "application/json",
+                                R"({"choices": [{"message": {"content": "ok"}}], "usage": {"prompt_tokens": null, "completion_tokens": 4}})"));
+    auto r = run_once(server.base_url(), false);
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(r.output, "ok");
+    EXPECT_EQ(r.summary.completion_tokens, 4);
+  }
+  {
+    scripted_server server(http(200, "application/json",
+                                R"({"choices": [{"message": {"content": null, "tool_calls": [{"id": "c", "function": {"name": null, "arguments": "{}"}}]}}]})"));
+    auto r = run_once(server.base_url(), false);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error_kind, "unsupported_response") << r.error;
+  }
+}
+
+TEST(OddResponses, StreamRequestAnsweredWithPlainJson) {
+  scripted_server server(http(200, "application/json", answer_doc));
+  int tokens = 0;
+  auto r = run_once(server.base_url(), true, &tokens);
+  ASSERT_TRUE(r.ok()) << r.error_kind << ": " << r.error;
+  EXPECT_EQ(r.output, "plain answer");
+  EXPECT_EQ(tokens, 1) << "the whole answer is its one piece";
+}
+
+TEST(OddResponses, StreamWhoseLastEventHasNoClosingBlankLine) {
+  std::string events =
+      "data: {\"choices\": [{\"index\": 0, \"delta\": {\"content\": \"stre\"}}]}\n\n"
+      // The last piece and the finish in an event the body ends inside (Connection: close,
+      // no length), without [DONE]: as some proxies cut it.
+      "data: {\"choices\": [{\"index\": 0, \"delta\": {\"content\": \"amed\"}, \"finish_reason\": \"stop\"}]}";
+  scripted_server server(http(200, "text/event-stream", events, false));
+  int tokens = 0;
+  auto r = run_once(server.base_url(), true, &tokens);
+  ASSERT_TRUE(r.ok()) << r.error_kind << ": " << r.error;
+  EXPECT_EQ(r.output, "streamed");
+  EXPECT_EQ(tokens, 2);
+}
+
+TEST(SseParser, FinishFlushesAnEventCutOffByTheEnd) {
+  cohort::sse_parser p;
+  std::vector<std::string> got;
+  auto on_event = [&](const std::string& d) { got.push_back(d); };
+  p.feed("data: one\n\ndata: two", on_event);
+  EXPECT_EQ(got, std::vector<std::string>{"one"});
+  p.finish(on_event);
+  EXPECT_EQ(got, (std::vector<std::string>{"one", "two"}));
+}
