@@ -200,6 +200,21 @@ model_reply interpret(const endpoint& ep, const http_outcome& out, const model_r
   return r;
 }
 
+// An error event's kind, from its OpenAI-style code or type: the request's own fault
+// (too long, filtered, invalid) is http_status, which is neither retried elsewhere nor
+// held against the endpoint; a rate limit is rate_limited; anything else server_error.
+std::string stream_error_kind(const nlohmann::json& error) {
+  std::string what;
+  if (error.is_object())
+    for (const char* key : {"code", "type"})
+      if (auto it = error.find(key); it != error.end() && it->is_string()) what += it->get<std::string>() + " ";
+  auto has = [&](const char* word) { return what.find(word) != std::string::npos; };
+  if (has("rate_limit") || has("insufficient_quota")) return "rate_limited";
+  if (has("invalid_request") || has("context_length") || has("content_filter") || has("content_policy"))
+    return "http_status";
+  return "server_error";
+}
+
 // A streamed answer put together on the I/O thread as its events arrive.
 struct stream_assembly {
   sse_parser parser;
@@ -207,6 +222,7 @@ struct stream_assembly {
   nlohmann::json usage;                  // from the chunk that carried it (include_usage)
   std::vector<std::string> tool_calls;
   std::string error;                     // an error event, or an unreadable one
+  std::string error_kind;                // of that error
   bool finished = false;                 // a finish_reason or [DONE] arrived
   bool saw_event = false;
   std::string raw;                       // the body until the first event: a server that
@@ -230,7 +246,10 @@ struct stream_assembly {
       return;
     }
     if (doc.contains("error")) {
-      if (error.empty()) error = "error event in the stream: " + excerpt(data);
+      if (error.empty()) {
+        error = "error event in the stream: " + excerpt(data);
+        error_kind = stream_error_kind(doc["error"]);
+      }
       return;
     }
     if (doc.contains("usage") && doc["usage"].is_object()) usage = doc["usage"];
@@ -263,7 +282,7 @@ model_reply interpret_stream(const endpoint& ep, const http_outcome& out, stream
     return r;
   }
   if (!s.error.empty()) {
-    r.error = {s.error.rfind("error event", 0) == 0 ? "server_error" : "malformed_response", s.error + " (" + ep.url + ")"};
+    r.error = {s.error_kind.empty() ? "malformed_response" : s.error_kind, s.error + " (" + ep.url + ")"};
     return r;
   }
   if (!s.tool_calls.empty()) {

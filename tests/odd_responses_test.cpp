@@ -139,6 +139,28 @@ TEST(OddResponses, StreamWhoseLastEventHasNoClosingBlankLine) {
   EXPECT_EQ(tokens, 2);
 }
 
+// An error event's kind follows its code: a request the model refuses is the request's
+// fault (http_status: not tried elsewhere, not held against the endpoint); an overloaded
+// server stays server_error.
+TEST(OddResponses, ErrorEventInAStreamIsKindedByItsCode) {
+  auto stream_failing_with = [](const std::string& error) {
+    return http(200, "text/event-stream",
+                "data: {\"choices\": [{\"index\": 0, \"delta\": {\"content\": \"par\"}}]}\n\n"
+                "data: {\"error\": " + error + "}\n\n", false);
+  };
+  {
+    scripted_server server(stream_failing_with(
+        R"({"message": "too long", "type": "invalid_request_error", "code": "context_length_exceeded"})"));
+    auto r = run_once(server.base_url(), true);
+    EXPECT_EQ(r.error_kind, "http_status") << r.error;
+    EXPECT_NE(r.error.find("context_length_exceeded"), std::string::npos) << r.error;
+  }
+  {
+    scripted_server server(stream_failing_with(R"({"message": "overloaded", "type": "server_error"})"));
+    EXPECT_EQ(run_once(server.base_url(), true).error_kind, "server_error");
+  }
+}
+
 TEST(SseParser, FinishFlushesAnEventCutOffByTheEnd) {
   cohort::sse_parser p;
   std::vector<std::string> got;
