@@ -225,6 +225,7 @@ struct stream_assembly {
   std::string error_kind;                // of that error
   bool finished = false;                 // a finish_reason or [DONE] arrived
   bool saw_event = false;
+  size_t pieces_sent = 0;                // to the listener; if the call then fails, it hears so
   std::string raw;                       // the body until the first event: a server that
                                          // ignored "stream" answers with plain JSON
 
@@ -344,6 +345,7 @@ model_reply guarded(const endpoint& ep, F&& read) {
 void feed_stream(stream_assembly& s, const model_request& req, const std::string* bytes) {
   auto on_event = [&](const std::string& data) {
     s.take(data, [&](const std::string& piece) {
+      ++s.pieces_sent;
       if (req.on_delta) caf::anon_send(req.on_delta, stream_delta_atom::value, req.id, piece);
     });
   };
@@ -417,10 +419,14 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
       conn->send(
           make_request(*m, *ep, *req), connect_timeout, request_timeout,
           [finish, ep, req, assembly](http_outcome out) {
-            finish(req->id, out, guarded(*ep, [&] {
+            auto reply = guarded(*ep, [&] {
               if (out.error_kind.empty() && out.status == 200) feed_stream(*assembly, *req, nullptr);
               return interpret_stream(*ep, out, *assembly, *req);
-            }));
+            });
+            // Sent before the failure itself, so the listener hears it before any retry's pieces.
+            if (!reply.ok && assembly->pieces_sent > 0 && req->on_delta)
+              caf::anon_send(req->on_delta, stream_reset_atom::value, req->id);
+            finish(req->id, out, std::move(reply));
           },
           [req, assembly](const std::string& bytes) { feed_stream(*assembly, *req, &bytes); });
     });

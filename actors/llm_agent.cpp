@@ -195,6 +195,11 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
       if (self->state.settled || id != *in_flight) return;
       emit(*ctx, self->state.current, event_kind::token, def->name, outcome::succeeded, text);
     },
+    [=](stream_reset_atom, uint64_t id) {
+      if (self->state.settled || id != *in_flight) return;
+      emit(*ctx, self->state.current, event_kind::token_reset, def->name, outcome::failed,
+           "the streamed call failed part way: its pieces so far do not count");
+    },
     [=](const cancel& c) {
       settle(failure(outcome::cancelled, "cancelled", c.reason));
     },

@@ -12,6 +12,7 @@ using permit_atom = caf::atom_constant<caf::atom("permit")>;  // a queued resour
 using run_atom = caf::atom_constant<caf::atom("run")>;
 using pump_atom = caf::atom_constant<caf::atom("pump")>;
 using stream_delta_atom = caf::atom_constant<caf::atom("delta")>;  // (request id, text) of a streamed answer
+using stream_reset_atom = caf::atom_constant<caf::atom("dreset")>;  // (request id): its pieces so far are void
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 
 }  // namespace cohort

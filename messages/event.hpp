@@ -8,7 +8,8 @@
 
 namespace cohort {
 
-enum class event_kind : uint8_t { started = 0, finished = 1, token = 2, note = 3 };
+// token_reset: a streamed call failed after some pieces; they do not count (it may be tried again).
+enum class event_kind : uint8_t { started = 0, finished = 1, token = 2, note = 3, token_reset = 4 };
 
 const char* to_string(event_kind k);
 

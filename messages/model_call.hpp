@@ -21,7 +21,8 @@ struct model_request {
   std::string agent;
   int32_t priority = 0;      // the asking branch's: beyond max_in_flight, higher goes first
   // A streaming model sends (stream_delta_atom, id, text) here for every piece of text
-  // as it arrives, before the reply; null: nobody wants them.
+  // as it arrives, before the reply, and (stream_reset_atom, id) if the call then fails
+  // after some of them; null: nobody wants them.
   caf::actor on_delta;
 };
 

@@ -27,6 +27,7 @@ const char* to_string(event_kind k) {
     case event_kind::finished: return "finished";
     case event_kind::token: return "token";
     case event_kind::note: return "note";
+    case event_kind::token_reset: return "token_reset";
   }
   return "unknown";
 }

@@ -1,7 +1,10 @@
 // Responses that real servers and proxies do send, from a scripted HTTP server on
 // 127.0.0.1 that answers each request with fixed bytes: none may end the process (a
 // parse runs on an I/O thread), each ends the call with a clear result.
+#include <algorithm>
 #include <atomic>
+#include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,12 +26,14 @@ namespace net = boost::asio;
 
 namespace {
 
-// Answers every request with `response` (a whole HTTP response, then the connection is
-// closed), until destroyed. Bounded: the accept loop ends when the server goes.
+// Answers the i-th connection's request with responses[i] (the last one for any later),
+// writes it whole, then closes the connection; until destroyed. Bounded: the accept
+// loop ends when the server goes.
 class scripted_server {
  public:
-  explicit scripted_server(std::string response)
-      : response_(std::move(response)), acceptor_(io_, {net::ip::make_address("127.0.0.1"), 0}) {
+  explicit scripted_server(std::string response) : scripted_server(std::vector<std::string>{std::move(response)}) {}
+  explicit scripted_server(std::vector<std::string> responses)
+      : responses_(std::move(responses)), acceptor_(io_, {net::ip::make_address("127.0.0.1"), 0}) {
     thread_ = std::thread([this] { serve(); });
   }
   ~scripted_server() {
@@ -54,12 +59,13 @@ class scripted_server {
       size_t length = 0;
       if (auto at = head.find("Content-Length: "); at != std::string::npos) length = std::stoul(head.substr(at + 16));
       if (buf.size() - header_end < length) net::read(s, buf, net::transfer_exactly(length - (buf.size() - header_end)), ec);
-      net::write(s, net::buffer(response_), ec);
+      net::write(s, net::buffer(responses_[std::min(served_++, responses_.size() - 1)]), ec);
       s.shutdown(net::ip::tcp::socket::shutdown_both, ec);
     }
   }
 
-  std::string response_;
+  std::vector<std::string> responses_;
+  size_t served_ = 0;
   net::io_context io_;
   net::ip::tcp::acceptor acceptor_;
   std::atomic<bool> stopping_{false};
@@ -72,14 +78,26 @@ std::string http(int status, const std::string& content_type, const std::string&
   return r + "\r\n" + body;
 }
 
-cohort::RunResult run_once(const std::string& base_url, bool stream, int* tokens = nullptr) {
+cohort::RunResult run_once(const std::string& base_url, bool stream, int* tokens = nullptr,
+                           const cohort::EventHandler& on_event = nullptr, json retry = nullptr) {
   cohort::Runtime rt(cohort::testing::test_options(20000));
+  json step{{"agent", "a"}};
+  if (!retry.is_null()) {  // a retry is its parent's to run: the step goes in a pipeline
+    step["retry"] = std::move(retry);
+    step = {{"type", "pipeline"}, {"steps", {step}}};
+  }
   auto sc = rt.load(json{{"models", {{"m", {{"provider", "openai"}, {"base_url", base_url}, {"stream", stream}}}}},
                          {"agents", {{"a", {{"model", "m"}, {"prompt", "hello"}}}}},
-                         {"workflow", {{"agent", "a"}}}});
-  return rt.run(sc, std::nullopt, [tokens](const cohort::Event& e) {
+                         {"workflow", step}});
+  return rt.run(sc, std::nullopt, [tokens, on_event](const cohort::Event& e) {
     if (tokens && e.kind == "token") ++*tokens;
+    if (on_event) on_event(e);
   });
+}
+
+std::string sse_piece(const std::string& text, bool last = false) {
+  return "data: {\"choices\": [{\"index\": 0, \"delta\": {\"content\": \"" + text + "\"}" +
+         (last ? ", \"finish_reason\": \"stop\"" : "") + "}]}\n\n";
 }
 
 const std::string answer_doc =
@@ -159,6 +177,35 @@ TEST(OddResponses, ErrorEventInAStreamIsKindedByItsCode) {
     scripted_server server(stream_failing_with(R"({"message": "overloaded", "type": "server_error"})"));
     EXPECT_EQ(run_once(server.base_url(), true).error_kind, "server_error");
   }
+}
+
+// A stream cut off part way (the connection drops inside a chunk) and tried again: the
+// listener is told the first try's pieces do not count, before the second try's arrive,
+// which add up to the output.
+TEST(OddResponses, StreamCutOffThenRetriedResetsItsPieces) {
+  auto chunk = [](const std::string& data) {
+    std::ostringstream hex;
+    hex << std::hex << data.size();
+    return hex.str() + "\r\n" + data + "\r\n";
+  };
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::string cut_off = head + chunk(sse_piece("half an ")) + "40\r\ndata: {\"cho";  // then the connection closes
+  std::string whole = head + chunk(sse_piece("a whole ")) + chunk(sse_piece("answer", true)) + chunk("data: [DONE]\n\n") + "0\r\n\r\n";
+  scripted_server server(std::vector<std::string>{cut_off, whole});
+  std::vector<std::pair<std::string, std::string>> seen;  // (kind, text) of token and token_reset events
+  std::mutex m;
+  auto r = run_once(server.base_url(), true, nullptr, [&](const cohort::Event& e) {
+    std::lock_guard<std::mutex> lock(m);
+    if (e.kind == "token" || e.kind == "token_reset") seen.emplace_back(e.kind, e.message);
+  }, {{"max_attempts", 2}, {"backoff_ms", 1}});
+  ASSERT_TRUE(r.ok()) << r.error_kind << ": " << r.error;
+  EXPECT_EQ(r.output, "a whole answer");
+  std::lock_guard<std::mutex> lock(m);
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[0], (std::pair<std::string, std::string>{"token", "half an "}));
+  EXPECT_EQ(seen[1].first, "token_reset");
+  EXPECT_EQ(seen[2], (std::pair<std::string, std::string>{"token", "a whole "}));
+  EXPECT_EQ(seen[3], (std::pair<std::string, std::string>{"token", "answer"}));
 }
 
 TEST(SseParser, FinishFlushesAnEventCutOffByTheEnd) {

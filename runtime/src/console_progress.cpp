@@ -13,6 +13,7 @@ double console_progress::seconds() const {
 
 void console_progress::operator()(const Event& e) {
   if (e.kind == "token") return streamed(e);
+  if (e.kind == "token_reset") return;  // the retry's pieces or the failure will show
   if (!e.leaf) {
     if (e.kind == "finished")
       std::fprintf(out_, "%7.2fs  %s %-10s %s  %s\n", seconds(), e.status == "succeeded" ? "done" : e.status == "cancelled" ? "stop" : "FAIL",

@@ -36,7 +36,9 @@ class Scenario {
 // model sent a piece of an agent's answer.
 struct Event {
   std::string path;      // node path, e.g. "workflow/step0/researcher[2]"
-  std::string kind;      // started | finished | token (a model with "stream": true)
+  std::string kind;      // started | finished | token (a model with "stream": true) |
+                         // token_reset (the call streaming to this path failed part way: drop
+                         // its pieces so far; a retry streams again from the start)
   std::string status;    // finished: succeeded | failed | timed_out | cancelled
   std::string agent;     // agent name, or the pattern (fan_out, pipeline)
   std::string message;   // error message for failures; token: the text piece (the pieces
