@@ -277,10 +277,7 @@ model_reply interpret_stream(const endpoint& ep, const http_outcome& out, stream
   if (!s.saw_event && !s.raw.empty()) {  // not a stream after all: one whole answer
     http_outcome whole = out;
     whole.body = std::move(s.raw);
-    r = interpret(ep, whole, req);
-    if (r.ok && req.on_delta && !r.text.empty())
-      caf::anon_send(req.on_delta, stream_delta_atom::value, req.id, r.text);
-    return r;
+    return interpret(ep, whole, req);
   }
   if (!s.error.empty()) {
     r.error = {s.error_kind.empty() ? "malformed_response" : s.error_kind, s.error + " (" + ep.url + ")"};
@@ -423,9 +420,14 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
               if (out.error_kind.empty() && out.status == 200) feed_stream(*assembly, *req, nullptr);
               return interpret_stream(*ep, out, *assembly, *req);
             });
-            // Sent before the failure itself, so the listener hears it before any retry's pieces.
-            if (!reply.ok && assembly->pieces_sent > 0 && req->on_delta)
-              caf::anon_send(req->on_delta, stream_reset_atom::value, req->id);
+            if (req->on_delta) {
+              // A plain JSON answer (no events) is its own one piece. A failure after some
+              // pieces voids them, said before the failure so any retry's pieces come after.
+              if (reply.ok && !assembly->saw_event && !reply.text.empty())
+                caf::anon_send(req->on_delta, stream_delta_atom::value, req->id, reply.text);
+              if (!reply.ok && assembly->pieces_sent > 0)
+                caf::anon_send(req->on_delta, stream_reset_atom::value, req->id);
+            }
             finish(req->id, out, std::move(reply));
           },
           [req, assembly](const std::string& bytes) { feed_stream(*assembly, *req, &bytes); });

@@ -30,20 +30,30 @@ echo
 echo "== simulation: 10,000 sim agents x 10 rounds (target under 2 s, under 2 GiB), /0 text actions, /1 JSON actions sending to 2 neighbours; baseline: the same 100,000 sim calls as one flat fan-out =="
 "$bench" --benchmark_filter='Simulation/|FlatFanOutSim'
 
-log=$(mktemp)
-"$build/cohort" mock-llm --port 0 --latency-ms 50 --threads 2 >"$log" 2>&1 &
-mock=$!
-pool_mocks=()
-pool_logs=()
+# Every mock-llm started here is ended by its pid on exit, and every temporary file removed.
+mocks=()
+temp_files=()
 cleanup() {
-  kill "$mock" "${pool_mocks[@]}" 2>/dev/null || true
-  wait "$mock" "${pool_mocks[@]}" 2>/dev/null || true
-  rm -f "$log" "${pool_logs[@]}"
+  kill "${mocks[@]}" 2>/dev/null || true
+  wait "${mocks[@]}" 2>/dev/null || true
+  rm -f "${temp_files[@]}"
 }
 trap cleanup EXIT
-for _ in $(seq 100); do grep -q listening "$log" && break; sleep 0.05; done
-port=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
-[ -n "$port" ] || { echo "mock-llm did not start: $(cat "$log")"; exit 1; }
+
+# Starts `cohort mock-llm ARGS` on a free port and sets mock_port to it.
+start_mock() {
+  local log
+  log=$(mktemp)
+  temp_files+=("$log")
+  "$build/cohort" mock-llm --port 0 "$@" >"$log" 2>&1 &
+  mocks+=($!)
+  for _ in $(seq 100); do grep -q listening "$log" && break; sleep 0.05; done
+  mock_port=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
+  [ -n "$mock_port" ] || { echo "mock-llm did not start: $(cat "$log")"; exit 1; }
+}
+
+start_mock --latency-ms 50 --threads 2
+port=$mock_port
 
 echo
 echo "== 1,000 parallel model calls through HTTP at 50 ms latency (mock-llm on port $port) =="
@@ -71,15 +81,9 @@ rm -f "$cfg"
 
 # Three servers answering at once, one I/O thread each.
 pool_ports=()
-for i in 1 2 3; do
-  l=$(mktemp)
-  "$build/cohort" mock-llm --port 0 --latency-ms 0 --threads 1 >"$l" 2>&1 &
-  pool_mocks+=($!)
-  pool_logs+=("$l")
-  for _ in $(seq 100); do grep -q listening "$l" && break; sleep 0.05; done
-  p=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$l" | head -1)
-  [ -n "$p" ] || { echo "mock-llm did not start: $(cat "$l")"; exit 1; }
-  pool_ports+=("$p")
+for _ in 1 2 3; do
+  start_mock --latency-ms 0 --threads 1
+  pool_ports+=("$mock_port")
 done
 ports_csv=$(IFS=,; echo "${pool_ports[*]}")
 
@@ -91,7 +95,7 @@ echo
 if command -v wrk >/dev/null; then
   echo "== baseline: wrk, 64 connections, 5 s, the same POST to the first server (port ${pool_ports[0]}) =="
   lua=$(mktemp --suffix=.lua)
-  pool_logs+=("$lua")
+  temp_files+=("$lua")
   cat >"$lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -103,13 +107,8 @@ else
 fi
 
 # 10,000 calls at once: the mock-llm at 200 ms holds as many connections as cohort opens.
-slow_log=$(mktemp)
-pool_logs+=("$slow_log")
-"$build/cohort" mock-llm --port 0 --latency-ms 200 --threads 2 >"$slow_log" 2>&1 &
-pool_mocks+=($!)
-for _ in $(seq 100); do grep -q listening "$slow_log" && break; sleep 0.05; done
-slow_port=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$slow_log" | head -1)
-[ -n "$slow_port" ] || { echo "mock-llm did not start: $(cat "$slow_log")"; exit 1; }
+start_mock --latency-ms 200 --threads 2
+slow_port=$mock_port
 echo
 echo "== 10,000 calls in flight at once through a pool, mock-llm at 200 ms (port $slow_port, open-file limit $(ulimit -Hn)): cold_ms opens the connections, then warm runs; ideal 200 ms =="
 COHORT_SLOW_MOCK_PORT=$slow_port "$bench" --benchmark_filter='InFlight/'

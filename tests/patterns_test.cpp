@@ -13,6 +13,7 @@
 
 using cohort::testing::wait_stats;
 using cohort::testing::mock_llm_process;
+using cohort::testing::load_problems;
 using cohort::testing::test_options;
 using nlohmann::json;
 
@@ -30,15 +31,6 @@ json agent(const std::string& model, const std::string& prompt, json extra = jso
   json a{{"model", model}, {"prompt", prompt}};
   a.update(extra);
   return a;
-}
-
-std::string load_problems(cohort::Runtime& rt, const json& doc) {
-  try {
-    rt.load(doc);
-    return "";
-  } catch (const std::exception& e) {
-    return e.what();
-  }
 }
 
 class Patterns : public ::testing::Test {

@@ -2,6 +2,7 @@
 // Runtime options for tests: two scheduler threads (the CI machine has two cores) and a
 // run timeout that ends a stuck test instead of hanging it.
 #include <chrono>
+#include <string>
 #include <thread>
 
 #include "cohort/runtime.hpp"
@@ -13,6 +14,16 @@ inline RuntimeOptions test_options(int run_timeout_ms = 60000) {
   o.scheduler_threads = 2;
   o.run_timeout_ms = run_timeout_ms;
   return o;
+}
+
+// What loading `doc` reports: the problems it names, or "" if it loaded.
+inline std::string load_problems(const Runtime& rt, const nlohmann::json& doc) {
+  try {
+    rt.load(doc);
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
 }
 
 // The live actor count once the actors of earlier runs have ended: a run's result can
