@@ -6,15 +6,19 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <optional>
+#include <sstream>
 #include <unordered_map>
 #include <unordered_set>
 
-#include <boost/asio/post.hpp>
 #include <boost/beast/http/field.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/verb.hpp>
+#include <boost/beast/http/write.hpp>
 #include <boost/url/parse.hpp>
 #include <caf/all.hpp>
 
+#include "actors/chat_completions.hpp"
 #include "actors/http_connection.hpp"
 #include "actors/model_providers.hpp"
 #include "actors/tls_client.hpp"
@@ -41,7 +45,36 @@ struct endpoint {
   bool tls_verify = true;
   std::string tls_error;    // the TLS context could not be made: every call fails with it
   std::map<std::string, std::string> headers;
+  std::string request_head;  // see render_request_head
 };
+
+// The request's header, rendered by Beast once per client: every call sends the same
+// one, but for its Content-Length (see request_bytes).
+std::string render_request_head(const model_def& m, const endpoint& ep) {
+  http::request<http::empty_body> r{http::verb::post, ep.target, 11};
+  r.set(http::field::host, ep.host_header);
+  r.set(http::field::content_type, "application/json");
+  if (m.stream) r.set(http::field::accept, "text/event-stream");
+  r.set(http::field::user_agent, "cohort/0.1");
+  for (const auto& [name, value] : ep.headers) r.set(name, value);
+  if (!m.api_key_env.empty())
+    if (const char* key = std::getenv(m.api_key_env.c_str())) r.set(http::field::authorization, std::string("Bearer ") + key);
+  std::ostringstream text;
+  text << r.base();
+  auto head = text.str();
+  head.resize(head.size() - 2);  // the blank line that ends it comes after Content-Length
+  return head;
+}
+
+// One call's bytes: the rendered head, its Content-Length and the body. Sent as one
+// buffer, which costs a fraction of Beast's serializer for every call.
+std::string request_bytes(const std::string& head, const std::string& body) {
+  auto length = std::to_string(body.size());
+  std::string bytes;
+  bytes.reserve(head.size() + length.size() + body.size() + 20);
+  bytes.append(head).append("Content-Length: ").append(length).append("\r\n\r\n").append(body);
+  return bytes;
+}
 
 endpoint parse_endpoint(const model_def& m) {
   auto url = boost::urls::parse_absolute_uri(m.base_url);
@@ -67,6 +100,7 @@ endpoint parse_endpoint(const model_def& m) {
       e.tls_error = ex.what();
     }
   }
+  e.request_head = render_request_head(m, e);
   return e;
 }
 
@@ -127,21 +161,6 @@ bool answered(const endpoint& ep, const http_outcome& out, model_reply& r) {
   return false;
 }
 
-// Tool calls in a message or a delta: their function names (none: not a tool-call answer).
-std::vector<std::string> tool_call_names(const nlohmann::json& message) {
-  std::vector<std::string> names;
-  auto calls = message.find("tool_calls");
-  if (calls == message.end() || !calls->is_array()) return names;
-  for (const auto& call : *calls) {
-    std::string name;
-    if (call.is_object() && call.contains("function") && call["function"].is_object() &&
-        call["function"].contains("name") && call["function"]["name"].is_string())
-      name = call["function"]["name"].get<std::string>();
-    if (!name.empty() || names.empty()) names.push_back(name.empty() ? "?" : name);
-  }
-  return names;
-}
-
 // Cohort does not run tool calls yet: say so plainly, rather than "malformed" (which
 // would be retried, fail over and count against a healthy endpoint's breaker).
 error_info tool_calls_error(const endpoint& ep, const std::vector<std::string>& names) {
@@ -153,14 +172,10 @@ error_info tool_calls_error(const endpoint& ep, const std::vector<std::string>& 
 }
 
 // The server's usage, or an estimate marked as one.
-void settle_usage(model_reply& r, const nlohmann::json* usage, const model_request& req) {
-  auto count = [&](const char* key) -> const nlohmann::json* {
-    auto it = usage->find(key);
-    return it != usage->end() && it->is_number_integer() ? &*it : nullptr;
-  };
-  if (usage && usage->is_object() && count("completion_tokens")) {
-    r.prompt_tokens = count("prompt_tokens") ? count("prompt_tokens")->get<int64_t>() : 0;
-    r.completion_tokens = count("completion_tokens")->get<int64_t>();
+void settle_usage(model_reply& r, const std::optional<token_usage>& usage, const model_request& req) {
+  if (usage) {
+    r.prompt_tokens = usage->prompt;
+    r.completion_tokens = usage->completion;
     return;
   }
   r.prompt_tokens = estimate_prompt_tokens(req.messages);
@@ -171,55 +186,32 @@ void settle_usage(model_reply& r, const nlohmann::json* usage, const model_reque
 model_reply interpret(const endpoint& ep, const http_outcome& out, const model_request& req) {
   model_reply r;
   if (!answered(ep, out, r)) return r;
-  auto doc = nlohmann::json::parse(out.body, nullptr, false);
-  if (doc.is_discarded()) {
-    r.error = {"malformed_response", "malformed JSON in the response from " + ep.url + ": " + excerpt(out.body)};
-    return r;
-  }
-  const nlohmann::json* content = nullptr;
-  if (doc.contains("choices") && doc["choices"].is_array() && !doc["choices"].empty()) {
-    const auto& c = doc["choices"][0];
-    if (c.is_object() && c.contains("message") && c["message"].is_object()) {
-      const auto& message = c["message"];
-      if (auto names = tool_call_names(message); !names.empty()) {
-        r.error = tool_calls_error(ep, names);
-        return r;
-      }
-      if (message.contains("content") && message["content"].is_string()) content = &message["content"];
-    }
-  }
-  if (!content) {
-    r.error = {"malformed_response",
-               "response from " + ep.url + " has no choices[0].message.content: " + excerpt(out.body)};
-    return r;
+  auto answer = read_chat_answer(out.body);
+  switch (answer.what) {
+    case chat_answer::form::not_json:
+      r.error = {"malformed_response", "malformed JSON in the response from " + ep.url + ": " + excerpt(out.body)};
+      return r;
+    case chat_answer::form::no_content:
+      r.error = {"malformed_response",
+                 "response from " + ep.url + " has no choices[0].message.content: " + excerpt(out.body)};
+      return r;
+    case chat_answer::form::tool_calls:
+      r.error = tool_calls_error(ep, answer.tool_calls);
+      return r;
+    case chat_answer::form::text:
+      break;
   }
   r.ok = true;
-  r.text = content->get<std::string>();
-  auto usage = doc.find("usage");
-  settle_usage(r, usage == doc.end() ? nullptr : &*usage, req);
+  r.text = std::move(answer.text);
+  settle_usage(r, answer.usage, req);
   return r;
-}
-
-// An error event's kind, from its OpenAI-style code or type: the request's own fault
-// (too long, filtered, invalid) is http_status, which is neither retried elsewhere nor
-// held against the endpoint; a rate limit is rate_limited; anything else server_error.
-std::string stream_error_kind(const nlohmann::json& error) {
-  std::string what;
-  if (error.is_object())
-    for (const char* key : {"code", "type"})
-      if (auto it = error.find(key); it != error.end() && it->is_string()) what += it->get<std::string>() + " ";
-  auto has = [&](const char* word) { return what.find(word) != std::string::npos; };
-  if (has("rate_limit") || has("insufficient_quota")) return "rate_limited";
-  if (has("invalid_request") || has("context_length") || has("content_filter") || has("content_policy"))
-    return "http_status";
-  return "server_error";
 }
 
 // A streamed answer put together on the I/O thread as its events arrive.
 struct stream_assembly {
   sse_parser parser;
   std::string text;
-  nlohmann::json usage;                  // from the chunk that carried it (include_usage)
+  std::optional<token_usage> usage;      // from the chunk that carried it (include_usage)
   std::vector<std::string> tool_calls;
   std::string error;                     // an error event, or an unreadable one
   std::string error_kind;                // of that error
@@ -241,32 +233,21 @@ struct stream_assembly {
       finished = true;
       return;
     }
-    auto doc = nlohmann::json::parse(data, nullptr, false);
-    if (doc.is_discarded() || !doc.is_object()) {
-      if (error.empty()) error = "unreadable event in the stream: " + excerpt(data);
-      return;
-    }
-    if (doc.contains("error")) {
+    auto chunk = read_chat_chunk(data);
+    if (chunk.what != chat_chunk::form::data) {
       if (error.empty()) {
-        error = "error event in the stream: " + excerpt(data);
-        error_kind = stream_error_kind(doc["error"]);
+        bool unreadable = chunk.what == chat_chunk::form::unreadable;
+        error = (unreadable ? "unreadable event in the stream: " : "error event in the stream: ") + excerpt(data);
+        error_kind = chunk.error_kind;
       }
       return;
     }
-    if (doc.contains("usage") && doc["usage"].is_object()) usage = doc["usage"];
-    if (!doc.contains("choices") || !doc["choices"].is_array() || doc["choices"].empty()) return;
-    const auto& c = doc["choices"][0];
-    if (!c.is_object()) return;
-    if (c.contains("finish_reason") && !c["finish_reason"].is_null()) finished = true;
-    if (!c.contains("delta") || !c["delta"].is_object()) return;
-    const auto& delta = c["delta"];
-    for (auto& name : tool_call_names(delta)) tool_calls.push_back(std::move(name));
-    if (delta.contains("content") && delta["content"].is_string()) {
-      const auto& piece = delta["content"].get_ref<const std::string&>();
-      if (piece.empty()) return;
-      text += piece;
-      send_delta(piece);
-    }
+    if (chunk.usage) usage = chunk.usage;
+    finished = finished || chunk.finished;
+    for (auto& name : chunk.tool_calls) tool_calls.push_back(std::move(name));
+    if (chunk.piece.empty()) return;
+    text += chunk.piece;
+    send_delta(chunk.piece);
   }
 };
 
@@ -297,30 +278,7 @@ model_reply interpret_stream(const endpoint& ep, const http_outcome& out, stream
   }
   r.ok = true;
   r.text = std::move(s.text);
-  settle_usage(r, s.usage.is_object() ? &s.usage : nullptr, req);
-  return r;
-}
-
-http_connection::request make_request(const model_def& m, const endpoint& ep, const model_request& req) {
-  nlohmann::json body = m.params.is_object() ? m.params : nlohmann::json::object();
-  if (req.params.is_object()) body.update(req.params);
-  body["model"] = m.model;
-  body["messages"] = req.messages;
-  body["stream"] = m.stream;
-  // Usage arrives in a last chunk only when asked for; params may say otherwise.
-  if (m.stream && !body.contains("stream_options")) body["stream_options"] = {{"include_usage", true}};
-  http_connection::request r{http::verb::post, ep.target, 11};
-  r.set(http::field::host, ep.host_header);
-  r.set(http::field::content_type, "application/json");
-  if (m.stream) r.set(http::field::accept, "text/event-stream");
-  r.set(http::field::user_agent, "cohort/0.1");
-  r.keep_alive(true);
-  for (const auto& [name, value] : ep.headers) r.set(name, value);
-  if (!m.api_key_env.empty())
-    if (const char* key = std::getenv(m.api_key_env.c_str())) r.set(http::field::authorization, std::string("Bearer ") + key);
-  // Replace, not throw: text from a tool or an embedder may not be valid UTF-8.
-  r.body() = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  r.prepare_payload();
+  settle_usage(r, s.usage, req);
   return r;
 }
 
@@ -393,29 +351,27 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
       st.all->insert(c.conn);
     }
     auto id = c.req->id;
-    // The response is parsed on the I/O thread: one client actor serves every call to
-    // the endpoint and should only route.
-    // Encoding the request, like parsing the response, happens on an I/O thread.
-    boost::asio::post(*io, [conn = c.conn, m = model_ptr, ep, req = c.req, weak_self] {
-      auto connect_timeout = std::chrono::milliseconds(m->connect_timeout_ms);
-      auto request_timeout = std::chrono::milliseconds(m->request_timeout_ms);
-      auto finish = [weak_self](uint64_t id, http_outcome out, model_reply reply) {
-        auto me = weak_self.lock();
-        if (!me) return;
-        out.body.clear();
-        caf::anon_send(caf::actor_cast<caf::actor>(me), http_done_atom::value, id, std::move(out), std::move(reply));
-      };
-      if (!m->stream) {
-        conn->send(make_request(*m, *ep, *req), connect_timeout, request_timeout, [finish, ep, req](http_outcome out) {
-          finish(req->id, out, guarded(*ep, [&] { return interpret(*ep, out, *req); }));
-        });
-        return;
-      }
+    // Encoding the request and reading the response happen on the connection's I/O
+    // thread: one client actor serves every call to the endpoint and should only route.
+    auto connect_timeout = std::chrono::milliseconds(model_ptr->connect_timeout_ms);
+    auto request_timeout = std::chrono::milliseconds(model_ptr->request_timeout_ms);
+    auto encode = [m = model_ptr, ep, req = c.req] { return request_bytes(ep->request_head, chat_request_body(*m, *req)); };
+    auto finish = [weak_self](uint64_t id, http_outcome out, model_reply reply) {
+      auto me = weak_self.lock();
+      if (!me) return;
+      out.body.clear();
+      caf::anon_send(caf::actor_cast<caf::actor>(me), http_done_atom::value, id, std::move(out), std::move(reply));
+    };
+    if (!model_ptr->stream) {
+      c.conn->send(encode, connect_timeout, request_timeout, [finish, ep, req = c.req](http_outcome out) {
+        finish(req->id, out, guarded(*ep, [&] { return interpret(*ep, out, *req); }));
+      });
+    } else {
       // Both callbacks run on the connection's strand, one after the other.
       auto assembly = std::make_shared<stream_assembly>();
-      conn->send(
-          make_request(*m, *ep, *req), connect_timeout, request_timeout,
-          [finish, ep, req, assembly](http_outcome out) {
+      c.conn->send(
+          encode, connect_timeout, request_timeout,
+          [finish, ep, req = c.req, assembly](http_outcome out) {
             auto reply = guarded(*ep, [&] {
               if (out.error_kind.empty() && out.status == 200) feed_stream(*assembly, *req, nullptr);
               return interpret_stream(*ep, out, *assembly, *req);
@@ -430,8 +386,8 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
             }
             finish(req->id, out, std::move(reply));
           },
-          [req, assembly](const std::string& bytes) { feed_stream(*assembly, *req, &bytes); });
-    });
+          [req = c.req, assembly](const std::string& bytes) { feed_stream(*assembly, *req, &bytes); });
+    }
     st.active.emplace(id, std::move(c));
   };
 

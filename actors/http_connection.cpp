@@ -8,11 +8,12 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "actors/tls_client.hpp"
@@ -43,16 +44,16 @@ class connection final : public http_connection, public std::enable_shared_from_
   // An open socket still here (the I/O threads stopped before close() ran) ends abortively too.
   ~connection() override { close_abortively(); }
 
-  void send(request req, std::chrono::milliseconds connect_timeout, std::chrono::milliseconds request_timeout,
+  void send(encode_fn encode, std::chrono::milliseconds connect_timeout, std::chrono::milliseconds request_timeout,
             done_fn done, data_fn on_data) override {
-    net::post(stream_.get_executor(), [self = this->shared_from_this(), req = std::move(req), connect_timeout,
+    net::post(stream_.get_executor(), [self = this->shared_from_this(), encode = std::move(encode), connect_timeout,
                                        request_timeout, done = std::move(done), on_data = std::move(on_data)]() mutable {
-      self->req_ = std::move(req);
+      if (self->closed_) return;
+      self->request_ = encode();
       self->connect_timeout_ = connect_timeout;
       self->request_timeout_ = request_timeout;
       self->done_ = std::move(done);
       self->on_data_ = std::move(on_data);
-      if (self->closed_) return;
       self->reused_ = self->connected_;
       if (self->connected_) self->write();
       else self->connect();
@@ -143,7 +144,7 @@ class connection final : public http_connection, public std::enable_shared_from_
   void write() {
     parser_.reset();  // the last response's parser must not count as "something received"
     tcp().expires_after(request_timeout_);
-    http::async_write(stream_, req_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+    net::async_write(stream_, net::buffer(request_), [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       if (self->closed_) return;
       if (ec) return self->complete(self->failure(ec, "send"));
       self->parser_.emplace();
@@ -270,7 +271,7 @@ class connection final : public http_connection, public std::enable_shared_from_
   std::string port_;
   bool verify_ = true;
   beast::flat_buffer buffer_;
-  request req_;
+  std::string request_;  // its bytes, whole (written at once)
   std::optional<http::response_parser<http::string_body>> parser_;
   std::chrono::milliseconds connect_timeout_{5000};
   std::chrono::milliseconds request_timeout_{120000};

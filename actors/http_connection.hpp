@@ -8,9 +8,6 @@
 #include <memory>
 #include <string>
 
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
-
 #include <caf/meta/type_name.hpp>
 
 namespace boost::asio {
@@ -40,17 +37,19 @@ typename Inspector::result_type inspect(Inspector& f, http_outcome& x) {
 
 class http_connection {
  public:
-  using request = boost::beast::http::request<boost::beast::http::string_body>;
+  // Makes the request's bytes, on the connection's I/O thread (keeping the encoding
+  // off the caller); it is called once per send.
+  using encode_fn = std::function<std::string()>;
   using done_fn = std::function<void(http_outcome)>;
   // Body bytes of a 200 response as they arrive (a streamed answer).
   using data_fn = std::function<void(const std::string&)>;
 
   virtual ~http_connection() = default;
 
-  // Sends one request (connecting first if needed) and calls `done` exactly once,
-  // unless close() came first. With `on_data`, a 200 response's body goes there
+  // Sends one request, the bytes `encode` makes (connecting first if needed), and
+  // calls `done` exactly once, unless close() came first. With `on_data`, a 200 response's body goes there
   // piece by piece instead of into http_outcome::body.
-  virtual void send(request req, std::chrono::milliseconds connect_timeout,
+  virtual void send(encode_fn encode, std::chrono::milliseconds connect_timeout,
                     std::chrono::milliseconds request_timeout, done_fn done, data_fn on_data = nullptr) = 0;
 
   // Closes the socket at once (from any thread); a pending send completes silently.

@@ -74,6 +74,16 @@ nlohmann::json build_messages(const agent_def& def, const template_scope& scope)
   return messages;
 }
 
+// Whoever sent the task watches its deadline and cancels us there, so the call needs a
+// timer of its own only when the agent's own limit ends sooner. Every CAF request
+// timeout is an event for the clock thread (never withdrawn, even once answered): at
+// thousands of calls a second, a cost worth saving.
+caf::duration call_timeout(const run_context& ctx, const task& t, int own_timeout_ms, int64_t limit) {
+  int64_t own = own_timeout_ms > 0 ? own_timeout_ms : ctx.default_timeout_ms;
+  bool watched = t.deadline_ms > 0 && now_ms() + own >= t.deadline_ms;
+  return watched ? caf::duration{caf::infinite} : caf::duration{std::chrono::milliseconds(limit)};
+}
+
 caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* def) {
   auto model = ctx->models.at(def->model);
   // A streaming model's text pieces become token events, when someone listens.
@@ -143,7 +153,7 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
     if (wants_deltas) req.on_delta = caf::actor_cast<caf::actor>(self);
     *in_flight = req.id;
     auto limit = child_timeout_ms(*ctx, t, def->timeout_ms);
-    self->request(model, std::chrono::milliseconds(limit), std::move(req))
+    self->request(model, call_timeout(*ctx, t, def->timeout_ms, limit), std::move(req))
       .then([=](model_reply& reply) {
               *in_flight = 0;
               answered(from_reply(*def, *model_spec, reply));

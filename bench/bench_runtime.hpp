@@ -12,4 +12,8 @@ void end_runtime();
 // in processes of their own, so it is theirs).
 double peak_rss_mb();
 
+// CPU time (user + system, all threads) the process has used so far, in microseconds:
+// per-call cost that does not depend on how busy the other core was.
+double cpu_us();
+
 }  // namespace cohort::bench

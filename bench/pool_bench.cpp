@@ -59,10 +59,13 @@ void run_calls(benchmark::State& state, const json& doc, size_t n) {
   state.counters["cold_ms"] =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   if (!warm_up.ok()) return state.SkipWithError(("first run: " + warm_up.error).c_str());
+  auto cpu_before = cohort::bench::cpu_us();
   for (auto _ : state) {
     auto r = runtime().run(sc);
     if (!r.ok()) state.SkipWithError(r.error.c_str());
   }
+  state.counters["cpu_us_per_call"] =
+      (cohort::bench::cpu_us() - cpu_before) / (static_cast<double>(n) * static_cast<double>(state.iterations()));
   state.counters["requests_per_s"] =
       benchmark::Counter(static_cast<double>(n) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }

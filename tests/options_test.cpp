@@ -27,7 +27,7 @@ std::string error_of(const std::string& path) {
 
 TEST(Options, DefaultsComeFromTheBuiltInConfig) {
   auto o = cohort::RuntimeOptions::defaults();
-  EXPECT_EQ(o.io_threads, 2);
+  EXPECT_EQ(o.io_threads, 1);
   EXPECT_EQ(o.scheduler_policy, "sharing");
   EXPECT_EQ(o.default_timeout_ms, 300000);
   EXPECT_EQ(o.log_level, "warn");

@@ -136,7 +136,8 @@ struct Runtime::impl {
   std::unique_ptr<caf::actor_system> system;
   // Handlers pending in the io_context hold actor handles, so it must go before the
   // actor system; the actors holding connections must go before it.
-  std::unique_ptr<boost::asio::io_context> io = std::make_unique<boost::asio::io_context>();
+  // The hint lets a lone I/O thread skip waking others for every handler.
+  std::unique_ptr<boost::asio::io_context> io = std::make_unique<boost::asio::io_context>(options.io_threads);
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io->get_executor()};
   std::vector<std::thread> io_threads;
   std::shared_ptr<std::map<std::string, Tool>> tools =

@@ -7,8 +7,10 @@ namespace cohort {
 
 struct RuntimeOptions {
   int scheduler_threads = 0;      // 0 = one per core (at least 2)
-  std::string scheduler_policy = "stealing";  // CAF scheduler: stealing | sharing
-  int io_threads = 2;             // Asio threads for all HTTP connections
+  std::string scheduler_policy = "sharing";  // CAF scheduler: sharing | stealing
+  // Asio threads for all HTTP connections. One keeps up with tens of thousands of
+  // calls a second; a second one only adds hand-offs (bench PoolThroughput).
+  int io_threads = 1;
   int default_timeout_ms = 300000;// per branch, when neither node nor agent says
   int run_timeout_ms = 600000;    // whole run, when the scenario does not say
   std::string log_level = "warn"; // trace debug info warn error critical off
