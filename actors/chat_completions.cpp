@@ -92,13 +92,18 @@ std::string error_kind(const json::value* error) {
 std::string chat_request_body(const model_def& m, const model_request& req) {
   nlohmann::json body = m.params.is_object() ? m.params : nlohmann::json::object();
   if (req.params.is_object()) body.update(req.params);
+  body.erase("messages");
   body["model"] = m.model;
-  body["messages"] = req.messages;
   body["stream"] = m.stream;
   // Usage arrives in a last chunk only when asked for; params may say otherwise.
   if (m.stream && !body.contains("stream_options")) body["stream_options"] = {{"include_usage", true}};
   // Replace, not throw: text from a tool or an embedder may not be valid UTF-8.
-  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  constexpr auto replace = nlohmann::json::error_handler_t::replace;
+  // The messages are written after the rest rather than copied into `body` first.
+  auto text = body.dump(-1, ' ', false, replace);
+  text.pop_back();  // the closing brace; `body` is never empty (it has "model")
+  text.append(",\"messages\":").append(req.messages.dump(-1, ' ', false, replace)).append("}");
+  return text;
 }
 
 chat_answer read_chat_answer(std::string_view body) {
