@@ -6,12 +6,14 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
 
 #include <boost/beast/http/field.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/beast/http/write.hpp>
@@ -111,8 +113,36 @@ struct call {
   bool retried_stale = false;
 };
 
+// A finished request, on its way from an I/O thread to the client actor.
+struct completion {
+  uint64_t id = 0;
+  http_outcome out;
+  model_reply reply;
+};
+
+// Completions reach the actor in batches, told once per batch: a message for every
+// call would wake a scheduler thread (across cores, in a VM an interrupt) for each.
+class completion_inbox {
+ public:
+  // True when the inbox was empty: the caller arranges to tell the actor.
+  bool put(completion c) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    items_.push_back(std::move(c));
+    return items_.size() == 1;
+  }
+  std::vector<completion> take() {
+    std::lock_guard<std::mutex> guard(mutex_);
+    return std::exchange(items_, {});
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<completion> items_;
+};
+
 struct client_state {
   const char* name = "http_client";
+  std::shared_ptr<completion_inbox> inbox = std::make_shared<completion_inbox>();
   std::unordered_map<uint64_t, call> active;
   // Beyond max_in_flight: highest priority first, then in order of arrival (ids grow).
   std::map<std::pair<int64_t, uint64_t>, call> queued;
@@ -356,11 +386,14 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
     auto connect_timeout = std::chrono::milliseconds(model_ptr->connect_timeout_ms);
     auto request_timeout = std::chrono::milliseconds(model_ptr->request_timeout_ms);
     auto encode = [m = model_ptr, ep, req = c.req] { return request_bytes(ep->request_head, chat_request_body(*m, *req)); };
-    auto finish = [weak_self](uint64_t id, http_outcome out, model_reply reply) {
-      auto me = weak_self.lock();
-      if (!me) return;
+    auto finish = [weak_self, io, inbox = st.inbox](uint64_t id, http_outcome out, model_reply reply) {
       out.body.clear();
-      caf::anon_send(caf::actor_cast<caf::actor>(me), http_done_atom::value, id, std::move(out), std::move(reply));
+      if (!inbox->put({id, std::move(out), std::move(reply)})) return;  // the actor will be told
+      // Told after the handlers already queued have run: the other answers that this
+      // round of I/O brought in go in the same batch.
+      boost::asio::post(*io, [weak_self] {
+        if (auto me = weak_self.lock()) caf::anon_send(caf::actor_cast<caf::actor>(me), http_done_atom::value);
+      });
     };
     if (!model_ptr->stream) {
       c.conn->send(encode, connect_timeout, request_timeout, [finish, ep, req = c.req](http_outcome out) {
@@ -405,6 +438,29 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
     self->state.all->erase(conn);
   };
 
+  // One finished request: its connection back to the idle ones (or closed), its answer
+  // to the asker; a stale keep-alive connection is tried once more on a fresh one.
+  auto complete = [=](uint64_t id, http_outcome& out, model_reply& reply) {
+    auto& st = self->state;
+    auto it = st.active.find(id);
+    if (it == st.active.end()) return;  // cancelled meanwhile
+    auto c = std::move(it->second);
+    st.active.erase(it);
+    if (out.stale && !c.retried_stale) {
+      drop(c.conn);
+      c.retried_stale = true;
+      c.conn = nullptr;
+      for (auto& sibling : st.idle) drop(sibling);  // idle as long: likely stale too
+      st.idle.clear();
+      start(std::move(c));
+      return;
+    }
+    if (out.error_kind.empty() && out.keep_alive) st.idle.push_back(c.conn);
+    else drop(c.conn);
+    reply.id = id;
+    c.promise.deliver(std::move(reply));
+  };
+
   return {
     [=](model_request& req) -> caf::result<model_reply> {
       if (!ep->tls_error.empty())
@@ -417,26 +473,8 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
       else self->state.queued.emplace(std::make_pair(-int64_t{c.req->priority}, c.req->id), std::move(c));
       return rp;
     },
-    [=](http_done_atom, uint64_t id, http_outcome& out, model_reply& reply) {
-      auto& st = self->state;
-      auto it = st.active.find(id);
-      if (it == st.active.end()) return;  // cancelled meanwhile
-      auto c = std::move(it->second);
-      st.active.erase(it);
-      if (out.stale && !c.retried_stale) {
-        // The server had closed this idle keep-alive connection; try once on a fresh one.
-        drop(c.conn);
-        c.retried_stale = true;
-        c.conn = nullptr;
-        for (auto& sibling : st.idle) drop(sibling);  // idle as long: likely stale too
-        st.idle.clear();
-        start(std::move(c));
-        return;
-      }
-      if (out.error_kind.empty() && out.keep_alive) st.idle.push_back(c.conn);
-      else drop(c.conn);
-      reply.id = id;
-      c.promise.deliver(std::move(reply));
+    [=](http_done_atom) {
+      for (auto& done : self->state.inbox->take()) complete(done.id, done.out, done.reply);
       pump();
     },
     [=](cancel_req_atom, uint64_t id) {

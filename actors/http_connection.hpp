@@ -8,8 +8,6 @@
 #include <memory>
 #include <string>
 
-#include <caf/meta/type_name.hpp>
-
 namespace boost::asio {
 class io_context;
 namespace ssl {
@@ -28,12 +26,6 @@ struct http_outcome {
   bool keep_alive = false;
   bool stale = false;           // a reused connection failed before any reply: safe to retry
 };
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, http_outcome& x) {
-  return f(caf::meta::type_name("cohort.http_outcome"), x.status, x.body, x.retry_after,
-           x.error_kind, x.error, x.keep_alive, x.stale);
-}
 
 class http_connection {
  public:
