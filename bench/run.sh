@@ -95,7 +95,7 @@ echo
 if command -v wrk >/dev/null; then
   # The machine is noisy: each round measures cohort and wrk back to back, and the
   # share is taken within the round.
-  echo "== 1 endpoint through the pool next to wrk (64 connections, 3 s, the same POST to port ${pool_ports[0]}), 3 rounds: share of wrk (target >= 0.80) =="
+  echo "== 1 endpoint through the pool next to wrk (64 connections, 3 s, the same POST to port ${pool_ports[0]}), 5 rounds: share of wrk, and its median (target >= 0.80) =="
   lua=$(mktemp --suffix=.lua)
   temp_files+=("$lua")
   cat >"$lua" <<'LUA'
@@ -103,14 +103,17 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"model":"mock","messages":[{"role":"user","content":"call"}]}'
 LUA
-  for round in 1 2 3; do
+  shares=()
+  for round in 1 2 3 4 5; do
     line=$(COHORT_POOL_PORTS=$ports_csv "$bench" --benchmark_filter='PoolThroughput/1' 2>/dev/null | grep '^PoolThroughput/1')
     echo "$line"
     cohort_rps=$(echo "$line" | sed -n 's/.*requests_per_s=\([0-9.]*\)\(k\?\)\/s.*/\1 \2/p' | awk '{print $2 == "k" ? $1 * 1000 : $1}')
     wrk_rps=$(wrk -t2 -c64 -d3s -s "$lua" "http://127.0.0.1:${pool_ports[0]}/v1/chat/completions" | awk '/Requests\/sec/{print $2}')
-    awk -v c="$cohort_rps" -v w="$wrk_rps" -v r="$round" \
-      'BEGIN{printf "round %d: cohort %.0f req/s, wrk %.0f req/s, share of wrk %.2f\n", r, c, w, (w > 0 ? c / w : 0)}'
+    share=$(awk -v c="$cohort_rps" -v w="$wrk_rps" 'BEGIN{printf "%.2f", (w > 0 ? c / w : 0)}')
+    shares+=("$share")
+    echo "round $round: cohort $cohort_rps req/s, wrk $wrk_rps req/s, share of wrk $share"
   done
+  echo "median share of wrk: $(printf '%s\n' "${shares[@]}" | sort -n | sed -n 3p)"
 else
   echo "(wrk not installed: no baseline; scripts/install-deps.sh installs it)"
   COHORT_POOL_PORTS=$ports_csv "$bench" --benchmark_filter='PoolThroughput/1'
