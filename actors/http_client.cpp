@@ -12,8 +12,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include <boost/beast/http/field.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/beast/http/field.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/beast/http/write.hpp>
