@@ -151,14 +151,19 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
     req.run_id = ctx->run_id;
     req.agent = def->name;
     if (wants_deltas) req.on_delta = caf::actor_cast<caf::actor>(self);
-    *in_flight = req.id;
+    auto id = req.id;
+    *in_flight = id;
     auto limit = child_timeout_ms(*ctx, t, def->timeout_ms);
+    // A kept agent may be on its next task when an answer to a call it withdrew still
+    // arrives: only the call in hand counts.
     self->request(model, call_timeout(*ctx, t, def->timeout_ms, limit), std::move(req))
       .then([=](model_reply& reply) {
+              if (*in_flight != id) return;
               *in_flight = 0;
               answered(from_reply(*def, *model_spec, reply));
             },
             [=](caf::error& err) {
+              if (*in_flight != id) return;
               if (err == caf::sec::request_timeout) {
                 // Still in flight: leave in_flight set, so quitting withdraws the call.
                 settle(failure(outcome::timed_out, "timeout",
