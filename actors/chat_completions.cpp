@@ -4,6 +4,7 @@
 // Boost.JSON is compiled into this file alone (its header-only form).
 #include "actors/chat_completions.hpp"
 
+#include <algorithm>
 #include <limits>
 
 #include <boost/json/src.hpp>

@@ -5,6 +5,7 @@
 // come, and the reply holds the whole text, as without streaming.
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -51,7 +52,7 @@ struct endpoint {
 };
 
 // The request's header, rendered by Beast once per client: every call sends the same
-// one, but for its Content-Length (see request_bytes).
+// one, but for its API key and Content-Length (see request_bytes).
 std::string render_request_head(const model_def& m, const endpoint& ep) {
   http::request<http::empty_body> r{http::verb::post, ep.target, 11};
   r.set(http::field::host, ep.host_header);
@@ -59,22 +60,24 @@ std::string render_request_head(const model_def& m, const endpoint& ep) {
   if (m.stream) r.set(http::field::accept, "text/event-stream");
   r.set(http::field::user_agent, "cohort/0.1");
   for (const auto& [name, value] : ep.headers) r.set(name, value);
-  if (!m.api_key_env.empty())
-    if (const char* key = std::getenv(m.api_key_env.c_str())) r.set(http::field::authorization, std::string("Bearer ") + key);
   std::ostringstream text;
   text << r.base();
   auto head = text.str();
-  head.resize(head.size() - 2);  // the blank line that ends it comes after Content-Length
+  head.resize(head.size() - 2);  // the blank line that ends it comes after the per-call fields
   return head;
 }
 
-// One call's bytes: the rendered head, its Content-Length and the body. Sent as one
-// buffer, which costs a fraction of Beast's serializer for every call.
-std::string request_bytes(const std::string& head, const std::string& body) {
+// One call's bytes, sent as one buffer (a fraction of the cost of Beast's serializer
+// on every call): the rendered head; the API key, read from its variable on each
+// request as docs/models.md promises; the Content-Length; the body.
+std::string request_bytes(const endpoint& ep, const std::string& api_key_env, const std::string& body) {
+  const char* key = api_key_env.empty() ? nullptr : std::getenv(api_key_env.c_str());
   auto length = std::to_string(body.size());
   std::string bytes;
-  bytes.reserve(head.size() + length.size() + body.size() + 20);
-  bytes.append(head).append("Content-Length: ").append(length).append("\r\n\r\n").append(body);
+  bytes.reserve(ep.request_head.size() + (key ? std::strlen(key) + 32 : 0) + length.size() + body.size() + 24);
+  bytes.append(ep.request_head);
+  if (key) bytes.append("Authorization: Bearer ").append(key).append("\r\n");
+  bytes.append("Content-Length: ").append(length).append("\r\n\r\n").append(body);
   return bytes;
 }
 
@@ -385,7 +388,7 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
     // thread: one client actor serves every call to the endpoint and should only route.
     auto connect_timeout = std::chrono::milliseconds(model_ptr->connect_timeout_ms);
     auto request_timeout = std::chrono::milliseconds(model_ptr->request_timeout_ms);
-    auto encode = [m = model_ptr, ep, req = c.req] { return request_bytes(ep->request_head, chat_request_body(*m, *req)); };
+    auto encode = [m = model_ptr, ep, req = c.req] { return request_bytes(*ep, m->api_key_env, chat_request_body(*m, *req)); };
     auto finish = [weak_self, io, inbox = st.inbox](uint64_t id, http_outcome out, model_reply reply) {
       out.body.clear();
       if (!inbox->put({id, std::move(out), std::move(reply)})) return;  // the actor will be told

@@ -75,12 +75,11 @@ nlohmann::json build_messages(const agent_def& def, const template_scope& scope)
 }
 
 // Whoever sent the task watches its deadline and cancels us there, so the call needs a
-// timer of its own only when the agent's own limit ends sooner. Every CAF request
-// timeout is an event for the clock thread (never withdrawn, even once answered): at
-// thousands of calls a second, a cost worth saving.
-caf::duration call_timeout(const run_context& ctx, const task& t, int own_timeout_ms, int64_t limit) {
-  int64_t own = own_timeout_ms > 0 ? own_timeout_ms : ctx.default_timeout_ms;
-  bool watched = t.deadline_ms > 0 && now_ms() + own >= t.deadline_ms;
+// timer of its own only when `limit` (child_timeout_ms) ends before that deadline.
+// Every CAF request timeout is an event for the clock thread (never withdrawn, even
+// once answered): at thousands of calls a second, a cost worth saving.
+caf::duration call_timeout(const task& t, int64_t limit) {
+  bool watched = t.deadline_ms > 0 && now_ms() + limit >= t.deadline_ms;
   return watched ? caf::duration{caf::infinite} : caf::duration{std::chrono::milliseconds(limit)};
 }
 
@@ -156,7 +155,7 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
     auto limit = child_timeout_ms(*ctx, t, def->timeout_ms);
     // A kept agent may be on its next task when an answer to a call it withdrew still
     // arrives: only the call in hand counts.
-    self->request(model, call_timeout(*ctx, t, def->timeout_ms, limit), std::move(req))
+    self->request(model, call_timeout(t, limit), std::move(req))
       .then([=](model_reply& reply) {
               if (*in_flight != id) return;
               *in_flight = 0;

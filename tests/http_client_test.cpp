@@ -100,3 +100,28 @@ TEST(HttpClient, TimeoutOnAReusedConnectionIsNotResent) {
   EXPECT_EQ(s["connections_total"], 2) << "the second call did not reuse the connection: " << s.dump();
   EXPECT_EQ(s["requests"], 2) << "the timed-out call was sent again: " << s.dump();
 }
+
+// The API key is read from its variable on each request, not once per client: a key
+// set (or rotated) while the runtime lives is used by the next call.
+TEST(HttpClient, ApiKeyIsReadOnEachRequest) {
+  mock_llm_process mock;
+  ::unsetenv("COHORT_TEST_ROTATED_KEY");
+  cohort::Runtime rt;
+  auto sc = rt.load({{"models", {{"m", {{"provider", "openai"}, {"base_url", mock.base_url()},
+                                        {"api_key_env", "COHORT_TEST_ROTATED_KEY"}}}}},
+                     {"agents", {{"a", {{"model", "m"}, {"prompt", "call {{item}}"}}}}},
+                     {"workflow", {{"type", "fan_out"}, {"over", "input.xs"}, {"agent", "a"}}},
+                     {"input", {{"xs", {1, 2, 3}}}}});
+  auto without = rt.run(sc);
+  ASSERT_TRUE(without.ok()) << without.error;
+  auto s = json::parse(http_get(mock.port(), "/stats"));
+  EXPECT_EQ(s["requests"], 3);
+  EXPECT_EQ(s["bearer_requests"], 0);
+  ::setenv("COHORT_TEST_ROTATED_KEY", "sk-rotated", 1);
+  auto with = rt.run(sc);
+  ::unsetenv("COHORT_TEST_ROTATED_KEY");
+  ASSERT_TRUE(with.ok()) << with.error;
+  s = json::parse(http_get(mock.port(), "/stats"));
+  EXPECT_EQ(s["requests"], 6);
+  EXPECT_EQ(s["bearer_requests"], 3) << "the key set after the client started was not sent: " << s.dump();
+}
