@@ -1,6 +1,6 @@
 // The model pool actor (see model_pool.hpp). Calls wait in one FIFO queue; `pump`
-// hands out the head while some endpoint can take it. Replies from the clients come
-// back as plain messages carrying the request id (no pending-request lookups).
+// hands out the head while some endpoint can take it. The pool drives each
+// endpoint's HTTP calls itself (http_endpoint): a call crosses no other actor.
 #include "actors/model_pool.hpp"
 
 #include <chrono>
@@ -8,9 +8,11 @@
 #include <limits>
 #include <unordered_map>
 
+#include <boost/asio/io_context.hpp>
 #include <caf/all.hpp>
 
 #include "actors/circuit_breaker.hpp"
+#include "actors/http_endpoint.hpp"
 #include "actors/token_bucket.hpp"
 #include "messages/atoms.hpp"
 #include "messages/model_call.hpp"
@@ -27,7 +29,7 @@ int64_t steady_ms() {
 constexpr int64_t default_pause_ms = 1000;
 
 struct endpoint_state {
-  caf::actor client;
+  std::unique_ptr<http_endpoint> http;
   endpoint_def def;
   token_bucket requests;  // rpm
   token_bucket tokens;    // tpm
@@ -44,7 +46,7 @@ struct endpoint_state {
 };
 
 struct pool_call {
-  model_request req;
+  std::shared_ptr<const model_request> req;  // shared with the I/O side; sent again on a failover
   caf::response_promise promise;
   std::string affinity;      // key; empty: none
   int endpoint = -1;         // in flight there; -1 while waiting
@@ -141,12 +143,18 @@ nlohmann::json stats_of(const model_def& model, const pool_state& st, int64_t no
   return {{"model", model.name}, {"affinity", model.affinity}, {"waiting", waiting}, {"endpoints", eps}};
 }
 
-caf::behavior model_pool(pool_actor* self, model_def model, std::vector<caf::actor> clients) {
+caf::behavior model_pool(pool_actor* self, model_def model, boost::asio::io_context* io,
+                         std::shared_ptr<std::atomic<int64_t>> open_connections) {
   auto now0 = steady_ms();
-  for (size_t i = 0; i < clients.size(); ++i) {
+  // The wake holds only a weak handle: a pending I/O handler must not keep this actor alive.
+  caf::weak_actor_ptr weak_self{self->ctrl()};
+  auto wake = [weak_self] {
+    if (auto me = weak_self.lock()) caf::anon_send(caf::actor_cast<caf::actor>(me), http_done_atom::value);
+  };
+  for (size_t i = 0; i < model.endpoints.size(); ++i) {
     const auto& def = model.endpoints[i];
     endpoint_state ep;
-    ep.client = clients[i];
+    ep.http = std::make_unique<http_endpoint>(model.for_endpoint(i), *io, open_connections, wake);
     ep.def = def;
     ep.requests = token_bucket(def.rpm, now0);
     ep.tokens = token_bucket(def.tpm, now0);
@@ -184,7 +192,7 @@ caf::behavior model_pool(pool_actor* self, model_def model, std::vector<caf::act
       auto& ep = st.endpoints[i];
       if (static_cast<int>(i) == c.failed_on || !ep.breaker.allows(now)) continue;
       out.any_alive = true;
-      if (ep.tokens.limited() && c.tokens < 0) c.tokens = estimate_cost(c.req, spec->params);
+      if (ep.tokens.limited() && c.tokens < 0) c.tokens = estimate_cost(*c.req, spec->params);
       auto wait = std::max({ep.paused_until - now, ep.requests.wait_ms(1, now),
                             ep.tokens.limited() ? ep.tokens.wait_ms(c.tokens, now) : int64_t{0}});
       if (wait > 0) {
@@ -220,7 +228,7 @@ caf::behavior model_pool(pool_actor* self, model_def model, std::vector<caf::act
     c.endpoint = i;
     if (!c.affinity.empty()) st.affinity.remember(c.affinity, i);
     st.rotation = static_cast<size_t>(i) + 1;
-    self->send(ep.client, c.req);  // a copy: a failover sends it again
+    ep.http->start(c.req);
   };
 
   auto arm_timer = [=](int64_t now, int64_t wait_ms) {
@@ -280,16 +288,50 @@ caf::behavior model_pool(pool_actor* self, model_def model, std::vector<caf::act
     return true;
   };
 
+  // A finished call's reply: the endpoint's counters, limits and breaker learn of it,
+  // then it goes to the asker, or to another endpoint once (see try_elsewhere).
+  auto settle = [=](int i, model_reply reply) {
+    auto& st = self->state;
+    auto it = st.calls.find(reply.id);
+    if (it == st.calls.end() || it->second.endpoint != i) return;  // withdrawn meanwhile
+    auto& c = it->second;
+    auto& ep = st.endpoints[i];
+    auto now = steady_ms();
+    --ep.in_flight;
+    const auto& kind = reply.error.kind;
+    if (ep.tokens.limited()) {
+      // Settle the reservation: the real usage, or nothing for a failed call.
+      auto used = reply.ok ? static_cast<double>(reply.prompt_tokens + reply.completion_tokens) : 0.0;
+      ep.tokens.take(used - c.tokens, now);
+    }
+    if (reply.ok) {
+      ++ep.succeeded;
+      ep.tokens_used += reply.prompt_tokens + reply.completion_tokens;
+      ep.breaker.succeeded(c.probe);
+    } else if (kind == "rate_limited") {
+      ++ep.rate_limited;
+      ep.paused_until = std::max(ep.paused_until, now + (reply.error.retry_after_ms >= 0 ? reply.error.retry_after_ms
+                                                                                        : default_pause_ms));
+      ep.breaker.succeeded(c.probe);  // it answered: alive
+    } else if (endpoint_failure(kind)) {
+      ++ep.failures;
+      ep.breaker.failed(c.probe, now);
+    } else if (c.probe) {
+      ep.breaker.probe_abandoned();  // e.g. cancelled: says nothing about the endpoint
+    }
+    if (reply.ok || !fails_over(kind) || !try_elsewhere(reply.id, c, i, reply)) deliver(reply.id, std::move(reply));
+  };
+
   self->set_exit_handler([=](caf::exit_msg& msg) {
     auto& st = self->state;
     for (auto& kv : st.calls) {
-      if (kv.second.endpoint >= 0) self->send(st.endpoints[kv.second.endpoint].client, cancel_req_atom::value, kv.first);
       model_reply r;
       r.id = kv.first;
       r.error = {"cancelled", "model pool " + spec->name + " stopped"};
       kv.second.promise.deliver(std::move(r));
     }
     st.calls.clear();
+    for (auto& ep : st.endpoints) ep.http->close();
     self->quit(msg.reason);
   });
 
@@ -300,44 +342,17 @@ caf::behavior model_pool(pool_actor* self, model_def model, std::vector<caf::act
       pool_call c;
       c.promise = self->make_response_promise();
       c.affinity = affinity_key(spec->affinity, req);
-      c.req = std::move(req);
+      c.req = std::make_shared<const model_request>(std::move(req));
       auto rp = c.promise;
       st.calls.emplace(id, std::move(c));
       st.waiting.push_back(id);
       pump();
       return rp;
     },
-    [=](model_reply& reply) {
-      auto& st = self->state;
-      auto it = st.calls.find(reply.id);
-      if (it == st.calls.end() || it->second.endpoint < 0) return;  // withdrawn meanwhile
-      auto& c = it->second;
-      auto i = c.endpoint;
-      auto& ep = st.endpoints[i];
-      auto now = steady_ms();
-      --ep.in_flight;
-      const auto& kind = reply.error.kind;
-      if (ep.tokens.limited()) {
-        // Settle the reservation: the real usage, or nothing for a failed call.
-        auto used = reply.ok ? static_cast<double>(reply.prompt_tokens + reply.completion_tokens) : 0.0;
-        ep.tokens.take(used - c.tokens, now);
-      }
-      if (reply.ok) {
-        ++ep.succeeded;
-        ep.tokens_used += reply.prompt_tokens + reply.completion_tokens;
-        ep.breaker.succeeded(c.probe);
-      } else if (kind == "rate_limited") {
-        ++ep.rate_limited;
-        ep.paused_until = std::max(ep.paused_until, now + (reply.error.retry_after_ms >= 0 ? reply.error.retry_after_ms
-                                                                                          : default_pause_ms));
-        ep.breaker.succeeded(c.probe);  // it answered: alive
-      } else if (endpoint_failure(kind)) {
-        ++ep.failures;
-        ep.breaker.failed(c.probe, now);
-      } else if (c.probe) {
-        ep.breaker.probe_abandoned();  // e.g. cancelled: says nothing about the endpoint
-      }
-      if (reply.ok || !fails_over(kind) || !try_elsewhere(reply.id, c, i, reply)) deliver(reply.id, std::move(reply));
+    [=](http_done_atom) {
+      auto& endpoints = self->state.endpoints;
+      for (size_t i = 0; i < endpoints.size(); ++i)
+        for (auto& reply : endpoints[i].http->take_finished()) settle(static_cast<int>(i), std::move(reply));
       pump();
     },
     [=](cancel_req_atom, uint64_t id) {
@@ -347,7 +362,7 @@ caf::behavior model_pool(pool_actor* self, model_def model, std::vector<caf::act
       auto& c = it->second;
       if (c.endpoint >= 0) {
         auto& ep = st.endpoints[c.endpoint];
-        self->send(ep.client, cancel_req_atom::value, id);  // closes the HTTP request
+        ep.http->cancel(id);  // closes the HTTP request
         --ep.in_flight;
         if (c.probe) ep.breaker.probe_abandoned();
       }
@@ -364,8 +379,9 @@ caf::behavior model_pool(pool_actor* self, model_def model, std::vector<caf::act
 
 }  // namespace
 
-caf::actor spawn_model_pool(caf::actor_system& sys, const model_def& model, std::vector<caf::actor> clients) {
-  return sys.spawn(model_pool, model, std::move(clients));
+caf::actor spawn_model_pool(caf::actor_system& sys, const model_def& model, boost::asio::io_context& io,
+                            std::shared_ptr<std::atomic<int64_t>> open_connections) {
+  return sys.spawn(model_pool, model, &io, std::move(open_connections));
 }
 
 }  // namespace cohort

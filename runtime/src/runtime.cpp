@@ -144,13 +144,13 @@ struct Runtime::impl {
       std::make_shared<std::map<std::string, Tool>>(builtin_tools());
   std::mutex runs_mutex;
   std::vector<std::weak_ptr<Run::state>> runs;
-  // One HTTP client per endpoint for the runtime's life: runs share its keep-alive
-  // connections and its max_in_flight limit.
+  // One HTTP client per lone plain endpoint for the runtime's life: runs share its
+  // keep-alive connections and its max_in_flight limit.
   std::mutex clients_mutex;
   std::map<std::string, caf::actor> http_clients;
 
   // One pool per model alias (and endpoint set) for the runtime's life too: its
-  // breakers, rate limits and affinity span runs.
+  // connections, breakers, rate limits and affinity span runs.
   std::map<std::string, caf::actor> pools;
 
   // Everything an HTTP client reads of its model (see http_client.cpp).
@@ -186,11 +186,7 @@ struct Runtime::impl {
     for (const auto& e : m.endpoints) key += endpoint_key(e) + ";";
     key += client_key(m);
     auto& pool = pools[key];
-    if (!pool) {
-      std::vector<caf::actor> clients;
-      for (size_t i = 0; i < m.endpoints.size(); ++i) clients.push_back(http_client_for(m.for_endpoint(i)));
-      pool = spawn_model_pool(*system, m, std::move(clients));
-    }
+    if (!pool) pool = spawn_model_pool(*system, m, *io, open_connections);
     return pool;
   }
   int threads = 2;  // scheduler threads
