@@ -1,4 +1,8 @@
 // Model pool benchmarks against `cohort mock-llm` servers started by bench/run.sh.
+//  - PoolRequests: requests per second through the model pool itself, the figure to
+//    set next to wrk (bench/run.sh): a driver actor keeps 64 chat requests in flight
+//    to the pool of one endpoint (COHORT_POOL_PORTS' first), as wrk keeps 64
+//    connections busy; 2,000 requests an iteration. No agents, no workflow.
 //  - PoolThroughput/E: requests per second of 2,000 model calls (64 in flight in all)
 //    to servers answering at once (COHORT_POOL_PORTS, three ports): E = 1 endpoint
 //    through the pool, E = 3 endpoints; PoolThroughputDirect: the lone endpoint
@@ -13,10 +17,16 @@
 #include <cstdlib>
 #include <sstream>
 
+#include <future>
+
 #include <benchmark/benchmark.h>
+#include <caf/all.hpp>
 
 #include "bench/bench_runtime.hpp"
 #include "cohort/runtime.hpp"
+#include "messages/model_call.hpp"
+#include "runtime/src/runtime_access.hpp"
+#include "runtime/src/scenario.hpp"
 
 using nlohmann::json;
 
@@ -80,6 +90,78 @@ void PoolThroughput(benchmark::State& state) {
   run_calls(state, calls_scenario(ports, endpoints, true, throughput_calls, throughput_in_flight), throughput_calls);
 }
 BENCHMARK(PoolThroughput)->Arg(1)->Arg(3)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2);
+
+// Sends `total` requests to `pool`, `in_flight` at a time; the promise gets the number
+// that failed.
+struct driver_state {
+  size_t sent = 0;
+  size_t answered = 0;
+  size_t failed = 0;
+};
+
+caf::behavior pool_driver(caf::stateful_actor<driver_state>* self, caf::actor pool, size_t total, size_t in_flight,
+                          std::shared_ptr<std::promise<size_t>> finished) {
+  // Ids of their own, far from the agents' (the pool matches replies by id).
+  static std::atomic<uint64_t> next_id{uint64_t{1} << 62};
+  auto messages = std::make_shared<const json>(json::array({{{"role", "user"}, {"content", "call"}}}));
+  auto send_one = std::make_shared<std::function<void()>>();
+  *send_one = [=] {
+    auto& st = self->state;
+    cohort::model_request req;
+    req.id = next_id++;
+    req.messages = *messages;
+    ++st.sent;
+    self->request(pool, std::chrono::seconds(30), std::move(req))
+      .then(
+        [=](cohort::model_reply& reply) {
+          auto& st = self->state;
+          ++st.answered;
+          if (!reply.ok) ++st.failed;
+          if (st.sent < total) (*send_one)();
+          else if (st.answered == total) {
+            finished->set_value(st.failed);
+            self->quit();
+          }
+        },
+        [=](caf::error&) {
+          auto& st = self->state;
+          ++st.answered;
+          ++st.failed;
+          if (st.sent < total) (*send_one)();
+          else if (st.answered == total) {
+            finished->set_value(st.failed);
+            self->quit();
+          }
+        });
+  };
+  for (size_t i = 0; i < std::min(total, in_flight); ++i) (*send_one)();
+  self->attach_functor([send_one] { *send_one = nullptr; });  // the cycle through its own lambda
+  return {};
+}
+
+void PoolRequests(benchmark::State& state) {
+  auto ports = pool_ports();
+  if (ports.empty()) return state.SkipWithError("COHORT_POOL_PORTS not set (run bench/run.sh)");
+  auto sc = cohort::load_scenario(calls_scenario(ports, 1, true, 1, 0), "pool bench", {});
+  auto pool = cohort::runtime_access::model_provider(runtime(), sc.models.at("m"));
+  auto& sys = cohort::runtime_access::system(runtime());
+  auto batch = [&](size_t n) {
+    auto finished = std::make_shared<std::promise<size_t>>();
+    auto result = finished->get_future();
+    sys.spawn(pool_driver, pool, n, static_cast<size_t>(throughput_in_flight), finished);
+    if (result.wait_for(std::chrono::seconds(60)) != std::future_status::ready) return std::string("no answer in 60 s");
+    auto failed = result.get();
+    return failed ? std::to_string(failed) + " of " + std::to_string(n) + " requests failed" : std::string();
+  };
+  if (auto error = batch(throughput_in_flight); !error.empty()) return state.SkipWithError(error.c_str());  // connects
+  auto cpu_before = cohort::bench::cpu_us();
+  for (auto _ : state)
+    if (auto error = batch(throughput_calls); !error.empty()) return state.SkipWithError(error.c_str());
+  auto n = static_cast<double>(throughput_calls) * static_cast<double>(state.iterations());
+  state.counters["cpu_us_per_call"] = (cohort::bench::cpu_us() - cpu_before) / n;
+  state.counters["requests_per_s"] = benchmark::Counter(n, benchmark::Counter::kIsRate);
+}
+BENCHMARK(PoolRequests)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2);
 
 void PoolThroughputDirect(benchmark::State& state) {
   auto ports = pool_ports();

@@ -95,7 +95,7 @@ echo
 if command -v wrk >/dev/null; then
   # The machine is noisy: each round measures cohort and wrk back to back, and the
   # share is taken within the round.
-  echo "== 1 endpoint through the pool next to wrk (64 connections, 3 s, the same POST to port ${pool_ports[0]}), 5 rounds: share of wrk, and its median (target >= 0.80) =="
+  echo "== requests through the pool of 1 endpoint next to wrk (64 in flight / 64 connections, the same POST to port ${pool_ports[0]}), 5 rounds: share of wrk and its median (target >= 0.80); PoolRequests is the pool alone, PoolThroughput/1 the same calls made by a workflow's agents =="
   lua=$(mktemp --suffix=.lua)
   temp_files+=("$lua")
   cat >"$lua" <<'LUA'
@@ -103,20 +103,26 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"model":"mock","messages":[{"role":"user","content":"call"}]}'
 LUA
-  shares=()
+  # requests_per_s of a benchmark line, in requests a second.
+  rate() { sed -n 's/.*requests_per_s=\([0-9.]*\)\(k\?\)\/s.*/\1 \2/p' | awk '{print $2 == "k" ? $1 * 1000 : $1}'; }
+  share() { awk -v c="$1" -v w="$2" 'BEGIN{printf "%.2f", (w > 0 ? c / w : 0)}'; }
+  pool_shares=()
+  agent_shares=()
   for round in 1 2 3 4 5; do
-    line=$(COHORT_POOL_PORTS=$ports_csv "$bench" --benchmark_filter='PoolThroughput/1' 2>/dev/null | grep '^PoolThroughput/1')
-    echo "$line"
-    cohort_rps=$(echo "$line" | sed -n 's/.*requests_per_s=\([0-9.]*\)\(k\?\)\/s.*/\1 \2/p' | awk '{print $2 == "k" ? $1 * 1000 : $1}')
+    lines=$(COHORT_POOL_PORTS=$ports_csv "$bench" --benchmark_filter='PoolRequests|PoolThroughput/1' 2>/dev/null | grep -E '^(PoolRequests|PoolThroughput/1)')
+    echo "$lines"
+    pool_rps=$(echo "$lines" | grep '^PoolRequests' | rate)
+    agent_rps=$(echo "$lines" | grep '^PoolThroughput/1' | rate)
     wrk_rps=$(wrk -t2 -c64 -d3s -s "$lua" "http://127.0.0.1:${pool_ports[0]}/v1/chat/completions" | awk '/Requests\/sec/{print $2}')
-    share=$(awk -v c="$cohort_rps" -v w="$wrk_rps" 'BEGIN{printf "%.2f", (w > 0 ? c / w : 0)}')
-    shares+=("$share")
-    echo "round $round: cohort $cohort_rps req/s, wrk $wrk_rps req/s, share of wrk $share"
+    pool_shares+=("$(share "$pool_rps" "$wrk_rps")")
+    agent_shares+=("$(share "$agent_rps" "$wrk_rps")")
+    echo "round $round: wrk $wrk_rps req/s; pool alone $pool_rps req/s, share ${pool_shares[-1]}; through agents $agent_rps req/s, share ${agent_shares[-1]}"
   done
-  echo "median share of wrk: $(printf '%s\n' "${shares[@]}" | sort -n | sed -n 3p)"
+  median() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
+  echo "median share of wrk: pool alone $(median "${pool_shares[@]}"), through agents $(median "${agent_shares[@]}")"
 else
   echo "(wrk not installed: no baseline; scripts/install-deps.sh installs it)"
-  COHORT_POOL_PORTS=$ports_csv "$bench" --benchmark_filter='PoolThroughput/1'
+  COHORT_POOL_PORTS=$ports_csv "$bench" --benchmark_filter='PoolRequests|PoolThroughput/1'
 fi
 
 # 10,000 calls at once: the mock-llm at 200 ms holds as many connections as cohort opens.

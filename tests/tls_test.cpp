@@ -4,6 +4,7 @@
 // name fails hostname checking, and "tls_verify": false skips the checks.
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -143,4 +144,33 @@ TEST(ExtraHeaders, ReachTheServer) {
   ASSERT_GT(sb["requests"].get<int>(), 0) << sb.dump();
   EXPECT_EQ(sa["extra_headers"], json({{"X-Team: red", sa["requests"]}, {"X-Trace: all", sa["requests"]}}));
   EXPECT_EQ(sb["extra_headers"], json({{"x-team: blue", sb["requests"]}, {"X-Trace: all", sb["requests"]}}));
+}
+
+// An endpoint whose TLS context cannot be made (a CA file that holds no certificate)
+// fails each call at once, before any I/O; in a pool those calls go to the healthy
+// endpoint, and the pool's counters show where each went.
+TEST(Tls, APooledEndpointWithoutAUsableCaFileFailsOverToAHealthyOne) {
+  char pattern[] = "/tmp/cohort-tls-XXXXXX";
+  ASSERT_NE(mkdtemp(pattern), nullptr);
+  std::string dir = pattern, bad_ca = dir + "/not-a-certificate.pem";
+  { std::ofstream(bad_ca) << "this is not a certificate\n"; }
+  mock_llm_process plain;
+  cohort::Runtime rt;
+  json model{{"provider", "openai"},
+             {"endpoints", {{{"base_url", "https://127.0.0.1:1/v1"}, {"ca_file", bad_ca}},
+                            {{"base_url", plain.base_url()}}}}};
+  auto doc = scenario(model);
+  doc["agents"]["a"]["prompt"] = "call {{item}}";
+  doc["workflow"] = {{"type", "fan_out"}, {"over", "input.xs"}, {"agent", "a"}};
+  doc["input"] = {{"xs", {1, 2, 3, 4, 5, 6}}};
+  auto r = rt.run(rt.load(doc));
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(r.ok()) << r.error_kind << ": " << r.error;
+  EXPECT_EQ(r.output.size(), 6u);
+  auto stats = rt.model_pool_stats().at(0)["endpoints"];
+  EXPECT_GE(stats[0]["requests"].get<int>(), 1) << stats.dump();
+  EXPECT_EQ(stats[0]["succeeded"], 0) << stats.dump();
+  EXPECT_EQ(stats[0]["failovers"], stats[0]["requests"]) << stats.dump();
+  EXPECT_EQ(stats[1]["succeeded"], 6) << stats.dump();
+  EXPECT_EQ(cohort::testing::mock_stats(plain.port())["requests"], 6);
 }

@@ -375,6 +375,8 @@ void runtime_access::adopt(Runtime& rt, const caf::actor& actor) {
 
 std::weak_ptr<const void> runtime_access::lifetime(Runtime& rt) { return rt.impl_->alive; }
 
+caf::actor runtime_access::model_provider(Runtime& rt, const model_def& m) { return rt.impl_->provider_for(m); }
+
 size_t Runtime::live_actors() const { return impl_->system->registry().running(); }
 
 nlohmann::json Runtime::model_pool_stats() const {

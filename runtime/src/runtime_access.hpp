@@ -1,7 +1,7 @@
 #pragma once
 // What code inside cohort (coordination handles, tests, benches) may reach in a
-// Runtime besides its public API: its actor system, and its list of actors to stop
-// when it shuts down.
+// Runtime besides its public API: its actor system, its list of actors to stop when
+// it shuts down, and the model provider its agents ask.
 #include <memory>
 
 #include <caf/fwd.hpp>
@@ -9,6 +9,8 @@
 #include "cohort/runtime.hpp"
 
 namespace cohort {
+
+struct model_def;
 
 struct runtime_access {
   static caf::actor_system& system(Runtime& rt);
@@ -18,6 +20,9 @@ struct runtime_access {
   // Expires when the runtime starts to shut down: handles check it before they touch
   // the actor system.
   static std::weak_ptr<const void> lifetime(Runtime& rt);
+  // The actor an agent of model `m` asks (model_request -> model_reply): its pool, or
+  // for a lone plain endpoint its HTTP client; made on first use, shared after.
+  static caf::actor model_provider(Runtime& rt, const model_def& m);
 };
 
 }  // namespace cohort
