@@ -33,11 +33,8 @@ using client_actor = caf::stateful_actor<client_state>;
 
 caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_context* io,
                           std::shared_ptr<std::atomic<int64_t>> open_connections) {
-  // The wake holds only a weak handle: a pending I/O handler must not keep this actor alive.
-  caf::weak_actor_ptr weak_self{self->ctrl()};
-  self->state.endpoint = std::make_unique<http_endpoint>(model, *io, std::move(open_connections), [weak_self] {
-    if (auto me = weak_self.lock()) caf::anon_send(caf::actor_cast<caf::actor>(me), http_done_atom::value);
-  });
+  self->state.endpoint =
+      std::make_unique<http_endpoint>(model, *io, std::move(open_connections), wake_by_message(self));
   auto max_in_flight = static_cast<size_t>(std::max(1, model.max_in_flight));
 
   // The orderly end (the run is over): close every connection here, in the actor's

@@ -19,6 +19,8 @@
 #include <boost/beast/http/verb.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/url/parse.hpp>
+#include <caf/abstract_actor.hpp>
+#include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
 
 #include "actors/chat_completions.hpp"
@@ -468,18 +470,18 @@ std::vector<model_reply> http_endpoint::take_finished() {
 
 size_t http_endpoint::in_flight() const { return impl_->active.size(); }
 
-std::vector<uint64_t> http_endpoint::in_flight_ids() const {
-  std::vector<uint64_t> ids;
-  for (const auto& kv : impl_->active) ids.push_back(kv.first);
-  return ids;
-}
-
 void http_endpoint::close() {
   auto& st = *impl_;
   for (auto& c : st.all) c->close();
   st.all.clear();
   st.idle.clear();
   st.active.clear();
+}
+
+std::function<void()> wake_by_message(caf::abstract_actor* owner) {
+  return [weak = caf::weak_actor_ptr{owner->ctrl()}] {
+    if (auto alive = weak.lock()) caf::anon_send(caf::actor_cast<caf::actor>(alive), http_done_atom::value);
+  };
 }
 
 }  // namespace cohort

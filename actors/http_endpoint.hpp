@@ -14,6 +14,8 @@
 #include <memory>
 #include <vector>
 
+#include <caf/fwd.hpp>
+
 #include "messages/model_call.hpp"
 #include "runtime/src/scenario.hpp"
 
@@ -49,7 +51,6 @@ class http_endpoint {
   std::vector<model_reply> take_finished();
 
   size_t in_flight() const;
-  std::vector<uint64_t> in_flight_ids() const;
 
   // Closes every connection: calls in flight never finish.
   void close();
@@ -58,5 +59,10 @@ class http_endpoint {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+// The `wake` an owning actor passes: it sends the owner (http_done_atom), then the
+// owner takes the finished calls. It holds the owner only weakly, so a pending I/O
+// handler does not keep the actor alive.
+std::function<void()> wake_by_message(caf::abstract_actor* owner);
 
 }  // namespace cohort

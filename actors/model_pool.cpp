@@ -146,11 +146,7 @@ nlohmann::json stats_of(const model_def& model, const pool_state& st, int64_t no
 caf::behavior model_pool(pool_actor* self, model_def model, boost::asio::io_context* io,
                          std::shared_ptr<std::atomic<int64_t>> open_connections) {
   auto now0 = steady_ms();
-  // The wake holds only a weak handle: a pending I/O handler must not keep this actor alive.
-  caf::weak_actor_ptr weak_self{self->ctrl()};
-  auto wake = [weak_self] {
-    if (auto me = weak_self.lock()) caf::anon_send(caf::actor_cast<caf::actor>(me), http_done_atom::value);
-  };
+  auto wake = wake_by_message(self);
   for (size_t i = 0; i < model.endpoints.size(); ++i) {
     const auto& def = model.endpoints[i];
     endpoint_state ep;

@@ -91,51 +91,49 @@ void PoolThroughput(benchmark::State& state) {
 }
 BENCHMARK(PoolThroughput)->Arg(1)->Arg(3)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2);
 
-// Sends `total` requests to `pool`, `in_flight` at a time; the promise gets the number
-// that failed.
+// Keeps `in_flight` requests going to `pool` until `total` are answered; `finished`
+// then gets the number that failed.
 struct driver_state {
+  caf::actor pool;
+  size_t total = 0;
   size_t sent = 0;
   size_t answered = 0;
   size_t failed = 0;
+  std::shared_ptr<std::promise<size_t>> finished;
 };
+using driver_actor = caf::stateful_actor<driver_state>;
 
-caf::behavior pool_driver(caf::stateful_actor<driver_state>* self, caf::actor pool, size_t total, size_t in_flight,
-                          std::shared_ptr<std::promise<size_t>> finished) {
+void send_request(driver_actor* self);
+
+void on_answer(driver_actor* self, bool ok) {
+  auto& st = self->state;
+  ++st.answered;
+  if (!ok) ++st.failed;
+  if (st.sent < st.total) {
+    send_request(self);
+  } else if (st.answered == st.total) {
+    st.finished->set_value(st.failed);
+    self->quit();
+  }
+}
+
+void send_request(driver_actor* self) {
   // Ids of their own, far from the agents' (the pool matches replies by id).
   static std::atomic<uint64_t> next_id{uint64_t{1} << 62};
-  auto messages = std::make_shared<const json>(json::array({{{"role", "user"}, {"content", "call"}}}));
-  auto send_one = std::make_shared<std::function<void()>>();
-  *send_one = [=] {
-    auto& st = self->state;
-    cohort::model_request req;
-    req.id = next_id++;
-    req.messages = *messages;
-    ++st.sent;
-    self->request(pool, std::chrono::seconds(30), std::move(req))
-      .then(
-        [=](cohort::model_reply& reply) {
-          auto& st = self->state;
-          ++st.answered;
-          if (!reply.ok) ++st.failed;
-          if (st.sent < total) (*send_one)();
-          else if (st.answered == total) {
-            finished->set_value(st.failed);
-            self->quit();
-          }
-        },
-        [=](caf::error&) {
-          auto& st = self->state;
-          ++st.answered;
-          ++st.failed;
-          if (st.sent < total) (*send_one)();
-          else if (st.answered == total) {
-            finished->set_value(st.failed);
-            self->quit();
-          }
-        });
-  };
-  for (size_t i = 0; i < std::min(total, in_flight); ++i) (*send_one)();
-  self->attach_functor([send_one] { *send_one = nullptr; });  // the cycle through its own lambda
+  static const json messages = json::array({{{"role", "user"}, {"content", "call"}}});
+  cohort::model_request req;
+  req.id = next_id++;
+  req.messages = messages;
+  ++self->state.sent;
+  self->request(self->state.pool, std::chrono::seconds(30), std::move(req))
+    .then([self](cohort::model_reply& reply) { on_answer(self, reply.ok); },
+          [self](caf::error&) { on_answer(self, false); });
+}
+
+caf::behavior pool_driver(driver_actor* self, caf::actor pool, size_t total, size_t in_flight,
+                          std::shared_ptr<std::promise<size_t>> finished) {
+  self->state = {std::move(pool), total, 0, 0, 0, std::move(finished)};
+  for (size_t i = 0; i < std::min(total, in_flight); ++i) send_request(self);
   return {};
 }
 
