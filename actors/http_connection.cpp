@@ -3,14 +3,17 @@
 #include <optional>
 #include <type_traits>
 
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -26,8 +29,14 @@ namespace http = beast::http;
 namespace net = boost::asio;
 namespace ssl = net::ssl;
 
-using plain_stream = beast::tcp_stream;
-using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+// A concrete executor, not any_io_executor: every handler of every call goes through
+// it, and the type-erased one costs an allocation and indirect calls each time.
+using executor = net::strand<net::io_context::executor_type>;
+using plain_stream = net::basic_stream_socket<net::ip::tcp, executor>;
+using tls_stream = beast::ssl_stream<plain_stream>;
+using steady_timer = net::basic_waitable_timer<std::chrono::steady_clock,
+                                               net::wait_traits<std::chrono::steady_clock>, executor>;
+using clock = std::chrono::steady_clock;
 
 // The same connection over a plain TCP stream or a TLS one: the TLS variant only adds
 // the handshake (and its errors), so plain http pays nothing for TLS.
@@ -39,7 +48,7 @@ class connection final : public http_connection, public std::enable_shared_from_
   connection(net::io_context& io, std::string host, std::string port, std::shared_ptr<ssl::context> ctx, bool verify,
              std::shared_ptr<std::atomic<int64_t>> open_count)
       : ctx_(std::move(ctx)), stream_(make_stream(io, ctx_.get())), resolver_(stream_.get_executor()),
-        host_(std::move(host)), port_(std::move(port)), verify_(verify), open_count_(std::move(open_count)) {}
+        timer_(stream_.get_executor()), host_(std::move(host)), port_(std::move(port)), verify_(verify), open_count_(std::move(open_count)) {}
 
   // An open socket still here (the I/O threads stopped before close() ran) ends abortively too.
   ~connection() override { close_abortively(); }
@@ -66,6 +75,7 @@ class connection final : public http_connection, public std::enable_shared_from_
       self->done_ = nullptr;
       self->on_data_ = nullptr;
       self->resolver_.cancel();
+      self->timer_.cancel();  // its pending wait holds the connection
       self->close_abortively();
     });
   }
@@ -78,14 +88,47 @@ class connection final : public http_connection, public std::enable_shared_from_
 
   plain_stream& tcp() { return beast::get_lowest_layer(stream_); }
 
+  // One timer a connection, not one per I/O operation (as Beast's tcp_stream keeps):
+  // a stage sets the deadline, and the timer, waiting for the earliest deadline it
+  // was armed for, checks the current one when it fires. So a call on a busy
+  // connection usually touches no timer at all.
+  void expire_at(clock::time_point deadline) {
+    deadline_ = deadline;
+    timed_out_ = false;
+    if (timer_armed_ && timer_.expiry() <= deadline) return;  // it fires first and re-arms
+    arm_timer(deadline);
+  }
+
+  void expire_never() { deadline_ = clock::time_point::max(); }
+
+  void arm_timer(clock::time_point at) {
+    timer_armed_ = true;
+    timer_.expires_at(at);  // a wait pending for a later time ends with operation_aborted
+    timer_.async_wait([self = this->shared_from_this(), at](beast::error_code ec) {
+      if (ec || self->closed_ || self->timer_.expiry() != at) return;  // re-armed or closed
+      self->timer_armed_ = false;
+      if (self->deadline_ == clock::time_point::max()) return;  // idle: the next stage arms it
+      if (clock::now() < self->deadline_) return self->arm_timer(self->deadline_);
+      // Past the deadline: the pending operation ends with operation_aborted, read as a timeout.
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->tcp().cancel(ignored);
+    });
+  }
+
+  // An operation that the deadline cancelled failed by timeout.
+  beast::error_code checked(beast::error_code ec) const {
+    return timed_out_ && ec == net::error::operation_aborted ? beast::error::timeout : ec;
+  }
+
   // An abortive close (RST): the request is withdrawn or the connection idle, so nothing
   // is lost, and no TIME_WAIT stays behind on our side. Thousands of those (one per
   // connection of every cold run) slow down finding a free local port.
   void close_abortively() {
-    if (!tcp().socket().is_open()) return;
+    if (!tcp().is_open()) return;
     beast::error_code ignored;
-    tcp().socket().set_option(net::socket_base::linger(true, 0), ignored);
-    tcp().close();
+    tcp().set_option(net::socket_base::linger(true, 0), ignored);
+    tcp().close(ignored);
     socket_closed();
   }
 
@@ -102,7 +145,7 @@ class connection final : public http_connection, public std::enable_shared_from_
     auto address = net::ip::make_address(host_, parse_error);
     if (!parse_error) {
       net::ip::tcp::endpoint ep(address, static_cast<unsigned short>(std::stoi(port_)));
-      tcp().expires_after(connect_timeout_);
+      expire_at(clock::now() + connect_timeout_);
       tcp().async_connect(ep, [self = this->shared_from_this()](beast::error_code ec) { self->on_connect(ec); });
       return;
     }
@@ -110,20 +153,20 @@ class connection final : public http_connection, public std::enable_shared_from_
                                               beast::error_code ec, net::ip::tcp::resolver::results_type results) {
       if (self->closed_) return;
       if (ec) return self->complete(self->failure(ec, "resolve"));
-      self->tcp().expires_after(self->connect_timeout_);
-      self->tcp().async_connect(
-          results, [self](beast::error_code ec, const net::ip::tcp::endpoint&) { self->on_connect(ec); });
+      self->expire_at(clock::now() + self->connect_timeout_);
+      net::async_connect(self->tcp(), results,
+                         [self](beast::error_code ec, const net::ip::tcp::endpoint&) { self->on_connect(ec); });
     });
   }
 
   void on_connect(beast::error_code ec) {
     if (closed_) return;
-    if (ec) return complete(failure(ec, "connect"));
+    if (ec) return complete(failure(checked(ec), "connect"));
     connected_ = true;
     counted_ = true;
     ++*open_count_;
     beast::error_code ignored;  // small requests: do not wait for Nagle
-    tcp().socket().set_option(net::ip::tcp::no_delay(true), ignored);
+    tcp().set_option(net::ip::tcp::no_delay(true), ignored);
     if constexpr (tls) {
       if (!prepare_tls_client(stream_.native_handle(), host_, verify_)) {
         http_outcome out;
@@ -133,7 +176,7 @@ class connection final : public http_connection, public std::enable_shared_from_
       }
       stream_.async_handshake(ssl::stream_base::client, [self = this->shared_from_this()](beast::error_code ec) {
         if (self->closed_) return;
-        if (ec) return self->complete(self->failure(ec, "handshake"));
+        if (ec) return self->complete(self->failure(self->checked(ec), "handshake"));
         self->write();
       });
     } else {
@@ -143,10 +186,10 @@ class connection final : public http_connection, public std::enable_shared_from_
 
   void write() {
     parser_.reset();  // the last response's parser must not count as "something received"
-    tcp().expires_after(request_timeout_);
+    expire_at(clock::now() + request_timeout_);
     net::async_write(stream_, net::buffer(request_), [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       if (self->closed_) return;
-      if (ec) return self->complete(self->failure(ec, "send"));
+      if (ec) return self->complete(self->failure(self->checked(ec), "send"));
       self->parser_.emplace();
       self->parser_->body_limit(64 * 1024 * 1024);
       if (self->on_data_) return self->read_stream_header();
@@ -160,7 +203,7 @@ class connection final : public http_connection, public std::enable_shared_from_
   void read_stream_header() {
     http::async_read_header(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       if (self->closed_) return;
-      if (ec) return self->complete(self->failure(ec, "read"));
+      if (ec) return self->complete(self->failure(self->checked(ec), "read"));
       if (self->parser_->get().result_int() != 200) {
         self->on_data_ = nullptr;
         return http::async_read(self->stream_, self->buffer_, *self->parser_,
@@ -174,7 +217,7 @@ class connection final : public http_connection, public std::enable_shared_from_
     if (pass_on_body(); parser_->is_done()) return on_read({});
     http::async_read_some(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       if (self->closed_) return;
-      if (ec) return self->complete(self->failure(ec, "read"));
+      if (ec) return self->complete(self->failure(self->checked(ec), "read"));
       self->read_stream_body();
     });
   }
@@ -189,7 +232,7 @@ class connection final : public http_connection, public std::enable_shared_from_
 
   void on_read(beast::error_code ec) {
     if (closed_) return;
-    if (ec) return complete(failure(ec, "read"));
+    if (ec) return complete(failure(checked(ec), "read"));
     auto& res = parser_->get();
     http_outcome out;
     out.status = static_cast<int>(res.result_int());
@@ -199,8 +242,8 @@ class connection final : public http_connection, public std::enable_shared_from_
     if (!out.keep_alive) {
       connected_ = false;
       beast::error_code ignored;
-      tcp().socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-      tcp().close();
+      tcp().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+      tcp().close(ignored);
       socket_closed();
     }
     complete(std::move(out));
@@ -209,10 +252,11 @@ class connection final : public http_connection, public std::enable_shared_from_
   void complete(http_outcome out) {
     if (!out.error_kind.empty()) {
       connected_ = false;
-      tcp().close();
+      beast::error_code ignored;
+      tcp().close(ignored);
       socket_closed();
     }
-    tcp().expires_never();
+    expire_never();
     on_data_ = nullptr;
     if (auto done = std::move(done_)) {
       done_ = nullptr;
@@ -266,7 +310,11 @@ class connection final : public http_connection, public std::enable_shared_from_
 
   std::shared_ptr<ssl::context> ctx_;  // before the stream: outlives its SSL object
   Stream stream_;
-  net::ip::tcp::resolver resolver_;
+  net::ip::basic_resolver<net::ip::tcp, executor> resolver_;
+  steady_timer timer_;
+  clock::time_point deadline_ = clock::time_point::max();  // of the stage in progress
+  bool timer_armed_ = false;  // a wait is pending
+  bool timed_out_ = false;    // the deadline cancelled the pending operation
   std::string host_;
   std::string port_;
   bool verify_ = true;

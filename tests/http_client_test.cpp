@@ -1,9 +1,16 @@
 // The HTTP client inside an embedded runtime, against a real `cohort mock-llm` process:
 // max_in_flight queues the excess, and keep-alive connections are reused across runs.
 #include <algorithm>
+#include <chrono>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -99,6 +106,46 @@ TEST(HttpClient, TimeoutOnAReusedConnectionIsNotResent) {
   // One connection for both calls, and one for this GET /stats.
   EXPECT_EQ(s["connections_total"], 2) << "the second call did not reuse the connection: " << s.dump();
   EXPECT_EQ(s["requests"], 2) << "the timed-out call was sent again: " << s.dump();
+}
+
+// A server whose accept queue is full drops new SYNs (no refusal): only the connect
+// timeout ends the call, as a timeout that names the connecting stage.
+TEST(HttpClient, ConnectTimeoutIsATimeoutOfTheConnectingStage) {
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 0), 0);  // never accepted: the queue fills at once
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  auto port = ntohs(addr.sin_port);
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ::fcntl(fd, F_SETFL, O_NONBLOCK);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    fillers.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  {
+    cohort::Runtime rt;
+    auto url = "http://127.0.0.1:" + std::to_string(port) + "/v1";
+    auto sc = rt.load({{"models", {{"m", {{"provider", "openai"}, {"base_url", url}, {"connect_timeout_ms", 300}}}}},
+                       {"agents", {{"a", {{"model", "m"}, {"prompt", "call"}, {"timeout_ms", 10000}}}}},
+                       {"workflow", {{"type", "pipeline"}, {"steps", {{{"agent", "a"}}}}}}});
+    auto started = std::chrono::steady_clock::now();
+    auto r = rt.run(sc);
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    EXPECT_EQ(r.error_kind, "timeout") << r.error;
+    EXPECT_NE(r.error.find("connecting to 127.0.0.1:" + std::to_string(port) + " within 300 ms"), std::string::npos)
+        << r.error;
+    EXPECT_GE(took.count(), 290);
+    EXPECT_LT(took.count(), 5000) << "the connect timeout did not end the call";
+  }
+  for (int fd : fillers) ::close(fd);
+  ::close(listener);
 }
 
 // The API key is read from its variable on each request, not once per client: a key
