@@ -104,7 +104,6 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
     r.stats.end_ms = now_ms();
     r.stats.agent_us = now_us() - st.start_us;
     r.stats.count(r.status);
-    if (r.stats.model_calls > 0 && ctx->usage) ctx->usage->add_agent(def->name, r.stats);
     emit(*ctx, st.current, event_kind::finished, def->name, r.status, r.error.message,
          r.stats.agent_us);
     auto status = r.status;
@@ -159,7 +158,10 @@ caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* d
       .then([=](model_reply& reply) {
               if (*in_flight != id) return;
               *in_flight = 0;
-              answered(from_reply(*def, *model_spec, reply));
+              auto r = from_reply(*def, *model_spec, reply);
+              // Counted now: whatever becomes of the task, this call was made and paid for.
+              if (ctx->usage) ctx->usage->add_call(def->name, self->state.current.path, r.stats);
+              answered(std::move(r));
             },
             [=](caf::error& err) {
               if (*in_flight != id) return;

@@ -516,7 +516,7 @@ class engine {
     r.stats = st.stats;
     r.stats.end_ms = now_ms();
     if (st.plan) r.report = st.plan->report();
-    if (r.stats.model_calls > 0 && ctx_->usage) ctx_->usage->add_pattern(st.current.path, kind_name(node_->kind), r.stats);
+    if (ctx_->usage) ctx_->usage->add_pattern(st.current.path, kind_name(node_->kind));
     emit_pattern(*ctx_, st.current, event_kind::finished, kind_name(node_->kind), r.status,
          r.error.message, now_us() - st.start_us, r.report);
     st.promise.deliver(std::move(r));

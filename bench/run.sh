@@ -93,9 +93,10 @@ COHORT_POOL_PORTS=$ports_csv "$bench" --benchmark_filter='PoolThroughput/3|PoolT
 
 echo
 if command -v wrk >/dev/null; then
-  # The machine is noisy: each round measures cohort and wrk back to back, and the
-  # share is taken within the round.
-  echo "== requests through the pool of 1 endpoint next to wrk (64 in flight / 64 connections, the same POST to port ${pool_ports[0]}), 5 rounds: share of wrk and its median (target >= 0.80); PoolRequests is the pool alone, PoolThroughput/1 the same calls made by a workflow's agents =="
+  # The machine is noisy: each round measures cohort between two wrk runs (the one
+  # after a round is the one before the next), and the share is taken against their
+  # mean, so a drift of the machine's speed during a round counts on both sides.
+  echo "== requests through the pool of 1 endpoint next to wrk (64 in flight / 64 connections, the same POST to port ${pool_ports[0]}), 5 rounds, each between two wrk runs: share of their mean and its median (target >= 0.80); PoolRequests is the pool alone, PoolThroughput/1 the same calls made by a workflow's agents =="
   lua=$(mktemp --suffix=.lua)
   temp_files+=("$lua")
   cat >"$lua" <<'LUA'
@@ -105,18 +106,21 @@ wrk.body = '{"model":"mock","messages":[{"role":"user","content":"call"}]}'
 LUA
   # requests_per_s of a benchmark line, in requests a second.
   rate() { sed -n 's/.*requests_per_s=\([0-9.]*\)\(k\?\)\/s.*/\1 \2/p' | awk '{print $2 == "k" ? $1 * 1000 : $1}'; }
-  share() { awk -v c="$1" -v w="$2" 'BEGIN{printf "%.2f", (w > 0 ? c / w : 0)}'; }
+  share() { awk -v c="$1" -v a="$2" -v b="$3" 'BEGIN{w = (a + b) / 2; printf "%.2f", (w > 0 ? c / w : 0)}'; }
+  run_wrk() { wrk -t2 -c64 -d3s -s "$lua" "http://127.0.0.1:${pool_ports[0]}/v1/chat/completions" | awk '/Requests\/sec/{print $2}'; }
   pool_shares=()
   agent_shares=()
+  wrk_before=$(run_wrk)
   for round in 1 2 3 4 5; do
     lines=$(COHORT_POOL_PORTS=$ports_csv "$bench" --benchmark_filter='PoolRequests|PoolThroughput/1' 2>/dev/null | grep -E '^(PoolRequests|PoolThroughput/1)')
     echo "$lines"
     pool_rps=$(echo "$lines" | grep '^PoolRequests' | rate)
     agent_rps=$(echo "$lines" | grep '^PoolThroughput/1' | rate)
-    wrk_rps=$(wrk -t2 -c64 -d3s -s "$lua" "http://127.0.0.1:${pool_ports[0]}/v1/chat/completions" | awk '/Requests\/sec/{print $2}')
-    pool_shares+=("$(share "$pool_rps" "$wrk_rps")")
-    agent_shares+=("$(share "$agent_rps" "$wrk_rps")")
-    echo "round $round: wrk $wrk_rps req/s; pool alone $pool_rps req/s, share ${pool_shares[-1]}; through agents $agent_rps req/s, share ${agent_shares[-1]}"
+    wrk_after=$(run_wrk)
+    pool_shares+=("$(share "$pool_rps" "$wrk_before" "$wrk_after")")
+    agent_shares+=("$(share "$agent_rps" "$wrk_before" "$wrk_after")")
+    echo "round $round: wrk $wrk_before then $wrk_after req/s; pool alone $pool_rps req/s, share ${pool_shares[-1]}; through agents $agent_rps req/s, share ${agent_shares[-1]}"
+    wrk_before=$wrk_after
   done
   median() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
   echo "median share of wrk: pool alone $(median "${pool_shares[@]}"), through agents $(median "${agent_shares[@]}")"

@@ -94,6 +94,34 @@ TEST(Usage, TotalsEqualWhatTheServerCountedByRunAgentAndPattern) {
   }
 }
 
+// A call answered before its branch failed all the same (here: the writers then wait
+// at a barrier for four that only three reach, where their 500 ms timeout ends them)
+// was made and paid for: it counts for its agent, its patterns and the run alike, as
+// the server counted it.
+TEST(Usage, ACallWhoseBranchThenTimedOutStillCounts) {
+  mock_llm_process mock;
+  cohort::Runtime rt;
+  auto doc = scenario(mock.base_url());
+  doc["barriers"] = {{"never", 4}};
+  doc["agents"]["writer"]["coordination"] = {{"as", "writer-{{index}}"}, {"barrier", "never"}};
+  doc["agents"]["writer"]["timeout_ms"] = 500;
+  auto r = rt.run(rt.load(doc));
+  // Failed (the barrier broke) or timed out (their supervisor stopped them first).
+  ASSERT_NE(r.status, "succeeded") << r.to_json().dump();
+  EXPECT_EQ(r.branches.succeeded, 0) << r.to_json().dump();
+  auto server = mock_stats(mock.port());
+  ASSERT_EQ(server["requests"], 3) << server.dump();
+  int64_t prompt = server["prompt_tokens"], completion = server["completion_tokens"];
+  EXPECT_EQ(r.summary.model_calls, 3);
+  EXPECT_EQ(r.summary.prompt_tokens, prompt);
+  EXPECT_EQ(r.summary.completion_tokens, completion);
+  EXPECT_NEAR(r.summary.cost, price(prompt, completion), 1e-12);
+  expect_totals(r.usage["agents"]["writer"], 3, prompt, completion, 0, "writer");
+  const auto& patterns = r.usage["patterns"];
+  ASSERT_EQ(patterns.size(), 2u) << r.usage.dump();  // the fan-out, and the pipeline around it
+  for (auto& [path, u] : patterns.items()) expect_totals(u, 3, prompt, completion, 0, path);
+}
+
 TEST(Usage, WithoutUsageFromTheServerItIsEstimatedAndMarked) {
   for (bool stream : {false, true}) {
     SCOPED_TRACE(stream ? "streamed" : "not streamed");

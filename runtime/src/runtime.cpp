@@ -49,7 +49,9 @@ Event to_public(const event& e) {
   return out;
 }
 
-RunResult to_public(result&& r, bool deadline_hit, int64_t wall_ms) {
+// `usage`: the run's model usage, from its ledger (which also has the calls that
+// ended branches no longer waited for: r.stats does not).
+RunResult to_public(result&& r, bool deadline_hit, int64_t wall_ms, const run_stats& usage) {
   RunResult out;
   out.status = deadline_hit && r.status == outcome::cancelled ? "timed_out" : to_string(r.status);
   out.output = std::move(r.output);
@@ -58,12 +60,12 @@ RunResult to_public(result&& r, bool deadline_hit, int64_t wall_ms) {
   out.summary.wall_ms = wall_ms;
   out.summary.agent_ms_total = r.stats.agent_us / 1000;
   out.summary.speedup = wall_ms > 0 ? static_cast<double>(r.stats.agent_us) / 1000.0 / wall_ms : 0;
-  out.summary.model_calls = r.stats.model_calls;
-  out.summary.prompt_tokens = r.stats.prompt_tokens;
-  out.summary.completion_tokens = r.stats.completion_tokens;
-  out.summary.tokens = r.stats.prompt_tokens + r.stats.completion_tokens;
-  out.summary.cost = r.stats.cost;
-  out.summary.usage_estimated_calls = r.stats.usage_estimated;
+  out.summary.model_calls = usage.model_calls;
+  out.summary.prompt_tokens = usage.prompt_tokens;
+  out.summary.completion_tokens = usage.completion_tokens;
+  out.summary.tokens = usage.prompt_tokens + usage.completion_tokens;
+  out.summary.cost = usage.cost;
+  out.summary.usage_estimated_calls = usage.usage_estimated;
   out.branches = {r.stats.succeeded, r.stats.failed, r.stats.timed_out, r.stats.cancelled};
   auto settled = r.stats.succeeded + r.stats.failed + r.stats.timed_out + r.stats.cancelled;
   out.summary.success_rate = settled > 0 ? static_cast<double>(r.stats.succeeded) / static_cast<double>(settled) : 0;
@@ -339,9 +341,10 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
         if (pools) pools->close();  // pooled agent instances end with the run
         for (auto& m : run_models) caf::anon_send_exit(m, caf::exit_reason::user_shutdown);
         auto wall_ms = (now_us() - started_us) / 1000;
-        auto out = to_public(std::move(r), deadline_hit, wall_ms);
+        auto totals = usage->totals();
+        auto out = to_public(std::move(r), deadline_hit, wall_ms, totals.run);
         out.reports = std::move(*reports);
-        out.usage = usage->to_json();
+        out.usage = std::move(totals.by_agent_and_pattern);
         st->promise.set_value(std::move(out));
       });
   {
