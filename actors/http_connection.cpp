@@ -109,17 +109,18 @@ class connection final : public http_connection, public std::enable_shared_from_
       self->timer_armed_ = false;
       if (self->deadline_ == clock::time_point::max()) return;  // idle: the next stage arms it
       if (clock::now() < self->deadline_) return self->arm_timer(self->deadline_);
-      // Past the deadline: the pending operation ends with operation_aborted, read as a timeout.
+      // Past the deadline: close, as Beast's stream did. Cancelling alone would miss an
+      // operation whose completion is already queued and let the next one run with no
+      // deadline; and a connect over several resolved addresses would try the next.
+      // Whatever the connection does next fails, and is read as this timeout.
       self->timed_out_ = true;
-      beast::error_code ignored;
-      self->tcp().cancel(ignored);
+      self->connected_ = false;
+      self->close_abortively();
     });
   }
 
-  // An operation that the deadline cancelled failed by timeout.
-  beast::error_code checked(beast::error_code ec) const {
-    return timed_out_ && ec == net::error::operation_aborted ? beast::error::timeout : ec;
-  }
+  // An operation that failed after the deadline closed the socket failed by timeout.
+  beast::error_code checked(beast::error_code ec) const { return timed_out_ && ec ? beast::error::timeout : ec; }
 
   // An abortive close (RST): the request is withdrawn or the connection idle, so nothing
   // is lost, and no TIME_WAIT stays behind on our side. Thousands of those (one per

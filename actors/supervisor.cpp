@@ -127,6 +127,8 @@ class engine {
   caf::result<result> start(const task& t) {
     auto& st = self_->state;
     st.current = t;
+    // Now, not when it ends: a nested one stopped after the run was over still has its row.
+    if (ctx_->usage) ctx_->usage->add_pattern(t.path, kind_name(node_->kind));
     st.start_us = now_us();
     st.stats.start_ms = now_ms();
     st.promise = self_->make_response_promise();
@@ -516,7 +518,6 @@ class engine {
     r.stats = st.stats;
     r.stats.end_ms = now_ms();
     if (st.plan) r.report = st.plan->report();
-    if (ctx_->usage) ctx_->usage->add_pattern(st.current.path, kind_name(node_->kind));
     emit_pattern(*ctx_, st.current, event_kind::finished, kind_name(node_->kind), r.status,
          r.error.message, now_us() - st.start_us, r.report);
     st.promise.deliver(std::move(r));
