@@ -35,24 +35,15 @@ class usage_ledger {
   report totals() const;
 
  private:
-  struct totals_of {
-    int64_t model_calls = 0;
-    int64_t prompt_tokens = 0;
-    int64_t completion_tokens = 0;
-    int64_t usage_estimated = 0;
-    double cost = 0;
-    void add(const run_stats& s);
-    void add(const totals_of& t);
-    nlohmann::json to_json() const;
-  };
-  totals_of under(const std::string& path) const;
+  // Entries are run_stats with only the usage fields set (run_stats::add sums them).
+  run_stats under(const std::string& path) const;
 
   mutable std::mutex mutex_;
-  std::map<std::string, totals_of> agents_;
+  std::map<std::string, run_stats> agents_;
   // By the path of the calling task's parent (the path to its last '/'): a pattern's
   // calls are the same either way, and there are as many keys as supervisors, not
   // one per task (a simulation makes 100,000 calls).
-  std::map<std::string, totals_of, std::less<>> by_parent_;
+  std::map<std::string, run_stats, std::less<>> by_parent_;
   std::map<std::string, std::string> patterns_;     // path -> pattern
 };
 
