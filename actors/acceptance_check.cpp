@@ -4,6 +4,7 @@
 #include <cctype>
 #include <set>
 
+#include "messages/input_limits.hpp"
 #include "runtime/src/template.hpp"
 
 namespace cohort {
@@ -12,13 +13,11 @@ std::string rejection(const acceptance& a, const nlohmann::json& output) {
   if (a.non_empty && (output.is_null() || (output.is_string() && output.get<std::string>().empty()) ||
                       (output.is_structured() && output.empty())))
     return "empty result";
-  if (!a.regex_text.empty()) {
-    auto text = to_prompt_text(output);
-    if (!std::regex_search(text, a.regex)) return "does not match /" + a.regex_text + "/";
-  }
+  if (!a.regex.empty() && !a.regex.contains(to_prompt_text(output)))
+    return "does not match /" + a.regex.pattern() + "/";
   if (!a.json_fields.empty()) {
     auto value = output;
-    if (value.is_string()) value = nlohmann::json::parse(value.get<std::string>(), nullptr, false);
+    if (value.is_string()) value = parse_untrusted_json_or_discarded(value.get<std::string>());
     if (!value.is_object()) return "not a JSON object (needs fields: " + a.json_fields.front() + ", ...)";
     for (const auto& f : a.json_fields)
       if (!value.contains(f)) return "missing JSON field \"" + f + "\"";
@@ -30,7 +29,7 @@ verdict read_verdict(const nlohmann::json& answer) {
   // A judge without JSON output may still answer {"valid": false, ...} as text.
   auto out = answer;
   if (out.is_string()) {
-    auto parsed = nlohmann::json::parse(out.get<std::string>(), nullptr, false);
+    auto parsed = parse_untrusted_json_or_discarded(out.get<std::string>());
     if (parsed.is_object() || parsed.is_boolean()) out = std::move(parsed);
   }
   if (out.is_boolean()) return {out.get<bool>(), {}};

@@ -9,6 +9,7 @@
 
 #include <boost/json/src.hpp>
 
+#include "messages/input_limits.hpp"
 #include "messages/model_call.hpp"
 #include "runtime/src/scenario.hpp"
 
@@ -24,7 +25,7 @@ void with_parsed(std::string_view text, F&& use) {
   unsigned char arena[4096];
   json::monotonic_resource memory(arena, sizeof arena);
   json::parse_options options;
-  options.max_depth = 1000;  // the default 32 could refuse a deep but valid answer
+  options.max_depth = current_input_limits().max_json_depth;  // Boost's default 32 could refuse a valid answer
   json::error_code ec;
   auto doc = json::parse(text, ec, &memory, options);
   use(ec ? nullptr : &doc);

@@ -3,6 +3,7 @@
 // (failure_policy.hpp), except under "first", where the first success wins and only
 // all branches failing fails it.
 #include "actors/agent_support.hpp"
+#include "actors/aggregate.hpp"
 #include "actors/failure_policy.hpp"
 #include "actors/fan_in.hpp"
 #include "actors/pattern.hpp"
@@ -52,7 +53,27 @@ class fan_out_pattern : public pattern {
 
   nlohmann::json report() const override { return policy_.report(); }
 
-  nlohmann::json partial() const override { return outputs_; }
+  bool keep_late(size_t index, result& r) override {
+    if (index >= count_ || combining_) return false;
+    outputs_[index] = std::move(r.output);
+    ok_[index] = true;
+    return true;
+  }
+
+  // What succeeded, in the shape the aggregation gives (joined text, a merged object);
+  // a collect keeps each output at its branch's place, null where none succeeded.
+  nlohmann::json partial() const override {
+    const auto& how = node_.aggregate;
+    if (how.kind != "join" && how.kind != "merge") return outputs_;
+    std::vector<nlohmann::json> succeeded;
+    for (size_t i = 0; i < count_; ++i)
+      if (ok_[i]) succeeded.push_back(outputs_[i]);
+    try {
+      return aggregate(how, succeeded);
+    } catch (const std::invalid_argument&) {  // outputs that do not merge: as they are
+      return outputs_;
+    }
+  }
   std::vector<std::string> unstarted() const override {
     std::vector<std::string> labels;
     for (auto i = started_; i < count_; ++i) labels.push_back(label(i));

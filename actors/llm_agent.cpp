@@ -10,6 +10,7 @@
 #include "actors/usage_ledger.hpp"
 #include "messages/atoms.hpp"
 #include "messages/cancel.hpp"
+#include "messages/input_limits.hpp"
 #include "messages/model_call.hpp"
 #include "runtime/src/template.hpp"
 
@@ -47,7 +48,7 @@ result from_reply(const agent_def& def, const model_def& model, const model_repl
                 reply.error.kind, reply.error.message);
     r.error.retry_after_ms = reply.error.retry_after_ms;
   } else if (def.json_output) {
-    auto parsed = nlohmann::json::parse(strip_fences(reply.text), nullptr, false);
+    auto parsed = parse_untrusted_json_or_discarded(strip_fences(reply.text));
     if (parsed.is_discarded()) {
       auto excerpt = reply.text.substr(0, 200);
       r = failure(outcome::failed, "invalid_output",

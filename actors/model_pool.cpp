@@ -297,12 +297,12 @@ caf::behavior model_pool(pool_actor* self, model_def model, boost::asio::io_cont
     const auto& kind = reply.error.kind;
     if (ep.tokens.limited()) {
       // Settle the reservation: the real usage, or nothing for a failed call.
-      auto used = reply.ok ? static_cast<double>(reply.prompt_tokens + reply.completion_tokens) : 0.0;
+      auto used = reply.ok ? static_cast<double>(saturating_add(reply.prompt_tokens, reply.completion_tokens)) : 0.0;
       ep.tokens.take(used - c.tokens, now);
     }
     if (reply.ok) {
       ++ep.succeeded;
-      ep.tokens_used += reply.prompt_tokens + reply.completion_tokens;
+      ep.tokens_used = saturating_add(ep.tokens_used, saturating_add(reply.prompt_tokens, reply.completion_tokens));
       ep.breaker.succeeded(c.probe);
     } else if (kind == "rate_limited") {
       ++ep.rate_limited;

@@ -41,6 +41,11 @@ class pattern {
   // What has finished so far, reported when the pattern is cancelled.
   virtual nlohmann::json partial() const = 0;
 
+  // A branch succeeded after the outcome was decided (a cancel crossed its answer).
+  // True when its output is kept in partial(); otherwise the engine counts it cancelled,
+  // so every branch counted as succeeded is in the output.
+  virtual bool keep_late(size_t /*index*/, result& /*r*/) { return false; }
+
   // The labels of the branches not started yet: they end `cancelled`, each with an
   // event, when the pattern stops early.
   virtual std::vector<std::string> unstarted() const = 0;

@@ -4,6 +4,7 @@
 // plan runs as a child DAG supervisor (the same engine); the plan goes in the report.
 #include "actors/agent_support.hpp"
 #include "actors/pattern.hpp"
+#include "messages/input_limits.hpp"
 #include "runtime/src/workflow_loader.hpp"
 
 namespace cohort {
@@ -13,12 +14,12 @@ namespace {
 nlohmann::json plan_json(const nlohmann::json& output) {
   if (!output.is_string()) return output;
   const auto& text = output.get_ref<const std::string&>();
-  auto parsed = nlohmann::json::parse(text, nullptr, false);
+  auto parsed = parse_untrusted_json_or_discarded(text);
   if (!parsed.is_discarded()) return parsed;
   auto b = text.find_first_of("{[");
   auto e = text.find_last_of("}]");
   if (b == std::string::npos || e == std::string::npos || e < b) return nullptr;
-  parsed = nlohmann::json::parse(text.substr(b, e - b + 1), nullptr, false);
+  parsed = parse_untrusted_json_or_discarded(std::string_view(text).substr(b, e - b + 1));
   return parsed.is_discarded() ? nlohmann::json() : parsed;
 }
 

@@ -26,6 +26,9 @@ struct run_context {
   bool all_events = true;                    // false: only pattern reports (nobody listens)
   int default_timeout_ms = 300000;
   size_t tool_slots = 8;                     // tool agents in flight per supervisor
+  // Branches in flight per pattern that sets no max_concurrency (0: no limit): memory
+  // then follows what runs, not what was asked for (a 1e6-item fan-out).
+  size_t default_max_concurrency = 0;
   std::shared_ptr<std::atomic<int64_t>> retry_budget;  // retries left in this run (all branches)
   std::shared_ptr<usage_ledger> usage;        // model usage by agent and by pattern
   std::shared_ptr<resource_pools> pools;     // null when the scenario declares none

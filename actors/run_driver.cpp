@@ -55,7 +55,8 @@ caf::behavior run_driver(caf::stateful_actor<driver_state>* self, caf::actor roo
     [=](deadline_atom) {
       if (self->state.finished) return;
       self->state.deadline_hit = true;
-      self->send(root, cancel{"run timed out after " + std::to_string(run_timeout_ms) + " ms"});
+      // High priority: the root's mailbox may hold thousands of results ahead of it.
+      self->send<caf::message_priority::high>(root, cancel{"run timed out after " + std::to_string(run_timeout_ms) + " ms"});
     },
     [=](const cancel& c) { self->send(root, c); },
   };

@@ -32,7 +32,7 @@ int64_t prompt_chars(const nlohmann::json& messages) {
 }
 
 // Expands {{0}}, {{1}}.. (capture groups) and {{prompt}} in a reply template.
-std::string expand_reply(const std::string& tmpl, const std::smatch& m, const std::string& prompt) {
+std::string expand_reply(const std::string& tmpl, const std::vector<std::string>& m, const std::string& prompt) {
   std::string out;
   size_t pos = 0;
   while (pos < tmpl.size()) {
@@ -46,9 +46,9 @@ std::string expand_reply(const std::string& tmpl, const std::smatch& m, const st
     auto key = tmpl.substr(open + 2, close - open - 2);
     if (key == "prompt") {
       out += prompt;
-    } else if (!key.empty() && key.find_first_not_of("0123456789") == std::string::npos &&
+    } else if (!key.empty() && key.size() <= 3 && key.find_first_not_of("0123456789") == std::string::npos &&
                std::stoul(key) < m.size()) {
-      out += m[std::stoul(key)].str();
+      out += m[std::stoul(key)];
     } else {
       out.append(tmpl, open, close + 2 - open);  // not ours: keep it verbatim
     }
@@ -85,12 +85,11 @@ std::vector<sim_rule> parse_sim_rules(const nlohmann::json& rules, const std::st
     const auto& r = rules[i];
     if (!r.is_object()) throw std::invalid_argument(at + ": a rule must be an object");
     sim_rule rule;
-    rule.pattern = r.value("match", ".*");
+    if (r.contains("match") && !r["match"].is_string()) throw std::invalid_argument(at + ".match: must be a string");
     try {
-      rule.regex = std::regex(rule.pattern, std::regex::ECMAScript | std::regex::icase);
-    } catch (const std::regex_error& e) {
-      throw std::invalid_argument(at + ".match: invalid regex \"" + rule.pattern + "\": " +
-                                  e.what());
+      rule.regex = cohort::regex(r.value("match", ".*"));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(at + ".match: bad regex: " + e.what());
     }
     if (r.contains("reply")) {
       if (!r["reply"].is_string()) throw std::invalid_argument(at + ".reply: must be a string");
@@ -159,16 +158,16 @@ sim_responder::answer sim_responder::respond(const nlohmann::json& messages, uin
   auto prompt = last_user_message(messages);
   bool matched = false;
   for (const auto& rule : settings_.rules) {
-    std::smatch m;
-    if (!std::regex_search(prompt, m, rule.regex)) continue;
+    auto m = rule.regex.search(prompt);
+    if (!m) continue;
     matched = true;
     if (!rule.choices.empty()) {
       std::vector<double> weights;
       for (auto& c : rule.choices) weights.push_back(c.weight);
       std::discrete_distribution<size_t> pick(weights.begin(), weights.end());
-      a.text = expand_reply(rule.choices[pick(rng)].reply, m, prompt);
+      a.text = expand_reply(rule.choices[pick(rng)].reply, *m, prompt);
     } else {
-      a.text = expand_reply(rule.reply, m, prompt);
+      a.text = expand_reply(rule.reply, *m, prompt);
     }
     break;
   }

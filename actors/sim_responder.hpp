@@ -4,11 +4,12 @@
 // replies (ordered regex rules answering with a template or a weighted choice).
 // Plain C++, no CAF: it decides what to answer; the callers decide how to deliver it.
 #include <cstdint>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "actors/regex.hpp"
 
 namespace cohort {
 
@@ -18,8 +19,7 @@ struct sim_choice {
 };
 
 struct sim_rule {
-  std::string pattern;              // as written, for messages
-  std::regex regex;                 // matched (search) against the last user message
+  cohort::regex regex;              // matched (search) against the last user message
   std::string reply;                // template: {{0}}, {{1}}.. capture groups, {{prompt}}
   std::vector<sim_choice> choices;  // or a weighted pick among these templates
 };

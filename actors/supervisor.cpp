@@ -71,6 +71,7 @@ constexpr auto cancel_grace = std::chrono::milliseconds(1000);
 
 using branch_timer_atom = caf::atom_constant<caf::atom("brtimer")>;
 using branch_retry_atom = caf::atom_constant<caf::atom("brretry")>;
+using own_deadline_atom = caf::atom_constant<caf::atom("owndead")>;
 using supervisor_actor = caf::stateful_actor<supervisor_state>;
 
 const char* kind_name(node_kind k) {
@@ -140,18 +141,32 @@ class engine {
       finish(std::move(error));
       return st.promise;
     }
-    st.limit = node_->max_concurrency > 0 ? static_cast<size_t>(node_->max_concurrency)
-                                          : std::numeric_limits<size_t>::max();
+    st.limit = node_->max_concurrency > 0 ? static_cast<size_t>(node_->max_concurrency) : default_limit();
+    // Its own deadline, with high priority: on a loaded machine the parent's cancel
+    // can wait behind thousands of results in this mailbox, while queued branches
+    // keep starting.
+    if (t.deadline_ms > 0)
+      self_->delayed_send<caf::message_priority::high>(
+          self_, std::chrono::milliseconds(std::max<int64_t>(0, t.deadline_ms - now_ms()) + 1),
+          own_deadline_atom::value);
     pump();
     return st.promise;
+  }
+
+  // Past the task's deadline nothing new starts: what runs is stopped, what finished is kept.
+  void deadline_passed() {
+    auto& st = self_->state;
+    if (st.done) return;
+    auto r = failure(outcome::timed_out, "timeout",
+                     st.current.path + ": not finished within its deadline (" + std::to_string(st.running.size()) +
+                         " branch(es) still running were stopped)");
+    finish(std::move(r));  // the output is what finished, taken when the last child has confirmed
   }
 
   void cancel_all(const std::string& reason) {
     auto& st = self_->state;
     if (st.done) return;
-    auto r = failure(outcome::cancelled, "cancelled", reason);
-    r.output = st.plan ? st.plan->partial() : nlohmann::json();
-    finish(std::move(r));
+    finish(failure(outcome::cancelled, "cancelled", reason));  // deliver() takes what finished
   }
 
   void child_result(result& r) {
@@ -205,6 +220,13 @@ class engine {
     return it->second;
   }
 
+  // Branches that talk to each other (bus, barrier) may wait for one another: holding
+  // some back could leave the others waiting for ever, so a coordinated run has no default.
+  size_t default_limit() const {
+    if (ctx_->default_max_concurrency == 0 || ctx_->spec->coordinated) return std::numeric_limits<size_t>::max();
+    return ctx_->default_max_concurrency;
+  }
+
   void arm_timer() {
     auto& st = self_->state;
     if (st.deadlines.empty() || st.delivered) return;
@@ -220,6 +242,10 @@ class engine {
   // than ctx.tool_slots adds no parallelism, only spawns; the pooled ones are reused.
   void pump() {
     auto& st = self_->state;
+    if (!st.done && st.current.deadline_ms > 0 && now_ms() >= st.current.deadline_ms) {
+      deadline_passed();
+      return;
+    }
     while (!st.done && st.running.size() < st.limit && !st.waiting.waiting()) {
       auto b = st.held ? std::exchange(st.held, std::nullopt) : st.plan->next();
       if (!b) break;
@@ -437,15 +463,24 @@ class engine {
     r.attempts = it->second.attempt;
     release(index, child_answered);
     drop_stale_deadlines();
-    st.stats.add(r.stats);
     if (st.done) {  // a cancelled child confirming
+      if (!(r.ok() && st.plan && st.plan->keep_late(index, r))) not_in_output(r.stats);
+      st.stats.add(r.stats);
       if (st.running.empty()) deliver();
       return;
     }
+    st.stats.add(r.stats);
     if (auto final_result = st.plan->settle(index, std::move(r)))
       finish(std::move(*final_result));
     else
       pump();
+  }
+
+  // A result the outcome no longer takes: what it counted as succeeded is not in the
+  // output, so it counts as cancelled (counted means present).
+  static void not_in_output(run_stats& stats) {
+    stats.cancelled = saturating_add(stats.cancelled, stats.succeeded);
+    stats.succeeded = 0;
   }
 
   // Branches that never started end cancelled, each with its event (and the held one
@@ -540,6 +575,7 @@ caf::behavior supervisor(supervisor_actor* self, run_context_ptr ctx,
     [=](branch_timer_atom) { eng->check_deadlines(); },
     [=](const cancel& c) { eng->cancel_all(c.reason); },
     [=](deadline_atom) { eng->grace_expired(); },
+    [=](own_deadline_atom) { eng->deadline_passed(); },
     [=](branch_retry_atom, uint64_t index) { eng->retry_now(static_cast<size_t>(index)); },
     [=](permit_atom, uint64_t ticket) { eng->permit_granted(ticket); },
   };

@@ -20,7 +20,7 @@ nlohmann::json to_json(const run_stats& u) {
   return {{"model_calls", u.model_calls},
           {"prompt_tokens", u.prompt_tokens},
           {"completion_tokens", u.completion_tokens},
-          {"tokens", u.prompt_tokens + u.completion_tokens},
+          {"tokens", saturating_add(u.prompt_tokens, u.completion_tokens)},
           {"cost", u.cost},
           {"usage_estimated_calls", u.usage_estimated}};
 }

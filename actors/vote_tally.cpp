@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "actors/agent_support.hpp"
+#include "messages/input_limits.hpp"
 #include "runtime/src/template.hpp"
 
 namespace cohort {
@@ -17,7 +18,7 @@ vote_tally::vote_tally(const vote_rules& rules, std::vector<std::string> voters,
 std::string vote_tally::normalise(const nlohmann::json& answer, std::string& error) const {
   nlohmann::json value = answer;
   if (!rules_.field.empty()) {
-    if (value.is_string()) value = nlohmann::json::parse(value.get<std::string>(), nullptr, false);
+    if (value.is_string()) value = parse_untrusted_json_or_discarded(value.get<std::string>());
     if (!value.is_object() || !value.contains(rules_.field)) {
       error = "the answer has no field \"" + rules_.field + "\"";
       return {};
@@ -25,13 +26,13 @@ std::string vote_tally::normalise(const nlohmann::json& answer, std::string& err
     value = value[rules_.field];
   }
   auto text = to_prompt_text(value);
-  if (!rules_.regex_text.empty()) {
-    std::smatch m;
-    if (!std::regex_search(text, m, rules_.regex)) {
-      error = "the answer does not match /" + rules_.regex_text + "/";
+  if (!rules_.regex.empty()) {
+    auto m = rules_.regex.search(text);
+    if (!m) {
+      error = "the answer does not match /" + rules_.regex.pattern() + "/";
       return {};
     }
-    text = m.size() > 1 ? m[1].str() : m[0].str();
+    text = m->size() > 1 ? (*m)[1] : (*m)[0];
   }
   if (rules_.trim) {
     auto b = text.find_first_not_of(" \t\r\n.");

@@ -5,6 +5,8 @@
 #include <caf/error.hpp>
 #include <caf/sec.hpp>
 #include <nlohmann/json.hpp>
+
+#include "messages/input_limits.hpp"
 #include <string>
 #include <type_traits>
 
@@ -22,7 +24,7 @@ typename std::enable_if<Inspector::writes_state, typename Inspector::result_type
 inspect(Inspector& f, json& x) {
   std::string text;
   auto on_load = [&]() -> caf::error {
-    auto parsed = json::parse(text, nullptr, false);  // no exceptions
+    auto parsed = cohort::parse_untrusted_json_or_discarded(text);  // no exceptions; another node is untrusted
     if (parsed.is_discarded())
       return caf::make_error(caf::sec::invalid_argument, "malformed json in message");
     x = std::move(parsed);

@@ -33,18 +33,18 @@ const char* to_string(event_kind k) {
 }
 
 void run_stats::add(const run_stats& o) {
-  agent_us += o.agent_us;
-  model_calls += o.model_calls;
-  prompt_tokens += o.prompt_tokens;
-  completion_tokens += o.completion_tokens;
+  agent_us = saturating_add(agent_us, o.agent_us);
+  model_calls = saturating_add(model_calls, o.model_calls);
+  prompt_tokens = saturating_add(prompt_tokens, o.prompt_tokens);
+  completion_tokens = saturating_add(completion_tokens, o.completion_tokens);
   cost += o.cost;
-  usage_estimated += o.usage_estimated;
-  succeeded += o.succeeded;
-  failed += o.failed;
-  timed_out += o.timed_out;
-  cancelled += o.cancelled;
-  retries += o.retries;
-  agents_started += o.agents_started;
+  usage_estimated = saturating_add(usage_estimated, o.usage_estimated);
+  succeeded = saturating_add(succeeded, o.succeeded);
+  failed = saturating_add(failed, o.failed);
+  timed_out = saturating_add(timed_out, o.timed_out);
+  cancelled = saturating_add(cancelled, o.cancelled);
+  retries = saturating_add(retries, o.retries);
+  agents_started = saturating_add(agents_started, o.agents_started);
 }
 
 void run_stats::count(outcome o, int64_t n) {

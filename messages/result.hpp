@@ -29,6 +29,14 @@ typename Inspector::result_type inspect(Inspector& f, error_info& x) {
 }
 
 // Counts that add up the tree: supervisors sum their children's stats.
+// Counts that come from servers can be anything: a sum stops at the largest value
+// instead of wrapping to a negative one.
+inline int64_t saturating_add(int64_t a, int64_t b) {
+  int64_t sum;
+  if (!__builtin_add_overflow(a, b, &sum)) return sum;
+  return b > 0 ? INT64_MAX : INT64_MIN;
+}
+
 struct run_stats {
   int64_t start_ms = 0;            // wall-clock span of this node
   int64_t end_ms = 0;

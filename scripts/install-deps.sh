@@ -7,6 +7,7 @@ packages=(
   g++ cmake ninja-build ccache make pkg-config
   libcaf-dev libboost1.81-dev libboost-url1.81-dev libssl-dev
   nlohmann-json3-dev libspdlog-dev libcli11-dev libvalijson-dev
+  libre2-dev  # regular expressions on outside text: linear time, bounded stack
   libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev
   curl procps
   openssl  # the TLS tests make their certificates with it

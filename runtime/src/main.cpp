@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cohort/runtime.hpp"
+#include "messages/input_limits.hpp"
 #include "runtime/src/console_progress.hpp"
 #include "runtime/src/mock_llm_server.hpp"
 
@@ -29,21 +30,11 @@ void setup_logging(const std::string& level) {
 
 // --input takes JSON text, or @FILE.
 nlohmann::json parse_input(const std::string& arg) {
-  std::string text = arg;
-  std::string where = "--input";
   if (!arg.empty() && arg[0] == '@') {
-    std::ifstream in(arg.substr(1));
-    if (!in) throw std::runtime_error("--input " + arg + ": cannot open the file");
-    std::stringstream buf;
-    buf << in.rdbuf();
-    text = buf.str();
-    where = arg.substr(1);
+    auto path = arg.substr(1);
+    return cohort::parse_untrusted_json(cohort::read_bounded_file(path), path);
   }
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw std::runtime_error(where + ": not valid JSON: " + e.what());
-  }
+  return cohort::parse_untrusted_json(arg, "--input");
 }
 
 std::string joined_ids(const nlohmann::json& ids, const char* sep) {
@@ -226,14 +217,7 @@ int cmd_mock_llm(cohort::mock_llm_options opts, const std::string& latency, cons
   opts.model.name = "mock";
   opts.model.seed = opts.seed;
   if (!rules_file.empty()) {
-    std::ifstream in(rules_file);
-    if (!in) throw std::runtime_error("--rules " + rules_file + ": cannot open the file");
-    nlohmann::json doc;
-    try {
-      doc = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw std::runtime_error(rules_file + ": not valid JSON: " + e.what());
-    }
+    auto doc = cohort::parse_untrusted_json(cohort::read_bounded_file(rules_file), rules_file);
     opts.model.rules = cohort::parse_sim_rules(doc.is_object() ? doc.value("rules", nlohmann::json()) : doc,
                                                rules_file + (doc.is_object() ? ": $.rules" : ": $"));
   }
@@ -309,7 +293,10 @@ int main(int argc, char** argv) {
   mo.usage = !no_usage;
   try {
     auto options = cohort::RuntimeOptions::load(config_file);
-    if (!log_level.empty()) options.log_level = log_level;
+    if (!log_level.empty()) {
+      cohort::RuntimeOptions::check_log_level(log_level, "--log-level");
+      options.log_level = log_level;
+    }
     setup_logging(options.log_level);
     if (*run) return cmd_run(rf, options);
     if (*validate) {

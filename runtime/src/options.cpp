@@ -1,11 +1,12 @@
 #include <cstdlib>
-#include <fstream>
+#include <limits>
 #include <set>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
 #include "cohort/options.hpp"
+#include "messages/input_limits.hpp"
 
 namespace cohort {
 namespace detail {
@@ -14,24 +15,37 @@ extern const char* const default_config_text;  // generated from config/cohort.j
 
 namespace {
 
-int read_int(const nlohmann::json& doc, const char* key, int current, const std::string& where) {
+// Threads beyond these are a typo, not a machine: each one costs a stack and a wake-up.
+constexpr int64_t max_threads = 256;
+
+int64_t read_int(const nlohmann::json& doc, const char* key, int64_t current, const std::string& where,
+                 int64_t min = 0, int64_t max = std::numeric_limits<int>::max()) {
   if (!doc.contains(key)) return current;
   const auto& v = doc[key];
-  if (!v.is_number_integer() || v.get<int64_t>() < 0)
-    throw std::runtime_error(where + ": \"" + key + "\" must be a non-negative integer, got " + v.dump());
-  return v.get<int>();
+  bool in_range = v.is_number_unsigned() ? v.get<uint64_t>() <= static_cast<uint64_t>(max) && (min <= 0 || v.get<uint64_t>() >= static_cast<uint64_t>(min))
+                                         : v.is_number_integer() && v.get<int64_t>() >= min && v.get<int64_t>() <= max;
+  if (!in_range)
+    throw std::runtime_error(where + ": \"" + key + "\" must be an integer from " + std::to_string(min) + " to " +
+                             std::to_string(max) + ", got " + v.dump());
+  return v.get<int64_t>();
 }
 
 void apply(RuntimeOptions& o, const nlohmann::json& doc, const std::string& where) {
   if (!doc.is_object()) throw std::runtime_error(where + ": must be a JSON object");
-  static const std::set<std::string> known{"scheduler_threads", "scheduler_policy", "io_threads", "default_timeout_ms",
-                                           "run_timeout_ms", "log_level"};
+  static const std::set<std::string> known{"scheduler_threads", "scheduler_policy", "io_threads",
+                                           "default_timeout_ms", "run_timeout_ms", "log_level", "default_max_concurrency",
+                                           "max_json_depth", "max_file_bytes", "max_rendered_bytes"};
   for (auto& [k, v] : doc.items())
     if (!known.count(k)) throw std::runtime_error(where + ": unknown setting \"" + k + "\"");
-  o.scheduler_threads = read_int(doc, "scheduler_threads", o.scheduler_threads, where);
-  o.io_threads = read_int(doc, "io_threads", o.io_threads, where);
-  o.default_timeout_ms = read_int(doc, "default_timeout_ms", o.default_timeout_ms, where);
-  o.run_timeout_ms = read_int(doc, "run_timeout_ms", o.run_timeout_ms, where);
+  o.scheduler_threads = static_cast<int>(read_int(doc, "scheduler_threads", o.scheduler_threads, where, 0, max_threads));
+  o.io_threads = static_cast<int>(read_int(doc, "io_threads", o.io_threads, where, 1, max_threads));
+  o.default_timeout_ms = static_cast<int>(read_int(doc, "default_timeout_ms", o.default_timeout_ms, where, 1));
+  o.run_timeout_ms = static_cast<int>(read_int(doc, "run_timeout_ms", o.run_timeout_ms, where, 1));
+  o.default_max_concurrency = static_cast<int>(read_int(doc, "default_max_concurrency", o.default_max_concurrency, where));
+  o.max_json_depth = static_cast<size_t>(read_int(doc, "max_json_depth", static_cast<int64_t>(o.max_json_depth), where, 16, 5000));
+  o.max_file_bytes = static_cast<size_t>(read_int(doc, "max_file_bytes", static_cast<int64_t>(o.max_file_bytes), where, 1024, int64_t{1} << 40));
+  o.max_rendered_bytes = static_cast<size_t>(
+      read_int(doc, "max_rendered_bytes", static_cast<int64_t>(o.max_rendered_bytes), where, 1024, int64_t{1} << 40));
   if (doc.contains("scheduler_policy")) {
     if (!doc["scheduler_policy"].is_string() ||
         (doc["scheduler_policy"] != "stealing" && doc["scheduler_policy"] != "sharing"))
@@ -43,11 +57,7 @@ void apply(RuntimeOptions& o, const nlohmann::json& doc, const std::string& wher
     if (!doc["log_level"].is_string()) throw std::runtime_error(where + ": \"log_level\" must be a string");
     o.log_level = doc["log_level"].get<std::string>();
   }
-  static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
-  if (!levels.count(o.log_level))
-    throw std::runtime_error(where + ": log_level \"" + o.log_level +
-                             "\" is not one of trace, debug, info, warn, error, critical, off");
-  if (o.io_threads < 1) throw std::runtime_error(where + ": io_threads must be at least 1");
+  RuntimeOptions::check_log_level(o.log_level, where);
 }
 
 void apply_env(RuntimeOptions& o) {
@@ -69,6 +79,7 @@ void apply_env(RuntimeOptions& o) {
   env_int("COHORT_IO_THREADS", "io_threads");
   env_int("COHORT_DEFAULT_TIMEOUT_MS", "default_timeout_ms");
   env_int("COHORT_RUN_TIMEOUT_MS", "run_timeout_ms");
+  env_int("COHORT_DEFAULT_MAX_CONCURRENCY", "default_max_concurrency");
   if (const char* v = std::getenv("COHORT_LOG_LEVEL")) doc["log_level"] = v;
   if (const char* v = std::getenv("COHORT_SCHEDULER_POLICY")) doc["scheduler_policy"] = v;
   apply(o, doc, "environment (COHORT_*)");
@@ -82,18 +93,17 @@ RuntimeOptions RuntimeOptions::defaults() {
   return o;
 }
 
+void RuntimeOptions::check_log_level(const std::string& level, const std::string& where) {
+  static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+  if (!levels.count(level))
+    throw std::runtime_error(where + ": log_level \"" + level +
+                             "\" is not one of trace, debug, info, warn, error, critical, off");
+}
+
 RuntimeOptions RuntimeOptions::load(const std::string& path) {
   auto o = defaults();
   if (!path.empty()) {
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error(path + ": cannot open the config file");
-    nlohmann::json doc;
-    try {
-      doc = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw std::runtime_error(path + ": " + e.what());
-    }
-    apply(o, doc, path);
+    apply(o, parse_untrusted_json(read_bounded_file(path), path), path);
   }
   apply_env(o);
   return o;

@@ -23,6 +23,7 @@
 #include "messages/cancel.hpp"
 #include "messages/coordination.hpp"
 #include "messages/event.hpp"
+#include "messages/input_limits.hpp"
 #include "messages/protocol.hpp"
 #include "runtime/src/builtin_tools.hpp"
 #include "runtime/src/open_file_limit.hpp"
@@ -63,7 +64,7 @@ RunResult to_public(result&& r, bool deadline_hit, int64_t wall_ms, const run_st
   out.summary.model_calls = usage.model_calls;
   out.summary.prompt_tokens = usage.prompt_tokens;
   out.summary.completion_tokens = usage.completion_tokens;
-  out.summary.tokens = usage.prompt_tokens + usage.completion_tokens;
+  out.summary.tokens = saturating_add(usage.prompt_tokens, usage.completion_tokens);
   out.summary.cost = usage.cost;
   out.summary.usage_estimated_calls = usage.usage_estimated;
   out.branches = {r.stats.succeeded, r.stats.failed, r.stats.timed_out, r.stats.cancelled};
@@ -200,6 +201,7 @@ struct Runtime::impl {
   std::shared_ptr<std::atomic<int64_t>> open_connections = std::make_shared<std::atomic<int64_t>>(0);
 
   explicit impl(RuntimeOptions o) : options(std::move(o)) {
+    set_input_limits({options.max_json_depth, options.max_file_bytes, options.max_rendered_bytes});
     raise_open_file_limit();
     register_messages(config);
     threads = options.scheduler_threads > 0
@@ -274,6 +276,11 @@ Scenario Runtime::load_file(const std::string& path) const {
 }
 
 Scenario Runtime::load(const nlohmann::json& doc, const std::string& origin) const {
+  try {
+    check_json_depth(doc, origin);
+  } catch (const input_error& e) {
+    throw scenario_error(origin, {e.detail});
+  }
   Scenario s;
   s.impl_ = std::make_shared<const scenario>(load_scenario(doc, origin, tool_names(*impl_->tools)));
   return s;
@@ -282,7 +289,14 @@ Scenario Runtime::load(const nlohmann::json& doc, const std::string& origin) con
 Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, EventHandler on_event) {
   auto& sys = *impl_->system;
   const auto& spec = sc.impl_;
-  if (input) validate_input(*spec, *input);
+  if (input) {
+    try {
+      check_json_depth(*input, "input");
+    } catch (const input_error& e) {
+      throw scenario_error(spec->origin + " (input)", {e.detail});
+    }
+    validate_input(*spec, *input);
+  }
 
   auto ctx = std::make_shared<run_context>();
   ctx->run_id = spec->name + "-" + std::to_string(next_run++);
@@ -291,6 +305,7 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   ctx->tools = impl_->tools;
   ctx->default_timeout_ms = impl_->options.default_timeout_ms;
   ctx->tool_slots = 4 * static_cast<size_t>(impl_->threads);
+  ctx->default_max_concurrency = impl_->options.default_max_concurrency;
   ctx->retry_budget = std::make_shared<std::atomic<int64_t>>(spec->retry_budget);
   ctx->usage = std::make_shared<usage_ledger>();
   if (!spec->resource_names.empty())

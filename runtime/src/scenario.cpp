@@ -1,6 +1,8 @@
 #include "runtime/src/scenario.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -14,6 +16,7 @@
 #include <valijson/schema_parser.hpp>
 #include <valijson/validator.hpp>
 
+#include "messages/input_limits.hpp"
 #include "runtime/src/template.hpp"
 #include "runtime/src/workflow_loader.hpp"
 
@@ -87,6 +90,7 @@ class loader {
 
   scenario run() {
     check_schema();
+    check_number_ranges(doc_, "$");
     if (!problems_.empty()) throw scenario_error(out_.origin, problems_);
     out_.name = doc_.value("name", "scenario");
     out_.timeout_ms = doc_.value("timeout_ms", 0);
@@ -106,6 +110,22 @@ class loader {
  private:
   void problem(const std::string& path, const std::string& what) {
     problems_.push_back(path + ": " + what);
+  }
+
+  // Durations, counts, sizes and indices are read as 32-bit integers: a larger number
+  // would be cut (a timeout of 2^32 + 1 ms became 1 ms). Values passed through to a
+  // model or a tool ("params", an input, a seed) may be anything JSON allows.
+  void check_number_ranges(const nlohmann::json& v, const std::string& path) {
+    static const std::set<std::string> free_keys{"input", "params", "seed", "initial", "with"};
+    constexpr double limit = std::numeric_limits<int32_t>::max();
+    if (v.is_object()) {
+      for (auto& [key, child] : v.items())
+        if (!free_keys.count(key)) check_number_ranges(child, path + "." + key);
+    } else if (v.is_array()) {
+      for (size_t i = 0; i < v.size(); ++i) check_number_ranges(v[i], path + "[" + std::to_string(i) + "]");
+    } else if (v.is_number() && std::abs(v.get<double>()) > limit) {
+      problem(path, "the number " + v.dump() + " is out of range (at most 2147483647)");
+    }
   }
 
   void check_schema() {
@@ -407,17 +427,23 @@ scenario load_scenario(nlohmann::json&& doc, const std::string& origin,
 }
 
 scenario load_scenario_file(const std::string& path, const std::vector<std::string>& tool_names) {
-  std::ifstream in(path);
-  if (!in) throw scenario_error(path, {"cannot open the file"});
-  std::stringstream buf;
-  buf << in.rdbuf();
-  auto text = buf.str();
+  std::string text;
+  try {
+    text = read_bounded_file(path);
+  } catch (const input_error& e) {
+    throw scenario_error(path, {e.detail});
+  }
+  auto limit = current_input_limits().max_json_depth;
+  if (json_depth(text, limit) > limit)
+    throw scenario_error(path, {"JSON nested deeper than " + std::to_string(limit) + " levels (the limit, max_json_depth)"});
   nlohmann::json doc;
   try {
     doc = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw scenario_error(path, {"line " + line_and_column(text, e.byte ? e.byte - 1 : 0) +
                                 ": JSON syntax error: " + e.what()});
+  } catch (const nlohmann::json::exception& e) {  // a number too large even for a double
+    throw scenario_error(path, {std::string("not valid JSON: ") + e.what()});
   }
   return load_scenario(std::move(doc), path, tool_names);
 }

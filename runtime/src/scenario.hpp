@@ -3,7 +3,6 @@
 // validated before anything runs. Every error names the JSON path and what is wrong.
 #include <map>
 #include <optional>
-#include <regex>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -124,8 +123,7 @@ struct aggregation {
 // When a result is good enough (race, loop): every check that is set must pass.
 struct acceptance {
   bool non_empty = true;           // not null, "", [] or {}
-  std::string regex_text;          // the output text must contain a match
-  std::regex regex;
+  cohort::regex regex;             // the output text must contain a match (empty: no check)
   std::vector<std::string> json_fields;  // the output must be an object with these keys
   node_ptr judge;                  // an agent that sees {{candidate}} and says yes or no
 };
@@ -135,8 +133,7 @@ struct vote_rules {
   bool trim = true;
   bool fold_case = true;
   std::string field;               // take this field of a JSON answer
-  std::string regex_text;          // take the first capture group (or the whole match)
-  std::regex regex;
+  cohort::regex regex;             // take the first capture group (or the whole match)
   bool require_majority = false;   // more than half the total weight, else an error
 };
 

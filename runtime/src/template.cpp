@@ -1,7 +1,16 @@
 #include "runtime/src/template.hpp"
 
+#include "messages/input_limits.hpp"
+
 namespace cohort {
 namespace {
+
+// An array index a template may name: beyond this no array from outside can reach.
+constexpr size_t max_index_digits = 9;
+
+bool is_index(const std::string& s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
 
 std::string trim(const std::string& s) {
   auto b = s.find_first_not_of(" \t");
@@ -28,8 +37,7 @@ std::vector<std::string> split_path(const std::string& path) {
       auto close = path.find(']', i);
       if (close == std::string::npos) throw template_error("unclosed '[' in \"" + path + "\"");
       cur = path.substr(i + 1, close - i - 1);
-      if (cur.empty() || cur.find_first_not_of("0123456789") != std::string::npos)
-        throw template_error("index must be a number in \"" + path + "\"");
+      if (!is_index(cur)) throw template_error("index must be a number in \"" + path + "\"");
       segs.push_back(cur);
       cur.clear();
       i = close;
@@ -42,7 +50,19 @@ std::vector<std::string> split_path(const std::string& path) {
   }
   if (!cur.empty()) segs.push_back(cur);
   if (segs.empty()) throw template_error("empty reference {{}}");
+  for (const auto& s : segs)
+    if (is_index(s) && s.size() > max_index_digits)
+      throw template_error("index " + s + " in \"" + path + "\" is out of range (at most " +
+                           std::to_string(max_index_digits) + " digits)");
   return segs;
+}
+
+// A prompt is built in memory before it is sent: stop one that would take gigabytes.
+void check_rendered_size(size_t bytes) {
+  auto limit = current_input_limits().max_rendered_bytes;
+  if (bytes > limit)
+    throw template_error("the rendered text is larger than " + std::to_string(limit) +
+                         " bytes (the limit, max_rendered_bytes)");
 }
 
 }  // namespace
@@ -68,8 +88,7 @@ const nlohmann::json* lookup(const nlohmann::json& scope, const std::vector<std:
       auto it = cur->find(s);
       if (it == cur->end()) return nullptr;
       cur = &*it;
-    } else if (cur->is_array() && !s.empty() &&
-               s.find_first_not_of("0123456789") == std::string::npos) {
+    } else if (cur->is_array() && is_index(s) && s.size() <= max_index_digits) {
       auto i = std::stoul(s);
       if (i >= cur->size()) return nullptr;
       cur = &(*cur)[i];
@@ -111,6 +130,7 @@ std::string render(const std::string& tmpl, const template_scope& scope) {
     const auto* v = scope.find(split_path(text));
     if (!v) throw template_error("{{" + text + "}} does not resolve");
     out += to_prompt_text(*v);
+    check_rendered_size(out.size());
     pos = close + 2;
   }
   out.append(tmpl, pos, std::string::npos);

@@ -313,10 +313,11 @@ class workflow_loader {
   }
 
   // Case-insensitive, as the sim model's rules; an empty text matches everything.
-  std::regex compile(const std::string& path, const std::string& text) {
+  cohort::regex compile(const std::string& path, const std::string& text) {
+    if (text.empty()) return {};
     try {
-      return std::regex(text, std::regex::ECMAScript | std::regex::icase);
-    } catch (const std::regex_error& e) {
+      return cohort::regex(text);
+    } catch (const std::invalid_argument& e) {
       problem(path, std::string("bad regex: ") + e.what());
       return {};
     }
@@ -342,8 +343,7 @@ class workflow_loader {
   acceptance acceptance_of(const nlohmann::json& j, const std::string& path, const scope& s) {
     acceptance a;
     a.non_empty = j.value("non_empty", true);
-    a.regex_text = j.value("regex", "");
-    a.regex = compile(path + ".regex", a.regex_text);
+    a.regex = compile(path + ".regex", j.value("regex", ""));
     if (j.contains("json_fields")) a.json_fields = j["json_fields"].get<std::vector<std::string>>();
     if (j.contains("agent"))
       a.judge = helper(j["agent"].get<std::string>(), path + ".agent", "judge",
@@ -358,8 +358,7 @@ class workflow_loader {
     v.trim = norm.value("trim", true);
     v.fold_case = norm.value("case", "fold") == "fold";
     v.field = norm.value("field", "");
-    v.regex_text = norm.value("regex", "");
-    v.regex = compile(path + ".normalize.regex", v.regex_text);
+    v.regex = compile(path + ".normalize.regex", norm.value("regex", ""));
     return v;
   }
 
@@ -523,6 +522,11 @@ void check_nested_needs(const workflow_node& n, const scenario& spec, std::vecto
 
 node_ptr load_workflow(const nlohmann::json& doc, const scenario& spec, std::vector<std::string>& problems) {
   auto root = workflow_loader(spec, problems).node(doc, "$.workflow", "workflow", scope{"input"});
+  // A retry policy is applied by a node's supervisor, and the root has none: refused
+  // rather than silently ignored.
+  if (root && root->retry.max_attempts > 1)
+    problems.push_back("$.workflow.retry: the root of the workflow cannot be retried (no pattern supervises it); "
+                       "set \"retry\" on its steps or branches, or wrap it in a fallback");
   if (!spec.resource_names.empty())
     check_nested_needs(*root, spec, std::vector<int>(spec.resource_names.size(), 0), problems);
   return root;

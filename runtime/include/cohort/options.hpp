@@ -1,6 +1,7 @@
 #pragma once
 // Runtime settings: defaults from config/cohort.json (compiled in), then a config
 // file, then COHORT_* environment variables.
+#include <cstddef>
 #include <string>
 
 namespace cohort {
@@ -13,7 +14,15 @@ struct RuntimeOptions {
   int io_threads = 1;
   int default_timeout_ms = 300000;// per branch, when neither node nor agent says
   int run_timeout_ms = 600000;    // whole run, when the scenario does not say
+  // Branches in flight at once in a pattern that sets no max_concurrency (0: no
+  // limit; runs whose agents use the bus or barriers have none).
+  int default_max_concurrency = 10000;
   std::string log_level = "warn"; // trace debug info warn error critical off
+  // Bounds on input from outside (scenario files, --input, model answers): JSON
+  // nesting, the size of a file read, the size of one rendered prompt.
+  size_t max_json_depth = 256;
+  size_t max_file_bytes = size_t{64} << 20;
+  size_t max_rendered_bytes = size_t{16} << 20;
 
   // The compiled-in defaults (config/cohort.json).
   static RuntimeOptions defaults();
@@ -22,6 +31,8 @@ struct RuntimeOptions {
   // COHORT_RUN_TIMEOUT_MS, COHORT_LOG_LEVEL. Throws std::runtime_error naming the
   // file and key on bad input.
   static RuntimeOptions load(const std::string& path = "");
+  // Throws std::runtime_error naming `where` when `level` is not a log level.
+  static void check_log_level(const std::string& level, const std::string& where);
 };
 
 }  // namespace cohort

@@ -1,0 +1,81 @@
+// The run's deadline holds on big fan-outs: nothing starts after it, the run ends soon
+// after it as timed_out, and every branch counted as succeeded is in the output.
+#include <algorithm>
+#include <atomic>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "cohort/runtime.hpp"
+#include "tests/support/test_runtime.hpp"
+
+using cohort::testing::test_options;
+using nlohmann::json;
+
+namespace {
+
+json big_fan_out(size_t items, int timeout_ms, json aggregate = "collect") {
+  auto list = json::array();
+  for (size_t i = 0; i < items; ++i) list.push_back(i);
+  json fan_out = {{"type", "fan_out"}, {"over", "input.items"}, {"agent", "worker"},
+                  {"max_concurrency", 100}, {"aggregate", std::move(aggregate)}, {"policy", "all_settled"}};
+  return {{"name", "deadline"},
+          {"timeout_ms", timeout_ms},
+          {"models", {{"sim", {{"provider", "sim"}, {"latency_ms", {{"min", 1}, {"max", 4}}}}}}},
+          {"agents", {{"worker", {{"type", "llm"}, {"model", "sim"}, {"prompt", "item {{item}}"}}}}},
+          {"workflow", std::move(fan_out)},
+          {"input", {{"items", std::move(list)}}}};
+}
+
+int64_t settled(const cohort::RunResult& r) {
+  return r.branches.succeeded + r.branches.failed + r.branches.timed_out + r.branches.cancelled;
+}
+
+}  // namespace
+
+TEST(RunDeadline, ABigFanOutEndsAtItsDeadlineWithWhatFinished) {
+  cohort::Runtime rt(test_options());
+  const size_t items = 100000;
+  auto r = rt.run(rt.load(big_fan_out(items, 500)));
+  EXPECT_EQ(r.status, "timed_out") << r.error;
+  EXPECT_EQ(r.error_kind, "timeout");
+  // Ends soon after the deadline (not after every queued branch ran), and well before
+  // the driver would give up on the workflow.
+  EXPECT_LT(r.summary.wall_ms, 500 + 2000);
+  EXPECT_EQ(settled(r), static_cast<int64_t>(items));
+  EXPECT_GT(r.branches.succeeded, 0);
+  EXPECT_GT(r.branches.cancelled, 0);  // the ones never started
+  ASSERT_TRUE(r.output.is_array());
+  ASSERT_EQ(r.output.size(), items);
+  int64_t present = 0;
+  for (const auto& o : r.output) present += o.is_string() ? 1 : 0;
+  EXPECT_EQ(present, r.branches.succeeded);  // counted means present
+}
+
+TEST(RunDeadline, AJoinedFanOutThatTimesOutKeepsItsShape) {
+  cohort::Runtime rt(test_options());
+  auto r = rt.run(rt.load(big_fan_out(20000, 300, {{"type", "join"}, {"separator", "|"}})));
+  EXPECT_EQ(r.status, "timed_out");
+  ASSERT_TRUE(r.output.is_string()) << r.output.type_name();  // not an array of nulls
+  const auto& text = r.output.get_ref<const std::string&>();
+  auto pieces = text.empty() ? 0 : 1 + std::count(text.begin(), text.end(), '|');
+  EXPECT_EQ(pieces, r.branches.succeeded);
+}
+
+TEST(RunDeadline, AFanOutWithoutALimitKeepsTheDefaultInFlight) {
+  auto options = test_options();
+  options.default_max_concurrency = 50;
+  cohort::Runtime rt(options);
+  auto doc = big_fan_out(2000, 60000);
+  doc["workflow"].erase("max_concurrency");
+  std::atomic<int> running{0}, peak{0};
+  auto r = rt.run(rt.load(doc), std::nullopt, [&](const cohort::Event& e) {
+    if (e.path.find("worker[") == std::string::npos) return;
+    if (e.kind == "started") peak = std::max(peak.load(), ++running);
+    else if (e.kind == "finished") --running;
+  });
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.branches.succeeded, 2000);
+  EXPECT_LE(peak.load(), 50);
+  EXPECT_GT(peak.load(), 1);
+}
