@@ -64,7 +64,7 @@ class fan_out_pattern : public pattern {
   // a collect keeps each output at its branch's place, null where none succeeded.
   nlohmann::json partial() const override {
     const auto& how = node_.aggregate;
-    if (how.kind != "join" && how.kind != "merge") return outputs_;
+    if (combining_ || (how.kind != "join" && how.kind != "merge")) return outputs_;  // combining: moved out
     std::vector<nlohmann::json> succeeded;
     for (size_t i = 0; i < count_; ++i)
       if (ok_[i]) succeeded.push_back(outputs_[i]);

@@ -3,6 +3,8 @@
 #include <caf/all.hpp>
 
 #include "actors/agent_support.hpp"
+#include "actors/agents.hpp"
+#include "actors/retry.hpp"
 #include "messages/atoms.hpp"
 #include "messages/cancel.hpp"
 #include "messages/event.hpp"
@@ -17,48 +19,125 @@ namespace cohort {
 namespace {
 
 using done_atom = caf::atom_constant<caf::atom("rundone")>;
-struct driver_state {
-  const char* name = "run_driver";
-  bool deadline_hit = false;
-  bool finished = false;
+using root_retry_atom = caf::atom_constant<caf::atom("rootretry")>;
+
+// The run from the outside: it starts the root, retries it when the root node's retry
+// policy says so (nothing else supervises the root), enforces the run's deadline, and
+// reports the one final result.
+class run_driver_logic {
+ public:
+  run_driver_logic(caf::event_based_actor* self, run_context_ptr ctx, node_ptr node, task t,
+                   int64_t run_timeout_ms, caf::actor sink, result_handler done)
+      : self_(self), ctx_(std::move(ctx)), node_(std::move(node)), task_(std::move(t)),
+        run_timeout_ms_(run_timeout_ms), sink_(std::move(sink)),
+        handler_(std::make_shared<result_handler>(std::move(done))) {}
+
+  void start() {
+    self_->delayed_send(self_, std::chrono::milliseconds(run_timeout_ms_), deadline_atom::value);
+    // A root that dies without answering (an exception in a pattern) ends the run now:
+    // the pending request alone would wait for its timeout.
+    self_->set_down_handler([this](caf::down_msg& dm) { root_down(dm); });
+    start_attempt();
+  }
+
+  void deadline() {
+    if (finished_) return;
+    deadline_hit_ = true;
+    if (!root_) {  // between two attempts
+      report(failure(outcome::timed_out, "timeout", task_.path + ": the run's deadline passed before attempt " +
+                                                        std::to_string(task_.attempt)));
+      return;
+    }
+    // High priority: the root's mailbox may hold thousands of results ahead of it.
+    self_->send<caf::message_priority::high>(root_, cancel{"run timed out after " + std::to_string(run_timeout_ms_) + " ms"});
+  }
+
+  void cancel_run(const cancel& c) {
+    cancelled_ = true;
+    if (root_) self_->send(root_, c);
+    else report(failure(outcome::cancelled, "cancelled", c.reason));
+  }
+
+  void retry_root() {
+    if (!finished_) start_attempt();
+  }
+
+ private:
+  void start_attempt() {
+    root_ = spawn_node(self_->system(), ctx_, node_);
+    self_->monitor(root_);
+    auto root_id = root_.id();
+    // The root answers a cancel with what it has; the margin covers that answer.
+    auto grace = std::chrono::milliseconds(std::max<int64_t>(0, task_.deadline_ms - now_ms()) + 5000);
+    self_->request(root_, grace, task_).then(
+        [this, root_id](result& r) { if (root_ && root_.id() == root_id) answered(std::move(r)); },
+        [this, root_id](caf::error& err) {
+          if (!root_ || root_.id() != root_id) return;
+          self_->send(root_, cancel{"run driver gave up"});
+          report(failure(deadline_hit_ ? outcome::timed_out : outcome::failed, deadline_hit_ ? "timeout" : "crashed",
+                         "the workflow did not answer: " + self_->system().render(err)));
+        });
+  }
+
+  void answered(result r) {
+    const auto& policy = node_->retry;
+    bool again = !r.ok() && r.status != outcome::cancelled && !deadline_hit_ && !cancelled_ &&
+                 retries(policy, task_.attempt, r.error) && ctx_->retry_budget && ctx_->retry_budget->fetch_sub(1) > 0;
+    if (!again) {
+      r.attempts = task_.attempt;
+      r.stats.add(spent_);
+      report(std::move(r));
+      return;
+    }
+    // The attempt's work counts; its end state does not: the run is not over.
+    auto spent = r.stats;
+    spent.succeeded = spent.failed = spent.timed_out = spent.cancelled = 0;
+    spent.retries += 1;
+    spent_.add(spent);
+    self_->demonitor(root_);
+    root_ = caf::actor{};
+    auto delay = backoff_ms(policy, task_.attempt, r.error);
+    ++task_.attempt;
+    self_->delayed_send(self_, std::chrono::milliseconds(delay), root_retry_atom::value);
+  }
+
+  void root_down(const caf::down_msg& dm) {
+    if (!root_ || dm.source != root_.address()) return;
+    report(failure(outcome::failed, "crashed",
+                   task_.path + ": the workflow ended without answering (" + self_->system().render(dm.reason) + ")"));
+  }
+
+  void report(result r) {
+    if (finished_) return;
+    finished_ = true;
+    if (sink_) self_->send(sink_, done_atom::value, std::move(r), deadline_hit_, handler_);
+    else (*handler_)(std::move(r), deadline_hit_);
+    self_->quit();
+  }
+
+  caf::event_based_actor* self_;
+  run_context_ptr ctx_;
+  node_ptr node_;
+  task task_;  // kept: a retried root gets it again
+  int64_t run_timeout_ms_;
+  caf::actor sink_;
+  final_handler handler_;
+  caf::actor root_;     // the current attempt's; none between attempts
+  run_stats spent_;     // the work of failed attempts
+  bool deadline_hit_ = false;
+  bool cancelled_ = false;
+  bool finished_ = false;
 };
 
-caf::behavior run_driver(caf::stateful_actor<driver_state>* self, caf::actor root, task t,
+caf::behavior run_driver(caf::event_based_actor* self, run_context_ptr ctx, node_ptr node, task t,
                          int64_t run_timeout_ms, caf::actor sink, result_handler done) {
-  auto handler = std::make_shared<result_handler>(std::move(done));
-  auto report = [=](result r) {
-    if (self->state.finished) return;
-    self->state.finished = true;
-    if (sink) self->send(sink, done_atom::value, std::move(r), self->state.deadline_hit, handler);
-    else (*handler)(std::move(r), self->state.deadline_hit);
-    self->quit();
-  };
-  // The root answers a cancel with what it has; the margin covers that answer.
-  auto grace = std::chrono::milliseconds(run_timeout_ms + 5000);
-  self->request(root, grace, std::move(t))
-    .then([=](result& r) { report(std::move(r)); },
-          [=](caf::error& err) {
-            self->send(root, cancel{"run driver gave up"});
-            report(failure(self->state.deadline_hit ? outcome::timed_out : outcome::failed,
-                           self->state.deadline_hit ? "timeout" : "crashed",
-                           "the workflow did not answer: " + self->system().render(err)));
-          });
-  self->delayed_send(self, std::chrono::milliseconds(run_timeout_ms), deadline_atom::value);
-  // A root that dies without answering (an exception in a pattern) ends the run now:
-  // the pending request alone would wait for its timeout.
-  self->monitor(root);
-  self->set_down_handler([=](caf::down_msg& dm) {
-    report(failure(outcome::failed, "crashed",
-                   t.path + ": the workflow ended without answering (" + self->system().render(dm.reason) + ")"));
-  });
+  auto logic = std::make_shared<run_driver_logic>(self, std::move(ctx), std::move(node), std::move(t),
+                                                  run_timeout_ms, std::move(sink), std::move(done));
+  logic->start();
   return {
-    [=](deadline_atom) {
-      if (self->state.finished) return;
-      self->state.deadline_hit = true;
-      // High priority: the root's mailbox may hold thousands of results ahead of it.
-      self->send<caf::message_priority::high>(root, cancel{"run timed out after " + std::to_string(run_timeout_ms) + " ms"});
-    },
-    [=](const cancel& c) { self->send(root, c); },
+    [=](deadline_atom) { logic->deadline(); },
+    [=](const cancel& c) { logic->cancel_run(c); },
+    [=](root_retry_atom) { logic->retry_root(); },
   };
 }
 
@@ -74,9 +153,9 @@ caf::behavior event_sink(caf::event_based_actor* self, event_callback on_event) 
 
 }  // namespace
 
-caf::actor spawn_run_driver(caf::actor_system& sys, caf::actor root, task root_task,
+caf::actor spawn_run_driver(caf::actor_system& sys, run_context_ptr ctx, node_ptr root, task root_task,
                             int64_t run_timeout_ms, caf::actor event_sink, result_handler done) {
-  return sys.spawn(run_driver, std::move(root), std::move(root_task), run_timeout_ms,
+  return sys.spawn(run_driver, std::move(ctx), std::move(root), std::move(root_task), run_timeout_ms,
                    std::move(event_sink), std::move(done));
 }
 

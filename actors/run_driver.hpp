@@ -1,7 +1,8 @@
 #pragma once
 // The run driver: owns one run from the outside. It hands the root task to the
-// workflow's root actor, enforces the run's deadline, forwards a cancel, and reports
-// the one final result (through the event sink, so every event comes before it).
+// workflow's root actor (retrying it as the root's retry policy says), enforces the
+// run's deadline, forwards a cancel, and reports the one final result (through the
+// event sink, so every event comes before it).
 #include <functional>
 
 #include <caf/fwd.hpp>
@@ -14,8 +15,9 @@ namespace cohort {
 
 using result_handler = std::function<void(result, bool deadline_hit)>;
 
-// Starts the run at once. Send it `cancel` to stop the run.
-caf::actor spawn_run_driver(caf::actor_system& sys, caf::actor root, task root_task,
+// Starts the run at once: spawns the workflow's root (again for each retry its
+// retry policy allows). Send it `cancel` to stop the run.
+caf::actor spawn_run_driver(caf::actor_system& sys, run_context_ptr ctx, node_ptr root, task root_task,
                             int64_t run_timeout_ms, caf::actor event_sink, result_handler done);
 
 // An event sink that calls `on_event` for each event and `on_done` at the end

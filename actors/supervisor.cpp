@@ -2,9 +2,7 @@
 // pattern releases them (never more than max_concurrency at once), gives each a
 // deadline, turns timeouts and crashes into results, cancels what is still running
 // when the pattern is done or the supervisor is cancelled, and sums the stats.
-#include <cmath>
 #include <optional>
-#include <random>
 #include <utility>
 #include <queue>
 #include <unordered_map>
@@ -15,6 +13,7 @@
 #include "actors/agents.hpp"
 #include "actors/pattern.hpp"
 #include "actors/resource_pools.hpp"
+#include "actors/retry.hpp"
 #include "actors/usage_ledger.hpp"
 #include "messages/atoms.hpp"
 #include "messages/cancel.hpp"
@@ -66,6 +65,9 @@ struct supervisor_state {
 // How long after a shared deadline a supervisor child may take to report it.
 constexpr int64_t supervisor_answer_margin_ms = 250;
 
+// Branches never started get an event each up to this many, then one for the rest.
+constexpr size_t max_unstarted_events = 1000;
+
 // How long a decided supervisor waits for its cancelled children to confirm.
 constexpr auto cancel_grace = std::chrono::milliseconds(1000);
 
@@ -89,22 +91,6 @@ const char* kind_name(node_kind k) {
     case node_kind::agent: break;
   }
   return "agent";
-}
-
-// The retry class of an error kind (what a node's retry.retry_on names).
-std::string retry_class(const std::string& kind) {
-  if (kind == "timeout" || kind == "rate_limited" || kind == "server_error" || kind == "invalid_output") return kind;
-  if (kind == "model_error" || kind == "malformed_response") return "server_error";
-  if (kind == "connection" || kind == "connection_refused" || kind == "connection_reset") return "connection";
-  return {};
-}
-
-// Full jitter: uniform in [0, min(cap, base * 2^(retry - 1))]; a 429's Retry-After wins.
-int64_t backoff(const retry_policy& p, int retry, const error_info& e) {
-  if (e.kind == "rate_limited" && e.retry_after_ms >= 0) return e.retry_after_ms;
-  double ceiling = std::min<double>(p.max_backoff_ms, p.backoff_ms * std::pow(2.0, retry - 1));
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return static_cast<int64_t>(std::uniform_real_distribution<double>(0, ceiling)(rng));
 }
 
 int own_timeout(const run_context& ctx, const workflow_node& node) {
@@ -377,9 +363,7 @@ class engine {
   bool retry_later(size_t index, branch_slot& slot, const result& r, bool child_answered) {
     if (!slot.spec || self_->state.done || r.status == outcome::cancelled) return false;
     const auto& policy = slot.spec->node->retry;
-    if (slot.attempt >= policy.max_attempts) return false;
-    auto cls = retry_class(r.error.kind);
-    if (std::find(policy.on.begin(), policy.on.end(), cls) == policy.on.end()) return false;
+    if (!retries(policy, slot.attempt, r.error)) return false;
     if (!ctx_->retry_budget || ctx_->retry_budget->fetch_sub(1) <= 0) return false;
     auto& st = self_->state;
     // The attempt's work counts; its end state does not: the branch is not over.
@@ -389,7 +373,7 @@ class engine {
     st.stats.add(spent);
     let_go(slot, child_answered);
     slot.backing_off = true;
-    auto delay = backoff(policy, slot.attempt, r.error);
+    auto delay = backoff_ms(policy, slot.attempt, r.error);
     ++slot.attempt;
     self_->delayed_send(self_, std::chrono::milliseconds(delay), branch_retry_atom::value, static_cast<uint64_t>(index));
     return true;
@@ -499,10 +483,17 @@ class engine {
     if (!ctx_->all_events) return;
     task never;
     never.run_id = st.current.run_id;
-    for (auto& label : labels) {
-      never.path = st.current.path + "/" + label;
-      emit_pattern(*ctx_, never, event_kind::finished, label, outcome::cancelled,
+    const size_t each = std::min(labels.size(), max_unstarted_events);
+    for (size_t i = 0; i < each; ++i) {
+      never.path = st.current.path + "/" + labels[i];
+      emit_pattern(*ctx_, never, event_kind::finished, labels[i], outcome::cancelled,
                    "not started: " + st.current.path + " was decided");
+    }
+    if (labels.size() > each) {  // the rest in one event: a million of them would delay the result by seconds
+      never.path = st.current.path + "/*";
+      emit_pattern(*ctx_, never, event_kind::finished, "*", outcome::cancelled,
+                   std::to_string(labels.size() - each) + " more branches not started: " + st.current.path +
+                       " was decided");
     }
   }
 

@@ -182,12 +182,21 @@ TEST(HostileInput, TokenSumsSaturateInsteadOfWrapping) {
   EXPECT_EQ(cohort::saturating_add(std::numeric_limits<int64_t>::max(), 1), std::numeric_limits<int64_t>::max());
 }
 
-TEST(HostileInput, TheRootCannotAskForARetryThatNothingWouldMake) {
+// Nothing supervises the root, so its retry policy was silently ignored: the run driver applies it.
+TEST(HostileInput, TheRootsRetryPolicyIsHonoured) {
   cohort::Runtime rt(test_options());
   auto doc = one_agent(json::array({{{"match", "."}, {"reply", "x"}}}), json::object(),
-                       {{"agent", "writer"}, {"retry", {{"max_attempts", 3}}}});
-  EXPECT_NE(load_problems(rt, doc).find("$.workflow.retry: the root of the workflow cannot be retried"),
-            std::string::npos);
+                       {{"agent", "writer"}, {"retry", {{"max_attempts", 3}, {"backoff_ms", 1}}}});
+  doc["models"]["sim"]["failure_rate"] = 1.0;
+  auto r = rt.run(rt.load(doc));
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.summary.retries, 2);
+  EXPECT_EQ(r.branches.failed, 1);  // one branch, one final state, after three attempts
+
+  doc["models"]["sim"]["failure_rate"] = 0.0;
+  auto ok = rt.run(rt.load(doc));
+  EXPECT_TRUE(ok.ok()) << ok.error;
+  EXPECT_EQ(ok.summary.retries, 0);
 }
 
 // Files and inputs without end (/dev/zero) are cut at the size limit, not read until killed.

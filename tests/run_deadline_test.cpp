@@ -79,3 +79,22 @@ TEST(RunDeadline, AFanOutWithoutALimitKeepsTheDefaultInFlight) {
   EXPECT_LE(peak.load(), 50);
   EXPECT_GT(peak.load(), 1);
 }
+
+// Branches never started share one event past the first 1,000: with a listener, a
+// decided 100,000-branch fan-out still answers soon after its deadline.
+TEST(RunDeadline, UnstartedBranchesBeyondAThousandShareOneEvent) {
+  cohort::Runtime rt(test_options());
+  int64_t not_started = 0, summaries = 0;
+  auto r = rt.run(rt.load(big_fan_out(100000, 300)), std::nullopt, [&](const cohort::Event& e) {
+    if (e.kind != "finished" || e.status != "cancelled") return;
+    if (e.message.rfind("not started:", 0) == 0) ++not_started;
+    if (e.path == "fan_out/*" || e.path.size() > 2 && e.path.compare(e.path.size() - 2, 2, "/*") == 0) {
+      ++summaries;
+      EXPECT_NE(e.message.find("more branches not started"), std::string::npos) << e.message;
+    }
+  });
+  EXPECT_EQ(r.status, "timed_out");
+  EXPECT_LT(r.summary.wall_ms, 300 + 2000);
+  EXPECT_EQ(not_started, 1000);
+  EXPECT_EQ(summaries, 1);
+}

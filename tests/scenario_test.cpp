@@ -128,7 +128,7 @@ TEST(Scenario, BadAggregationAndRegex) {
   expect_problem(doc, "$.workflow.steps[0].aggregate", "reduce needs");
   auto doc2 = valid();
   doc2["models"]["fast"]["rules"] = json::array({{{"match", "(unclosed"}, {"reply", "x"}}});
-  expect_problem(doc2, "$.models.fast.rules[0].match", "invalid regex");
+  expect_problem(doc2, "$.models.fast.rules[0].match", "bad regex");
 }
 
 TEST(Scenario, AllProblemsAreReportedAtOnce) {

@@ -348,10 +348,9 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
 
   auto st = std::make_shared<Run::state>();
   auto started_us = now_us();
-  auto root = spawn_node(sys, ctx, spec->workflow);
   spdlog::debug("run {} started: {} model(s), timeout {} ms", ctx->run_id, ctx->models.size(), run_timeout);
   st->driver = spawn_run_driver(
-      sys, root, std::move(root_task), run_timeout, sink,
+      sys, ctx, spec->workflow, std::move(root_task), run_timeout, sink,
       [st, run_models, started_us, reports, pools = ctx->pools, usage = ctx->usage](result r, bool deadline_hit) {
         if (pools) pools->close();  // pooled agent instances end with the run
         for (auto& m : run_models) caf::anon_send_exit(m, caf::exit_reason::user_shutdown);

@@ -522,11 +522,6 @@ void check_nested_needs(const workflow_node& n, const scenario& spec, std::vecto
 
 node_ptr load_workflow(const nlohmann::json& doc, const scenario& spec, std::vector<std::string>& problems) {
   auto root = workflow_loader(spec, problems).node(doc, "$.workflow", "workflow", scope{"input"});
-  // A retry policy is applied by a node's supervisor, and the root has none: refused
-  // rather than silently ignored.
-  if (root && root->retry.max_attempts > 1)
-    problems.push_back("$.workflow.retry: the root of the workflow cannot be retried (no pattern supervises it); "
-                       "set \"retry\" on its steps or branches, or wrap it in a fallback");
   if (!spec.resource_names.empty())
     check_nested_needs(*root, spec, std::vector<int>(spec.resource_names.size(), 0), problems);
   return root;
