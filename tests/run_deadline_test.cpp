@@ -2,6 +2,8 @@
 // after it as timed_out, and every branch counted as succeeded is in the output.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -97,4 +99,23 @@ TEST(RunDeadline, UnstartedBranchesBeyondAThousandShareOneEvent) {
   EXPECT_LT(r.summary.wall_ms, 300 + 2000);
   EXPECT_EQ(not_started, 1000);
   EXPECT_EQ(summaries, 1);
+}
+
+// A cancel crosses answers already on their way: a branch counted as succeeded is in
+// the partial output (it used to be counted and missing).
+TEST(RunDeadline, ACancelledRunKeepsEveryCountedSuccess) {
+  cohort::Runtime rt(test_options());
+  for (int round = 0; round < 3; ++round) {
+    auto run = rt.start(rt.load(big_fan_out(30000, 60000)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(150 + 50 * round));
+    run.cancel("interrupted (test)");
+    auto r = run.wait();
+    EXPECT_EQ(r.status, "cancelled");
+    EXPECT_EQ(settled(r), 30000);
+    ASSERT_TRUE(r.output.is_array());
+    int64_t present = 0;
+    for (const auto& o : r.output) present += o.is_string() ? 1 : 0;
+    EXPECT_GT(present, 0);
+    EXPECT_EQ(present, r.branches.succeeded);
+  }
 }
