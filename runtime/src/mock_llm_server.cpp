@@ -480,6 +480,79 @@ chat_job read_chat_request(const string_request& req, server_state& state) {
 }
 
 // ---------------------------------------------------------------------------
+// Routing: what a request gets, decided without its connection (and so testable
+// without a socket: mock_llm_answer).
+
+// An answer to send at once, or a chat job for the connection to play (wait, then
+// answer, stream or misbehave).
+struct routed_request {
+  std::optional<string_response> answer;
+  chat_job job;
+};
+
+string_response method_not_allowed(const string_request& req) {
+  return json_response(http::status::method_not_allowed,
+                       error_doc("method " + std::string(req.method_string()) + " is not allowed on " +
+                                     std::string(req.target()),
+                                 "invalid_request_error"),
+                       req.version(), req.keep_alive());
+}
+
+routed_request handle_chat(const string_request& req, server_state& state) {
+  ++state.count().requests;
+  state.count_extra_headers(req);
+  if (auto auth = req.find(http::field::authorization);
+      auth != req.end() && auth->value().size() > 7 && auth->value().substr(0, 7) == "Bearer ")
+    ++state.count().bearer_requests;
+  try {
+    return {std::nullopt, read_chat_request(req, state)};
+  } catch (const bad_request& e) {
+    ++state.count().invalid_requests;
+    return {json_response(http::status::bad_request, error_doc(e.what(), "invalid_request_error"), req.version(),
+                          req.keep_alive()),
+            {}};
+  }
+}
+
+routed_request route(const string_request& req, server_state& state) {
+  auto target = std::string_view(req.target().data(), req.target().size());
+  auto path = target.substr(0, target.find('?'));
+  auto method = req.method();
+  auto version = req.version();
+  auto keep_alive = req.keep_alive();
+  if (path == "/v1/chat/completions") {
+    if (method != http::verb::post) return {method_not_allowed(req), {}};
+    return handle_chat(req, state);
+  }
+  if (path == "/v1/models") {
+    if (method != http::verb::get) return {method_not_allowed(req), {}};
+    json models{{"object", "list"},
+                {"data", json::array({{{"id", "mock"}, {"object", "model"}, {"owned_by", "cohort"}}})}};
+    return {json_response(http::status::ok, models, version, keep_alive), {}};
+  }
+  if (path == "/last-request") {
+    if (method != http::verb::get) return {method_not_allowed(req), {}};
+    auto last = state.last_request();
+    if (!last)
+      return {json_response(http::status::not_found,
+                            error_doc("no chat completion request received yet", "invalid_request_error",
+                                      "no_request_yet"),
+                            version, keep_alive),
+              {}};
+    return {make_response(http::status::ok, *last, version, keep_alive), {}};
+  }
+  if (path == "/stats") {
+    if (method != http::verb::get) return {method_not_allowed(req), {}};
+    return {json_response(http::status::ok, state.stats(1), version, keep_alive), {}};
+  }
+  return {json_response(http::status::not_found,
+                        error_doc("Invalid URL (" + std::string(req.method_string()) + " " + std::string(path) + ")",
+                                  "invalid_request_error", "not_found"),
+                        version, keep_alive),
+          {}};
+}
+
+// ---------------------------------------------------------------------------
 // One client connection. Every member runs on the connection's strand (the
 // socket's executor), except close(), which posts there.
 
@@ -583,72 +656,15 @@ class connection final : public connection_base, public std::enable_shared_from_
     keep_alive_ = req.keep_alive();
     version_ = req.version();
     try {
-      route(req);
+      auto routed = route(req, *state_);
+      if (routed.answer) return send(std::move(*routed.answer));
+      begin_job(std::move(routed.job));
     } catch (const std::exception& e) {
       // Only a bug gets here; answer rather than leave the client waiting.
       spdlog::error("mock-llm: request failed: {}", e.what());
       send(json_response(http::status::internal_server_error, error_doc(e.what(), "server_error"), version_,
                          keep_alive_));
     }
-  }
-
-  void route(const string_request& req) {
-    auto target = std::string_view(req.target().data(), req.target().size());
-    auto path = target.substr(0, target.find('?'));
-    auto method = req.method();
-    if (path == "/v1/chat/completions") {
-      if (method != http::verb::post) return method_not_allowed(req);
-      return handle_chat(req);
-    }
-    if (path == "/v1/models") {
-      if (method != http::verb::get) return method_not_allowed(req);
-      json models{{"object", "list"},
-                  {"data", json::array({{{"id", "mock"}, {"object", "model"}, {"owned_by", "cohort"}}})}};
-      return send(json_response(http::status::ok, models, version_, keep_alive_));
-    }
-    if (path == "/last-request") {
-      if (method != http::verb::get) return method_not_allowed(req);
-      auto last = state_->last_request();
-      if (!last)
-        return send(json_response(http::status::not_found,
-                                  error_doc("no chat completion request received yet", "invalid_request_error",
-                                            "no_request_yet"),
-                                  version_, keep_alive_));
-      return send(make_response(http::status::ok, *last, version_, keep_alive_));
-    }
-    if (path == "/stats") {
-      if (method != http::verb::get) return method_not_allowed(req);
-      return send(json_response(http::status::ok, state_->stats(1), version_, keep_alive_));
-    }
-    send(json_response(http::status::not_found,
-                       error_doc("Invalid URL (" + std::string(req.method_string()) + " " + std::string(path) + ")",
-                                 "invalid_request_error", "not_found"),
-                       version_, keep_alive_));
-  }
-
-  void method_not_allowed(const string_request& req) {
-    send(json_response(http::status::method_not_allowed,
-                       error_doc("method " + std::string(req.method_string()) + " is not allowed on " +
-                                     std::string(req.target()),
-                                 "invalid_request_error"),
-                       version_, keep_alive_));
-  }
-
-  void handle_chat(const string_request& req) {
-    ++state_->count().requests;
-    state_->count_extra_headers(req);
-    if (auto auth = req.find(http::field::authorization);
-        auth != req.end() && auth->value().size() > 7 && auth->value().substr(0, 7) == "Bearer ")
-      ++state_->count().bearer_requests;
-    chat_job job;
-    try {
-      job = read_chat_request(req, *state_);
-    } catch (const bad_request& e) {
-      ++state_->count().invalid_requests;
-      return send(json_response(http::status::bad_request, error_doc(e.what(), "invalid_request_error"), version_,
-                                keep_alive_));
-    }
-    begin_job(std::move(job));
   }
 
   // ----- processing a chat request: wait, then answer or misbehave
@@ -888,6 +904,27 @@ tcp::endpoint resolve_listen_endpoint(asio::io_context& io, const std::string& h
 }
 
 }  // namespace
+
+mock_llm_reply mock_llm_answer(const mock_llm_options& options, const std::string& method, const std::string& target,
+                               const std::vector<std::pair<std::string, std::string>>& headers,
+                               const std::string& body) {
+  validate(options);
+  server_state state(options);
+  string_request req;
+  req.version(11);
+  req.method_string(method);
+  req.target(target);
+  for (const auto& [name, value] : headers) req.insert(name, value);
+  req.body() = body;
+  auto routed = route(req, state);
+  if (routed.answer) return {routed.answer->result_int(), std::move(routed.answer->body()), {}};
+  const auto& job = routed.job;
+  if (job.injected != fault::none) return {0, {}, fault_name(job.injected)};
+  if (!job.stream) return {200, completion_doc(job).dump(), {}};
+  std::string events;
+  for (const auto& event : plan_stream(job).events) events += event;
+  return {200, std::move(events), {}};
+}
 
 // ---------------------------------------------------------------------------
 // The server: an acceptor on its own strand, N threads running the io_context.

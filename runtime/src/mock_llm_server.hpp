@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -66,5 +67,19 @@ class mock_llm_server {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+// How the server answers one request, decided as a connection decides it but without
+// a socket or any waiting (tests, fuzzing): the status and body of the answer (a
+// streamed one: its SSE events, one after another), or the injected fault that the
+// connection would play instead. Each call starts from a new server's state (counters,
+// /last-request, fail_first). Throws std::invalid_argument on inconsistent options.
+struct mock_llm_reply {
+  unsigned status = 0;
+  std::string body;
+  std::string fault;  // "429", "500", "malformed", "hang" or "drop"; empty: none
+};
+mock_llm_reply mock_llm_answer(const mock_llm_options& options, const std::string& method, const std::string& target,
+                               const std::vector<std::pair<std::string, std::string>>& headers,
+                               const std::string& body);
 
 }  // namespace cohort
