@@ -13,6 +13,8 @@ packages=(
   openssl  # the TLS tests make their certificates with it
   ca-certificates  # the system CA store https endpoints are verified against
   wrk  # only the model-pool benchmark's baseline (bench/run.sh)
+  clang-14 libclang-rt-14-dev  # make test-asan, test-tsan, fuzz: clang's sanitizers and libFuzzer
+  llvm-14  # llvm-symbolizer: sanitizer reports with function names and lines
 )
 
 missing=()
