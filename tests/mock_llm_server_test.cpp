@@ -271,6 +271,10 @@ TEST(MockLlmServer, InvalidRequestsGet400NamingTheProblem) {
     EXPECT_NE(error_message(res).find(needle), std::string::npos) << res.body();
   };
   expect_400(c.request(http::verb::post, "/v1/chat/completions", "{not json"), "not valid JSON");
+  // 100,000-deep arrays in a message's content: refused before anything walks them.
+  auto deep = std::string(R"({"model": "mock-1", "messages": [{"role": "user", "content": )") +
+              std::string(100000, '[') + std::string(100000, ']') + "}]}";
+  expect_400(c.request(http::verb::post, "/v1/chat/completions", deep), "nested deeper than 256");
   expect_400(c.chat({{"model", "mock-1"}}), "messages");
   expect_400(c.chat({{"model", "mock-1"}, {"messages", "hello"}}), "messages");
   expect_400(c.chat(chat_body("hi"), {{"X-Mock-Fault", "teapot"}}), "teapot");
@@ -278,7 +282,7 @@ TEST(MockLlmServer, InvalidRequestsGet400NamingTheProblem) {
   body["mock_fault"] = "kettle";
   expect_400(c.chat(body), "kettle");
   auto st = s.stats();
-  EXPECT_EQ(st["requests"], 5);
+  EXPECT_EQ(st["requests"], 6);
   EXPECT_EQ(st["completed"], 0);
   EXPECT_EQ(st["in_flight"], 0);
   s.server.stop();

@@ -1,5 +1,6 @@
 #include "runtime/src/mock_llm_server.hpp"
 #include "runtime/src/open_file_limit.hpp"
+#include "messages/input_limits.hpp"
 
 #include <sys/socket.h>
 
@@ -405,9 +406,9 @@ struct bad_request : std::runtime_error {
 json parse_body(const std::string& body) {
   json doc;
   try {
-    doc = json::parse(body);
-  } catch (const json::parse_error& e) {
-    throw bad_request(std::string("the request body is not valid JSON: ") + e.what());
+    doc = parse_untrusted_json(body, "the request body");  // depth-limited: clients are untrusted
+  } catch (const input_error& e) {
+    throw bad_request(e.what());
   }
   if (!doc.is_object()) throw bad_request("the request body must be a JSON object");
   return doc;
