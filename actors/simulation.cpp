@@ -21,6 +21,9 @@ namespace cohort {
 namespace {
 
 constexpr size_t inbox_capacity = 10000;  // messages one instance may get in a round (as a bus mailbox)
+// Messages all instances may get in one round (about 200 MB): 2,000 agents broadcasting would be 4
+// million (gigabytes of copies); a clear error instead.
+constexpr size_t round_capacity = 250000;
 
 std::string agreement_key(const nlohmann::json& output, const std::string& field) {
   const nlohmann::json* v = &output;
@@ -157,8 +160,9 @@ class simulation_pattern : public pattern {
 
   // Into next round's inboxes, by sender order: the same whatever order they acted in.
   std::optional<result> deliver(nlohmann::json& record) {
+    size_t this_round = 0;
     auto put = [&](size_t from, size_t to, const nlohmann::json& content) -> bool {
-      if (inbox_[to].size() >= inbox_capacity) return false;
+      if (inbox_[to].size() >= inbox_capacity || ++this_round > round_capacity) return false;
       inbox_[to].push_back({{"from", pop_.instances[from].name}, {"content", content}});
       if (rules_.transcript)
         record.push_back({{"from", pop_.instances[from].name}, {"to", pop_.instances[to].name}, {"content", content}});
@@ -179,9 +183,13 @@ class simulation_pattern : public pattern {
         for (auto to : targets)
           if (!put(from, to, m.content))
             return failure(outcome::failed, "mailbox_full",
-                           path_ + ": round " + std::to_string(round_) + ": the mailbox of \"" +
-                               pop_.instances[to].name + "\" holds " + std::to_string(inbox_capacity) +
-                               " messages; the one from \"" + pop_.instances[from].name + "\" was not delivered");
+                           path_ + ": round " + std::to_string(round_) + ": " +
+                               (this_round > round_capacity
+                                    ? "more than " + std::to_string(round_capacity) + " messages in one round"
+                                    : "the mailbox of \"" + pop_.instances[to].name + "\" holds " +
+                                          std::to_string(inbox_capacity) + " messages") +
+                               "; the one from \"" + pop_.instances[from].name + "\" to \"" +
+                               pop_.instances[to].name + "\" was not delivered");
       }
       outbox_[from].clear();
     }

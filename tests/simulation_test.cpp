@@ -207,3 +207,20 @@ TEST(Simulation, BadMessagesAndPopulationsAreNamed) {
 }
 
 }  // namespace
+
+// 600 instances broadcasting: 359,400 messages in one round, past the round's
+// bound: a clear mailbox_full error instead of gigabytes of copies.
+TEST(Simulation, AFloodOfMessagesInOneRoundIsAClearError) {
+  cohort::Runtime rt(test_options());
+  rt.register_tool("shout", [](const cohort::ToolCall&) {
+    return json{{"send", {{"to", "*"}, {"content", "hello everyone"}}}};
+  });
+  auto sc = rt.load({{"models", json::object()},
+                     {"agents", {{"shouter", {{"type", "tool"}, {"tool", "shout"}}}}},
+                     {"workflow", {{"type", "simulation"}, {"rounds", 2},
+                                   {"population", {{{"agent", "shouter"}, {"count", 600}}}}}}});
+  auto r = rt.run(sc);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.error_kind, "mailbox_full");
+  EXPECT_NE(r.error.find("more than 250000 messages in one round"), std::string::npos) << r.error;
+}
