@@ -281,6 +281,13 @@ int main(int argc, char** argv) {
   auto* tls_flag = mock->add_flag("--tls", tls, "serve HTTPS (needs --cert and --key)");
   mock->add_option("--cert", mo.tls_cert_file, "TLS certificate chain (PEM)")->needs(tls_flag)->check(CLI::ExistingFile);
   mock->add_option("--key", mo.tls_key_file, "its private key (PEM)")->needs(tls_flag)->check(CLI::ExistingFile);
+  mock->add_option("--idle-timeout-ms", mo.idle_timeout_ms, "close a connection that sends nothing for this long")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  mock->add_option("--header-timeout-ms", mo.header_timeout_ms,
+                   "a begun request must arrive within this long (header; then body), else 408")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   mock->add_flag("--tool-calls", mo.tool_calls, "answer with a tool call (content null) to the request's first tool");
   bool no_usage = false;
   mock->add_flag("--no-usage", no_usage, "leave \"usage\" out of every answer (cohort then estimates it)");

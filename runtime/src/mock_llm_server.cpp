@@ -118,6 +118,7 @@ struct counters {
   std::atomic<std::uint64_t> bearer_requests{0};  // with "Authorization: Bearer ..." (the key itself is never kept)
   std::atomic<std::uint64_t> client_cancellations{0};
   std::atomic<std::uint64_t> tls_handshake_failures{0};
+  std::atomic<std::uint64_t> timed_out_connections{0};  // closed by the idle or header timeout
   std::atomic<std::uint64_t> connections_total{0};
   std::atomic<std::int64_t> open_connections{0};
   std::atomic<std::int64_t> in_flight{0};
@@ -137,6 +138,9 @@ void validate(const mock_llm_options& o) {
   if (!(o.fault_rate >= 0.0 && o.fault_rate <= 1.0))
     fail("fault_rate must be within [0, 1], got " + std::to_string(o.fault_rate));
   if (o.retry_after_s < 0) fail("retry_after_s must not be negative");
+  if (o.idle_timeout_ms < 1) fail("idle_timeout_ms must be at least 1, got " + std::to_string(o.idle_timeout_ms));
+  if (o.header_timeout_ms < 1)
+    fail("header_timeout_ms must be at least 1, got " + std::to_string(o.header_timeout_ms));
   if (o.tls_cert_file.empty() != o.tls_key_file.empty()) fail("TLS needs both a certificate and its private key");
   if (o.fail_first < 0) fail("fail_first must not be negative");
   if (auto f = parse_fault(o.fail_first_with); !f || *f == fault::none)
@@ -248,6 +252,7 @@ class server_state {
             {"connections_total", counters_.connections_total.load()},
             {"client_cancellations", counters_.client_cancellations.load()},
             {"tls_handshake_failures", counters_.tls_handshake_failures.load()},
+            {"timed_out_connections", counters_.timed_out_connections.load()},
             {"in_flight", counters_.in_flight.load()}};
   }
 
@@ -272,6 +277,11 @@ class server_state {
 // ---------------------------------------------------------------------------
 // OpenAI documents
 
+// What the server writes of a document. Answers echo what clients sent (a target, a
+// fault name, a cut of a prompt), which may not be valid UTF-8: such bytes become
+// U+FFFD rather than an exception (and a 500) in the middle of answering.
+std::string dump_for_client(const json& doc) { return doc.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 json error_doc(const std::string& message, const std::string& type, const json& code = nullptr) {
   return {{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}};
 }
@@ -293,7 +303,7 @@ struct chat_job {
 json tool_call_doc(const chat_job& job) {
   return {{"id", "call_" + job.id},
           {"type", "function"},
-          {"function", {{"name", job.tool}, {"arguments", json{{"text", job.answer.text}}.dump()}}}};
+          {"function", {{"name", job.tool}, {"arguments", dump_for_client(json{{"text", job.answer.text}})}}}};
 }
 
 json usage_doc(const sim_responder::answer& a) {
@@ -327,7 +337,7 @@ json chunk_doc(const chat_job& job, json delta, json finish_reason) {
           {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", finish_reason}}})}};
 }
 
-std::string sse_event(const json& doc) { return "data: " + doc.dump() + "\n\n"; }
+std::string sse_event(const json& doc) { return "data: " + dump_for_client(doc) + "\n\n"; }
 
 // Each piece is a word with the whitespace after it (leading whitespace is its own
 // piece), so the pieces concatenate back to exactly `text`.
@@ -393,7 +403,7 @@ string_response make_response(http::status status, std::string body, unsigned ve
 }
 
 string_response json_response(http::status status, const json& doc, unsigned version, bool keep_alive) {
-  return make_response(status, doc.dump(), version, keep_alive);
+  return make_response(status, dump_for_client(doc), version, keep_alive);
 }
 
 // ---------------------------------------------------------------------------
@@ -559,13 +569,18 @@ routed_request route(const string_request& req, server_state& state) {
 
 // `Socket`: tcp::socket, or an ssl::stream over one (--tls): the TLS one only adds
 // the handshake; the socket-level calls go to its lowest layer.
+enum class read_phase { idle, request };
+
 template <class Socket>
 class connection final : public connection_base, public std::enable_shared_from_this<connection<Socket>> {
   static constexpr bool tls = !std::is_same_v<Socket, tcp::socket>;
 
  public:
   connection(Socket socket, std::shared_ptr<server_state> state)
-      : socket_(std::move(socket)), timer_(socket_.get_executor()), state_(std::move(state)) {}
+      : socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        read_timer_(socket_.get_executor()),
+        state_(std::move(state)) {}
 
   ~connection() { release(); }
 
@@ -603,12 +618,52 @@ class connection final : public connection_base, public std::enable_shared_from_
 
   // ----- reading requests
 
+  // Waiting for a request has two deadlines: the idle one until its first byte, the
+  // header one from there (and as long again for the body). Over TLS the first byte
+  // cannot be seen below the encryption, so the idle deadline covers the header too.
   void read_header() {
     parser_.emplace();
     parser_->body_limit(max_body_bytes);
     parser_->header_limit(max_header_bytes);
+    if (tls || buffer_.size() > 0) return begin_header(tls ? idle_timeout() : header_timeout());
+    arm_read_deadline(idle_timeout(), read_phase::idle);
+    socket_.lowest_layer().async_wait(tcp::socket::wait_read, [self = this->shared_from_this()](error_code ec) {
+      if (self->closed_) return;
+      if (ec) return self->on_read_error(ec);
+      self->begin_header(self->header_timeout());
+    });
+  }
+
+  void begin_header(std::chrono::milliseconds limit) {
+    arm_read_deadline(limit, read_phase::request);
     http::async_read_header(socket_, buffer_, *parser_,
                             [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  std::chrono::milliseconds idle_timeout() const {
+    return std::chrono::milliseconds(state_->options().idle_timeout_ms);
+  }
+  std::chrono::milliseconds header_timeout() const {
+    return std::chrono::milliseconds(state_->options().header_timeout_ms);
+  }
+
+  // The read in progress gets `limit`; when it passes, the read is cancelled and
+  // on_read_error sees read_timed_out_.
+  void arm_read_deadline(std::chrono::milliseconds limit, read_phase phase) {
+    read_phase_ = phase;
+    read_timed_out_ = false;
+    read_timer_.expires_after(limit);
+    read_timer_.async_wait([self = this->shared_from_this(), generation = ++read_generation_](error_code ec) {
+      if (ec || self->closed_ || generation != self->read_generation_) return;
+      self->read_timed_out_ = true;
+      error_code ignored;
+      self->socket_.lowest_layer().cancel(ignored);
+    });
+  }
+
+  void disarm_read_deadline() {
+    ++read_generation_;
+    read_timer_.cancel();
   }
 
   void on_header(error_code ec) {
@@ -631,6 +686,7 @@ class connection final : public connection_base, public std::enable_shared_from_
 
   void read_body() {
     if (parser_->is_done()) return on_request();
+    arm_read_deadline(header_timeout(), read_phase::request);
     http::async_read(socket_, buffer_, *parser_, [self = this->shared_from_this()](error_code ec, std::size_t) {
       if (self->closed_) return;
       if (ec) return self->on_read_error(ec);
@@ -639,6 +695,17 @@ class connection final : public connection_base, public std::enable_shared_from_
   }
 
   void on_read_error(error_code ec) {
+    disarm_read_deadline();
+    if (read_timed_out_) {
+      ++state_->count().timed_out_connections;
+      if (read_phase_ == read_phase::idle) return shutdown();
+      keep_alive_ = false;  // the request was cut short: say so, then close
+      return send(json_response(http::status::request_timeout,
+                                error_doc("the request did not arrive within " +
+                                              std::to_string(state_->options().header_timeout_ms) + " ms",
+                                          "invalid_request_error", "request_timeout"),
+                                11, false));
+    }
     bool peer_gone = ec == http::error::end_of_stream || ec == asio::error::eof ||
                      ec == asio::error::connection_reset || ec == http::error::partial_message ||
                      ec == asio::error::operation_aborted;
@@ -653,6 +720,7 @@ class connection final : public connection_base, public std::enable_shared_from_
   // ----- routing
 
   void on_request() {
+    disarm_read_deadline();
     auto req = parser_->release();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
@@ -859,6 +927,7 @@ class connection final : public connection_base, public std::enable_shared_from_
     closed_ = true;
     end_job();
     timer_.cancel();
+    disarm_read_deadline();
     error_code ignored;
     socket_.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
     socket_.lowest_layer().close(ignored);
@@ -879,6 +948,10 @@ class connection final : public connection_base, public std::enable_shared_from_
 
   Socket socket_;
   asio::steady_timer timer_;
+  asio::steady_timer read_timer_;
+  unsigned read_generation_ = 0;
+  read_phase read_phase_ = read_phase::idle;
+  bool read_timed_out_ = false;
   std::shared_ptr<server_state> state_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -921,7 +994,7 @@ mock_llm_reply mock_llm_answer(const mock_llm_options& options, const std::strin
   if (routed.answer) return {routed.answer->result_int(), std::move(routed.answer->body()), {}};
   const auto& job = routed.job;
   if (job.injected != fault::none) return {0, {}, fault_name(job.injected)};
-  if (!job.stream) return {200, completion_doc(job).dump(), {}};
+  if (!job.stream) return {200, dump_for_client(completion_doc(job)), {}};
   std::string events;
   for (const auto& event : plan_stream(job).events) events += event;
   return {200, std::move(events), {}};

@@ -43,6 +43,12 @@ struct mock_llm_options {
   bool tool_calls = false;           // answer with one tool call (content null) to the request's
                                      // first tools[].function.name ("mock_tool" if none)
   sim_settings model;                // reply text/rules (its latency/failure fields are ignored here)
+  // A client that holds a connection without asking (idle keep-alive, or never a
+  // byte) is closed after idle_timeout_ms; one that has begun a request must finish
+  // its header within header_timeout_ms (and then its body within as long again),
+  // or gets 408 and a close: slowloris clients cannot hold connections for ever.
+  int idle_timeout_ms = 60000;
+  int header_timeout_ms = 10000;
 };
 
 class mock_llm_server {
