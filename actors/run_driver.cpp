@@ -1,5 +1,7 @@
 #include "actors/run_driver.hpp"
 
+#include <optional>
+
 #include <caf/all.hpp>
 
 #include "actors/agent_support.hpp"
@@ -43,9 +45,9 @@ class run_driver_logic {
   void deadline() {
     if (finished_) return;
     deadline_hit_ = true;
-    if (!root_) {  // between two attempts
-      report(failure(outcome::timed_out, "timeout", task_.path + ": the run's deadline passed before attempt " +
-                                                        std::to_string(task_.attempt)));
+    if (!root_) {  // between two attempts: the last one's result is the run's
+      end_between_attempts(outcome::timed_out, "timeout",
+                           task_.path + ": the run's deadline passed before attempt " + std::to_string(task_.attempt));
       return;
     }
     // High priority: the root's mailbox may hold thousands of results ahead of it.
@@ -54,8 +56,8 @@ class run_driver_logic {
 
   void cancel_run(const cancel& c) {
     cancelled_ = true;
-    if (root_) self_->send(root_, c);
-    else report(failure(outcome::cancelled, "cancelled", c.reason));
+    if (root_) self_->send<caf::message_priority::high>(root_, c);
+    else end_between_attempts(outcome::cancelled, "cancelled", c.reason);
   }
 
   void retry_root() {
@@ -74,42 +76,61 @@ class run_driver_logic {
         [this, root_id](caf::error& err) {
           if (!root_ || root_.id() != root_id) return;
           self_->send(root_, cancel{"run driver gave up"});
-          report(failure(deadline_hit_ ? outcome::timed_out : outcome::failed, deadline_hit_ ? "timeout" : "crashed",
-                         "the workflow did not answer: " + self_->system().render(err)));
+          finish(failure(deadline_hit_ ? outcome::timed_out : outcome::failed, deadline_hit_ ? "timeout" : "crashed",
+                         task_.path + ": the workflow did not answer: " + self_->system().render(err)));
         });
   }
 
   void answered(result r) {
     const auto& policy = node_->retry;
     bool again = !r.ok() && r.status != outcome::cancelled && !deadline_hit_ && !cancelled_ &&
-                 retries(policy, task_.attempt, r.error) && ctx_->retry_budget && ctx_->retry_budget->fetch_sub(1) > 0;
-    if (!again) {
-      r.attempts = task_.attempt;
-      r.stats.add(spent_);
-      report(std::move(r));
-      return;
-    }
-    // The attempt's work counts; its end state does not: the run is not over.
+                 retries(policy, task_.attempt, r.error);
+    auto delay = again ? backoff_ms(policy, task_.attempt, r.error) : 0;
+    // A retry that could not start before the deadline would only turn this answer
+    // into a bare timeout: the run ends with it instead.
+    again = again && now_ms() + delay < task_.deadline_ms && ctx_->retry_budget &&
+            ctx_->retry_budget->fetch_sub(1) > 0;
+    if (!again) return finish(std::move(r));
+    // The attempt's work counts; its end state does not: the run is not over. Until
+    // the next attempt answers, this one is what the run has.
+    before_last_ = spent_;
     auto spent = r.stats;
     spent.succeeded = spent.failed = spent.timed_out = spent.cancelled = 0;
     spent.retries += 1;
     spent_.add(spent);
+    last_ = std::move(r);
     self_->demonitor(root_);
     root_ = caf::actor{};
-    auto delay = backoff_ms(policy, task_.attempt, r.error);
     ++task_.attempt;
     self_->delayed_send(self_, std::chrono::milliseconds(delay), root_retry_atom::value);
   }
 
+  // The run ends while it waits to retry: the failed attempt's counts and partial
+  // output are the run's, under the state that ended it.
+  void end_between_attempts(outcome status, std::string kind, std::string why) {
+    if (!last_) return finish(failure(status, std::move(kind), std::move(why)));
+    auto r = std::move(*last_);
+    r.status = status;
+    r.error.message = why + " (the last attempt: " + r.error.kind + ": " + r.error.message + ")";
+    r.error.kind = std::move(kind);
+    r.error.retry_after_ms = -1;
+    spent_ = before_last_;
+    --task_.attempt;  // the next one never ran
+    finish(std::move(r));
+  }
+
   void root_down(const caf::down_msg& dm) {
     if (!root_ || dm.source != root_.address()) return;
-    report(failure(outcome::failed, "crashed",
+    finish(failure(outcome::failed, "crashed",
                    task_.path + ": the workflow ended without answering (" + self_->system().render(dm.reason) + ")"));
   }
 
-  void report(result r) {
+  // Every way the run ends comes here: the work of earlier attempts is added once.
+  void finish(result r) {
     if (finished_) return;
     finished_ = true;
+    r.attempts = task_.attempt;
+    r.stats.add(spent_);
     if (sink_) self_->send(sink_, done_atom::value, std::move(r), deadline_hit_, handler_);
     else (*handler_)(std::move(r), deadline_hit_);
     self_->quit();
@@ -124,6 +145,8 @@ class run_driver_logic {
   final_handler handler_;
   caf::actor root_;     // the current attempt's; none between attempts
   run_stats spent_;     // the work of failed attempts
+  run_stats before_last_;       // spent_ without the last failed attempt
+  std::optional<result> last_;  // the last failed attempt, while a retry waits
   bool deadline_hit_ = false;
   bool cancelled_ = false;
   bool finished_ = false;

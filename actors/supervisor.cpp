@@ -364,8 +364,12 @@ class engine {
     if (!slot.spec || self_->state.done || r.status == outcome::cancelled) return false;
     const auto& policy = slot.spec->node->retry;
     if (!retries(policy, slot.attempt, r.error)) return false;
-    if (!ctx_->retry_budget || ctx_->retry_budget->fetch_sub(1) <= 0) return false;
     auto& st = self_->state;
+    auto delay = backoff_ms(policy, slot.attempt, r.error);
+    // A retry that could not start before this supervisor's deadline would turn the
+    // attempt's failure into a bare timeout: the branch ends with it instead.
+    if (st.current.deadline_ms > 0 && now_ms() + delay >= st.current.deadline_ms) return false;
+    if (!ctx_->retry_budget || ctx_->retry_budget->fetch_sub(1) <= 0) return false;
     // The attempt's work counts; its end state does not: the branch is not over.
     auto spent = r.stats;
     spent.succeeded = spent.failed = spent.timed_out = spent.cancelled = 0;
@@ -373,7 +377,6 @@ class engine {
     st.stats.add(spent);
     let_go(slot, child_answered);
     slot.backing_off = true;
-    auto delay = backoff_ms(policy, slot.attempt, r.error);
     ++slot.attempt;
     self_->delayed_send(self_, std::chrono::milliseconds(delay), branch_retry_atom::value, static_cast<uint64_t>(index));
     return true;
@@ -448,7 +451,9 @@ class engine {
     release(index, child_answered);
     drop_stale_deadlines();
     if (st.done) {  // a cancelled child confirming
-      if (!(r.ok() && st.plan && st.plan->keep_late(index, r))) not_in_output(r.stats);
+      // Only a failed outcome without an output of its own reports partial().
+      bool partial_reported = !st.final_result.ok() && st.final_result.output.is_null();
+      if (!(r.ok() && partial_reported && st.plan && st.plan->keep_late(index, r))) not_in_output(r.stats);
       st.stats.add(r.stats);
       if (st.running.empty()) deliver();
       return;

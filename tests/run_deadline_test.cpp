@@ -9,8 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cohort/runtime.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/test_runtime.hpp"
 
+using cohort::testing::mock_llm_process;
 using cohort::testing::test_options;
 using nlohmann::json;
 
@@ -118,4 +120,50 @@ TEST(RunDeadline, ACancelledRunKeepsEveryCountedSuccess) {
     EXPECT_GT(present, 0);
     EXPECT_EQ(present, r.branches.succeeded);
   }
+}
+
+namespace {
+
+// The root is one agent whose first call gets a 429 with `Retry-After: retry_after_s`
+// (a backoff without jitter), retried by the root's own policy.
+json rate_limited_root(const std::string& base_url, int timeout_ms) {
+  return {{"name", "root-retry"},
+          {"timeout_ms", timeout_ms},
+          {"models", {{"m", {{"provider", "openai"}, {"base_url", base_url}}}}},
+          {"agents", {{"a", {{"type", "llm"}, {"model", "m"}, {"prompt", "hi"}}}}},
+          {"workflow", {{"agent", "a"}, {"retry", {{"max_attempts", 3}, {"retry_on", {"rate_limited"}}}}}}};
+}
+
+}  // namespace
+
+// A retry that could not start before the deadline is not waited for: the run ends at
+// once with the failed attempt's result and counts (it used to wait for the deadline
+// and report a bare timeout with every count 0).
+TEST(RunDeadline, ARootRetryPastTheDeadlineEndsWithTheLastAttempt) {
+  mock_llm_process mock({"--fail-first", "1", "--fail-first-with", "429", "--retry-after", "30"});
+  cohort::Runtime rt(test_options());
+  auto r = rt.run(rt.load(rate_limited_root(mock.base_url(), 5000)));
+  EXPECT_EQ(r.status, "failed") << r.error;
+  EXPECT_EQ(r.error_kind, "rate_limited") << r.error;
+  EXPECT_EQ(r.branches.failed, 1);
+  EXPECT_EQ(r.summary.retries, 0);
+  EXPECT_EQ(r.summary.model_calls, 1);
+  EXPECT_LT(r.summary.wall_ms, 4000) << "ended without waiting for the deadline";
+}
+
+// Cancelled while the root waits to retry: the last attempt is the run's, as cancelled.
+TEST(RunDeadline, CancellingBetweenRootAttemptsKeepsTheLastAttempt) {
+  mock_llm_process mock({"--fail-first", "1", "--fail-first-with", "429", "--retry-after", "20"});
+  cohort::Runtime rt(test_options());
+  auto run = rt.start(rt.load(rate_limited_root(mock.base_url(), 60000)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  run.cancel("stop");
+  auto r = run.wait_for(std::chrono::seconds(10));
+  ASSERT_TRUE(r.has_value()) << "the run must end promptly after cancel";
+  EXPECT_EQ(r->status, "cancelled") << r->error;
+  EXPECT_NE(r->error.find("stop"), std::string::npos) << r->error;
+  EXPECT_NE(r->error.find("rate_limited"), std::string::npos) << "names the last attempt: " << r->error;
+  EXPECT_EQ(r->branches.failed, 1);
+  EXPECT_EQ(r->summary.model_calls, 1);
+  EXPECT_EQ(r->summary.retries, 0) << "the retry never ran";
 }
