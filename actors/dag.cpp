@@ -89,8 +89,16 @@ class dag_pattern : public pattern {
   nlohmann::json partial() const override {
     auto out = nlohmann::json::object();
     for (size_t i = 0; i < count_; ++i)
-      if (!outputs_[i].is_null()) out[node_.ids[i]] = outputs_[i];
+      if (ok_[i]) out[node_.ids[i]] = outputs_[i];
     return out;
+  }
+
+  // A node whose answer crossed the cancel: its output joins the partial one.
+  bool keep_late(size_t index, result& r) override {
+    if (index >= count_ || combining_ || ok_[index]) return false;
+    outputs_[index] = std::move(r.output);
+    ok_[index] = true;
+    return true;
   }
 
   std::vector<std::string> unstarted() const override {

@@ -53,8 +53,9 @@ class fan_out_pattern : public pattern {
 
   nlohmann::json report() const override { return policy_.report(); }
 
+  // Under "first" the winner alone is the output: a later success is not kept.
   bool keep_late(size_t index, result& r) override {
-    if (index >= count_ || combining_) return false;
+    if (index >= count_ || combining_ || node_.aggregate.kind == "first") return false;
     outputs_[index] = std::move(r.output);
     ok_[index] = true;
     return true;
@@ -70,7 +71,7 @@ class fan_out_pattern : public pattern {
       if (ok_[i]) succeeded.push_back(outputs_[i]);
     try {
       return aggregate(how, succeeded);
-    } catch (const std::invalid_argument&) {  // outputs that do not merge: as they are
+    } catch (const std::exception&) {  // outputs that do not merge (or not UTF-8 text): as they are
       return outputs_;
     }
   }

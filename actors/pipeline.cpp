@@ -30,6 +30,15 @@ class pipeline_pattern : public pattern {
   result idle() override { return failure(outcome::failed, "invalid_input", "a pipeline without steps"); }
 
   nlohmann::json partial() const override { return outputs_; }
+
+  // The running step answered as the cancel crossed it: its output is the next one.
+  bool keep_late(size_t index, result& r) override {
+    if (!waiting_ || index != step_) return false;
+    waiting_ = false;
+    outputs_.push_back(std::move(r.output));
+    ++step_;
+    return true;
+  }
   std::vector<std::string> unstarted() const override {
     return labels_from(node_.children, step_ + (waiting_ || failed_ ? 1 : 0));
   }
