@@ -167,3 +167,19 @@ TEST(RunDeadline, CancellingBetweenRootAttemptsKeepsTheLastAttempt) {
   EXPECT_EQ(r->summary.model_calls, 1);
   EXPECT_EQ(r->summary.retries, 0) << "the retry never ran";
 }
+
+// The same inside a pattern: a branch whose retry could not start before the
+// deadline ends with its failed attempt at once, not as a timeout at the deadline.
+TEST(RunDeadline, ABranchRetryPastTheDeadlineEndsWithTheLastAttempt) {
+  mock_llm_process mock({"--fail-first", "1", "--fail-first-with", "429", "--retry-after", "30"});
+  cohort::Runtime rt(test_options());
+  auto doc = rate_limited_root(mock.base_url(), 5000);
+  doc["workflow"] = {{"type", "fan_out"},
+                     {"policy", "all_settled"},
+                     {"branches", json::array({doc["workflow"]})}};
+  auto r = rt.run(rt.load(doc));
+  EXPECT_EQ(r.branches.failed, 1) << r.error;
+  EXPECT_EQ(r.branches.timed_out, 0);
+  EXPECT_EQ(r.summary.retries, 0);
+  EXPECT_LT(r.summary.wall_ms, 4000) << "ended without waiting for the deadline";
+}
