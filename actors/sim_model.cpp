@@ -34,7 +34,15 @@ model_reply to_reply(const sim_settings& s, const sim_responder::answer& a) {
 caf::behavior sim_model(caf::stateful_actor<sim_state>* self, sim_responder brain) {
   return {
     [=](const model_request& req) -> caf::result<model_reply> {
-      auto answer = brain.respond(req.messages, static_cast<uint64_t>(std::max(0, req.attempt - 1)));
+      sim_responder::answer answer;
+      try {
+        answer = brain.respond(req.messages, static_cast<uint64_t>(std::max(0, req.attempt - 1)));
+      } catch (const std::exception& e) {  // the one model actor serves every agent: it must not die
+        model_reply failed;
+        failed.id = req.id;
+        failed.error = {"model_error", "sim model " + brain.settings().name + ": " + e.what()};
+        return failed;
+      }
       auto reply = to_reply(brain.settings(), answer);
       reply.id = req.id;
       if (answer.latency_ms <= 0) return reply;

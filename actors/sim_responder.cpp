@@ -3,6 +3,8 @@
 #include <random>
 #include <stdexcept>
 
+#include "messages/input_limits.hpp"
+
 namespace cohort {
 namespace {
 
@@ -53,6 +55,11 @@ std::string expand_reply(const std::string& tmpl, const std::vector<std::string>
       out.append(tmpl, open, close + 2 - open);  // not ours: keep it verbatim
     }
     pos = close + 2;
+    // A rule's reply may repeat {{prompt}}: bound what it makes, as templates are bounded.
+    if (out.size() > current_input_limits().max_rendered_bytes)
+      throw std::length_error("the sim reply would be larger than " +
+                              std::to_string(current_input_limits().max_rendered_bytes) +
+                              " bytes (the limit, max_rendered_bytes)");
   }
   return out;
 }

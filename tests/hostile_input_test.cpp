@@ -69,6 +69,26 @@ TEST(HostileInput, AcceptRegexOnALongAnswerRunsInBoundedStack) {
   EXPECT_NE(rejected.error.find("does not match /(a|b)*d/"), std::string::npos) << rejected.error;
 }
 
+// A sim rule that repeats the prompt: what it makes is bounded like a template, and the
+// model (one actor for every agent) answers the others as before.
+TEST(HostileInput, ASimReplyBeyondTheRenderedLimitFailsThatCallOnly) {
+  auto options = test_options();
+  options.max_rendered_bytes = 1 << 20;
+  cohort::Runtime rt(options);
+  std::string twenty;
+  for (int i = 0; i < 20; ++i) twenty += "{{prompt}}";
+  auto doc = one_agent(json::array({{{"match", "."}, {"reply", twenty}}}), json::object(),
+                       {{"type", "fan_out"}, {"over", "input.texts"}, {"policy", "all_settled"},
+                        {"do", {{"agent", "writer"}}}});
+  doc["agents"]["writer"]["prompt"] = "{{item}}";
+  doc["input"] = {{"texts", {std::string(100000, 'x'), "short"}}};
+  auto r = rt.run(rt.load(doc));
+  EXPECT_EQ(r.branches.failed, 1) << r.error;
+  EXPECT_EQ(r.branches.succeeded, 1) << r.error;
+  auto report = r.to_json().dump();
+  EXPECT_NE(report.find("larger than 1048576 bytes (the limit, max_rendered_bytes)"), std::string::npos) << report;
+}
+
 TEST(HostileInput, SimRuleScansALongPromptInBoundedStack) {
   cohort::Runtime rt(test_options());
   auto doc = one_agent(json::array({{{"match", "^(a|b)*c$"}, {"reply", "matched {{1}}"}}}));
