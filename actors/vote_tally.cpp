@@ -32,7 +32,9 @@ std::string vote_tally::normalise(const nlohmann::json& answer, std::string& err
       error = "the answer does not match /" + rules_.regex.pattern() + "/";
       return {};
     }
-    text = m->size() > 1 ? (*m)[1] : (*m)[0];
+    // The first group that took part (in "(yes|no)|(maybe)" only one does), else the whole match.
+    auto group = std::find_if(m->begin() + 1, m->end(), [](const std::string& g) { return !g.empty(); });
+    text = group != m->end() ? *group : (*m)[0];
   }
   if (rules_.trim) {
     auto b = text.find_first_not_of(" \t\r\n.");

@@ -108,6 +108,12 @@ TEST(HostileInput, VoteNormaliseTakesTheFirstCaptureGroup) {
   auto r = rt.run(rt.load(doc));
   ASSERT_TRUE(r.ok()) << r.error;
   EXPECT_EQ(r.output["normalized"], "yes") << r.output.dump();
+
+  // Alternatives in separate groups: the one that took part is the vote, not "".
+  doc["workflow"]["normalize"]["regex"] = "answer:\\s*(no)|answer:\\s*(yes)";
+  auto second = rt.run(rt.load(doc));
+  ASSERT_TRUE(second.ok()) << second.error;
+  EXPECT_EQ(second.output["normalized"], "yes") << second.output.dump();
 }
 
 TEST(HostileInput, PatternsRE2CannotRunAreRefusedAtLoadWithTheirPath) {
