@@ -221,3 +221,19 @@ TEST(Scenario, BadEndpointsNameTheirPath) {
   breaker["models"]["fast"] = {{"provider", "openai"}, {"base_url", "http://a/v1"}, {"breaker", {{"failures", 0}}}};
   expect_problem(breaker, "$.models.fast.breaker.failures", "(got 0)");
 }
+
+// Node paths join labels with '/': a name holding one would make two paths alike.
+TEST(Scenario, NamesWithASlashAreRefusedWithTheirPath) {
+  auto agent = valid();
+  agent["agents"]["a/b"] = agent["agents"]["analyst"];
+  expect_problem(agent, "$.agents.a/b", "contains '/', which separates the parts of a node path");
+
+  auto node = valid();
+  node["workflow"]["steps"][1]["name"] = "x/y";
+  expect_problem(node, "$.workflow.steps[1].name", "\"x/y\" contains '/'");
+
+  auto dag = valid();
+  dag["workflow"] = json::parse(R"({"type": "dag", "nodes": [
+      {"id": "first/one", "agent": "analyst"}, {"id": "two", "agent": "analyst", "depends_on": ["first/one"]}]})");
+  expect_problem(dag, "$.workflow.nodes[0].id", "\"first/one\" contains '/'");
+}

@@ -273,6 +273,8 @@ class loader {
 
   void load_agent(const std::string& name, const nlohmann::json& a) {
     auto path = "$.agents." + name;
+    if (name.find('/') != std::string::npos)  // an agent's name labels its nodes, and node paths join labels with '/'
+      problem(path, "the agent name \"" + name + "\" contains '/', which separates the parts of a node path");
     agent_def d;
     d.name = name;
     d.type = a.value("type", "llm");

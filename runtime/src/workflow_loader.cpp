@@ -39,11 +39,18 @@ class workflow_loader {
   workflow_loader(const scenario& spec, std::vector<std::string>& problems)
       : spec_(spec), problems_(problems) {}
 
+  // Node paths join labels with '/': a label holding one would make two paths alike.
+  void check_name(const std::string& path, const std::string& name) {
+    if (name.find('/') != std::string::npos)
+      problem(path, "\"" + name + "\" contains '/', which separates the parts of a node path");
+  }
+
   std::shared_ptr<workflow_node> node(const nlohmann::json& j, const std::string& path, const std::string& label,
                 const scope& outer) {
     auto n = std::make_shared<workflow_node>();
     n->json_path = path;
     n->label = j.value("name", label);
+    if (j.contains("name")) check_name(path + ".name", n->label);
     n->timeout_ms = j.value("timeout_ms", 0);
     n->weight = j.value("weight", 1.0);
     if (j.contains("required")) n->required = j["required"].get<bool>() ? 1 : 0;
@@ -373,6 +380,7 @@ class workflow_loader {
     std::vector<std::vector<std::string>> depends_on;
     for (size_t i = 0; i < nodes.size(); ++i) {
       n.ids.push_back(nodes[i].value("id", ""));
+      check_name(path + ".nodes[" + std::to_string(i) + "].id", n.ids.back());
       depends_on.push_back(nodes[i].value("depends_on", std::vector<std::string>{}));
     }
     auto where = [&](size_t i) { return path + ".nodes[" + std::to_string(i) + "]"; };
@@ -474,6 +482,7 @@ class workflow_loader {
       group.agent = helper(agent, at + ".agent", agent, acting);
       group.count = gj.value("count", 1);
       group.name = gj.value("name", "");
+      check_name(at + ".name", group.name);
       group.vars = gj.value("vars", group.vars);
       if (gj.contains("instances")) group.instances = gj["instances"];
       group.instances_from = gj.value("instances_from", "");
