@@ -237,3 +237,10 @@ TEST(Scenario, NamesWithASlashAreRefusedWithTheirPath) {
       {"id": "first/one", "agent": "analyst"}, {"id": "two", "agent": "analyst", "depends_on": ["first/one"]}]})");
   expect_problem(dag, "$.workflow.nodes[0].id", "\"first/one\" contains '/'");
 }
+
+TEST(Scenario, ToolAgentsAloneNeedNoModels) {
+  auto doc = json::parse(R"({"agents": {"e": {"type": "tool", "tool": "echo"}}, "workflow": {"agent": "e"}})");
+  EXPECT_EQ(problems(doc), "");
+  doc["agents"]["w"] = {{"type", "llm"}, {"model", "gpt"}, {"prompt", "hi"}};
+  expect_problem(doc, "$.agents.w.model", "unknown model \"gpt\"");
+}

@@ -97,7 +97,9 @@ class loader {
     out_.retry_budget = doc_.value("retry_budget", out_.retry_budget);
     if (taken_input_) out_.input = std::move(taken_input_);
     else if (doc_.contains("input")) out_.input = std::make_shared<const nlohmann::json>(doc_["input"]);
-    for (auto& [name, m] : doc_["models"].items()) load_model(name, m);
+    // A scenario of tool agents alone needs no models.
+    const auto models = doc_.value("models", nlohmann::json::object());
+    for (auto& [name, m] : models.items()) load_model(name, m);
     const auto barriers = doc_.value("barriers", nlohmann::json::object());
     for (auto& [name, parties] : barriers.items()) out_.barriers[name] = parties.get<uint32_t>();
     for (auto& [name, a] : doc_["agents"].items()) load_agent(name, a);
