@@ -184,6 +184,8 @@ TEST_F(Failures, ACrashedAgentIsOneFailedBranch) {
                               {"workflow", {{"agent", "f"}}},
                               {"input", 2}}));
   EXPECT_EQ(root.error_kind, "crashed");
+  EXPECT_EQ(root.error.rfind("f: the workflow ", 0), 0u)
+      << "the crashed root is named by its path: " << root.error;
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
 }
 
