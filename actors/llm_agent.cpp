@@ -19,18 +19,6 @@ namespace {
 
 std::atomic<uint64_t> next_request_id{1};
 
-struct llm_state {
-  const char* name = "llm_agent";
-  caf::response_promise promise;
-  task current;
-  int64_t start_us = 0;
-  int64_t start_ms = 0;
-  bool settled = true;  // no task in hand (a late cancel for an answered task is ignored)
-  progress_ptr party;   // a coordinating agent: its name on the bus, its way to its sync point
-};
-
-using llm_actor = caf::stateful_actor<llm_state>;
-
 // Models like to wrap JSON in ```json fences; accept that.
 std::string strip_fences(const std::string& text) {
   auto b = text.find_first_not_of(" \t\r\n");
@@ -84,142 +72,173 @@ caf::duration call_timeout(const task& t, int64_t limit) {
   return watched ? caf::duration{caf::infinite} : caf::duration{std::chrono::milliseconds(limit)};
 }
 
-caf::behavior llm_agent(llm_actor* self, run_context_ptr ctx, const agent_def* def) {
-  auto model = ctx->models.at(def->model);
-  // A streaming model's text pieces become token events, when someone listens.
-  const model_def* model_spec = &ctx->spec->models.at(def->model);
-  bool wants_deltas = ctx->all_events && model_spec->stream;
-  // However this actor ends, an in-flight model call is withdrawn (closes the HTTP request).
-  // Kept outside the state: attached functors run after the state is gone.
-  auto in_flight = std::make_shared<uint64_t>(0);
-  self->attach_functor([in_flight, model] {
-    if (*in_flight != 0) caf::anon_send(model, cancel_req_atom::value, *in_flight);
-  });
-  auto settle = [=](result r) {
-    auto& st = self->state;
-    if (st.settled) return;
-    st.settled = true;
-    if (!r.ok()) r.error.message = st.current.path + ": " + r.error.message;
-    if (!r.ok()) leave_if_pending(*ctx, *def, st.party, r.error.message);
-    r.stats.start_ms = st.start_ms;
+// One task at a time: render the prompt, ask the model, settle once. A pooled or kept
+// instance is reset after each task and serves the next.
+class llm_agent_logic {
+ public:
+  llm_agent_logic(caf::event_based_actor* self, run_context_ptr ctx, const agent_def* def)
+      : self_(self), ctx_(std::move(ctx)), def_(def), model_(ctx_->models.at(def->model)),
+        model_spec_(&ctx_->spec->models.at(def->model)),
+        wants_deltas_(ctx_->all_events && model_spec_->stream), in_flight_(std::make_shared<uint64_t>(0)) {
+    // However this actor ends, an in-flight model call is withdrawn (closes the HTTP
+    // request). A functor of its own: attached functors run after the behavior is gone.
+    self_->attach_functor([in_flight = in_flight_, model = model_] {
+      if (*in_flight != 0) caf::anon_send(model, cancel_req_atom::value, *in_flight);
+    });
+  }
+
+  caf::result<result> start(const task& t) {
+    current_ = t;
+    settled_ = false;
+    start_us_ = now_us();
+    start_ms_ = now_ms();
+    promise_ = self_->make_response_promise();
+    emit(*ctx_, t, event_kind::started, def_->name);
+    if (!def_->coordination.enabled) {
+      ask_model();
+      return promise_;
+    }
+    party_ = std::make_shared<party_progress>();
+    try {
+      party_->party = party_name(*ctx_, *def_, t);
+    } catch (const template_error& e) {
+      settle(failure(outcome::failed, "invalid_input", "agent " + def_->name + ": coordination.as: " + e.what()));
+      return promise_;
+    }
+    before_acting(self_, *ctx_, *def_, party_, child_timeout_ms(*ctx_, t, def_->timeout_ms),
+                  [this](nlohmann::json messages) {
+                    auto& bindings = current_.bindings;
+                    if (!bindings.is_object()) bindings = nlohmann::json::object();
+                    bindings["messages"] = std::move(messages);
+                    ask_model();
+                  },
+                  [this](result r) { settle(std::move(r)); });
+    return promise_;
+  }
+
+  // A piece of a streamed answer; only for the call in hand (a withdrawn one may still
+  // have pieces on the way).
+  void delta(uint64_t id, const std::string& text) {
+    if (settled_ || id != *in_flight_) return;
+    emit(*ctx_, current_, event_kind::token, def_->name, outcome::succeeded, text);
+  }
+
+  void delta_reset(uint64_t id) {
+    if (settled_ || id != *in_flight_) return;
+    emit(*ctx_, current_, event_kind::token_reset, def_->name, outcome::failed,
+         "the streamed call failed part way: its pieces so far do not count");
+  }
+
+  void cancelled(const cancel& c) { settle(failure(outcome::cancelled, "cancelled", c.reason)); }
+
+ private:
+  void ask_model() {
+    if (settled_) return;
+    model_request req;
+    try {
+      req.messages = build_messages(*def_, make_scope(*ctx_, current_));
+    } catch (const template_error& e) {
+      settle(failure(outcome::failed, "invalid_input", "agent " + def_->name + ": " + e.what()));
+      return;
+    }
+    req.id = next_request_id++;
+    req.path = current_.path;
+    req.params = def_->params;
+    req.attempt = current_.attempt;
+    req.priority = current_.priority;
+    req.run_id = ctx_->run_id;
+    req.agent = def_->name;
+    if (wants_deltas_) req.on_delta = caf::actor_cast<caf::actor>(self_);
+    auto id = req.id;
+    *in_flight_ = id;
+    auto limit = child_timeout_ms(*ctx_, current_, def_->timeout_ms);
+    // A kept agent may be on its next task when an answer to a call it withdrew still
+    // arrives: only the call in hand counts.
+    self_->request(model_, call_timeout(current_, limit), std::move(req))
+        .then([this, id](model_reply& reply) { replied(id, reply); },
+              [this, id, limit](caf::error& err) { call_failed(id, limit, err); });
+  }
+
+  void replied(uint64_t id, const model_reply& reply) {
+    if (*in_flight_ != id) return;
+    *in_flight_ = 0;
+    auto r = from_reply(*def_, *model_spec_, reply);
+    // Counted now: whatever becomes of the task, this call was made and paid for.
+    if (ctx_->usage) ctx_->usage->add_call(def_->name, current_.path, r.stats);
+    answered(std::move(r));
+  }
+
+  void call_failed(uint64_t id, int64_t limit, const caf::error& err) {
+    if (*in_flight_ != id) return;
+    if (err == caf::sec::request_timeout) {
+      // Still in flight: leave in_flight set, so quitting withdraws the call.
+      settle(failure(outcome::timed_out, "timeout",
+                     "no answer from model " + def_->model + " within " + std::to_string(limit) + " ms"));
+      return;
+    }
+    *in_flight_ = 0;
+    settle(failure(outcome::failed, "model_error", "model " + def_->model + ": " + self_->system().render(err)));
+  }
+
+  // The model's answer, then (for a coordinating agent) its messages and barrier.
+  void answered(result r) {
+    if (settled_) return;
+    if (!r.ok() || !def_->coordination.enabled) return settle(std::move(r));
+    auto output = r.output;
+    auto limit = child_timeout_ms(*ctx_, current_, def_->timeout_ms);
+    after_acting(self_, *ctx_, *def_, party_, output, limit,
+                 [this, r = std::move(r)]() mutable { settle(std::move(r)); },
+                 [this](result failed) { settle(std::move(failed)); });
+  }
+
+  void settle(result r) {
+    if (settled_) return;
+    settled_ = true;
+    if (!r.ok()) r.error.message = current_.path + ": " + r.error.message;
+    if (!r.ok()) leave_if_pending(*ctx_, *def_, party_, r.error.message);
+    r.stats.start_ms = start_ms_;
     r.stats.end_ms = now_ms();
-    r.stats.agent_us = now_us() - st.start_us;
+    r.stats.agent_us = now_us() - start_us_;
     r.stats.count(r.status);
-    emit(*ctx, st.current, event_kind::finished, def->name, r.status, r.error.message,
-         r.stats.agent_us);
+    emit(*ctx_, current_, event_kind::finished, def_->name, r.status, r.error.message, r.stats.agent_us);
     auto status = r.status;
-    st.promise.deliver(std::move(r));
+    promise_.deliver(std::move(r));
     // A response_promise holds its own actor: drop it, and end now that the task is answered.
-    st.promise = caf::response_promise{};
-    if ((def->pool == 0 && !st.current.keep_alive) || status == outcome::cancelled) {
-      self->quit();
+    promise_ = caf::response_promise{};
+    if ((def_->pool == 0 && !current_.keep_alive) || status == outcome::cancelled) {
+      self_->quit();
       return;
     }
     // A pooled instance goes back to its pool, a kept one to its parent's idle list:
     // reset it for the next task, and withdraw a call that it stopped waiting for.
-    st.current.bindings = nullptr;
-    st.current.inherited.reset();
-    if (*in_flight != 0) caf::anon_send(model, cancel_req_atom::value, *in_flight);
-    *in_flight = 0;
-  };
-  // The model's answer, then (for a coordinating agent) its messages and barrier.
-  auto answered = [=](result r) {
-    if (self->state.settled) return;
-    if (!r.ok() || !def->coordination.enabled) return settle(std::move(r));
-    auto output = r.output;
-    auto limit = child_timeout_ms(*ctx, self->state.current, def->timeout_ms);
-    after_acting(self, *ctx, *def, self->state.party, output, limit,
-                 [=]() mutable { settle(std::move(r)); }, settle);
-  };
-  auto ask_model = [=] {
-    auto& st = self->state;
-    if (st.settled) return;
-    const auto& t = st.current;
-    model_request req;
-    try {
-      req.messages = build_messages(*def, make_scope(*ctx, t));
-    } catch (const template_error& e) {
-      settle(failure(outcome::failed, "invalid_input", "agent " + def->name + ": " + e.what()));
-      return;
-    }
-    req.id = next_request_id++;
-    req.path = t.path;
-    req.params = def->params;
-    req.attempt = t.attempt;
-    req.priority = t.priority;
-    req.run_id = ctx->run_id;
-    req.agent = def->name;
-    if (wants_deltas) req.on_delta = caf::actor_cast<caf::actor>(self);
-    auto id = req.id;
-    *in_flight = id;
-    auto limit = child_timeout_ms(*ctx, t, def->timeout_ms);
-    // A kept agent may be on its next task when an answer to a call it withdrew still
-    // arrives: only the call in hand counts.
-    self->request(model, call_timeout(t, limit), std::move(req))
-      .then([=](model_reply& reply) {
-              if (*in_flight != id) return;
-              *in_flight = 0;
-              auto r = from_reply(*def, *model_spec, reply);
-              // Counted now: whatever becomes of the task, this call was made and paid for.
-              if (ctx->usage) ctx->usage->add_call(def->name, self->state.current.path, r.stats);
-              answered(std::move(r));
-            },
-            [=](caf::error& err) {
-              if (*in_flight != id) return;
-              if (err == caf::sec::request_timeout) {
-                // Still in flight: leave in_flight set, so quitting withdraws the call.
-                settle(failure(outcome::timed_out, "timeout",
-                               "no answer from model " + def->model + " within " + std::to_string(limit) + " ms"));
-                return;
-              }
-              *in_flight = 0;
-              settle(failure(outcome::failed, "model_error",
-                             "model " + def->model + ": " + self->system().render(err)));
-            });
-  };
+    current_.bindings = nullptr;
+    current_.inherited.reset();
+    if (*in_flight_ != 0) caf::anon_send(model_, cancel_req_atom::value, *in_flight_);
+    *in_flight_ = 0;
+  }
+
+  caf::event_based_actor* self_;
+  run_context_ptr ctx_;
+  const agent_def* def_;
+  caf::actor model_;
+  const model_def* model_spec_;
+  bool wants_deltas_;  // a streaming model's pieces become token events, when someone listens
+  std::shared_ptr<uint64_t> in_flight_;  // the call in hand's id; 0: none
+  caf::response_promise promise_;
+  task current_;
+  int64_t start_us_ = 0;
+  int64_t start_ms_ = 0;
+  bool settled_ = true;  // no task in hand (a late cancel for an answered task is ignored)
+  progress_ptr party_;   // a coordinating agent: its name on the bus, its way to its sync point
+};
+
+caf::behavior llm_agent(caf::event_based_actor* self, run_context_ptr ctx, const agent_def* def) {
+  auto logic = std::make_shared<llm_agent_logic>(self, std::move(ctx), def);
   return {
-    [=](const task& t) -> caf::result<result> {
-      auto& st = self->state;
-      st.current = t;
-      st.settled = false;
-      st.start_us = now_us();
-      st.start_ms = now_ms();
-      st.promise = self->make_response_promise();
-      emit(*ctx, t, event_kind::started, def->name);
-      if (!def->coordination.enabled) {
-        ask_model();
-        return st.promise;
-      }
-      st.party = std::make_shared<party_progress>();
-      try {
-        st.party->party = party_name(*ctx, *def, t);
-      } catch (const template_error& e) {
-        settle(failure(outcome::failed, "invalid_input", "agent " + def->name + ": coordination.as: " + e.what()));
-        return st.promise;
-      }
-      before_acting(self, *ctx, *def, st.party, child_timeout_ms(*ctx, t, def->timeout_ms),
-                    [=](nlohmann::json messages) {
-                      auto& bindings = self->state.current.bindings;
-                      if (!bindings.is_object()) bindings = nlohmann::json::object();
-                      bindings["messages"] = std::move(messages);
-                      ask_model();
-                    },
-                    settle);
-      return st.promise;
-    },
-    [=](stream_delta_atom, uint64_t id, const std::string& text) {
-      // Only for the call in hand: a withdrawn one may still have pieces on the way.
-      if (self->state.settled || id != *in_flight) return;
-      emit(*ctx, self->state.current, event_kind::token, def->name, outcome::succeeded, text);
-    },
-    [=](stream_reset_atom, uint64_t id) {
-      if (self->state.settled || id != *in_flight) return;
-      emit(*ctx, self->state.current, event_kind::token_reset, def->name, outcome::failed,
-           "the streamed call failed part way: its pieces so far do not count");
-    },
-    [=](const cancel& c) {
-      settle(failure(outcome::cancelled, "cancelled", c.reason));
-    },
+    [=](const task& t) { return logic->start(t); },
+    [=](stream_delta_atom, uint64_t id, const std::string& text) { logic->delta(id, text); },
+    [=](stream_reset_atom, uint64_t id) { logic->delta_reset(id); },
+    [=](const cancel& c) { logic->cancelled(c); },
   };
 }
 
