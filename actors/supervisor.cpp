@@ -4,13 +4,14 @@
 // when the pattern is done or the supervisor is cancelled, and sums the stats.
 #include <optional>
 #include <utility>
-#include <queue>
 #include <unordered_map>
 
 #include <caf/all.hpp>
 
 #include "actors/agent_support.hpp"
 #include "actors/agents.hpp"
+#include "actors/branch_actors.hpp"
+#include "actors/deadline_queue.hpp"
 #include "actors/pattern.hpp"
 #include "actors/resource_pools.hpp"
 #include "actors/retry.hpp"
@@ -21,22 +22,17 @@
 namespace cohort {
 namespace {
 
-// A running branch: its actor, and how long it was given (the deadline is in the heap).
+// A running branch: its actor, and how long it was given (the deadline is queued).
 struct branch_slot {
-  caf::actor child;
-  const agent_def* reusable = nullptr;  // an agent returned to the idle pool when done
-  bool tool = false;                    // a plain tool agent: it holds a tool slot
+  branch_actor actor;                   // none while backing off
   std::string path;
   int64_t timeout_ms = 0;
-  int64_t deadline_ms = 0;              // of this attempt: heap entries of earlier ones are stale
+  deadline_queue::clock::time_point deadline;  // of this attempt: queued ones of earlier attempts are stale
   int attempt = 1;
   std::optional<branch> spec;           // kept to start it again, when the node has a retry policy
   bool backing_off = false;             // between two attempts: no child
   permit claim;                         // its resources (kept between attempts), given back when it ends
-  std::optional<size_t> instance_pool;  // the child was borrowed from this agent pool
 };
-
-using deadline_entry = std::pair<int64_t, size_t>;  // (deadline, branch index)
 
 struct supervisor_state {
   const char* name = "supervisor";
@@ -45,14 +41,7 @@ struct supervisor_state {
   std::unique_ptr<pattern> plan;
   std::unordered_map<size_t, branch_slot> running;       // by branch index
   std::unordered_map<caf::actor_id, size_t> by_actor;    // child actor -> branch index
-  // Tool and llm agents answer one task at a time and keep no state between tasks, so
-  // a finished one serves the next branch of the same agent instead of a fresh spawn.
-  std::unordered_map<const agent_def*, std::vector<caf::actor>> idle_agents;
-  // Earliest deadline first; entries of settled branches are skipped when they surface.
-  std::priority_queue<deadline_entry, std::vector<deadline_entry>, std::greater<>> deadlines;
-  int64_t timer_armed_for = 0;  // the deadline the pending timer message is for
   size_t limit = 0;             // max branches in flight
-  size_t tools_running = 0;     // of which tool agents
   std::optional<branch> held;   // released by the pattern, waiting for a tool slot or its resources
   queued_request waiting;       // the held branch's resource request, while queued
   run_stats stats;
@@ -71,7 +60,6 @@ constexpr size_t max_unstarted_events = 1000;
 // How long a decided supervisor waits for its cancelled children to confirm.
 constexpr auto cancel_grace = std::chrono::milliseconds(1000);
 
-using branch_timer_atom = caf::atom_constant<caf::atom("brtimer")>;
 using branch_retry_atom = caf::atom_constant<caf::atom("brretry")>;
 using own_deadline_atom = caf::atom_constant<caf::atom("owndead")>;
 using supervisor_actor = caf::stateful_actor<supervisor_state>;
@@ -109,7 +97,7 @@ int own_timeout(const run_context& ctx, const workflow_node& node) {
 class engine {
  public:
   engine(supervisor_actor* self, run_context_ptr ctx, std::shared_ptr<const workflow_node> node)
-      : self_(self), ctx_(std::move(ctx)), node_(std::move(node)) {}
+      : self_(self), ctx_(std::move(ctx)), node_(std::move(node)), actors_(self, ctx_) {}
 
   caf::result<result> start(const task& t) {
     auto& st = self_->state;
@@ -175,27 +163,25 @@ class engine {
     on_result(*index, std::move(r));
   }
 
-  // Times out every running branch whose deadline has passed, then re-arms the timer.
-  void check_deadlines() {
+  // Times out every running branch whose deadline has passed; the queue re-arms its timer.
+  void check_deadlines(int64_t armed_for) {
     auto& st = self_->state;
-    st.timer_armed_for = 0;
-    auto now = now_ms();
-    while (!st.deadlines.empty() && st.deadlines.top().first <= now) {
-      auto [deadline, index] = st.deadlines.top();
-      st.deadlines.pop();
+    auto next = deadlines_.wake(armed_for, [&](uint64_t id) {
+      auto index = static_cast<size_t>(id);
       auto it = st.running.find(index);
+      // Settled, waiting to retry, or an earlier attempt's deadline: nothing to do.
       if (it == st.running.end() || st.delivered || it->second.backing_off ||
-          it->second.deadline_ms != deadline)
-        continue;
+          it->second.deadline > deadline_queue::clock::now())
+        return;
       // Timed out is not abandoned: the child is told to stop (and close its requests).
       auto& slot = it->second;
-      self_->send(slot.child, cancel{"timed out after " + std::to_string(slot.timeout_ms) + " ms"});
+      self_->send(slot.actor.child, cancel{"timed out after " + std::to_string(slot.timeout_ms) + " ms"});
       auto r = failure(outcome::timed_out, "timeout",
                        slot.path + ": no result within " + std::to_string(slot.timeout_ms) + " ms");
       r.stats.count(r.status);
       on_result(index, std::move(r));
-    }
-    arm_timer();
+    });
+    if (!st.delivered) arm_wake(self_, next);
   }
 
  private:
@@ -213,15 +199,6 @@ class engine {
     return ctx_->default_max_concurrency;
   }
 
-  void arm_timer() {
-    auto& st = self_->state;
-    if (st.deadlines.empty() || st.delivered) return;
-    auto next = st.deadlines.top().first;
-    if (st.timer_armed_for != 0 && st.timer_armed_for <= next) return;  // an earlier tick is pending
-    st.timer_armed_for = next;
-    auto delay = std::max<int64_t>(0, next - now_ms()) + 1;
-    self_->delayed_send(self_, std::chrono::milliseconds(delay), branch_timer_atom::value);
-  }
 
   // Starts branches while the pattern has some and the limits allow. A tool agent is
   // synchronous: it holds a scheduler thread while it runs, so more of them in flight
@@ -235,7 +212,7 @@ class engine {
     while (!st.done && st.running.size() < st.limit && !st.waiting.waiting()) {
       auto b = st.held ? std::exchange(st.held, std::nullopt) : st.plan->next();
       if (!b) break;
-      if (tool_of(*b) && st.tools_running >= ctx_->tool_slots) {
+      if (actors_.waits_for_tool_slot(*b)) {
         st.held = std::move(b);
         break;
       }
@@ -253,7 +230,6 @@ class engine {
       dispatch(std::move(*b), std::move(claim));
     }
     if (!st.done && st.running.empty() && !st.held) finish(st.plan->idle());
-    arm_timer();
   }
 
   // What the branch holds while it runs: its node's declared needs, and for an agent
@@ -269,24 +245,6 @@ class engine {
   }
 
   int priority_of(const branch& b) const { return b.node->priority.value_or(self_->state.current.priority); }
-
-  // An agent that a finished branch hands on to the next one: a plain tool, or an llm
-  // agent outside any pool that takes no part in the run's bus (its task is its only state).
-  const agent_def* reusable_of(const branch& b) const {
-    if (b.node->kind != node_kind::agent) return nullptr;
-    const auto& agent = ctx_->spec->agents.at(b.node->agent);
-    if (agent.type == "llm") return agent.pool == 0 && !agent.coordination.enabled ? &agent : nullptr;
-    return tool_of(b);
-  }
-
-  const agent_def* tool_of(const branch& b) const {
-    if (b.node->kind != node_kind::agent) return nullptr;
-    const auto& agent = ctx_->spec->agents.at(b.node->agent);
-    // Only a plain tool is CPU work that more actors cannot speed up; one that waits on
-    // the bus or a barrier must not hold a tool slot (the parties it waits for need them).
-    bool plain = agent.type == "tool" && !agent.coordination.enabled && !agent.detached;
-    return plain ? &agent : nullptr;
-  }
 
   void dispatch(branch b, permit claim) {
     auto& st = self_->state;
@@ -312,24 +270,8 @@ class engine {
 
   void start_attempt(size_t index, branch_slot& slot, branch b) {
     auto& st = self_->state;
-    const agent_def* tool = tool_of(b);
-    const agent_def* reusable = reusable_of(b);
-    if (tool) ++st.tools_running;
-    caf::actor child;
-    slot.instance_pool = instance_pool_of(b);
-    if (slot.instance_pool) {
-      child = ctx_->pools->borrow_instance(*slot.instance_pool);
-      if (child) self_->monitor(child);
-    } else if (auto idle = reusable ? st.idle_agents.find(reusable) : st.idle_agents.end();
-               idle != st.idle_agents.end() && !idle->second.empty()) {
-      child = std::move(idle->second.back());
-      idle->second.pop_back();
-    }
-    if (!child) {
-      child = spawn_node(self_->system(), ctx_, b.node);
-      self_->monitor(child);
-      if (b.node->kind == node_kind::agent) ++st.stats.agents_started;
-    }
+    slot.actor = actors_.take(b);
+    if (slot.actor.spawned) ++st.stats.agents_started;
     auto timeout = child_timeout_ms(*ctx_, st.current, own_timeout(*ctx_, *b.node));
     task t;
     t.run_id = st.current.run_id;
@@ -341,21 +283,18 @@ class engine {
     t.deadline_ms = child_deadline_ms(st.current, timeout);
     t.attempt = slot.attempt;
     t.priority = priority_of(b);
-    t.keep_alive = reusable && reusable->type == "llm";
+    t.keep_alive = slot.actor.reusable && slot.actor.reusable->type == "llm";
     // A supervisor child enforces the same deadline on its own children and answers
     // with their outcomes (counting each timed-out leaf once): we step in only if it
     // has not answered a little after.
     auto watch = t.deadline_ms + (b.node->kind == node_kind::agent ? 0 : supervisor_answer_margin_ms);
-    st.deadlines.emplace(watch, index);
-    st.by_actor.emplace(child.id(), index);
-    slot.child = child;
-    slot.reusable = reusable;
-    slot.tool = tool != nullptr;
+    slot.deadline = deadline_queue::clock::now() + std::chrono::milliseconds(std::max<int64_t>(0, watch - now_ms()));
+    arm_wake(self_, deadlines_.add(slot.deadline, index));
+    st.by_actor.emplace(slot.actor.child.id(), index);
     slot.path = t.path;
     slot.timeout_ms = timeout;
-    slot.deadline_ms = watch;
     slot.backing_off = false;
-    self_->send(child, std::move(t));
+    self_->send(slot.actor.child, std::move(t));
   }
 
   // A failed attempt that its node's retry policy (and the run's retry budget) lets
@@ -388,7 +327,6 @@ class engine {
     auto it = st.running.find(index);
     if (st.done || it == st.running.end() || !it->second.backing_off) return;
     start_attempt(index, it->second, *it->second.spec);
-    arm_timer();
   }
 
  private:
@@ -396,37 +334,19 @@ class engine {
   // pool; any other child is let go (and ends).
   void let_go(branch_slot& slot, bool child_answered) {
     auto& st = self_->state;
-    st.by_actor.erase(slot.child.id());
-    if (slot.tool) --st.tools_running;
-    if (slot.reusable && !slot.instance_pool && child_answered && !st.done) {
-      st.idle_agents[slot.reusable].push_back(std::move(slot.child));
-    } else {
-      self_->demonitor(slot.child);
-      // A pooled instance that answered is clean and goes back; one that was stopped
-      // or crashed is dropped, and the pool starts a fresh one when next needed.
-      if (slot.instance_pool && child_answered) ctx_->pools->return_instance(*slot.instance_pool, std::move(slot.child));
-      // A kept agent that is not reused stays alive until told to go.
-      else if (slot.reusable && child_answered) self_->send_exit(slot.child, caf::exit_reason::user_shutdown);
-    }
-    slot.child = caf::actor{};
+    st.by_actor.erase(slot.actor.child.id());
+    actors_.give_back(slot.actor, child_answered, !st.done);
   }
 
-  std::optional<size_t> instance_pool_of(const branch& b) const {
-    if (b.node->kind != node_kind::agent || !ctx_->pools) return std::nullopt;
-    return ctx_->spec->agents.at(b.node->agent).instance_pool;
-  }
-
-  // Settled branches leave their deadline in the heap until it surfaces; in a long
-  // fan-out that would be one entry per branch ever started. Rebuilt when mostly stale,
-  // the heap stays proportional to what is in flight.
+  // Settled branches leave their deadline queued until it surfaces; in a long fan-out
+  // that would be one entry per branch ever started. Compacted when mostly stale, the
+  // queue stays proportional to what is in flight.
   void drop_stale_deadlines() {
     auto& st = self_->state;
-    if (st.deadlines.size() < 64 || st.deadlines.size() < 4 * st.running.size()) return;
-    std::vector<deadline_entry> live;
-    live.reserve(st.running.size());
-    for (auto& [index, slot] : st.running)
-      if (!slot.backing_off) live.emplace_back(slot.deadline_ms, index);
-    st.deadlines = decltype(st.deadlines)(std::greater<>(), std::move(live));
+    deadlines_.compact(st.running.size(), [&](uint64_t id) {
+      auto it = st.running.find(static_cast<size_t>(id));
+      return it != st.running.end() && !it->second.backing_off;
+    });
   }
 
   // Forgets a branch; false if it had already settled.
@@ -522,7 +442,7 @@ class engine {
       deliver();
       return;
     }
-    for (auto& kv : st.running) self_->send(kv.second.child, cancel{"outcome decided at " + st.current.path});
+    for (auto& kv : st.running) self_->send(kv.second.actor.child, cancel{"outcome decided at " + st.current.path});
     self_->delayed_send(self_, cancel_grace, deadline_atom::value);
   }
 
@@ -533,7 +453,7 @@ class engine {
     st.stats.count(outcome::cancelled, static_cast<int64_t>(st.running.size()));
     st.running.clear();
     st.by_actor.clear();
-    st.tools_running = 0;
+    actors_.forget_running();
     deliver();
   }
 
@@ -541,9 +461,7 @@ class engine {
   void deliver() {
     auto& st = self_->state;
     st.delivered = true;
-    for (auto& [agent, idle] : st.idle_agents)
-      for (auto& child : idle) self_->send_exit(child, caf::exit_reason::user_shutdown);
-    st.idle_agents.clear();
+    actors_.end_idle();
     auto r = std::move(st.final_result);
     if (!r.ok() && r.output.is_null() && st.plan) r.output = st.plan->partial();  // keep what finished
     r.stats = st.stats;
@@ -559,6 +477,8 @@ class engine {
   supervisor_actor* self_;
   run_context_ptr ctx_;
   std::shared_ptr<const workflow_node> node_;
+  branch_actors actors_;
+  deadline_queue deadlines_;  // of the running branches, by index
 };
 
 caf::behavior supervisor(supervisor_actor* self, run_context_ptr ctx,
@@ -568,7 +488,7 @@ caf::behavior supervisor(supervisor_actor* self, run_context_ptr ctx,
   return {
     [=](const task& t) { return eng->start(t); },
     [=](result& r) { eng->child_result(r); },
-    [=](branch_timer_atom) { eng->check_deadlines(); },
+    [=](wake_atom, int64_t armed_for) { eng->check_deadlines(armed_for); },
     [=](const cancel& c) { eng->cancel_all(c.reason); },
     [=](deadline_atom) { eng->grace_expired(); },
     [=](own_deadline_atom) { eng->deadline_passed(); },
