@@ -64,23 +64,6 @@ using branch_retry_atom = caf::atom_constant<caf::atom("brretry")>;
 using own_deadline_atom = caf::atom_constant<caf::atom("owndead")>;
 using supervisor_actor = caf::stateful_actor<supervisor_state>;
 
-const char* kind_name(node_kind k) {
-  switch (k) {
-    case node_kind::fan_out: return "fan_out";
-    case node_kind::pipeline: return "pipeline";
-    case node_kind::race: return "race";
-    case node_kind::vote: return "vote";
-    case node_kind::dag: return "dag";
-    case node_kind::plan: return "plan";
-    case node_kind::tree: return "tree";
-    case node_kind::fallback: return "fallback";
-    case node_kind::loop: return "loop";
-    case node_kind::simulation: return "simulation";
-    case node_kind::agent: break;
-  }
-  return "agent";
-}
-
 int own_timeout(const run_context& ctx, const workflow_node& node) {
   if (node.timeout_ms > 0) return node.timeout_ms;
   if (node.kind == node_kind::agent) {
@@ -103,11 +86,11 @@ class engine {
     auto& st = self_->state;
     st.current = t;
     // Now, not when it ends: a nested one stopped after the run was over still has its row.
-    if (ctx_->usage) ctx_->usage->add_pattern(t.path, kind_name(node_->kind));
+    if (ctx_->usage) ctx_->usage->add_pattern(t.path, to_string(node_->kind));
     st.start_us = now_us();
     st.stats.start_ms = now_ms();
     st.promise = self_->make_response_promise();
-    emit_pattern(*ctx_, t, event_kind::started, kind_name(node_->kind));
+    emit_pattern(*ctx_, t, event_kind::started, to_string(node_->kind));
     result error;
     // From the stored task: a pattern may point into its bindings (a fan-out's items).
     st.plan = make_pattern(*node_, st.current, *ctx_, error);
@@ -467,7 +450,7 @@ class engine {
     r.stats = st.stats;
     r.stats.end_ms = now_ms();
     if (st.plan) r.report = st.plan->report();
-    emit_pattern(*ctx_, st.current, event_kind::finished, kind_name(node_->kind), r.status,
+    emit_pattern(*ctx_, st.current, event_kind::finished, to_string(node_->kind), r.status,
          r.error.message, now_us() - st.start_us, r.report);
     st.promise.deliver(std::move(r));
     st.promise = caf::response_promise{};

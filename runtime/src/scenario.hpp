@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -107,6 +108,13 @@ struct agent_def {
 };
 
 enum class node_kind { agent, fan_out, pipeline, race, vote, dag, plan, tree, fallback, loop, simulation };
+
+// A node kind's name, as a scenario's "type" spells it (node_kind.cpp holds the one list).
+const char* to_string(node_kind k);
+// The kind a "type" names, if any.
+std::optional<node_kind> parse_node_kind(std::string_view type);
+// Every name, for errors: "agent, pipeline, ...".
+const std::string& node_kind_names();
 
 struct workflow_node;
 using node_ptr = std::shared_ptr<const workflow_node>;

@@ -32,8 +32,6 @@ std::string describe(const scope& s) {
   return join(names, ", ");
 }
 
-const char* const node_types = "agent, pipeline, fan_out, race, vote, dag, plan, tree, fallback, loop, simulation";
-
 class workflow_loader {
  public:
   workflow_loader(const scenario& spec, std::vector<std::string>& problems)
@@ -66,45 +64,46 @@ class workflow_loader {
       if (j.contains(key)) problem(path + "." + key, "only the nodes of a dag have \"" + std::string(key) + "\"");
     std::string type = j.value("type", "");
     if (type.empty()) type = j.contains("steps") ? "pipeline" : j.contains("agent") ? "agent" : "";
-    if (type == "agent") {
-      n->kind = node_kind::agent;
-      n->agent = j.value("agent", "");
-      if (n->agent.empty()) {
-        problem(path, "missing key \"agent\"");
-      } else {
-        check_agent(path + ".agent", n->agent, path, s);
-        if (!j.contains("name")) n->label = n->agent;
-      }
-    } else if (type == "pipeline") {
-      pipeline(*n, j, path, s);
-    } else if (type == "fan_out") {
-      fan_out(*n, j, path, s);
-    } else if (type == "race") {
-      n->kind = node_kind::race;
-      branches(*n, j, path, s);
-      n->max_concurrency = j.value("max_concurrency", 0);
-      n->accept = acceptance_of(j.value("accept", nlohmann::json::object()), path + ".accept", s);
-    } else if (type == "vote") {
-      n->kind = node_kind::vote;
-      branches(*n, j, path, s);
-      n->max_concurrency = j.value("max_concurrency", 0);
-      n->vote = vote_rules_of(j, path, s);
-    } else if (type == "fallback") {
-      n->kind = node_kind::fallback;
-      branches(*n, j, path, s);
-    } else if (type == "dag") {
-      dag(*n, j, path, s);
-    } else if (type == "plan") {
-      plan(*n, j, path, s);
-    } else if (type == "tree") {
-      tree(*n, j, path, s);
-    } else if (type == "loop") {
-      loop(*n, j, path, s);
-    } else if (type == "simulation") {
-      simulation(*n, j, path, s);
-    } else {
-      problem(path + ".type", type.empty() ? std::string("missing key \"type\" (") + node_types + ")"
-                                           : "unknown workflow type \"" + type + "\" (" + node_types + ")");
+    auto kind = parse_node_kind(type);
+    if (!kind) {
+      problem(path + ".type", type.empty() ? "missing key \"type\" (" + node_kind_names() + ")"
+                                           : "unknown workflow type \"" + type + "\" (" + node_kind_names() + ")");
+      return n;
+    }
+    switch (*kind) {
+      case node_kind::agent:
+        n->kind = node_kind::agent;
+        n->agent = j.value("agent", "");
+        if (n->agent.empty()) {
+          problem(path, "missing key \"agent\"");
+        } else {
+          check_agent(path + ".agent", n->agent, path, s);
+          if (!j.contains("name")) n->label = n->agent;
+        }
+        break;
+      case node_kind::pipeline: pipeline(*n, j, path, s); break;
+      case node_kind::fan_out: fan_out(*n, j, path, s); break;
+      case node_kind::race:
+        n->kind = node_kind::race;
+        branches(*n, j, path, s);
+        n->max_concurrency = j.value("max_concurrency", 0);
+        n->accept = acceptance_of(j.value("accept", nlohmann::json::object()), path + ".accept", s);
+        break;
+      case node_kind::vote:
+        n->kind = node_kind::vote;
+        branches(*n, j, path, s);
+        n->max_concurrency = j.value("max_concurrency", 0);
+        n->vote = vote_rules_of(j, path, s);
+        break;
+      case node_kind::fallback:
+        n->kind = node_kind::fallback;
+        branches(*n, j, path, s);
+        break;
+      case node_kind::dag: dag(*n, j, path, s); break;
+      case node_kind::plan: plan(*n, j, path, s); break;
+      case node_kind::tree: tree(*n, j, path, s); break;
+      case node_kind::loop: loop(*n, j, path, s); break;
+      case node_kind::simulation: simulation(*n, j, path, s); break;
     }
     return n;
   }
