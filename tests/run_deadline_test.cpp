@@ -92,7 +92,7 @@ TEST(RunDeadline, UnstartedBranchesBeyondAThousandShareOneEvent) {
   auto r = rt.run(rt.load(big_fan_out(100000, 300)), std::nullopt, [&](const cohort::Event& e) {
     if (e.kind != "finished" || e.status != "cancelled") return;
     if (e.message.rfind("not started:", 0) == 0) ++not_started;
-    if (e.path == "fan_out/*" || e.path.size() > 2 && e.path.compare(e.path.size() - 2, 2, "/*") == 0) {
+    if (e.path == "fan_out/*" || (e.path.size() > 2 && e.path.compare(e.path.size() - 2, 2, "/*") == 0)) {
       ++summaries;
       EXPECT_NE(e.message.find("more branches not started"), std::string::npos) << e.message;
     }
