@@ -40,6 +40,9 @@ using clock = std::chrono::steady_clock;
 
 // The same connection over a plain TCP stream or a TLS one: the TLS variant only adds
 // the handshake (and its errors), so plain http pays nothing for TLS.
+// A server may send a few interim answers (100, 103) before the real one; endless ones are an attack.
+constexpr int max_interim_answers = 32;
+
 template <class Stream>
 class connection final : public http_connection, public std::enable_shared_from_this<connection<Stream>> {
   static constexpr bool tls = std::is_same_v<Stream, tls_stream>;
@@ -77,6 +80,23 @@ class connection final : public http_connection, public std::enable_shared_from_
       self->resolver_.cancel();
       self->timer_.cancel();  // its pending wait holds the connection
       self->close_abortively();
+    });
+  }
+
+  void close_gracefully() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] {
+      self->closed_ = true;
+      self->done_ = nullptr;
+      self->on_data_ = nullptr;
+      self->resolver_.cancel();
+      self->timer_.cancel();
+      if (!self->tcp().is_open()) return;
+      // Over TLS the close_notify alert would need a round trip of its own: the FIN
+      // below is what servers count as an orderly close.
+      beast::error_code ignored;
+      self->tcp().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+      self->tcp().close(ignored);
+      self->socket_closed();
     });
   }
 
@@ -191,27 +211,40 @@ class connection final : public http_connection, public std::enable_shared_from_
     net::async_write(stream_, net::buffer(request_), [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       if (self->closed_) return;
       if (ec) return self->complete(self->failure(self->checked(ec), "send"));
-      self->parser_.emplace();
-      self->parser_->body_limit(64 * 1024 * 1024);
-      if (self->on_data_) return self->read_stream_header();
+      self->interim_ = 0;
+      self->read_header();
+    });
+  }
+
+  // The header first. Interim answers (100 Continue, 103 Early Hints) come before the
+  // real one and are skipped, as RFC 9110 says (a bounded number of them). A streamed
+  // 200 then hands out its body as it comes; anything else is read whole.
+  void read_header() {
+    parser_.emplace();
+    parser_->body_limit(64 * 1024 * 1024);
+    http::async_read_header(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      if (self->closed_) return;
+      if (ec) return self->complete(self->failure(self->checked(ec), "read"));
+      auto status = self->parser_->get().result_int();
+      if (status >= 100 && status < 200) return self->interim_answer(status);
+      if (self->on_data_ && status == 200) return self->read_stream_body();
+      self->on_data_ = nullptr;
       http::async_read(self->stream_, self->buffer_, *self->parser_,
                        [self](beast::error_code ec, std::size_t) { self->on_read(ec); });
     });
   }
 
-  // A streamed answer: the header first; a 200 then hands out its body as it comes,
-  // anything else is read whole (an error document).
-  void read_stream_header() {
-    http::async_read_header(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-      if (self->closed_) return;
-      if (ec) return self->complete(self->failure(self->checked(ec), "read"));
-      if (self->parser_->get().result_int() != 200) {
-        self->on_data_ = nullptr;
-        return http::async_read(self->stream_, self->buffer_, *self->parser_,
-                                [self](beast::error_code ec, std::size_t) { self->on_read(ec); });
-      }
-      self->read_stream_body();
-    });
+  void interim_answer(unsigned status) {
+    // 101 would switch protocols, which no request of ours asks for.
+    if (status == 101 || ++interim_ > max_interim_answers) {
+      http_outcome out;
+      out.error_kind = "malformed_response";
+      out.error = "malformed HTTP response from " + host_ + ":" + port_ + ": " +
+                  (status == 101 ? std::string("101 Switching Protocols, which was not asked for")
+                                 : "more than " + std::to_string(max_interim_answers) + " interim (1xx) responses");
+      return complete(std::move(out));
+    }
+    read_header();
   }
 
   void read_stream_body() {
@@ -269,7 +302,7 @@ class connection final : public http_connection, public std::enable_shared_from_
     http_outcome out;
     std::string stage(stage_name);
     auto where = host_ + ":" + port_;
-    bool nothing_received = !parser_ || !parser_->got_some();
+    bool nothing_received = interim_ == 0 && (!parser_ || !parser_->got_some());
     // A slow server is not a stale connection: resending would only double the wait.
     out.stale = reused_ && nothing_received && stage != "connect" && ec != beast::error::timeout;
     if (ec == beast::error::timeout) {
@@ -322,6 +355,7 @@ class connection final : public http_connection, public std::enable_shared_from_
   beast::flat_buffer buffer_;
   std::string request_;  // its bytes, whole (written at once)
   std::optional<http::response_parser<http::string_body>> parser_;
+  int interim_ = 0;  // 1xx answers skipped before this request's real one
   std::chrono::milliseconds connect_timeout_{5000};
   std::chrono::milliseconds request_timeout_{120000};
   done_fn done_;

@@ -44,8 +44,13 @@ class http_connection {
   virtual void send(encode_fn encode, std::chrono::milliseconds connect_timeout,
                     std::chrono::milliseconds request_timeout, done_fn done, data_fn on_data = nullptr) = 0;
 
-  // Closes the socket at once (from any thread); a pending send completes silently.
+  // Closes the socket at once with a reset (from any thread); a pending send completes
+  // silently. For a withdrawn request: the server learns at once, and no TIME_WAIT stays.
   virtual void close() = 0;
+
+  // Closes an idle keep-alive connection the orderly way (FIN), as servers expect at
+  // the end of a run: nginx or vLLM would log a reset for each one closed by close().
+  virtual void close_gracefully() = 0;
 };
 
 // `tls`: null for http://, else the endpoint's TLS context (see tls_client.hpp), with

@@ -29,6 +29,7 @@
 #include "actors/sse_parser.hpp"
 #include "actors/tls_client.hpp"
 #include "messages/atoms.hpp"
+#include "messages/input_limits.hpp"
 
 namespace cohort {
 namespace {
@@ -66,6 +67,15 @@ std::string render_request_head(const model_def& m, const endpoint& ep) {
   return head;
 }
 
+// CR or LF in a key would end its header line and start others of the server's
+// choosing (header injection): a key with any control character is never sent.
+std::optional<std::string> api_key_problem(const std::string& api_key_env) {
+  const char* key = api_key_env.empty() ? nullptr : std::getenv(api_key_env.c_str());
+  if (!key || !has_control_chars(key)) return std::nullopt;
+  return "the API key in $" + api_key_env +
+         " contains a control character (a line break?), which would end its header: the request was not sent";
+}
+
 // One call's bytes, sent as one buffer (a fraction of the cost of Beast's serializer
 // on every call): the rendered head; the API key, read from its variable on each
 // request as docs/models.md promises; the Content-Length; the body.
@@ -75,7 +85,7 @@ std::string request_bytes(const endpoint& ep, const std::string& api_key_env, co
   std::string bytes;
   bytes.reserve(ep.request_head.size() + (key ? std::strlen(key) + 32 : 0) + length.size() + body.size() + 24);
   bytes.append(ep.request_head);
-  if (key) bytes.append("Authorization: Bearer ").append(key).append("\r\n");
+  if (key && !has_control_chars(key)) bytes.append("Authorization: Bearer ").append(key).append("\r\n");
   bytes.append("Content-Length: ").append(length).append("\r\n\r\n").append(body);
   return bytes;
 }
@@ -427,6 +437,12 @@ void http_endpoint::start(std::shared_ptr<const model_request> req) {
     impl::finish(st.inbox, st.io, st.wake, {req->id, http_outcome{}, std::move(r), true});
     return;
   }
+  if (auto problem = api_key_problem(st.model->api_key_env)) {
+    model_reply r;
+    r.error = {"invalid_input", *problem + " (" + st.ep->url + ")"};
+    impl::finish(st.inbox, st.io, st.wake, {req->id, http_outcome{}, std::move(r), true});
+    return;
+  }
   st.send({std::move(req), nullptr, false});
 }
 
@@ -472,6 +488,11 @@ size_t http_endpoint::in_flight() const { return impl_->active.size(); }
 
 void http_endpoint::close() {
   auto& st = *impl_;
+  // Idle connections end the orderly way; those with a call in flight are withdrawn (reset).
+  for (auto& c : st.idle) {
+    c->close_gracefully();
+    st.all.erase(c);
+  }
   for (auto& c : st.all) c->close();
   st.all.clear();
   st.idle.clear();

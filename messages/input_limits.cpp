@@ -1,5 +1,6 @@
 #include "messages/input_limits.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -98,6 +99,13 @@ std::string read_bounded_file(const std::string& path) {
   }
   if (std::ferror(file.get())) throw input_error(path, "cannot read the file");
   return text;
+}
+
+bool has_control_chars(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char ch) {
+    auto c = static_cast<unsigned char>(ch);
+    return (c < 0x20 && c != '\t') || c == 0x7f;
+  });
 }
 
 }  // namespace cohort

@@ -48,4 +48,8 @@ void check_json_depth(const nlohmann::json& value, const std::string& where);
 // throws input_error "PATH: ..." when it cannot be read or is larger.
 std::string read_bounded_file(const std::string& path);
 
+// Whether text holds a control character other than a tab (or DEL): what no HTTP
+// header line may hold, since CR or LF would end it and start another.
+bool has_control_chars(std::string_view text);
+
 }  // namespace cohort

@@ -247,10 +247,10 @@ class loader {
     for (auto& [name, value] : headers.items()) {
       auto at = path + ".headers." + name;
       auto lower = boost::algorithm::to_lower_copy(name);
-      if (name.empty() || name.find_first_of(" \t\r\n:") != std::string::npos)
+      if (name.empty() || name.find_first_of(" \t:") != std::string::npos || has_control_chars(name))
         problem(at, "not a valid HTTP header name");
-      else if (value.get_ref<const std::string&>().find_first_of("\r\n") != std::string::npos)
-        problem(at, "a header value must not contain a line break");
+      else if (has_control_chars(value.get_ref<const std::string&>()))
+        problem(at, "a header value must not contain control characters (a line break would start another header)");
       else if (lower == "host" || lower == "content-type" || lower == "content-length" ||
                lower == "transfer-encoding" || lower == "connection")
         problem(at, "cohort sets " + name + " itself (it frames the request)");

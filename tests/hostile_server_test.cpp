@@ -1,0 +1,128 @@
+// cohort's HTTP client against a scripted server on 127.0.0.1 that sends exactly the
+// bytes a test gives: interim (1xx) answers before the real one, endless ones, and
+// what the server sees of cohort (its requests, and how each connection ended).
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "cohort/runtime.hpp"
+#include "tests/support/scripted_server.hpp"
+#include "tests/support/test_runtime.hpp"
+
+using cohort::testing::chat_answer_json;
+using cohort::testing::http_json_answer;
+using cohort::testing::load_problems;
+using cohort::testing::scripted_server;
+using cohort::testing::test_options;
+using nlohmann::json;
+
+namespace {
+
+json one_call(const std::string& base_url, bool stream = false) {
+  return {{"models", {{"m", {{"provider", "openai"}, {"base_url", base_url}, {"stream", stream},
+                             {"request_timeout_ms", 5000}}}}},
+          {"agents", {{"a", {{"type", "llm"}, {"model", "m"}, {"prompt", "hi"}}}}},
+          {"workflow", {{"agent", "a"}}}};
+}
+
+const std::string continue_100 = "HTTP/1.1 100 Continue\r\n\r\n";
+const std::string early_hints_103 = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
+
+std::string sse_answer(const std::string& text) {
+  std::string body = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + text +
+                     "\"}}]}\n\ndata: [DONE]\n\n";
+  return "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+}
+
+}  // namespace
+
+// RFC 9110: a client skips interim answers before the final one.
+TEST(HostileServer, InterimAnswersBeforeTheRealOneAreSkipped) {
+  scripted_server server({continue_100 + early_hints_103 + http_json_answer(200, "OK", chat_answer_json("hello"))});
+  cohort::Runtime rt(test_options());
+  auto r = rt.run(rt.load(one_call(server.base_url())));
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.output, "hello");
+}
+
+TEST(HostileServer, InterimAnswersBeforeAStreamAreSkipped) {
+  scripted_server server({early_hints_103 + continue_100 + sse_answer("streamed")});
+  cohort::Runtime rt(test_options());
+  auto r = rt.run(rt.load(one_call(server.base_url(), true)));
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.output, "streamed");
+}
+
+TEST(HostileServer, EndlessInterimAnswersAreAMalformedResponse) {
+  std::string many;
+  for (int i = 0; i < 40; ++i) many += continue_100;
+  scripted_server server({many + http_json_answer(200, "OK", chat_answer_json("never read"))});
+  cohort::Runtime rt(test_options());
+  auto r = rt.run(rt.load(one_call(server.base_url())));
+  EXPECT_EQ(r.error_kind, "malformed_response") << r.error;
+  EXPECT_NE(r.error.find("more than 32 interim (1xx) responses"), std::string::npos) << r.error;
+}
+
+// Idle keep-alive connections end with a FIN when the runtime shuts down: a real
+// server (nginx, vLLM) would log a reset for each one closed abortively.
+TEST(HostileServer, IdleConnectionsCloseGracefullyAtShutdown) {
+  scripted_server server({http_json_answer(200, "OK", chat_answer_json("x"))});
+  {
+    cohort::Runtime rt(test_options());
+    auto doc = one_call(server.base_url());
+    doc["workflow"] = {{"type", "fan_out"}, {"over", "input"}, {"agent", "a"}};
+    doc["input"] = json::array({1, 2, 3});
+    auto r = rt.run(rt.load(doc));
+    ASSERT_TRUE(r.ok()) << r.error;
+  }
+  ASSERT_TRUE(server.wait_all_ended(5000));
+  auto connections = server.connections();
+  ASSERT_FALSE(connections.empty());
+  for (const auto& c : connections) EXPECT_EQ(c.end, scripted_server::ending::fin);
+}
+
+// A withdrawn call still resets its connection: the server learns at once.
+TEST(HostileServer, ACancelledCallResetsItsConnection) {
+  scripted_server server({""});  // never answers
+  cohort::Runtime rt(test_options());
+  auto run = rt.start(rt.load(one_call(server.base_url())));
+  for (int i = 0; i < 100 && (server.connections().empty() || server.connections()[0].requests.empty()); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  run.cancel("stop");
+  auto r = run.wait_for(std::chrono::seconds(10));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, "cancelled");
+  ASSERT_TRUE(server.wait_all_ended(5000));
+  auto connections = server.connections();
+  ASSERT_EQ(connections.size(), 1u);
+  EXPECT_EQ(connections[0].end, scripted_server::ending::reset);
+}
+
+// CR/LF in a key from the environment became extra request headers.
+TEST(HostileServer, AKeyWithALineBreakIsNeverSent) {
+  scripted_server server({http_json_answer(200, "OK", chat_answer_json("x"))});
+  ::setenv("COHORT_TEST_INJECTED_KEY", "sk-abc\r\nX-Injected: yes", 1);
+  cohort::Runtime rt(test_options());
+  auto doc = one_call(server.base_url());
+  doc["models"]["m"]["api_key_env"] = "COHORT_TEST_INJECTED_KEY";
+  auto r = rt.run(rt.load(doc));
+  ::unsetenv("COHORT_TEST_INJECTED_KEY");
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.error_kind, "invalid_input");
+  EXPECT_NE(r.error.find("$COHORT_TEST_INJECTED_KEY contains a control character"), std::string::npos) << r.error;
+  EXPECT_EQ(r.error.find("sk-abc"), std::string::npos) << "the key itself is never printed: " << r.error;
+  for (const auto& c : server.connections()) EXPECT_TRUE(c.requests.empty()) << c.requests[0];
+}
+
+TEST(HostileServer, ControlCharactersInConfiguredHeadersAreRefusedAtLoad) {
+  cohort::Runtime rt(test_options());
+  auto doc = one_call("http://127.0.0.1:9/v1");
+  doc["models"]["m"]["headers"] = {{"X-Team", "a\x1b[2Jb"}};
+  auto text = load_problems(rt, doc);
+  EXPECT_NE(text.find("$.models.m.headers.X-Team"), std::string::npos) << text;
+  EXPECT_NE(text.find("must not contain control characters"), std::string::npos) << text;
+}
