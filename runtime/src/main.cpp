@@ -2,31 +2,29 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "cohort/runtime.hpp"
 #include "messages/input_limits.hpp"
+#include "runtime/src/cli_output.hpp"
 #include "runtime/src/console_progress.hpp"
 #include "runtime/src/mock_llm_server.hpp"
+#include "runtime/src/terminal_text.hpp"
 
 namespace {
 
-std::atomic<int> interrupts{0};
-extern "C" void on_interrupt(int) { interrupts.fetch_add(1); }
-
-void setup_logging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("cohort");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(level));
-}
+std::atomic<int> stop_signal{0};
+// SIGHUP too: a closed terminal must not kill the run with its result and events cut off.
+extern "C" void on_stop_signal(int sig) { stop_signal.store(sig); }
 
 // --input takes JSON text, or @FILE.
 nlohmann::json parse_input(const std::string& arg) {
@@ -35,115 +33,6 @@ nlohmann::json parse_input(const std::string& arg) {
     return cohort::parse_untrusted_json(cohort::read_bounded_file(path), path);
   }
   return cohort::parse_untrusted_json(arg, "--input");
-}
-
-std::string joined_ids(const nlohmann::json& ids, const char* sep) {
-  std::string out;
-  for (auto& id : ids) out += (out.empty() ? "" : sep) + id.get<std::string>();
-  return out;
-}
-
-// One or two lines per pattern that had something to say (the full reports are in --json).
-void print_reports(const nlohmann::json& reports) {
-  if (reports.empty()) return;
-  std::printf("\n== patterns ==\n");
-  for (auto& [path, rep] : reports.items()) {
-    const nlohmann::json& dag = rep;  // a plan's DAG reports under its own path
-    if (rep.contains("plan")) {
-      const auto& plan = rep["plan"];
-      auto nodes = !plan.is_object() ? plan : plan.contains("nodes") ? plan["nodes"] : plan.value("agents", nlohmann::json());
-      std::printf("%s: plan of %zu nodes after %zu attempt(s)\n", path.c_str(), nodes.size(), rep["attempts"].size());
-    }
-    if (rep.contains("attempts") && !rep.contains("plan"))
-      std::printf("%s: fallback, %zu attempt(s), the last %s\n", path.c_str(), rep["attempts"].size(),
-                  rep["attempts"].back().value("outcome", std::string("?")).c_str());
-    if (dag.contains("layers")) {
-      std::printf("%s: %zu layers", path.c_str(), dag["layers"].size());
-      if (dag.contains("efficiency"))
-        std::printf(", critical path %s (%.0f ms of %.0f ms wall), efficiency %.1f%%", joined_ids(dag["critical_path"], " -> ").c_str(),
-                    dag["critical_path_ms"].get<double>(), dag["wall_ms"].get<double>(), 100 * dag["efficiency"].get<double>());
-      std::printf("\n");
-    }
-    if (rep.contains("runners"))
-      std::printf("%s: race won by %s\n", path.c_str(), rep.value("winner", std::string("nobody")).c_str());
-    if (rep.contains("failures")) {
-      std::printf("%s: %lld succeeded, %zu failed (%s)\n", path.c_str(), rep["succeeded"].get<long long>(),
-                  rep["failures"].size(), rep["policy"].get<std::string>().c_str());
-      size_t shown = 0;
-      for (auto& f : rep["failures"]) {
-        if (++shown > 5) {
-          std::printf("    ... (all in --json)\n");
-          break;
-        }
-        std::printf("    %s: %s (%s, %d attempt(s))\n", f["path"].get<std::string>().c_str(),
-                    f["status"].get<std::string>().c_str(), f["kind"].get<std::string>().c_str(), f["attempts"].get<int>());
-      }
-    }
-    if (rep.contains("stopped"))
-      std::printf("%s: simulation of %lld agents, %d round(s) (ended by %s), %lld messages, %lld failed actions\n",
-                  path.c_str(), rep["agents"].get<long long>(), rep["rounds"].get<int>(),
-                  rep["stopped"].get<std::string>().c_str(), rep["messages"].get<long long>(),
-                  rep["failed_actions"].get<long long>());
-    if (rep.contains("iterations"))
-      std::printf("%s: %d iteration(s), %s\n", path.c_str(), rep["iterations"].get<int>(),
-                  rep["accepted"].get<bool>() ? "accepted" : "not accepted");
-  }
-}
-
-// The biggest spenders among the usage rows ({"agents"} or {"patterns"} of
-// RunResult::usage), by tokens, at most 8 of them.
-void print_usage_rows(const char* title, const nlohmann::json& rows) {
-  if (!rows.is_object() || rows.size() < 2) return;  // one row says no more than the totals
-  std::vector<std::pair<std::string, const nlohmann::json*>> sorted;
-  for (const auto& [name, u] : rows.items())
-    if (u.value("model_calls", 0) > 0) sorted.emplace_back(name, &u);
-  if (sorted.size() < 2) return;
-  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
-    return a.second->value("tokens", 0) > b.second->value("tokens", 0);
-  });
-  std::printf("%s\n", title);
-  const size_t shown = std::min<size_t>(sorted.size(), 8);
-  for (size_t i = 0; i < shown; ++i) {
-    const auto& [name, u] = sorted[i];
-    std::string label = name;
-    if (u->contains("pattern")) label += " (" + u->value("pattern", std::string()) + ")";
-    std::printf("  %-40s %6lld calls %10lld tokens", label.c_str(), static_cast<long long>(u->value("model_calls", 0)),
-                static_cast<long long>(u->value("tokens", 0)));
-    if (u->value("cost", 0.0) > 0) std::printf("  cost %.6f", u->value("cost", 0.0));
-    std::printf("%s\n", u->value("usage_estimated_calls", 0) > 0 ? "  (estimated)" : "");
-  }
-  if (sorted.size() > shown) std::printf("  ... and %zu more (--json has them all)\n", sorted.size() - shown);
-}
-
-void print_human(const cohort::RunResult& r) {
-  std::printf("\n== output (%s) ==\n", r.status.c_str());
-  if (r.output.is_string()) std::printf("%s\n", r.output.get<std::string>().c_str());
-  else std::printf("%s\n", r.output.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-  if (!r.ok()) std::printf("\nerror (%s): %s\n", r.error_kind.c_str(), r.error.c_str());
-  const auto& s = r.summary;
-  print_reports(r.reports);
-  std::printf("\n== summary ==\n");
-  std::printf("wall time        %lld ms\n", static_cast<long long>(s.wall_ms));
-  std::printf("agent time, sum  %lld ms (one after another)\n", static_cast<long long>(s.agent_ms_total));
-  std::printf("speedup          %.2fx\n", s.speedup);
-  std::printf("model calls      %lld\n", static_cast<long long>(s.model_calls));
-  std::printf("tokens           %lld (prompt %lld, completion %lld)\n", static_cast<long long>(s.tokens),
-              static_cast<long long>(s.prompt_tokens), static_cast<long long>(s.completion_tokens));
-  if (s.cost > 0) std::printf("cost             %.6f (at the models' \"price\" per million tokens)", s.cost);
-  else std::printf("cost             0 (a model's \"price\" per million tokens counts it)");
-  if (s.usage_estimated_calls > 0)
-    std::printf("; usage estimated for %lld of %lld calls (the server sent none)",
-                static_cast<long long>(s.usage_estimated_calls), static_cast<long long>(s.model_calls));
-  std::printf("\n");
-  std::printf("branches         %lld succeeded, %lld failed, %lld timed out, %lld cancelled\n",
-              static_cast<long long>(r.branches.succeeded), static_cast<long long>(r.branches.failed),
-              static_cast<long long>(r.branches.timed_out), static_cast<long long>(r.branches.cancelled));
-  std::printf("success rate     %.1f%% (%lld retries)\n", 100 * s.success_rate, static_cast<long long>(s.retries));
-  std::printf("agents started   %lld\n", static_cast<long long>(s.agents_started));
-  if (r.usage.is_object()) {
-    print_usage_rows("usage by agent", r.usage.value("agents", nlohmann::json::object()));
-    print_usage_rows("usage by pattern (its whole subtree)", r.usage.value("patterns", nlohmann::json::object()));
-  }
 }
 
 int exit_code(const cohort::RunResult& r) {
@@ -159,46 +48,63 @@ struct run_flags {
   bool quiet = false;
 };
 
+const char* signal_name(int sig) {
+  switch (sig) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+  }
+  return "a signal";
+}
+
 int cmd_run(const run_flags& flags, const cohort::RuntimeOptions& options) {
   cohort::Runtime rt(options);
   auto scenario = rt.load_file(flags.file);
+  auto mask = std::make_shared<const cohort::secret_mask>(scenario.secrets());
+  cohort::set_log_mask(mask);
   std::optional<nlohmann::json> input;
   if (!flags.input.empty()) input = parse_input(flags.input);
-  std::shared_ptr<std::ofstream> events;
-  if (!flags.events.empty()) {
-    events = std::make_shared<std::ofstream>(flags.events, std::ios::trunc);
-    if (!*events) throw std::runtime_error("--events: cannot write \"" + flags.events + "\"");
-  }
+  std::shared_ptr<cohort::events_file> events;
+  if (!flags.events.empty()) events = std::make_shared<cohort::events_file>(flags.events, mask);
   std::shared_ptr<cohort::console_progress> progress;
-  if (!flags.quiet) progress = std::make_shared<cohort::console_progress>(stderr);
+  if (!flags.quiet)
+    progress = std::make_shared<cohort::console_progress>(
+        stderr, [mask](std::string_view line) { return cohort::escape_control_chars(mask->apply(line)); });
   cohort::EventHandler on_event;
   if (progress || events)  // events arrive one at a time, from the run's event sink
     on_event = [progress, events](const cohort::Event& e) {
       if (progress) (*progress)(e);
-      if (events) *events << e.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+      if (events) events->write(e);
     };
-  std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, on_stop_signal);
+  std::signal(SIGPIPE, SIG_IGN);  // a closed pipe on stdout is a failed write (exit 3), not a silent death
   auto run = rt.start(scenario, input, on_event);
   bool cancelled = false;
   std::optional<cohort::RunResult> result;
   while (!(result = run.wait_for(std::chrono::milliseconds(20)))) {
-    if (interrupts.load() > 0 && !cancelled) {
+    if (int sig = stop_signal.load(); sig != 0 && !cancelled) {
       cancelled = true;
-      spdlog::warn("interrupted: cancelling the run");
-      run.cancel("interrupted (SIGINT)");
+      spdlog::warn("interrupted by {}: cancelling the run", signal_name(sig));
+      run.cancel(std::string("interrupted (") + signal_name(sig) + ")");
     }
   }
-  if (events) events->flush();
-  // Replace, not throw: a server's error text or a tool's output may not be valid UTF-8.
-  if (flags.json)
-    std::printf("%s\n", result->to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-  else print_human(*result);
-  std::fflush(stdout);
+  // The result first: whatever else failed, it is the run's work.
+  auto text = flags.json ? cohort::json_result(*result, *mask) : cohort::human_result(*result, *mask);
+  bool printed = cohort::write_all(stdout, text);
+  int write_errno = errno;
+  auto events_problem = events ? events->finish() : std::string();
+  if (!printed) {
+    std::fprintf(stderr, "cohort: writing the result to stdout failed: %s\n",
+                 write_errno ? std::strerror(write_errno) : "unknown error");
+    return cohort::exit_write_failed;
+  }
+  if (!events_problem.empty()) {
+    std::fprintf(stderr, "cohort: %s\n", events_problem.c_str());
+    return cohort::exit_write_failed;
+  }
   return exit_code(*result);
 }
 
-// "50" -> 50..50, "20-80" -> 20..80
 std::pair<int, int> parse_latency(const std::string& s) {
   auto dash = s.find('-');
   try {
@@ -226,6 +132,7 @@ int cmd_mock_llm(cohort::mock_llm_options opts, const std::string& latency, cons
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   cohort::mock_llm_server server(opts);
   auto port = server.start();
@@ -304,7 +211,7 @@ int main(int argc, char** argv) {
       cohort::RuntimeOptions::check_log_level(log_level, "--log-level");
       options.log_level = log_level;
     }
-    setup_logging(options.log_level);
+    cohort::log_to_stderr_masked(options.log_level);
     if (*run) return cmd_run(rf, options);
     if (*validate) {
       cohort::Runtime rt(options);

@@ -1,9 +1,11 @@
 #include "cohort/runtime.hpp"
 
+#include <cstdlib>
 #include <future>
 #include <mutex>
 #include <thread>
 
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <caf/all.hpp>
@@ -115,6 +117,18 @@ nlohmann::json RunResult::to_json() const {
 
 const std::string& Scenario::name() const { return impl_->name; }
 const nlohmann::json& Scenario::input() const { return *impl_->input; }
+
+std::vector<std::string> Scenario::secrets() const {
+  std::vector<std::string> found;
+  for (const auto& [alias, m] : impl_->models) {
+    if (!m.api_key_env.empty())
+      if (const char* key = std::getenv(m.api_key_env.c_str()); key && *key) found.emplace_back(key);
+    for (const auto& e : m.endpoints)
+      for (const auto& [name, value] : e.headers)
+        if (boost::algorithm::iequals(name, "authorization")) found.push_back(value);
+  }
+  return found;
+}
 
 struct Run::state {
   std::promise<RunResult> promise;

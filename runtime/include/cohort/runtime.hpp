@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -26,6 +27,11 @@ class Scenario {
  public:
   const std::string& name() const;
   const nlohmann::json& input() const;
+  // What must never be printed: the values of the environment variables its models
+  // name in api_key_env (read now) and its configured Authorization header values.
+  // `cohort run` masks them (and any "Bearer" token) in everything it writes, since a
+  // server may echo a key in an error body; a program that prints results should too.
+  std::vector<std::string> secrets() const;
 
  private:
   friend class Runtime;
