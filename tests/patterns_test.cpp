@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -19,9 +20,10 @@ using nlohmann::json;
 
 namespace {
 
-// A sim model answering after `ms`, with scripted rules.
-json sim(int ms, json rules = json::array(), double failure_rate = 0) {
-  return {{"provider", "sim"}, {"latency_ms", ms}, {"seed", 7}, {"rules", std::move(rules)},
+// A sim model answering after `ms`, with scripted rules. A vector, not a json: with
+// one element, a braced list to a json parameter is that element under clang, not an array.
+json sim(int ms, std::vector<json> rules = {}, double failure_rate = 0) {
+  return {{"provider", "sim"}, {"latency_ms", ms}, {"seed", 7}, {"rules", json(std::move(rules))},
           {"failure_rate", failure_rate}};
 }
 
@@ -106,7 +108,7 @@ TEST_F(Patterns, RaceSkipsInvalidResultsByRegexFieldsAndJudge) {
 }
 
 TEST_F(Patterns, RaceReportsFailedRunners) {
-  auto sc = rt.load({{"models", {{"broken", sim(5, json::array(), 1.0)}}},
+  auto sc = rt.load({{"models", {{"broken", sim(5, {}, 1.0)}}},
                      {"agents", {{"x", agent("broken", "x")}, {"y", agent("broken", "y")}}},
                      {"workflow", {{"type", "race"}, {"agents", {"x", "y"}}}}});
   auto r = rt.run(sc);
@@ -179,7 +181,7 @@ TEST_F(Patterns, VoteTieGoesToTheFirstDeclaredVoter) {
 }
 
 TEST_F(Patterns, VoteAbstainingVotersLoseTheirWeightOnly) {
-  auto sc = rt.load({{"models", {{"m", sim(5, {rule(".", "42")})}, {"broken", sim(5, json::array(), 1.0)}}},
+  auto sc = rt.load({{"models", {{"m", sim(5, {rule(".", "42")})}, {"broken", sim(5, {}, 1.0)}}},
                      {"agents", {{"ok", agent("m", "q")}, {"bad", agent("broken", "q")}}},
                      {"workflow", {{"type", "vote"}, {"agents", {"bad", "ok", "bad"}}}}});
   auto r = rt.run(sc);
@@ -187,7 +189,7 @@ TEST_F(Patterns, VoteAbstainingVotersLoseTheirWeightOnly) {
   EXPECT_EQ(r.output["winner"], "42");
   EXPECT_EQ(r.output["votes"][0]["status"], "no vote");
 
-  auto all_bad = rt.run(rt.load({{"models", {{"broken", sim(5, json::array(), 1.0)}}},
+  auto all_bad = rt.run(rt.load({{"models", {{"broken", sim(5, {}, 1.0)}}},
                                  {"agents", {{"bad", agent("broken", "q")}}},
                                  {"workflow", {{"type", "vote"}, {"agents", {"bad", "bad"}}}}}));
   EXPECT_EQ(all_bad.error_kind, "no_votes");
@@ -356,7 +358,7 @@ TEST_F(Patterns, TreeBaseCasesUseTheLeafAgentAndMaxDepth) {
 // ---------------------------------------------------------------- fallback
 
 TEST_F(Patterns, FallbackTriesAlternativesInOrder) {
-  auto sc = rt.load({{"models", {{"broken", sim(5, json::array(), 1.0)}, {"slow", sim(3000)}, {"ok", sim(5, {rule(".", "backup answer")})}}},
+  auto sc = rt.load({{"models", {{"broken", sim(5, {}, 1.0)}, {"slow", sim(3000)}, {"ok", sim(5, {rule(".", "backup answer")})}}},
                      {"agents", {{"primary", agent("broken", "q")}, {"second", agent("slow", "q", {{"timeout_ms", 50}})},
                                  {"third", agent("ok", "q")}}},
                      {"workflow", {{"type", "fallback"}, {"agents", {"primary", "second", "third"}}}}});
@@ -369,7 +371,7 @@ TEST_F(Patterns, FallbackTriesAlternativesInOrder) {
   EXPECT_EQ(attempts[1]["outcome"], "timed_out");
   EXPECT_EQ(attempts[2]["outcome"], "succeeded");
 
-  auto none = rt.run(rt.load({{"models", {{"broken", sim(5, json::array(), 1.0)}}},
+  auto none = rt.run(rt.load({{"models", {{"broken", sim(5, {}, 1.0)}}},
                               {"agents", {{"a", agent("broken", "q")}, {"b", agent("broken", "q")}}},
                               {"workflow", {{"type", "fallback"}, {"agents", {"a", "b"}}}}}));
   EXPECT_EQ(none.status, "failed");
@@ -453,8 +455,8 @@ TEST_F(Patterns, NestsTwelveLevelsDeep) {
     const auto& k = *it;
     json n{{"type", k}};
     if (k == "race" || k == "vote" || k == "fallback") n["branches"] = {node, leaf};
-    if (k == "pipeline") n["steps"] = {node};
-    if (k == "fan_out") n["branches"] = {node}, n["aggregate"] = "first";
+    if (k == "pipeline") n["steps"] = json::array({node});
+    if (k == "fan_out") n["branches"] = json::array({node}), n["aggregate"] = "first";
     if (k == "loop") n["do"] = node, n["until"] = {{"regex", "deep"}};
     if (k == "dag") {
       json inner = node;
@@ -485,7 +487,7 @@ TEST_F(Patterns, NestsTwelveLevelsDeep) {
 // ---------------------------------------------------------------- the remaining errors
 
 TEST_F(Patterns, FirstFailsOnlyWhenEveryBranchFails) {
-  auto r = rt.run(rt.load({{"models", {{"broken", sim(5, json::array(), 1.0)}}},
+  auto r = rt.run(rt.load({{"models", {{"broken", sim(5, {}, 1.0)}}},
                            {"agents", {{"a", agent("broken", "q")}, {"b", agent("broken", "q")}}},
                            {"workflow", {{"type", "fan_out"}, {"agents", {"a", "b"}}, {"aggregate", "first"}}}}));
   EXPECT_EQ(r.error_kind, "all_failed");

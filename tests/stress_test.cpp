@@ -21,7 +21,7 @@ TEST(Stress, TwoThousandBranchesWithTwentyPercentFaults) {
   json xs = json::array();
   for (int i = 0; i < 2000; ++i) xs.push_back(i);
   auto sc = rt.load({{"models", {{"m", {{"provider", "openai"}, {"base_url", mock.base_url()}, {"max_in_flight", 64}}}}},
-                     {"agents", {{"a", {{"model", "m"}, {"prompt", "task {{item}}"}, {"timeout_ms", 400}}}}},
+                     {"agents", {{"a", {{"model", "m"}, {"prompt", "task {{item}}"}, {"timeout_ms", 1000}}}}},
                      {"retry_budget", 100000},
                      {"workflow", {{"type", "fan_out"}, {"over", "input"}, {"policy", "all_settled"}, {"max_concurrency", 500},
                                    {"do", {{"agent", "a"}, {"retry", {{"max_attempts", 2}, {"backoff_ms", 20}}}}}}},
