@@ -18,9 +18,14 @@ uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
 
 std::string last_user_message(const nlohmann::json& messages) {
   if (!messages.is_array()) return {};
-  for (auto it = messages.rbegin(); it != messages.rend(); ++it)
-    if (it->value("role", "") == "user" && (*it)["content"].is_string())
-      return (*it)["content"].get<std::string>();
+  // Messages may come from a client (mock-llm): any of them may lack a key or be no object.
+  for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
+    if (!it->is_object()) continue;
+    auto role = it->find("role");
+    auto content = it->find("content");
+    if (role != it->end() && *role == "user" && content != it->end() && content->is_string())
+      return content->get<std::string>();
+  }
   return {};
 }
 
@@ -28,8 +33,8 @@ int64_t prompt_chars(const nlohmann::json& messages) {
   int64_t n = 0;
   if (messages.is_array())
     for (auto& m : messages)
-      if (m.contains("content") && m["content"].is_string())
-        n += static_cast<int64_t>(m["content"].get_ref<const std::string&>().size());
+      if (auto content = m.is_object() ? m.find("content") : m.end(); content != m.end() && content->is_string())
+        n += static_cast<int64_t>(content->get_ref<const std::string&>().size());
   return n;
 }
 

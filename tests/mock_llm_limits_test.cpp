@@ -181,3 +181,12 @@ TEST(MockLlmLimits, TimeoutsMustBePositive) {
 }
 
 }  // namespace
+
+// Found by the mock_llm fuzz target: a message without "content" was read through a
+// key that was not there (an assertion, undefined behaviour without one).
+TEST(MockLlmLimits, MessagesWithoutContentAreAnswered) {
+  auto reply = cohort::mock_llm_answer(mock_llm_options{}, "POST", "/v1/chat/completions", {},
+                                       R"({"messages": [{"role": "system", "content": "terse"}, {"role": "user", "contentypet": "hi"}, 7]})");
+  EXPECT_TRUE(reply.status == 200 || reply.status == 400) << reply.status << " " << reply.body;
+  EXPECT_NO_THROW(nlohmann::json::parse(reply.body));
+}
