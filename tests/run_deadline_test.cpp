@@ -156,7 +156,9 @@ TEST(RunDeadline, CancellingBetweenRootAttemptsKeepsTheLastAttempt) {
   mock_llm_process mock({"--fail-first", "1", "--fail-first-with", "429", "--retry-after", "20"});
   cohort::Runtime rt(test_options());
   auto run = rt.start(rt.load(rate_limited_root(mock.base_url(), 60000)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // The first attempt was answered (429), then a moment for its result to reach the driver.
+  cohort::testing::wait_stats(mock.port(), [](const json& st) { return st["requests"] == 1; }, 10000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   run.cancel("stop");
   auto r = run.wait_for(std::chrono::seconds(10));
   ASSERT_TRUE(r.has_value()) << "the run must end promptly after cancel";
