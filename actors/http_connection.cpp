@@ -74,22 +74,14 @@ class connection final : public http_connection, public std::enable_shared_from_
 
   void close() override {
     net::post(stream_.get_executor(), [self = this->shared_from_this()] {
-      self->closed_ = true;
-      self->done_ = nullptr;
-      self->on_data_ = nullptr;
-      self->resolver_.cancel();
-      self->timer_.cancel();  // its pending wait holds the connection
+      self->stop_waiting();
       self->close_abortively();
     });
   }
 
   void close_gracefully() override {
     net::post(stream_.get_executor(), [self = this->shared_from_this()] {
-      self->closed_ = true;
-      self->done_ = nullptr;
-      self->on_data_ = nullptr;
-      self->resolver_.cancel();
-      self->timer_.cancel();
+      self->stop_waiting();
       if (!self->tcp().is_open()) return;
       // Over TLS the close_notify alert would need a round trip of its own: the FIN
       // below is what servers count as an orderly close.
@@ -107,6 +99,15 @@ class connection final : public http_connection, public std::enable_shared_from_
   }
 
   plain_stream& tcp() { return beast::get_lowest_layer(stream_); }
+
+  // Closing: no callback runs any more, and nothing pending holds the connection.
+  void stop_waiting() {
+    closed_ = true;
+    done_ = nullptr;
+    on_data_ = nullptr;
+    resolver_.cancel();
+    timer_.cancel();  // its pending wait holds the connection
+  }
 
   // One timer a connection, not one per I/O operation (as Beast's tcp_stream keeps):
   // a stage sets the deadline, and the timer, waiting for the earliest deadline it
