@@ -18,11 +18,11 @@
 #include <benchmark/benchmark.h>
 #include <caf/all.hpp>
 
-#include "actors/barrier.hpp"
-#include "actors/bus.hpp"
 #include "bench/bench_runtime.hpp"
+#include "coordination/barrier.hpp"
+#include "coordination/bus.hpp"
 #include "messages/coordination.hpp"
-#include "runtime/src/runtime_access.hpp"
+#include "runtime/runtime_access.hpp"
 
 namespace {
 

@@ -25,8 +25,8 @@
 #include "bench/bench_runtime.hpp"
 #include "cohort/runtime.hpp"
 #include "messages/model_call.hpp"
-#include "runtime/src/runtime_access.hpp"
-#include "runtime/src/scenario.hpp"
+#include "runtime/runtime_access.hpp"
+#include "spec/scenario.hpp"
 
 using nlohmann::json;
 

@@ -1,4 +1,4 @@
-// Fuzz target: a model server's answer body as cohort reads it (actors/chat_completions):
+// Fuzz target: a model server's answer body as cohort reads it (models/chat_completions):
 // the bytes as a whole chat completion, and as the data of one streamed event. The
 // readers never throw; every input is some form (text, tool calls, not JSON, ...).
 // A crash, UB, a leak or an exception is a finding.
@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "actors/chat_completions.hpp"
+#include "models/chat_completions.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view body(reinterpret_cast<const char*>(data), size);

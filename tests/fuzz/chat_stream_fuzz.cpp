@@ -1,5 +1,5 @@
 // Fuzz target: a streamed answer (text/event-stream) as the HTTP client reads it: the
-// SSE parser (actors/sse_parser) fed the body in pieces cut where the fuzzer chooses,
+// SSE parser (models/http/sse_parser) fed the body in pieces cut where the fuzzer chooses,
 // each event's data read as a chat chunk (or "[DONE]"), and the same bytes read as a
 // whole answer (a server that ignored "stream"). The events must not depend on where
 // the network cut the bytes: the body fed at once must give the same ones.
@@ -14,8 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include "actors/chat_completions.hpp"
-#include "actors/sse_parser.hpp"
+#include "models/chat_completions.hpp"
+#include "models/http/sse_parser.hpp"
 
 namespace {
 

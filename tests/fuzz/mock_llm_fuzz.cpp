@@ -18,10 +18,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/chat_completions.hpp"
-#include "actors/sse_parser.hpp"
-#include "actors/sim_responder.hpp"
-#include "runtime/src/mock_llm_server.hpp"
+#include "mock_llm/mock_llm_server.hpp"
+#include "models/chat_completions.hpp"
+#include "models/http/sse_parser.hpp"
+#include "models/sim_responder.hpp"
 
 namespace {
 

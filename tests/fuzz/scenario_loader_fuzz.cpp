@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/src/builtin_tools.hpp"
-#include "runtime/src/scenario.hpp"
+#include "runtime/builtin_tools.hpp"
+#include "spec/scenario.hpp"
 
 namespace {
 

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "messages/bindings.hpp"
-#include "runtime/src/template.hpp"
+#include "spec/template.hpp"
 
 namespace {
 

@@ -1,0 +1,16 @@
+#pragma once
+// Spawning a leaf agent: the actor that answers tasks for one agent definition.
+#include <caf/fwd.hpp>
+
+#include "run/run_context.hpp"
+
+namespace cohort {
+
+// An agent that asks a model (llm_agent.cpp).
+caf::actor spawn_llm_agent(caf::actor_system& sys, const run_context_ptr& ctx,
+                           const agent_def& agent);
+// An agent that calls a registered tool (tool_agent.cpp).
+caf::actor spawn_tool_agent(caf::actor_system& sys, const run_context_ptr& ctx,
+                            const agent_def& agent);
+
+}  // namespace cohort

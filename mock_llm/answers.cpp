@@ -1,0 +1,121 @@
+#include "mock_llm/answers.hpp"
+
+#include <boost/beast/http/field.hpp>
+
+namespace cohort::mock_llm {
+
+std::string dump_for_client(const json& doc) { return doc.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+json error_doc(const std::string& message, const std::string& type, const json& code) {
+  return {{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}};
+}
+
+namespace {
+
+// The one tool call of a --tool-calls answer; its arguments carry the simulated text.
+json tool_call_doc(const chat_job& job) {
+  return {{"id", "call_" + job.id},
+          {"type", "function"},
+          {"function", {{"name", job.tool}, {"arguments", dump_for_client(json{{"text", job.answer.text}})}}}};
+}
+
+json usage_doc(const sim_responder::answer& a) {
+  return {{"prompt_tokens", a.prompt_tokens},
+          {"completion_tokens", a.completion_tokens},
+          {"total_tokens", a.prompt_tokens + a.completion_tokens}};
+}
+
+}  // namespace
+
+json completion_doc(const chat_job& job) {
+  json message{{"role", "assistant"}, {"content", job.answer.text}};
+  if (!job.tool.empty()) {
+    message["content"] = nullptr;
+    message["tool_calls"] = json::array({tool_call_doc(job)});
+  }
+  json doc{{"id", job.id},
+           {"object", "chat.completion"},
+           {"created", job.created},
+           {"model", job.model},
+           {"choices", json::array({{{"index", 0},
+                                     {"message", std::move(message)},
+                                     {"finish_reason", job.tool.empty() ? "stop" : "tool_calls"}}})}};
+  if (job.usage) doc["usage"] = usage_doc(job.answer);
+  return doc;
+}
+
+namespace {
+
+json chunk_doc(const chat_job& job, json delta, json finish_reason) {
+  return {{"id", job.id},
+          {"object", "chat.completion.chunk"},
+          {"created", job.created},
+          {"model", job.model},
+          {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", finish_reason}}})}};
+}
+
+std::string sse_event(const json& doc) { return "data: " + dump_for_client(doc) + "\n\n"; }
+
+// Each piece is a word with the whitespace after it (leading whitespace is its own
+// piece), so the pieces concatenate back to exactly `text`.
+std::vector<std::string> split_words(const std::string& text) {
+  auto is_space = [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; };
+  std::vector<std::string> pieces;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    auto j = i;
+    while (j < text.size() && !is_space(text[j])) ++j;
+    while (j < text.size() && is_space(text[j])) ++j;
+    pieces.push_back(text.substr(i, j - i));
+    i = j;
+  }
+  return pieces;
+}
+
+
+}  // namespace
+
+sse_event_plan plan_stream(const chat_job& job) {
+  sse_event_plan plan;
+  auto add = [&plan](std::string event, std::chrono::microseconds at) {
+    plan.events.push_back(std::move(event));
+    plan.due.push_back(at);
+  };
+  std::chrono::microseconds total = job.latency;
+  if (!job.tool.empty()) {  // the role, then the whole call in one delta
+    add(sse_event(chunk_doc(job, {{"role", "assistant"}, {"content", nullptr}}, nullptr)), {});
+    auto call = tool_call_doc(job);
+    call["index"] = 0;
+    add(sse_event(chunk_doc(job, {{"tool_calls", json::array({call})}}, nullptr)), total);
+    auto last = chunk_doc(job, json::object(), "tool_calls");
+    if (job.usage) last["usage"] = usage_doc(job.answer);
+    add(sse_event(last) + "data: [DONE]\n\n", total);
+    return plan;
+  }
+  add(sse_event(chunk_doc(job, {{"role", "assistant"}, {"content", ""}}, nullptr)), {});
+  auto words = split_words(job.answer.text);
+  for (std::size_t k = 0; k < words.size(); ++k)
+    add(sse_event(chunk_doc(job, {{"content", words[k]}}, nullptr)),
+        total * static_cast<long>(k + 1) / static_cast<long>(words.size()));
+  auto last = chunk_doc(job, json::object(), "stop");
+  if (job.usage) last["usage"] = usage_doc(job.answer);
+  add(sse_event(last) + "data: [DONE]\n\n", total);
+  return plan;
+}
+
+string_response make_response(http::status status, std::string body, unsigned version, bool keep_alive,
+                              const char* content_type) {
+  string_response res{status, version};
+  res.set(http::field::server, server_name);
+  res.set(http::field::content_type, content_type);
+  res.keep_alive(keep_alive);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+string_response json_response(http::status status, const json& doc, unsigned version, bool keep_alive) {
+  return make_response(status, dump_for_client(doc), version, keep_alive);
+}
+
+}  // namespace cohort::mock_llm

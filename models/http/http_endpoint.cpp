@@ -1,0 +1,508 @@
+// One endpoint's calls (see http_endpoint.hpp): the request bytes, the connections,
+// and reading an answer, whole or streamed as SSE, into a model_reply with precise
+// errors. The I/O side runs on the io_context's thread; the rest in the owner actor.
+#include "models/http/http_endpoint.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <boost/asio/post.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/url/parse.hpp>
+#include <caf/abstract_actor.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
+
+#include "messages/atoms.hpp"
+#include "messages/input_limits.hpp"
+#include "models/chat_completions.hpp"
+#include "models/http/http_connection.hpp"
+#include "models/http/sse_parser.hpp"
+#include "models/http/tls_client.hpp"
+#include "models/token_estimate.hpp"
+
+namespace cohort {
+namespace {
+
+namespace http = boost::beast::http;
+using connection_ptr = std::shared_ptr<http_connection>;
+using connection_set = std::unordered_set<connection_ptr>;
+
+struct endpoint {
+  std::string host;
+  std::string port;
+  std::string host_header;  // host, with the port unless it is the scheme's default
+  std::string target;       // path of chat completions
+  std::string url;          // for messages
+  std::shared_ptr<boost::asio::ssl::context> tls;  // https only
+  bool tls_verify = true;
+  std::string tls_error;    // the TLS context could not be made: every call fails with it
+  std::map<std::string, std::string> headers;
+  std::string request_head;  // see render_request_head
+};
+
+// The request's header, rendered by Beast once per client: every call sends the same
+// one, but for its API key and Content-Length (see request_bytes).
+std::string render_request_head(const model_def& m, const endpoint& ep) {
+  http::request<http::empty_body> r{http::verb::post, ep.target, 11};
+  r.set(http::field::host, ep.host_header);
+  r.set(http::field::content_type, "application/json");
+  if (m.stream) r.set(http::field::accept, "text/event-stream");
+  r.set(http::field::user_agent, "cohort/0.1");
+  for (const auto& [name, value] : ep.headers) r.set(name, value);
+  std::ostringstream text;
+  text << r.base();
+  auto head = text.str();
+  head.resize(head.size() - 2);  // the blank line that ends it comes after the per-call fields
+  return head;
+}
+
+// CR or LF in a key would end its header line and start others of the server's
+// choosing (header injection): a key with any control character is never sent.
+std::optional<std::string> api_key_problem(const std::string& api_key_env) {
+  const char* key = api_key_env.empty() ? nullptr : std::getenv(api_key_env.c_str());
+  if (!key || !has_control_chars(key)) return std::nullopt;
+  return "the API key in $" + api_key_env +
+         " contains a control character (a line break?), which would end its header: the request was not sent";
+}
+
+// One call's bytes, sent as one buffer (a fraction of the cost of Beast's serializer
+// on every call): the rendered head; the API key, read from its variable on each
+// request as docs/models.md promises; the Content-Length; the body.
+std::string request_bytes(const endpoint& ep, const std::string& api_key_env, const std::string& body) {
+  const char* key = api_key_env.empty() ? nullptr : std::getenv(api_key_env.c_str());
+  auto length = std::to_string(body.size());
+  std::string bytes;
+  bytes.reserve(ep.request_head.size() + (key ? std::strlen(key) + 32 : 0) + length.size() + body.size() + 24);
+  bytes.append(ep.request_head);
+  if (key && !has_control_chars(key)) bytes.append("Authorization: Bearer ").append(key).append("\r\n");
+  bytes.append("Content-Length: ").append(length).append("\r\n\r\n").append(body);
+  return bytes;
+}
+
+endpoint parse_endpoint(const model_def& m) {
+  auto url = boost::urls::parse_absolute_uri(m.base_url);
+  endpoint e;
+  if (!url) return e;  // validated when the scenario loaded
+  bool https = url->scheme() == "https";
+  const char* default_port = https ? "443" : "80";
+  e.host = url->host_address();  // an IPv6 address without its brackets
+  e.port = url->has_port() ? std::string(url->port()) : default_port;
+  std::string host_in_url(url->encoded_host());
+  e.host_header = e.port == default_port ? host_in_url : host_in_url + ":" + e.port;
+  std::string path(url->path());
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  e.target = path + "/chat/completions";
+  e.url = std::string(url->scheme()) + "://" + host_in_url + ":" + e.port + e.target;
+  const auto& def = m.endpoints.at(0);
+  e.headers = def.headers;
+  e.tls_verify = def.tls_verify;
+  if (https) {
+    try {
+      e.tls = make_tls_client_context({def.ca_file, def.tls_verify});
+    } catch (const std::exception& ex) {
+      e.tls_error = ex.what();
+    }
+  }
+  e.request_head = render_request_head(m, e);
+  return e;
+}
+
+// A finished request, on its way from an I/O thread to the client actor.
+struct completion {
+  uint64_t id = 0;
+  http_outcome out;
+  model_reply reply;
+  bool never_sent = false;  // refused before any I/O (the TLS context could not be made)
+};
+
+// Completions reach the actor in batches, told once per batch: a message for every
+// call would wake a scheduler thread (across cores, in a VM an interrupt) for each.
+class completion_inbox {
+ public:
+  // True when the inbox was empty: the caller arranges to tell the actor.
+  bool put(completion c) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    items_.push_back(std::move(c));
+    return items_.size() == 1;
+  }
+  std::vector<completion> take() {
+    std::lock_guard<std::mutex> guard(mutex_);
+    return std::exchange(items_, {});
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<completion> items_;
+};
+
+
+// The start of a body for an error message: one line, cut before byte 300 at a UTF-8
+// character boundary (a message that is not valid UTF-8 cannot be printed as JSON).
+std::string excerpt(const std::string& body) {
+  size_t cut = std::min<size_t>(body.size(), 300);
+  while (cut < body.size() && cut > 0 && (static_cast<unsigned char>(body[cut]) & 0xC0) == 0x80) --cut;
+  auto s = body.substr(0, cut);
+  for (auto& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  // Invalid bytes (a Latin-1 error page) become U+FFFD, as the JSON library writes them.
+  s = nlohmann::json::parse(nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+          .get<std::string>();
+  return cut < body.size() ? s + "..." : s;
+}
+
+// Retry-After in seconds (the HTTP-date form is rare from model servers: ignored).
+int64_t retry_after_ms(const std::string& value) {
+  if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos || value.size() > 6) return -1;
+  return std::stoll(value) * 1000;
+}
+
+// The transport and the HTTP status, alike for both forms of answer: false (with the
+// error in `r`) unless a 200 arrived.
+bool answered(const endpoint& ep, const http_outcome& out, model_reply& r) {
+  if (!out.error_kind.empty()) {
+    r.error = {out.error_kind, out.error + " (" + ep.url + ")"};
+    return false;
+  }
+  if (out.status == 200) return true;
+  auto status = "HTTP " + std::to_string(out.status) + " from " + ep.url;
+  if (out.status == 429) {
+    r.error = {"rate_limited", status + (out.retry_after.empty() ? "" : " (Retry-After: " + out.retry_after + ")") +
+                                   ": " + excerpt(out.body)};
+    r.error.retry_after_ms = retry_after_ms(out.retry_after);
+  } else {
+    r.error = {out.status >= 500 ? "server_error" : "http_status", status + ": " + excerpt(out.body)};
+  }
+  return false;
+}
+
+// Cohort does not run tool calls yet: say so plainly, rather than "malformed" (which
+// would be retried, fail over and count against a healthy endpoint's breaker).
+error_info tool_calls_error(const endpoint& ep, const std::vector<std::string>& names) {
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  return {"unsupported_response", "the model answered with tool calls (" + list +
+                                      ") instead of text; cohort passes \"tools\" through but does not run the calls "
+                                      "(response from " + ep.url + ")"};
+}
+
+// The server's usage, or an estimate marked as one.
+void settle_usage(model_reply& r, const std::optional<token_usage>& usage, const model_request& req) {
+  if (usage) {
+    r.prompt_tokens = usage->prompt;
+    r.completion_tokens = usage->completion;
+    return;
+  }
+  r.prompt_tokens = estimate_prompt_tokens(req.messages);
+  r.completion_tokens = estimate_tokens(r.text);
+  r.usage_estimated = true;
+}
+
+model_reply interpret(const endpoint& ep, const http_outcome& out, const model_request& req) {
+  model_reply r;
+  if (!answered(ep, out, r)) return r;
+  auto answer = read_chat_answer(out.body);
+  switch (answer.what) {
+    case chat_answer::form::not_json:
+      r.error = {"malformed_response", "malformed JSON in the response from " + ep.url + ": " + excerpt(out.body)};
+      return r;
+    case chat_answer::form::no_content:
+      r.error = {"malformed_response",
+                 "response from " + ep.url + " has no choices[0].message.content: " + excerpt(out.body)};
+      return r;
+    case chat_answer::form::tool_calls:
+      r.error = tool_calls_error(ep, answer.tool_calls);
+      return r;
+    case chat_answer::form::text:
+      break;
+  }
+  r.ok = true;
+  r.text = std::move(answer.text);
+  settle_usage(r, answer.usage, req);
+  return r;
+}
+
+// A streamed answer put together on the I/O thread as its events arrive.
+struct stream_assembly {
+  sse_parser parser;
+  std::string text;
+  std::optional<token_usage> usage;      // from the chunk that carried it (include_usage)
+  std::vector<std::string> tool_calls;
+  std::string error;                     // an error event, or an unreadable one
+  std::string error_kind;                // of that error
+  bool finished = false;                 // a finish_reason or [DONE] arrived
+  bool saw_event = false;
+  size_t pieces_sent = 0;                // to the listener; if the call then fails, it hears so
+  std::string raw;                       // the body until the first event: a server that
+                                         // ignored "stream" answers with plain JSON
+
+  // `send_delta` gets each non-empty piece of text.
+  template <class F>
+  void take(const std::string& data, F&& send_delta) {
+    if (!saw_event) {
+      saw_event = true;
+      raw.clear();
+      raw.shrink_to_fit();
+    }
+    if (data == "[DONE]") {
+      finished = true;
+      return;
+    }
+    auto chunk = read_chat_chunk(data);
+    if (chunk.what != chat_chunk::form::data) {
+      if (error.empty()) {
+        bool unreadable = chunk.what == chat_chunk::form::unreadable;
+        error = (unreadable ? "unreadable event in the stream: " : "error event in the stream: ") + excerpt(data);
+        error_kind = chunk.error_kind;
+      }
+      return;
+    }
+    if (chunk.usage) usage = chunk.usage;
+    finished = finished || chunk.finished;
+    for (auto& name : chunk.tool_calls) tool_calls.push_back(std::move(name));
+    if (chunk.piece.empty()) return;
+    text += chunk.piece;
+    send_delta(chunk.piece);
+  }
+};
+
+model_reply interpret_stream(const endpoint& ep, const http_outcome& out, stream_assembly& s,
+                             const model_request& req) {
+  model_reply r;
+  if (!answered(ep, out, r)) return r;
+  if (!s.saw_event && !s.raw.empty()) {  // not a stream after all: one whole answer
+    http_outcome whole = out;
+    whole.body = std::move(s.raw);
+    return interpret(ep, whole, req);
+  }
+  if (!s.error.empty()) {
+    r.error = {s.error_kind.empty() ? "malformed_response" : s.error_kind, s.error + " (" + ep.url + ")"};
+    return r;
+  }
+  if (!s.tool_calls.empty()) {
+    // A call's name comes in its first delta only; later argument chunks add "?".
+    std::vector<std::string> names;
+    for (const auto& n : s.tool_calls)
+      if (n != "?" && std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+    r.error = tool_calls_error(ep, names.empty() ? std::vector<std::string>{"?"} : names);
+    return r;
+  }
+  if (!s.finished) {
+    r.error = {"malformed_response", "the stream from " + ep.url + " ended without a finish_reason or [DONE]"};
+    return r;
+  }
+  r.ok = true;
+  r.text = std::move(s.text);
+  settle_usage(r, s.usage, req);
+  return r;
+}
+
+// Responses are read on an I/O thread, where an exception would end the process: one
+// that escapes becomes this call's malformed_response.
+template <class F>
+model_reply guarded(const endpoint& ep, F&& read) {
+  try {
+    return read();
+  } catch (const std::exception& e) {
+    model_reply r;
+    r.error = {"malformed_response", "could not read the response from " + ep.url + ": " + e.what()};
+    return r;
+  }
+}
+
+// Bytes of a streamed body into its assembly (null: the body ended, so a last event
+// without its closing blank line counts); each text piece goes to the listener.
+void feed_stream(stream_assembly& s, const model_request& req, const std::string* bytes) {
+  auto on_event = [&](const std::string& data) {
+    s.take(data, [&](const std::string& piece) {
+      ++s.pieces_sent;
+      if (req.on_delta) caf::anon_send(req.on_delta, stream_delta_atom::value, req.id, piece);
+    });
+  };
+  try {
+    if (!bytes) return s.parser.finish(on_event);
+    if (!s.saw_event && s.raw.size() < 64 * 1024 * 1024) s.raw += *bytes;
+    s.parser.feed(*bytes, on_event);
+  } catch (const std::exception& e) {
+    if (s.error.empty()) s.error = std::string("unreadable stream: ") + e.what();
+  }
+}
+
+
+}  // namespace
+
+struct http_endpoint::impl {
+  std::shared_ptr<const model_def> model;
+  std::shared_ptr<const endpoint> ep;
+  boost::asio::io_context* io;
+  std::shared_ptr<std::atomic<int64_t>> open_connections;
+  std::function<void()> wake;
+  std::shared_ptr<completion_inbox> inbox = std::make_shared<completion_inbox>();
+  struct call {
+    std::shared_ptr<const model_request> req;
+    connection_ptr conn;
+    bool retried_stale = false;
+  };
+  std::unordered_map<uint64_t, call> active;
+  std::vector<connection_ptr> idle;
+  connection_set all;
+
+  // A finished call into the inbox; the owner is woken once per batch, after the
+  // handlers already queued have run, so the answers this round of I/O brought in
+  // go together.
+  static void finish(const std::shared_ptr<completion_inbox>& inbox, boost::asio::io_context* io,
+                     const std::function<void()>& wake, completion c) {
+    if (!inbox->put(std::move(c))) return;  // the owner will be woken
+    boost::asio::post(*io, wake);
+  }
+
+  void send(call c) {
+    if (!idle.empty()) {
+      c.conn = idle.back();
+      idle.pop_back();
+    } else {
+      c.conn = make_http_connection(*io, ep->host, ep->port, ep->tls, ep->tls_verify, open_connections);
+      all.insert(c.conn);
+    }
+    auto connect_timeout = std::chrono::milliseconds(model->connect_timeout_ms);
+    auto request_timeout = std::chrono::milliseconds(model->request_timeout_ms);
+    auto encode = [m = model, ep = ep, req = c.req] { return request_bytes(*ep, m->api_key_env, chat_request_body(*m, *req)); };
+    auto done = [inbox = inbox, io = io, wake = wake](uint64_t id, http_outcome out, model_reply reply) {
+      out.body.clear();
+      finish(inbox, io, wake, {id, std::move(out), std::move(reply)});
+    };
+    if (!model->stream) {
+      c.conn->send(encode, connect_timeout, request_timeout, [done, ep = ep, req = c.req](http_outcome out) {
+        done(req->id, out, guarded(*ep, [&] { return interpret(*ep, out, *req); }));
+      });
+    } else {
+      // Both callbacks run on the connection's strand, one after the other.
+      auto assembly = std::make_shared<stream_assembly>();
+      c.conn->send(
+          encode, connect_timeout, request_timeout,
+          [done, ep = ep, req = c.req, assembly](http_outcome out) {
+            auto reply = guarded(*ep, [&] {
+              if (out.error_kind.empty() && out.status == 200) feed_stream(*assembly, *req, nullptr);
+              return interpret_stream(*ep, out, *assembly, *req);
+            });
+            if (req->on_delta) {
+              // A plain JSON answer (no events) is its own one piece. A failure after some
+              // pieces voids them, said before the failure so any retry's pieces come after.
+              if (reply.ok && !assembly->saw_event && !reply.text.empty())
+                caf::anon_send(req->on_delta, stream_delta_atom::value, req->id, reply.text);
+              if (!reply.ok && assembly->pieces_sent > 0)
+                caf::anon_send(req->on_delta, stream_reset_atom::value, req->id);
+            }
+            done(req->id, out, std::move(reply));
+          },
+          [req = c.req, assembly](const std::string& bytes) { feed_stream(*assembly, *req, &bytes); });
+    }
+    auto id = c.req->id;
+    active.emplace(id, std::move(c));
+  }
+
+  void drop(const connection_ptr& conn) {
+    conn->close();
+    all.erase(conn);
+  }
+};
+
+http_endpoint::http_endpoint(const model_def& model, boost::asio::io_context& io,
+                             std::shared_ptr<std::atomic<int64_t>> open_connections, std::function<void()> wake)
+    : impl_(std::make_unique<impl>()) {
+  impl_->model = std::make_shared<const model_def>(model);
+  impl_->ep = std::make_shared<const endpoint>(parse_endpoint(model));
+  impl_->io = &io;
+  impl_->open_connections = std::move(open_connections);
+  impl_->wake = std::move(wake);
+}
+
+http_endpoint::~http_endpoint() { close(); }
+
+void http_endpoint::start(std::shared_ptr<const model_request> req) {
+  auto& st = *impl_;
+  if (!st.ep->tls_error.empty()) {  // never sent: its error is its reply
+    model_reply r;
+    r.error = {"tls", st.ep->tls_error + " (" + st.ep->url + ")"};
+    impl::finish(st.inbox, st.io, st.wake, {req->id, http_outcome{}, std::move(r), true});
+    return;
+  }
+  if (auto problem = api_key_problem(st.model->api_key_env)) {
+    model_reply r;
+    r.error = {"invalid_input", *problem + " (" + st.ep->url + ")"};
+    impl::finish(st.inbox, st.io, st.wake, {req->id, http_outcome{}, std::move(r), true});
+    return;
+  }
+  st.send({std::move(req), nullptr, false});
+}
+
+bool http_endpoint::cancel(uint64_t id) {
+  auto& st = *impl_;
+  auto it = st.active.find(id);
+  if (it == st.active.end()) return false;
+  st.drop(it->second.conn);  // closes the socket: the server sees the request go
+  st.active.erase(it);
+  return true;
+}
+
+std::vector<model_reply> http_endpoint::take_finished() {
+  auto& st = *impl_;
+  std::vector<model_reply> replies;
+  for (auto& done : st.inbox->take()) {
+    done.reply.id = done.id;
+    if (done.never_sent) {
+      replies.push_back(std::move(done.reply));
+      continue;
+    }
+    auto it = st.active.find(done.id);
+    if (it == st.active.end()) continue;  // cancelled meanwhile
+    auto c = std::move(it->second);
+    st.active.erase(it);
+    if (done.out.stale && !c.retried_stale) {
+      st.drop(c.conn);
+      c.retried_stale = true;
+      c.conn = nullptr;
+      for (auto& sibling : st.idle) st.drop(sibling);  // idle as long: likely stale too
+      st.idle.clear();
+      st.send(std::move(c));
+      continue;
+    }
+    if (done.out.error_kind.empty() && done.out.keep_alive) st.idle.push_back(c.conn);
+    else st.drop(c.conn);
+    replies.push_back(std::move(done.reply));
+  }
+  return replies;
+}
+
+size_t http_endpoint::in_flight() const { return impl_->active.size(); }
+
+void http_endpoint::close() {
+  auto& st = *impl_;
+  // Idle connections end the orderly way; those with a call in flight are withdrawn (reset).
+  for (auto& c : st.idle) {
+    c->close_gracefully();
+    st.all.erase(c);
+  }
+  for (auto& c : st.all) c->close();
+  st.all.clear();
+  st.idle.clear();
+  st.active.clear();
+}
+
+std::function<void()> wake_by_message(caf::abstract_actor* owner) {
+  return [weak = caf::weak_actor_ptr{owner->ctrl()}] {
+    if (auto alive = weak.lock()) caf::anon_send(caf::actor_cast<caf::actor>(alive), http_done_atom::value);
+  };
+}
+
+}  // namespace cohort

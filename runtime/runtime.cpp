@@ -1,0 +1,430 @@
+#include "cohort/runtime.hpp"
+
+#include <cstdlib>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include <boost/algorithm/string/predicate.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "coordination/barrier.hpp"
+#include "coordination/blackboard.hpp"
+#include "coordination/bus.hpp"
+#include "messages/atoms.hpp"
+#include "messages/cancel.hpp"
+#include "messages/coordination.hpp"
+#include "messages/event.hpp"
+#include "messages/input_limits.hpp"
+#include "messages/protocol.hpp"
+#include "models/model_pool.hpp"
+#include "models/provider_actors.hpp"
+#include "run/resource_pools.hpp"
+#include "run/run_events.hpp"
+#include "run/usage_ledger.hpp"
+#include "runtime/builtin_tools.hpp"
+#include "runtime/open_file_limit.hpp"
+#include "runtime/runtime_access.hpp"
+#include "spec/scenario.hpp"
+#include "workflow/run_driver.hpp"
+#include "workflow/spawn_node.hpp"
+
+namespace cohort {
+
+namespace {
+
+std::atomic<uint64_t> next_run{1};
+
+Event to_public(const event& e) {
+  Event out;
+  out.path = e.path;
+  out.kind = to_string(e.kind);
+  out.status = e.kind == event_kind::finished ? to_string(e.status) : "";
+  out.agent = e.agent;
+  out.message = e.message;
+  out.at_ms = e.at_ms;
+  out.duration_us = e.duration_us;
+  out.leaf = !e.pattern;
+  out.report = e.report;
+  return out;
+}
+
+// `usage`: the run's model usage, from its ledger (which also has the calls that
+// ended branches no longer waited for: r.stats does not).
+RunResult to_public(result&& r, bool deadline_hit, int64_t wall_ms, const run_stats& usage) {
+  RunResult out;
+  out.status = deadline_hit && r.status == outcome::cancelled ? "timed_out" : to_string(r.status);
+  out.output = std::move(r.output);
+  out.error_kind = deadline_hit ? "timeout" : r.error.kind;
+  out.error = r.error.message;
+  out.summary.wall_ms = wall_ms;
+  out.summary.agent_ms_total = r.stats.agent_us / 1000;
+  out.summary.speedup = wall_ms > 0 ? static_cast<double>(r.stats.agent_us) / 1000.0 / wall_ms : 0;
+  out.summary.model_calls = usage.model_calls;
+  out.summary.prompt_tokens = usage.prompt_tokens;
+  out.summary.completion_tokens = usage.completion_tokens;
+  out.summary.tokens = saturating_add(usage.prompt_tokens, usage.completion_tokens);
+  out.summary.cost = usage.cost;
+  out.summary.usage_estimated_calls = usage.usage_estimated;
+  out.branches = {r.stats.succeeded, r.stats.failed, r.stats.timed_out, r.stats.cancelled};
+  auto settled = r.stats.succeeded + r.stats.failed + r.stats.timed_out + r.stats.cancelled;
+  out.summary.success_rate = settled > 0 ? static_cast<double>(r.stats.succeeded) / static_cast<double>(settled) : 0;
+  out.summary.retries = r.stats.retries;
+  out.summary.agents_started = r.stats.agents_started;
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json Event::to_json() const {
+  nlohmann::json j{{"kind", kind}, {"path", path}, {"agent", agent}, {"at_ms", at_ms}, {"leaf", leaf}};
+  if (!status.empty()) j["status"] = status;
+  if (kind == "finished") j["duration_us"] = duration_us;
+  if (!message.empty()) j[kind == "token" ? "text" : "message"] = message;
+  if (!report.is_null()) j["report"] = report;
+  return j;
+}
+
+nlohmann::json RunResult::to_json() const {
+  nlohmann::json j{
+    {"status", status},
+    {"output", output},
+    {"summary", {{"wall_ms", summary.wall_ms},
+                 {"agent_ms_total", summary.agent_ms_total},
+                 {"speedup", summary.speedup},
+                 {"model_calls", summary.model_calls},
+                 {"prompt_tokens", summary.prompt_tokens},
+                 {"completion_tokens", summary.completion_tokens},
+                 {"tokens", summary.tokens},
+                 {"cost", summary.cost},
+                 {"usage_estimated_calls", summary.usage_estimated_calls},
+                 {"success_rate", summary.success_rate},
+                 {"retries", summary.retries},
+                 {"agents_started", summary.agents_started}}},
+    {"branches", {{"succeeded", branches.succeeded},
+                  {"failed", branches.failed},
+                  {"timed_out", branches.timed_out},
+                  {"cancelled", branches.cancelled}}},
+  };
+  if (!ok()) j["error"] = {{"kind", error_kind}, {"message", error}};
+  j["usage"] = usage;
+  if (!reports.empty()) j["reports"] = reports;
+  return j;
+}
+
+const std::string& Scenario::name() const { return impl_->name; }
+const nlohmann::json& Scenario::input() const { return *impl_->input; }
+
+std::vector<std::string> Scenario::secrets() const {
+  std::vector<std::string> found;
+  for (const auto& [alias, m] : impl_->models) {
+    if (!m.api_key_env.empty())
+      if (const char* key = std::getenv(m.api_key_env.c_str()); key && *key) found.emplace_back(key);
+    for (const auto& e : m.endpoints)
+      for (const auto& [name, value] : e.headers)
+        if (boost::algorithm::iequals(name, "authorization")) found.push_back(value);
+  }
+  return found;
+}
+
+struct Run::state {
+  std::promise<RunResult> promise;
+  std::shared_future<RunResult> future = promise.get_future().share();
+  caf::actor driver;
+};
+
+void Run::cancel(const std::string& reason) {
+  if (state_ && state_->driver) caf::anon_send(state_->driver, cohort::cancel{reason});
+}
+
+std::optional<RunResult> Run::wait_for(std::chrono::milliseconds timeout) {
+  if (state_->future.wait_for(timeout) != std::future_status::ready) return std::nullopt;
+  return state_->future.get();
+}
+
+RunResult Run::wait() { return state_->future.get(); }
+
+struct Runtime::impl {
+  RuntimeOptions options;
+  caf::actor_system_config config;
+  std::unique_ptr<caf::actor_system> system;
+  // Handlers pending in the io_context hold actor handles, so it must go before the
+  // actor system; the actors holding connections must go before it.
+  // The hint lets a lone I/O thread skip waking others for every handler.
+  std::unique_ptr<boost::asio::io_context> io = std::make_unique<boost::asio::io_context>(options.io_threads);
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io->get_executor()};
+  std::vector<std::thread> io_threads;
+  std::shared_ptr<std::map<std::string, Tool>> tools =
+      std::make_shared<std::map<std::string, Tool>>(builtin_tools());
+  std::mutex runs_mutex;
+  std::vector<std::weak_ptr<Run::state>> runs;
+  // One HTTP client per lone plain endpoint for the runtime's life: runs share its
+  // keep-alive connections and its max_in_flight limit.
+  std::mutex clients_mutex;
+  std::map<std::string, caf::actor> http_clients;
+
+  // One pool per model alias (and endpoint set) for the runtime's life too: its
+  // connections, breakers, rate limits and affinity span runs.
+  std::map<std::string, caf::actor> pools;
+
+  // Everything an HTTP client reads of its model (see http_client.cpp).
+  static std::string client_key(const model_def& m) {
+    auto key = m.base_url + "|" + m.model + "|" + m.api_key_env + "|" + std::to_string(m.max_in_flight) + "|" +
+               std::to_string(m.connect_timeout_ms) + "|" + std::to_string(m.request_timeout_ms) + "|" +
+               m.params.dump() + (m.stream ? "|stream" : "");
+    if (m.endpoints.size() == 1) key += "|" + endpoint_key(m.endpoints[0]);
+    return key;
+  }
+
+  static std::string endpoint_key(const endpoint_def& e) {
+    auto key = e.base_url + "," + std::to_string(e.max_in_flight) + "," + std::to_string(e.rpm) + "," +
+               std::to_string(e.tpm) + "," + std::to_string(e.weight) + "," + e.ca_file + "," +
+               (e.tls_verify ? "verify" : "no-verify");
+    for (const auto& [name, value] : e.headers) key += "," + name + "=" + value;
+    return key;
+  }
+
+  // The caller holds clients_mutex.
+  caf::actor http_client_for(const model_def& m) {
+    auto& client = http_clients[client_key(m)];
+    if (!client) client = spawn_http_client(*system, m, *io, open_connections);
+    return client;
+  }
+
+  // The actor an agent of model `m` asks: its pool, or for a lone plain endpoint its client.
+  caf::actor provider_for(const model_def& m) {
+    std::lock_guard<std::mutex> lock(clients_mutex);
+    if (!m.needs_pool()) return http_client_for(m.for_endpoint(0));
+    auto key = m.name + "|" + to_string(m.affinity) + "|" + std::to_string(m.breaker.failures) + "|" +
+               std::to_string(m.breaker.open_ms) + "|";
+    for (const auto& e : m.endpoints) key += endpoint_key(e) + ";";
+    key += client_key(m);
+    auto& pool = pools[key];
+    if (!pool) pool = spawn_model_pool(*system, m, *io, open_connections);
+    return pool;
+  }
+  int threads = 2;  // scheduler threads
+  // Coordination actors created through handles (cohort/coordination.hpp): stopped at
+  // shutdown if their handles have not; `alive` tells the handles that it began.
+  std::mutex adopted_mutex;
+  std::vector<caf::actor_addr> adopted;
+  std::shared_ptr<const void> alive = std::make_shared<int>(0);
+  std::shared_ptr<std::atomic<int64_t>> open_connections = std::make_shared<std::atomic<int64_t>>(0);
+
+  explicit impl(RuntimeOptions o) : options(std::move(o)) {
+    set_input_limits({options.max_json_depth, options.max_file_bytes, options.max_rendered_bytes});
+    raise_open_file_limit();
+    register_messages(config);
+    threads = options.scheduler_threads > 0
+                      ? options.scheduler_threads
+                      : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+    config.set("scheduler.max-threads", threads);
+    config.set("scheduler.policy", options.scheduler_policy == "sharing" ? caf::atom("sharing") : caf::atom("stealing"));
+    config.set("logger.verbosity", caf::atom("quiet"));
+    system = std::make_unique<caf::actor_system>(config);
+    for (int i = 0; i < options.io_threads; ++i) io_threads.emplace_back([this] { io->run(); });
+  }
+
+  ~impl() {
+    // Stop what still runs, give it a moment to answer, then tear down in order:
+    // actors first, the I/O threads next, the actor system last.
+    std::vector<std::shared_ptr<Run::state>> live;
+    {
+      std::lock_guard<std::mutex> lock(runs_mutex);
+      for (auto& w : runs)
+        if (auto s = w.lock()) live.push_back(s);
+    }
+    for (auto& s : live) {
+      caf::anon_send(s->driver, cancel{"runtime shutting down"});
+      s->future.wait_for(std::chrono::seconds(2));
+    }
+    for (auto& kv : pools) caf::anon_send_exit(kv.second, caf::exit_reason::user_shutdown);
+    pools.clear();
+    for (auto& kv : http_clients) caf::anon_send_exit(kv.second, caf::exit_reason::user_shutdown);
+    http_clients.clear();
+    alive.reset();
+    {
+      std::lock_guard<std::mutex> lock(adopted_mutex);
+      for (auto& addr : adopted)
+        if (auto a = caf::actor_cast<caf::actor>(addr)) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+      adopted.clear();
+    }
+    for (int i = 0; i < 400 && system->registry().running() > 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    work.reset();
+    io->stop();
+    for (auto& t : io_threads) t.join();
+    io.reset();
+    system.reset();
+  }
+};
+
+Runtime::Runtime(RuntimeOptions options) : impl_(std::make_unique<impl>(std::move(options))) {}
+
+Runtime::~Runtime() = default;
+
+const RuntimeOptions& Runtime::options() const { return impl_->options; }
+
+void Runtime::register_tool(const std::string& name, Tool tool) {
+  // Copy-on-write: runs already started keep the map they began with.
+  auto next = std::make_shared<std::map<std::string, Tool>>(*impl_->tools);
+  (*next)[name] = std::move(tool);
+  impl_->tools = next;
+}
+
+namespace {
+std::vector<std::string> tool_names(const std::map<std::string, Tool>& tools) {
+  std::vector<std::string> names;
+  for (auto& kv : tools) names.push_back(kv.first);
+  return names;
+}
+}  // namespace
+
+Scenario Runtime::load_file(const std::string& path) const {
+  Scenario s;
+  s.impl_ = std::make_shared<const scenario>(load_scenario_file(path, tool_names(*impl_->tools)));
+  return s;
+}
+
+Scenario Runtime::load(const nlohmann::json& doc, const std::string& origin) const {
+  try {
+    check_json_depth(doc, origin);
+  } catch (const input_error& e) {
+    throw scenario_error(origin, {e.detail});
+  }
+  Scenario s;
+  s.impl_ = std::make_shared<const scenario>(load_scenario(doc, origin, tool_names(*impl_->tools)));
+  return s;
+}
+
+Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, EventHandler on_event) {
+  auto& sys = *impl_->system;
+  const auto& spec = sc.impl_;
+  if (input) {
+    try {
+      check_json_depth(*input, "input");
+    } catch (const input_error& e) {
+      throw scenario_error(spec->origin + " (input)", {e.detail});
+    }
+    validate_input(*spec, *input);
+  }
+
+  auto ctx = std::make_shared<run_context>();
+  ctx->run_id = spec->name + "-" + std::to_string(next_run++);
+  ctx->spec = spec;
+  ctx->input = input ? std::make_shared<const nlohmann::json>(std::move(*input)) : spec->input;
+  ctx->tools = impl_->tools;
+  ctx->default_timeout_ms = impl_->options.default_timeout_ms;
+  ctx->tool_slots = 4 * static_cast<size_t>(impl_->threads);
+  ctx->default_max_concurrency = impl_->options.default_max_concurrency;
+  ctx->retry_budget = std::make_shared<std::atomic<int64_t>>(spec->retry_budget);
+  ctx->usage = std::make_shared<usage_ledger>();
+  if (!spec->resource_names.empty())
+    ctx->pools = std::make_shared<resource_pools>(spec->resource_capacity);
+  std::vector<caf::actor> run_models;  // the sim models (and coordination actors) live as long as the run
+  for (const auto& [name, model] : spec->models) {
+    if (model.provider == model_provider::sim) {
+      ctx->models[name] = spawn_sim_model(sys, model);
+      run_models.push_back(ctx->models[name]);
+    } else {
+      ctx->models[name] = impl_->provider_for(model);
+    }
+  }
+  if (spec->coordinated) {
+    ctx->bus = spawn_bus(sys, bus_config{ctx->run_id, 10000, {}});
+    ctx->barrier = spawn_barrier(sys, barrier_config{ctx->run_id, 0});
+    for (const auto& [name, parties] : spec->barriers) caf::anon_send(ctx->barrier, barrier_define{name, parties});
+    ctx->board = spawn_blackboard(sys, blackboard_config{ctx->run_id});
+    run_models.insert(run_models.end(), {ctx->bus, ctx->barrier, ctx->board});
+  }
+  // The sink keeps every pattern's report (DAG layers, race runners, a plan) for the
+  // result; without a listener, only those events are sent at all.
+  auto reports = std::make_shared<nlohmann::json>(nlohmann::json::object());
+  ctx->events = spawn_event_sink(sys, [on_event, reports](const event& e) {
+    if (!e.report.is_null()) (*reports)[e.path] = e.report;
+    if (on_event) on_event(to_public(e));
+  });
+  ctx->all_events = static_cast<bool>(on_event);
+  auto sink = ctx->events;
+
+  task root_task;
+  root_task.run_id = ctx->run_id;
+  root_task.path = spec->workflow->label;
+  // The root is started here, not by a parent: its own "with" and "timeout_ms" apply here.
+  const auto& root_node = *spec->workflow;
+  root_task.bindings = root_node.with.is_object() ? root_node.with : nlohmann::json::object();
+  int64_t run_timeout = spec->timeout_ms > 0 ? spec->timeout_ms : impl_->options.run_timeout_ms;
+  if (root_node.timeout_ms > 0) run_timeout = std::min<int64_t>(run_timeout, root_node.timeout_ms);
+  root_task.deadline_ms = now_ms() + run_timeout;
+
+  auto st = std::make_shared<Run::state>();
+  auto started_us = now_us();
+  spdlog::debug("run {} started: {} model(s), timeout {} ms", ctx->run_id, ctx->models.size(), run_timeout);
+  st->driver = spawn_run_driver(
+      sys, ctx, spec->workflow, std::move(root_task), run_timeout, sink,
+      [st, run_models, started_us, reports, pools = ctx->pools, usage = ctx->usage](result r, bool deadline_hit) {
+        if (pools) pools->close();  // pooled agent instances end with the run
+        for (auto& m : run_models) caf::anon_send_exit(m, caf::exit_reason::user_shutdown);
+        auto wall_ms = (now_us() - started_us) / 1000;
+        auto totals = usage->totals();
+        auto out = to_public(std::move(r), deadline_hit, wall_ms, totals.run);
+        out.reports = std::move(*reports);
+        out.usage = std::move(totals.by_agent_and_pattern);
+        st->promise.set_value(std::move(out));
+      });
+  {
+    std::lock_guard<std::mutex> lock(impl_->runs_mutex);
+    auto& runs = impl_->runs;
+    runs.erase(std::remove_if(runs.begin(), runs.end(), [](auto& w) { return w.expired(); }), runs.end());
+    runs.push_back(st);
+  }
+  Run run;
+  run.state_ = st;
+  return run;
+}
+
+RunResult Runtime::run(const Scenario& sc, std::optional<nlohmann::json> input, EventHandler on_event) {
+  return start(sc, std::move(input), std::move(on_event)).wait();
+}
+
+caf::actor_system& runtime_access::system(Runtime& rt) { return *rt.impl_->system; }
+
+void runtime_access::adopt(Runtime& rt, const caf::actor& actor) {
+  auto& impl = *rt.impl_;
+  std::lock_guard<std::mutex> lock(impl.adopted_mutex);
+  auto& list = impl.adopted;
+  // Forget the ones that are gone, so that creating many over time does not grow the list.
+  if (list.size() >= 64 && (list.size() & (list.size() - 1)) == 0)
+    list.erase(std::remove_if(list.begin(), list.end(),
+                              [](const caf::actor_addr& a) { return !caf::actor_cast<caf::actor>(a); }),
+               list.end());
+  list.push_back(actor.address());
+}
+
+std::weak_ptr<const void> runtime_access::lifetime(Runtime& rt) { return rt.impl_->alive; }
+
+caf::actor runtime_access::model_provider(Runtime& rt, const model_def& m) { return rt.impl_->provider_for(m); }
+
+size_t Runtime::live_actors() const { return impl_->system->registry().running(); }
+
+nlohmann::json Runtime::model_pool_stats() const {
+  std::vector<caf::actor> pools;
+  {
+    std::lock_guard<std::mutex> lock(impl_->clients_mutex);
+    for (auto& kv : impl_->pools) pools.push_back(kv.second);
+  }
+  auto out = nlohmann::json::array();
+  caf::scoped_actor self{*impl_->system};
+  for (auto& pool : pools)
+    self->request(pool, std::chrono::seconds(2), stats_atom::value)
+      .receive([&](nlohmann::json& s) { out.push_back(std::move(s)); },
+               [&](caf::error& e) { out.push_back({{"error", impl_->system->render(e)}}); });
+  return out;
+}
+
+size_t Runtime::open_connections() const { return static_cast<size_t>(impl_->open_connections->load()); }
+
+}  // namespace cohort

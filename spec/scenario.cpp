@@ -1,0 +1,484 @@
+#include "spec/scenario.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include <boost/algorithm/string/case_conv.hpp>
+#include <boost/algorithm/string/predicate.hpp>
+#include <boost/url/parse.hpp>
+#include <valijson/adapters/nlohmann_json_adapter.hpp>
+#include <valijson/schema.hpp>
+#include <valijson/schema_parser.hpp>
+#include <valijson/validator.hpp>
+
+#include "messages/input_limits.hpp"
+#include "spec/template.hpp"
+#include "spec/workflow_loader.hpp"
+
+namespace cohort {
+namespace detail {
+extern const char* const scenario_schema_text;  // generated from config/scenario.schema.json
+}
+
+namespace {
+
+std::string join(const std::vector<std::string>& xs, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < xs.size(); ++i) out += (i ? sep : "") + xs[i];
+  return out;
+}
+
+template <class Map>
+std::string known_keys(const Map& m) {
+  std::vector<std::string> keys;
+  for (auto& kv : m) keys.push_back(kv.first);
+  return keys.empty() ? "none defined" : "defined: " + join(keys, ", ");
+}
+
+// valijson context ("<root>", "[workflow]", "[steps]", "[1]") -> "$.workflow.steps[1]"
+std::string to_json_path(const std::vector<std::string>& context) {
+  std::string path = "$";
+  for (const auto& c : context) {
+    if (c == "<root>") continue;
+    auto inner = c.size() >= 2 && c.front() == '[' ? c.substr(1, c.size() - 2) : c;
+    bool index = !inner.empty() && inner.find_first_not_of("0123456789") == std::string::npos;
+    path += index ? "[" + inner + "]" : "." + inner;
+  }
+  return path;
+}
+
+// The value a valijson context points at, for quoting it in the message.
+const nlohmann::json* value_at(const nlohmann::json& doc, const std::vector<std::string>& context) {
+  const nlohmann::json* cur = &doc;
+  for (const auto& c : context) {
+    if (c == "<root>") continue;
+    auto key = c.size() >= 2 && c.front() == '[' ? c.substr(1, c.size() - 2) : c;
+    if (cur->is_object() && cur->contains(key)) cur = &(*cur)[key];
+    else if (cur->is_array() && !key.empty() && key.find_first_not_of("0123456789") == std::string::npos &&
+             std::stoul(key) < cur->size())
+      cur = &(*cur)[std::stoul(key)];
+    else return nullptr;
+  }
+  return cur->is_structured() ? nullptr : cur;
+}
+
+const valijson::Schema& scenario_schema() {
+  static const std::unique_ptr<valijson::Schema> schema = [] {
+    auto s = std::make_unique<valijson::Schema>();
+    auto doc = nlohmann::json::parse(detail::scenario_schema_text);
+    valijson::SchemaParser parser;
+    valijson::adapters::NlohmannJsonAdapter adapter(doc);
+    parser.populateSchema(adapter, *s);
+    return s;
+  }();
+  return *schema;
+}
+
+class loader {
+ public:
+  // `taken_input`: the input, already moved out of `doc` by the caller.
+  loader(const nlohmann::json& doc, std::string origin, const std::vector<std::string>& tools,
+         std::shared_ptr<const nlohmann::json> taken_input = nullptr)
+      : doc_(doc), tools_(tools.begin(), tools.end()), taken_input_(std::move(taken_input)) {
+    out_.origin = std::move(origin);
+  }
+
+  scenario run() {
+    check_schema();
+    check_number_ranges(doc_, "$");
+    if (!problems_.empty()) throw scenario_error(out_.origin, problems_);
+    out_.name = doc_.value("name", "scenario");
+    out_.timeout_ms = doc_.value("timeout_ms", 0);
+    out_.retry_budget = doc_.value("retry_budget", out_.retry_budget);
+    if (taken_input_) out_.input = std::move(taken_input_);
+    else if (doc_.contains("input")) out_.input = std::make_shared<const nlohmann::json>(doc_["input"]);
+    // A scenario of tool agents alone needs no models.
+    const auto models = doc_.value("models", nlohmann::json::object());
+    for (auto& [name, m] : models.items()) load_model(name, m);
+    const auto barriers = doc_.value("barriers", nlohmann::json::object());
+    for (auto& [name, parties] : barriers.items()) out_.barriers[name] = parties.get<uint32_t>();
+    for (auto& [name, a] : doc_["agents"].items()) load_agent(name, a);
+    load_resources();
+    out_.workflow = load_workflow(doc_["workflow"], out_, problems_);
+    if (!problems_.empty()) throw scenario_error(out_.origin, problems_);
+    return std::move(out_);
+  }
+
+ private:
+  void problem(const std::string& path, const std::string& what) {
+    problems_.push_back(path + ": " + what);
+  }
+
+  // Durations, counts, sizes and indices are read as 32-bit integers: a larger number
+  // would be cut (a timeout of 2^32 + 1 ms became 1 ms). Values passed through to a
+  // model or a tool ("params", an input, a seed) may be anything JSON allows.
+  void check_number_ranges(const nlohmann::json& v, const std::string& path) {
+    static const std::set<std::string> free_keys{"input", "params", "seed", "initial", "with"};
+    constexpr double limit = std::numeric_limits<int32_t>::max();
+    if (v.is_object()) {
+      for (auto& [key, child] : v.items())
+        if (!free_keys.count(key)) check_number_ranges(child, path + "." + key);
+    } else if (v.is_array()) {
+      for (size_t i = 0; i < v.size(); ++i) check_number_ranges(v[i], path + "[" + std::to_string(i) + "]");
+    } else if (v.is_number() && std::abs(v.get<double>()) > limit) {
+      problem(path, "the number " + v.dump() + " is out of range (at most 2147483647)");
+    }
+  }
+
+  void check_schema() {
+    valijson::Validator validator;
+    valijson::ValidationResults results;
+    valijson::adapters::NlohmannJsonAdapter adapter(doc_);
+    if (validator.validate(scenario_schema(), adapter, &results)) return;
+    valijson::ValidationResults::Error e;
+    std::set<std::string> seen;
+    while (results.popError(e)) {
+      // valijson also reports every ancestor of a failure; the deepest line says it all.
+      if (e.description.rfind("Failed to validate against schema associated with property", 0) == 0 ||
+          e.description.rfind("Failed to validate item #", 0) == 0)
+        continue;
+      auto line = to_json_path(e.context) + ": " + e.description;
+      if (const auto* v = value_at(doc_, e.context)) line += " (got " + v->dump() + ")";
+      if (seen.insert(line).second) problems_.push_back(line);
+    }
+  }
+
+  void load_model(const std::string& name, const nlohmann::json& m) {
+    auto path = "$.models." + name;
+    model_def d;
+    d.name = name;
+    d.provider = parse_name_at(m.value("provider", ""), path + ".provider", problems_, model_provider::sim);
+    if (m.contains("params")) d.params = m["params"];
+    if (m.contains("price")) {
+      d.prompt_price_per_million = m["price"].value("prompt_per_million", 0.0);
+      d.completion_price_per_million = m["price"].value("completion_per_million", 0.0);
+    }
+    if (d.provider == model_provider::sim) {
+      try {
+        d.sim = parse_sim_settings(m, path);
+        d.sim.name = name;
+      } catch (const std::invalid_argument& e) {
+        problems_.push_back(e.what());
+      }
+    } else {
+      d.model = m.value("model", name);
+      d.api_key_env = m.value("api_key_env", "");
+      d.max_in_flight = m.value("max_in_flight", d.max_in_flight);
+      d.connect_timeout_ms = m.value("connect_timeout_ms", d.connect_timeout_ms);
+      d.request_timeout_ms = m.value("request_timeout_ms", d.request_timeout_ms);
+      d.stream = m.value("stream", false);
+      load_endpoints(path, m, d);
+      d.balance = m.value("balance", d.balance);
+      d.affinity = parse_name_at(m.value("affinity", "none"), path + ".affinity", problems_, affinity_mode::none);
+      if (m.contains("breaker")) {
+        d.breaker_given = true;
+        d.breaker.failures = m["breaker"].value("failures", d.breaker.failures);
+        d.breaker.open_ms = m["breaker"].value("open_ms", d.breaker.open_ms);
+      }
+    }
+    out_.models.emplace(name, std::move(d));
+  }
+
+  // The single `base_url` form or the `endpoints` list; the model's own max_in_flight,
+  // rpm and tpm are each endpoint's defaults.
+  void load_endpoints(const std::string& path, const nlohmann::json& m, model_def& d) {
+    endpoint_def defaults;
+    defaults.max_in_flight = d.max_in_flight;
+    defaults.rpm = m.value("rpm", defaults.rpm);
+    defaults.tpm = m.value("tpm", defaults.tpm);
+    load_tls_and_headers(path, m, defaults, m.contains("api_key_env"));
+    bool has_url = m.contains("base_url"), has_list = m.contains("endpoints");
+    if (has_url && has_list) problem(path, "give either base_url or endpoints, not both");
+    if (!has_url && !has_list) problem(path, "an openai model needs base_url or endpoints");
+    if (has_url) {
+      auto e = defaults;
+      e.base_url = m.value("base_url", "");
+      check_url(path + ".base_url", e.base_url);
+      check_tls(path, e);
+      d.endpoints.push_back(e);
+    } else if (has_list) {
+      const auto& list = m["endpoints"];
+      for (size_t i = 0; i < list.size(); ++i) {
+        auto at = path + ".endpoints[" + std::to_string(i) + "]";
+        const auto& ep = list[i];
+        auto e = defaults;
+        e.base_url = ep.value("base_url", "");
+        e.max_in_flight = ep.value("max_in_flight", e.max_in_flight);
+        e.rpm = ep.value("rpm", e.rpm);
+        e.tpm = ep.value("tpm", e.tpm);
+        e.weight = ep.value("weight", e.weight);
+        load_tls_and_headers(at, ep, e, m.contains("api_key_env"));
+        check_url(at + ".base_url", e.base_url);
+        check_tls(at, e);
+        for (size_t j = 0; j < d.endpoints.size(); ++j)
+          if (d.endpoints[j].base_url == e.base_url)
+            problem(at + ".base_url", "\"" + e.base_url + "\" is already endpoints[" + std::to_string(j) + "]");
+        d.endpoints.push_back(e);
+      }
+    }
+    if (!d.endpoints.empty()) {
+      d.base_url = d.endpoints[0].base_url;
+      d.max_in_flight = d.endpoints[0].max_in_flight;
+    }
+  }
+
+  void check_url(const std::string& path, const std::string& text) {
+    auto url = boost::urls::parse_absolute_uri(text);
+    if (!url) problem(path, "not an absolute URL: \"" + text + "\"");
+    else if (url->scheme() != "http" && url->scheme() != "https")
+      problem(path, "scheme \"" + std::string(url->scheme()) + "\" is not supported (use http or https)");
+    else if (url->host().empty())
+      problem(path, "no host in \"" + text + "\"");
+  }
+
+  // Given on the model, they are every endpoint's defaults; an endpoint's own replace
+  // them (its headers are added to the model's, and win on the same name).
+  // `key_from_env`: the model names api_key_env, so an Authorization header would clash.
+  void load_tls_and_headers(const std::string& path, const nlohmann::json& j, endpoint_def& e, bool key_from_env) {
+    e.ca_file = j.value("ca_file", e.ca_file);
+    e.tls_verify = j.value("tls_verify", e.tls_verify);
+    if (!j.contains("headers")) return;
+    const auto& headers = j["headers"];
+    for (auto& [name, value] : headers.items()) {
+      auto at = path + ".headers." + name;
+      auto lower = boost::algorithm::to_lower_copy(name);
+      if (name.empty() || name.find_first_of(" \t:") != std::string::npos || has_control_chars(name))
+        problem(at, "not a valid HTTP header name");
+      else if (has_control_chars(value.get_ref<const std::string&>()))
+        problem(at, "a header value must not contain control characters (a line break would start another header)");
+      else if (lower == "host" || lower == "content-type" || lower == "content-length" ||
+               lower == "transfer-encoding" || lower == "connection")
+        problem(at, "cohort sets " + name + " itself (it frames the request)");
+      else if (lower == "authorization" && key_from_env)
+        problem(at, "give the key either here or by api_key_env, not both");
+      else {
+        // Header names are case-insensitive: an endpoint's "x-team" replaces the model's "X-Team".
+        for (auto it = e.headers.begin(); it != e.headers.end();)
+          it = boost::algorithm::iequals(it->first, name) ? e.headers.erase(it) : std::next(it);
+        e.headers[name] = value.get<std::string>();
+      }
+    }
+  }
+
+  void check_tls(const std::string& path, const endpoint_def& e) {
+    if (e.ca_file.empty()) return;
+    if (e.base_url.rfind("https:", 0) != 0)
+      problem(path + ".ca_file", "given for \"" + e.base_url + "\", which is not https");
+    else if (!std::ifstream(e.ca_file))
+      problem(path + ".ca_file", "cannot read \"" + e.ca_file + "\"");
+  }
+
+  void load_agent(const std::string& name, const nlohmann::json& a) {
+    auto path = "$.agents." + name;
+    if (name.find('/') != std::string::npos)  // an agent's name labels its nodes, and node paths join labels with '/'
+      problem(path, "the agent name \"" + name + "\" contains '/', which separates the parts of a node path");
+    agent_def d;
+    d.name = name;
+    d.type = parse_name_at(a.value("type", "llm"), path + ".type", problems_, agent_type::llm);
+    d.timeout_ms = a.value("timeout_ms", 0);
+    d.pool = a.value("pool", 0);
+    if (d.type == agent_type::llm) {
+      d.model = a.value("model", "");
+      if (!out_.models.count(d.model))
+        problem(path + ".model", "unknown model \"" + d.model + "\" (" + known_keys(out_.models) + ")");
+      d.system = a.value("system", "");
+      d.prompt = a.value("prompt", "");
+      d.json_output = a.value("output", "text") == "json";
+      if (a.contains("params")) d.params = a["params"];
+      check_template(path + ".system", d.system);
+      check_template(path + ".prompt", d.prompt);
+    } else {
+      d.tool = a.value("tool", "");
+      if (!tools_.count(d.tool))
+        problem(path + ".tool", "unknown tool \"" + d.tool + "\" (registered: " +
+                                    join({tools_.begin(), tools_.end()}, ", ") + ")");
+      if (a.contains("input")) d.input = a["input"];
+      check_json_template(path + ".input", d.input);
+      d.detached = a.value("detached", false);
+    }
+    if (a.contains("coordination")) load_coordination(d, a["coordination"], path + ".coordination");
+    out_.coordinated = out_.coordinated || d.coordination.enabled || d.detached;
+    out_.agents.emplace(name, std::move(d));
+  }
+
+  void load_coordination(agent_def& d, const nlohmann::json& c, const std::string& path) {
+    auto& co = d.coordination;
+    co.enabled = true;
+    co.as = c.value("as", "");
+    check_template(path + ".as", co.as);
+    co.send = c.value("send", false);
+    if (c.contains("receive")) {
+      const auto& r = c["receive"];
+      co.receive = r.is_object() ? r.value("count", 1) : r.get<int>();
+      if (r.is_object()) co.receive_timeout_ms = r.value("timeout_ms", 0);
+    }
+    if (!c.contains("barrier")) return;
+    const auto& b = c["barrier"];
+    if (b.is_string()) {
+      co.barrier = b.get<std::string>();
+      if (!out_.barriers.count(co.barrier))
+        problem(path + ".barrier", "unknown sync point \"" + co.barrier +
+                                       "\": declare its parties in \"barriers\", or give {\"name\", \"parties\"}");
+      return;
+    }
+    co.barrier = b.value("name", "");
+    co.barrier_before = b.value("at", "after") == "before";
+    co.barrier_timeout_ms = b.value("timeout_ms", 0);
+    auto parties = b.value("parties", 1u);
+    auto [it, added] = out_.barriers.emplace(co.barrier, parties);
+    if (!added && it->second != parties)
+      problem(path + ".barrier.parties", "sync point \"" + co.barrier + "\" already has " +
+                                             std::to_string(it->second) + " parties, not " + std::to_string(parties));
+  }
+
+  // Declared resources ("resources": {"gpu": 2}), then the ones the run implies: its
+  // agent limit and every agent pool. A branch claims them through resource_needs.
+  void load_resources() {
+    auto add = [&](const std::string& name, int capacity) {
+      out_.resource_names.push_back(name);
+      out_.resource_capacity.push_back(capacity);
+      return out_.resource_names.size() - 1;
+    };
+    const auto declared = doc_.value("resources", nlohmann::json::object());
+    for (auto& [name, capacity] : declared.items()) add(name, capacity.get<int>());
+    out_.max_concurrency = doc_.value("max_concurrency", 0);
+    std::optional<size_t> run_limit;
+    if (out_.max_concurrency > 0) run_limit = add("run:agents", out_.max_concurrency);
+    for (auto& [name, agent] : out_.agents) {
+      if (run_limit) agent.needs.push_back({*run_limit, 1});
+      if (agent.pool <= 0) continue;
+      agent.instance_pool = add("pool:" + name, agent.pool);
+      agent.needs.push_back({*agent.instance_pool, 1});
+    }
+  }
+
+  void check_template(const std::string& path, const std::string& tmpl) {
+    try {
+      template_refs(tmpl);
+    } catch (const template_error& e) {
+      problem(path, std::string("bad template: ") + e.what());
+    }
+  }
+
+  void check_json_template(const std::string& path, const nlohmann::json& j) {
+    if (j.is_string()) check_template(path, j.get<std::string>());
+    if (j.is_object())
+      for (auto& [k, v] : j.items()) check_json_template(path + "." + k, v);
+    if (j.is_array())
+      for (size_t i = 0; i < j.size(); ++i) check_json_template(path + "[" + std::to_string(i) + "]", j[i]);
+  }
+
+  const nlohmann::json& doc_;
+  std::set<std::string> tools_;
+  std::shared_ptr<const nlohmann::json> taken_input_;
+  scenario out_;
+  std::vector<std::string> problems_;
+};
+
+std::string line_and_column(const std::string& text, size_t byte) {
+  size_t line = 1, col = 1;
+  for (size_t i = 0; i < byte && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return std::to_string(line) + ":" + std::to_string(col);
+}
+
+}  // namespace
+
+bool model_def::needs_pool() const {
+  if (provider != model_provider::openai) return false;
+  if (endpoints.size() > 1 || breaker_given) return true;
+  return std::any_of(endpoints.begin(), endpoints.end(), [](const endpoint_def& e) { return e.rpm > 0 || e.tpm > 0; });
+}
+
+model_def model_def::for_endpoint(size_t i) const {
+  model_def m = *this;
+  m.base_url = endpoints.at(i).base_url;
+  m.max_in_flight = endpoints.at(i).max_in_flight;
+  m.endpoints = {endpoints.at(i)};
+  return m;
+}
+
+scenario_error::scenario_error(std::string origin, std::vector<std::string> problems)
+    : std::runtime_error([&] {
+        std::string msg = "invalid scenario " + origin + ":";
+        for (auto& p : problems) msg += "\n  " + p;
+        return msg;
+      }()),
+      problems_(std::move(problems)) {}
+
+scenario load_scenario(const nlohmann::json& doc, const std::string& origin,
+                       const std::vector<std::string>& tool_names) {
+  return loader(doc, origin, tool_names).run();
+}
+
+scenario load_scenario(nlohmann::json&& doc, const std::string& origin,
+                       const std::vector<std::string>& tool_names) {
+  if (!doc.is_object() || !doc.contains("input")) return loader(doc, origin, tool_names).run();
+  auto input = std::make_shared<const nlohmann::json>(std::move(doc["input"]));
+  doc.erase("input");
+  return loader(doc, origin, tool_names, std::move(input)).run();
+}
+
+scenario load_scenario_file(const std::string& path, const std::vector<std::string>& tool_names) {
+  std::string text;
+  try {
+    text = read_bounded_file(path);
+  } catch (const input_error& e) {
+    throw scenario_error(path, {e.detail});
+  }
+  auto limit = current_input_limits().max_json_depth;
+  if (json_depth(text, limit) > limit)
+    throw scenario_error(path, {"JSON nested deeper than " + std::to_string(limit) + " levels (the limit, max_json_depth)"});
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw scenario_error(path, {"line " + line_and_column(text, e.byte ? e.byte - 1 : 0) +
+                                ": JSON syntax error: " + e.what()});
+  } catch (const nlohmann::json::exception& e) {  // a number too large even for a double
+    throw scenario_error(path, {std::string("not valid JSON: ") + e.what()});
+  }
+  return load_scenario(std::move(doc), path, tool_names);
+}
+
+const nlohmann::json* input_value(const nlohmann::json& input, const std::string& path) {
+  static const nlohmann::json no_bindings = nlohmann::json::object();
+  return template_scope(no_bindings, input).find(template_refs("{{" + path + "}}")[0].segments);
+}
+
+void validate_input(const scenario& s, const nlohmann::json& input) {
+  std::vector<std::string> problems;
+  std::function<void(const workflow_node&)> walk = [&](const workflow_node& n) {
+    if (n.kind == node_kind::fan_out && n.over.rfind("input", 0) == 0) {
+      const auto* v = input_value(input, n.over);
+      if (!v) problems.push_back(n.json_path + ".over: \"" + n.over + "\" is not in the input");
+      else if (!v->is_array())
+        problems.push_back(n.json_path + ".over: \"" + n.over + "\" must be an array, is " +
+                           v->type_name());
+    }
+    for (const auto& g : n.simulation.population) {
+      if (g.instances_from.rfind("input", 0) != 0) continue;
+      const auto* v = input_value(input, g.instances_from);
+      if (!v) problems.push_back(g.json_path + ".instances_from: \"" + g.instances_from + "\" is not in the input");
+      else if (!v->is_array() || v->empty())
+        problems.push_back(g.json_path + ".instances_from: \"" + g.instances_from + "\" must be a non-empty array");
+    }
+    for (auto& c : n.children) walk(*c);
+    if (n.each) walk(*n.each);
+  };
+  walk(*s.workflow);
+  if (!problems.empty()) throw scenario_error(s.origin + " (input)", problems);
+}
+
+}  // namespace cohort

@@ -1,0 +1,73 @@
+#include "spec/sim_settings.hpp"
+
+#include <stdexcept>
+
+namespace cohort {
+
+std::vector<sim_rule> parse_sim_rules(const nlohmann::json& rules, const std::string& where) {
+  if (!rules.is_array()) throw std::invalid_argument(where + ": must be an array of rules");
+  std::vector<sim_rule> out;
+  for (size_t i = 0; i < rules.size(); ++i) {
+    auto at = where + "[" + std::to_string(i) + "]";
+    const auto& r = rules[i];
+    if (!r.is_object()) throw std::invalid_argument(at + ": a rule must be an object");
+    sim_rule rule;
+    if (r.contains("match") && !r["match"].is_string()) throw std::invalid_argument(at + ".match: must be a string");
+    try {
+      rule.regex = cohort::regex(r.value("match", ".*"));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(at + ".match: bad regex: " + e.what());
+    }
+    if (r.contains("reply")) {
+      if (!r["reply"].is_string()) throw std::invalid_argument(at + ".reply: must be a string");
+      rule.reply = r["reply"].get<std::string>();
+    } else if (r.contains("choices")) {
+      const auto& cs = r["choices"];
+      if (!cs.is_array() || cs.empty())
+        throw std::invalid_argument(at + ".choices: must be a non-empty array");
+      for (size_t j = 0; j < cs.size(); ++j) {
+        auto cat = at + ".choices[" + std::to_string(j) + "]";
+        sim_choice c;
+        if (cs[j].is_string()) {
+          c.reply = cs[j].get<std::string>();
+        } else if (cs[j].is_object() && cs[j].contains("reply") && cs[j]["reply"].is_string()) {
+          c.reply = cs[j]["reply"].get<std::string>();
+          c.weight = cs[j].value("weight", 1.0);
+          if (c.weight < 0) throw std::invalid_argument(cat + ".weight: must be >= 0");
+        } else {
+          throw std::invalid_argument(cat + ": must be a string or {\"reply\", \"weight\"}");
+        }
+        rule.choices.push_back(std::move(c));
+      }
+    } else {
+      throw std::invalid_argument(at + ": needs \"reply\" or \"choices\"");
+    }
+    out.push_back(std::move(rule));
+  }
+  return out;
+}
+
+sim_settings parse_sim_settings(const nlohmann::json& m, const std::string& where) {
+  sim_settings s;
+  s.seed = m.value("seed", uint64_t{1});
+  if (m.contains("latency_ms")) {
+    const auto& l = m["latency_ms"];
+    if (l.is_number()) {
+      s.latency_min_ms = s.latency_max_ms = l.get<int>();
+    } else if (l.is_object()) {
+      s.latency_min_ms = l.value("min", 0);
+      s.latency_max_ms = l.value("max", s.latency_min_ms);
+    } else {
+      throw std::invalid_argument(where + ".latency_ms: must be a number or {\"min\", \"max\"}");
+    }
+    if (s.latency_min_ms < 0 || s.latency_max_ms < s.latency_min_ms)
+      throw std::invalid_argument(where + ".latency_ms: needs 0 <= min <= max");
+  }
+  s.failure_rate = m.value("failure_rate", 0.0);
+  if (s.failure_rate < 0 || s.failure_rate > 1)
+    throw std::invalid_argument(where + ".failure_rate: must be between 0 and 1");
+  if (m.contains("rules")) s.rules = parse_sim_rules(m["rules"], where + ".rules");
+  return s;
+}
+
+}  // namespace cohort

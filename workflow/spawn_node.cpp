@@ -1,0 +1,17 @@
+#include "workflow/spawn_node.hpp"
+
+#include <caf/actor_system.hpp>
+
+#include "agents/spawn_agent.hpp"
+#include "spec/scenario.hpp"
+
+namespace cohort {
+
+caf::actor spawn_node(caf::actor_system& sys, const run_context_ptr& ctx,
+                      const std::shared_ptr<const workflow_node>& node) {
+  if (node->kind != node_kind::agent) return spawn_supervisor(sys, ctx, node);
+  const auto& agent = ctx->spec->agents.at(node->agent);
+  return agent.type == agent_type::tool ? spawn_tool_agent(sys, ctx, agent) : spawn_llm_agent(sys, ctx, agent);
+}
+
+}  // namespace cohort
