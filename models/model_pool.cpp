@@ -13,6 +13,7 @@
 
 #include "messages/atoms.hpp"
 #include "messages/model_call.hpp"
+#include "models/affinity_table.hpp"
 #include "models/circuit_breaker.hpp"
 #include "models/http/http_endpoint.hpp"
 #include "models/token_bucket.hpp"
@@ -55,31 +56,6 @@ struct pool_call {
   bool probe = false;        // the half-open probe of its endpoint
   double tokens = -1;        // estimated cost for tpm (-1: not estimated yet)
   error_info first_error;    // what failed before the failover
-};
-
-// Affinity key -> the endpoint it used last. Two generations make an approximate LRU:
-// keys of finished runs age out, and the table stays bounded.
-class affinity_table {
- public:
-  int find(const std::string& key) {
-    if (auto it = recent_.find(key); it != recent_.end()) return it->second;
-    if (auto it = older_.find(key); it != older_.end()) {
-      auto endpoint = it->second;
-      remember(key, endpoint);
-      return endpoint;
-    }
-    return -1;
-  }
-  void remember(const std::string& key, int endpoint) {
-    recent_[key] = endpoint;
-    if (recent_.size() < generation_size) return;
-    older_ = std::move(recent_);
-    recent_.clear();
-  }
-
- private:
-  static constexpr size_t generation_size = 4096;
-  std::unordered_map<std::string, int> recent_, older_;
 };
 
 struct pool_state {
@@ -147,52 +123,113 @@ nlohmann::json stats_of(const model_def& model, const pool_state& st, int64_t no
   return {{"model", model.name}, {"affinity", to_string(model.affinity)}, {"waiting", waiting}, {"endpoints", eps}};
 }
 
-caf::behavior model_pool(pool_actor* self, model_def model, boost::asio::io_context* io,
-                         std::shared_ptr<std::atomic<int64_t>> open_connections) {
-  auto now0 = steady_ms();
-  auto wake = wake_by_message(self);
-  for (size_t i = 0; i < model.endpoints.size(); ++i) {
-    const auto& def = model.endpoints[i];
-    endpoint_state ep;
-    ep.http = std::make_unique<http_endpoint>(model.for_endpoint(i), *io, open_connections, wake);
-    ep.def = def;
-    ep.requests = token_bucket(def.rpm, now0);
-    ep.tokens = token_bucket(def.tpm, now0);
-    ep.breaker = circuit_breaker(model.breaker.failures, model.breaker.open_ms);
-    self->state.endpoints.push_back(std::move(ep));
+// The pool's logic; the behaviour below is a table of one-line handlers calling it.
+class pool_logic {
+ public:
+  pool_logic(pool_actor* self, model_def model, boost::asio::io_context& io,
+             const std::shared_ptr<std::atomic<int64_t>>& open_connections)
+      : self_(self), spec_(std::make_shared<const model_def>(std::move(model))) {
+    auto now = steady_ms();
+    auto wake = wake_by_message(self);
+    for (size_t i = 0; i < spec_->endpoints.size(); ++i) {
+      const auto& def = spec_->endpoints[i];
+      endpoint_state ep;
+      ep.http = std::make_unique<http_endpoint>(spec_->for_endpoint(i), io, open_connections, wake);
+      ep.def = def;
+      ep.requests = token_bucket(def.rpm, now);
+      ep.tokens = token_bucket(def.tpm, now);
+      ep.breaker = circuit_breaker(spec_->breaker.failures, spec_->breaker.open_ms);
+      st().endpoints.push_back(std::move(ep));
+    }
   }
-  auto spec = std::make_shared<const model_def>(std::move(model));
 
-  auto deliver = [=](uint64_t id, model_reply reply) {
-    auto& st = self->state;
-    auto it = st.calls.find(id);
-    if (it == st.calls.end()) return;
-    reply.id = id;
-    it->second.promise.deliver(std::move(reply));
-    st.calls.erase(it);
-  };
+  caf::result<model_reply> request(model_request& req) {
+    auto id = req.id;
+    pool_call c;
+    c.promise = self_->make_response_promise();
+    c.affinity = affinity_key(spec_->affinity, req);
+    c.req = std::make_shared<const model_request>(std::move(req));
+    auto rp = c.promise;
+    st().calls.emplace(id, std::move(c));
+    st().waiting.push_back(id);
+    pump();
+    return rp;
+  }
 
-  // Where the call can go now: the endpoint, or how long until one may have room, or
+  // Endpoints have finished calls (their I/O woke the actor).
+  void http_done() {
+    auto& endpoints = st().endpoints;
+    for (size_t i = 0; i < endpoints.size(); ++i)
+      for (auto& reply : endpoints[i].http->take_finished()) settle(static_cast<int>(i), std::move(reply));
+    pump();
+  }
+
+  void withdraw(uint64_t id) {
+    auto it = st().calls.find(id);
+    if (it == st().calls.end()) return;
+    auto& c = it->second;
+    if (c.endpoint >= 0) {
+      auto& ep = st().endpoints[c.endpoint];
+      ep.http->cancel(id);  // closes the HTTP request
+      --ep.in_flight;
+      if (c.probe) ep.breaker.probe_abandoned();
+    }
+    st().calls.erase(it);  // its id in `waiting`, if any, is skipped later
+    pump();
+  }
+
+  void timer_fired(int64_t at) {
+    if (st().timer_at == at) st().timer_at = 0;
+    pump();
+  }
+
+  nlohmann::json stats() const { return stats_of(*spec_, self_->state, steady_ms()); }
+
+  void stop(caf::exit_msg& msg) {
+    for (auto& kv : st().calls) {
+      model_reply r;
+      r.id = kv.first;
+      r.error = {"cancelled", "model pool " + spec_->name + " stopped"};
+      kv.second.promise.deliver(std::move(r));
+    }
+    st().calls.clear();
+    for (auto& ep : st().endpoints) ep.http->close();
+    self_->quit(msg.reason);
+  }
+
+ private:
+  // Where a call can go now: the endpoint, or how long until one may have room, or
   // neither (all saturated: a reply will pump), or none alive at all.
   struct choice {
     int endpoint = -1;
     int64_t wait_ms = 0;
     bool any_alive = false;
   };
-  auto choose = [=](pool_call& c, int64_t now) {
-    auto& st = self->state;
+
+  pool_state& st() { return self_->state; }
+
+  void deliver(uint64_t id, model_reply reply) {
+    auto it = st().calls.find(id);
+    if (it == st().calls.end()) return;
+    reply.id = id;
+    it->second.promise.deliver(std::move(reply));
+    st().calls.erase(it);
+  }
+
+  choice choose(pool_call& c, int64_t now) {
+    auto& endpoints = st().endpoints;
     choice out;
-    auto n = st.endpoints.size();
+    auto n = endpoints.size();
     int64_t soonest = std::numeric_limits<int64_t>::max();
     int best = -1, probe = -1;
     double best_load = 0;
     std::vector<bool> ready(n, false);
     for (size_t k = 0; k < n; ++k) {
-      auto i = (st.rotation + k) % n;
-      auto& ep = st.endpoints[i];
+      auto i = (st().rotation + k) % n;
+      auto& ep = endpoints[i];
       if (static_cast<int>(i) == c.failed_on || !ep.breaker.allows(now)) continue;
       out.any_alive = true;
-      if (ep.tokens.limited() && c.tokens < 0) c.tokens = estimate_cost(*c.req, spec->params);
+      if (ep.tokens.limited() && c.tokens < 0) c.tokens = estimate_cost(*c.req, spec_->params);
       auto wait = std::max({ep.paused_until - now, ep.requests.wait_ms(1, now),
                             ep.tokens.limited() ? ep.tokens.wait_ms(c.tokens, now) : int64_t{0}});
       if (wait > 0) {
@@ -209,51 +246,49 @@ caf::behavior model_pool(pool_actor* self, model_def model, boost::asio::io_cont
         best_load = load;
       }
     }
-    int sticky = c.affinity.empty() ? -1 : st.affinity.find(c.affinity);
+    int sticky = c.affinity.empty() ? -1 : st().affinity.find(c.affinity);
     if (probe >= 0) out.endpoint = probe;
     else if (sticky >= 0 && static_cast<size_t>(sticky) < n && ready[sticky]) out.endpoint = sticky;
     else out.endpoint = best;
     if (out.endpoint < 0 && soonest != std::numeric_limits<int64_t>::max()) out.wait_ms = soonest;
     return out;
-  };
+  }
 
-  auto dispatch = [=](pool_call& c, int i, int64_t now) {
-    auto& st = self->state;
-    auto& ep = st.endpoints[i];
+  void dispatch(pool_call& c, int i, int64_t now) {
+    auto& ep = st().endpoints[i];
     ++ep.in_flight;
     ++ep.sent;
     ep.requests.take(1, now);
     if (ep.tokens.limited()) ep.tokens.take(c.tokens, now);
     c.probe = ep.breaker.sent();
     c.endpoint = i;
-    if (!c.affinity.empty()) st.affinity.remember(c.affinity, i);
-    st.rotation = static_cast<size_t>(i) + 1;
+    if (!c.affinity.empty()) st().affinity.remember(c.affinity, i);
+    st().rotation = static_cast<size_t>(i) + 1;
     ep.http->start(c.req);
-  };
+  }
 
-  auto arm_timer = [=](int64_t now, int64_t wait_ms) {
-    auto& st = self->state;
+  void arm_timer(int64_t now, int64_t wait_ms) {
     auto at = now + wait_ms;
-    if (st.timer_at != 0 && st.timer_at <= at) return;
-    st.timer_at = at;
-    self->delayed_send(self, std::chrono::milliseconds(wait_ms), pump_atom::value, at);
-  };
+    if (st().timer_at != 0 && st().timer_at <= at) return;
+    st().timer_at = at;
+    self_->delayed_send(self_, std::chrono::milliseconds(wait_ms), pump_atom::value, at);
+  }
 
   // Hands out waiting calls in order while an endpoint can take the head.
-  auto pump = [=] {
-    auto& st = self->state;
+  void pump() {
     auto now = steady_ms();
-    while (!st.waiting.empty()) {
-      auto id = st.waiting.front();
-      auto it = st.calls.find(id);
-      if (it == st.calls.end() || it->second.endpoint >= 0) {  // withdrawn meanwhile
-        st.waiting.pop_front();
+    auto& waiting = st().waiting;
+    while (!waiting.empty()) {
+      auto id = waiting.front();
+      auto it = st().calls.find(id);
+      if (it == st().calls.end() || it->second.endpoint >= 0) {  // withdrawn meanwhile
+        waiting.pop_front();
         continue;
       }
       auto& c = it->second;
       auto pick = choose(c, now);
       if (pick.endpoint >= 0) {
-        st.waiting.pop_front();
+        waiting.pop_front();
         dispatch(c, pick.endpoint, now);
         continue;
       }
@@ -261,41 +296,39 @@ caf::behavior model_pool(pool_actor* self, model_def model, boost::asio::io_cont
         if (pick.wait_ms > 0) arm_timer(now, pick.wait_ms);
         return;  // saturated: a reply pumps again
       }
-      st.waiting.pop_front();
+      waiting.pop_front();
       model_reply r;
       r.error = c.failed_on >= 0 ? c.first_error
-                                 : error_info{"connection", "model " + spec->name +
+                                 : error_info{"connection", "model " + spec_->name +
                                                                 ": every endpoint is out of service (circuit breaker open)"};
       deliver(id, std::move(r));
     }
-  };
+  }
 
   // After a failure on endpoint i: once, if another endpoint is still in service.
-  auto try_elsewhere = [=](uint64_t id, pool_call& c, int i, const model_reply& reply) {
-    auto& st = self->state;
+  bool try_elsewhere(uint64_t id, pool_call& c, int i, const model_reply& reply) {
     if (c.failed_on >= 0) return false;
     auto now = steady_ms();
     bool other = false;
-    for (size_t k = 0; k < st.endpoints.size(); ++k)
-      if (static_cast<int>(k) != i && st.endpoints[k].breaker.allows(now)) other = true;
+    for (size_t k = 0; k < st().endpoints.size(); ++k)
+      if (static_cast<int>(k) != i && st().endpoints[k].breaker.allows(now)) other = true;
     if (!other) return false;
     c.failed_on = i;
     c.first_error = reply.error;
     c.endpoint = -1;
     c.probe = false;
-    ++st.endpoints[i].failovers;
-    st.waiting.push_front(id);  // ahead of the queue: it has waited already
+    ++st().endpoints[i].failovers;
+    st().waiting.push_front(id);  // ahead of the queue: it has waited already
     return true;
-  };
+  }
 
   // A finished call's reply: the endpoint's counters, limits and breaker learn of it,
   // then it goes to the asker, or to another endpoint once (see try_elsewhere).
-  auto settle = [=](int i, model_reply reply) {
-    auto& st = self->state;
-    auto it = st.calls.find(reply.id);
-    if (it == st.calls.end() || it->second.endpoint != i) return;  // withdrawn meanwhile
+  void settle(int i, model_reply reply) {
+    auto it = st().calls.find(reply.id);
+    if (it == st().calls.end() || it->second.endpoint != i) return;  // withdrawn meanwhile
     auto& c = it->second;
-    auto& ep = st.endpoints[i];
+    auto& ep = st().endpoints[i];
     auto now = steady_ms();
     --ep.in_flight;
     const auto& kind = reply.error.kind;
@@ -320,60 +353,22 @@ caf::behavior model_pool(pool_actor* self, model_def model, boost::asio::io_cont
       ep.breaker.probe_abandoned();  // e.g. cancelled: says nothing about the endpoint
     }
     if (reply.ok || !fails_over(kind) || !try_elsewhere(reply.id, c, i, reply)) deliver(reply.id, std::move(reply));
-  };
+  }
 
-  self->set_exit_handler([=](caf::exit_msg& msg) {
-    auto& st = self->state;
-    for (auto& kv : st.calls) {
-      model_reply r;
-      r.id = kv.first;
-      r.error = {"cancelled", "model pool " + spec->name + " stopped"};
-      kv.second.promise.deliver(std::move(r));
-    }
-    st.calls.clear();
-    for (auto& ep : st.endpoints) ep.http->close();
-    self->quit(msg.reason);
-  });
+  pool_actor* self_;
+  std::shared_ptr<const model_def> spec_;
+};
 
+caf::behavior model_pool(pool_actor* self, model_def model, boost::asio::io_context* io,
+                         std::shared_ptr<std::atomic<int64_t>> open_connections) {
+  auto logic = std::make_shared<pool_logic>(self, std::move(model), *io, open_connections);
+  self->set_exit_handler([=](caf::exit_msg& msg) { logic->stop(msg); });
   return {
-    [=](model_request& req) -> caf::result<model_reply> {
-      auto& st = self->state;
-      auto id = req.id;
-      pool_call c;
-      c.promise = self->make_response_promise();
-      c.affinity = affinity_key(spec->affinity, req);
-      c.req = std::make_shared<const model_request>(std::move(req));
-      auto rp = c.promise;
-      st.calls.emplace(id, std::move(c));
-      st.waiting.push_back(id);
-      pump();
-      return rp;
-    },
-    [=](http_done_atom) {
-      auto& endpoints = self->state.endpoints;
-      for (size_t i = 0; i < endpoints.size(); ++i)
-        for (auto& reply : endpoints[i].http->take_finished()) settle(static_cast<int>(i), std::move(reply));
-      pump();
-    },
-    [=](cancel_req_atom, uint64_t id) {
-      auto& st = self->state;
-      auto it = st.calls.find(id);
-      if (it == st.calls.end()) return;
-      auto& c = it->second;
-      if (c.endpoint >= 0) {
-        auto& ep = st.endpoints[c.endpoint];
-        ep.http->cancel(id);  // closes the HTTP request
-        --ep.in_flight;
-        if (c.probe) ep.breaker.probe_abandoned();
-      }
-      st.calls.erase(it);  // its id in `waiting`, if any, is skipped later
-      pump();
-    },
-    [=](pump_atom, int64_t at) {
-      if (self->state.timer_at == at) self->state.timer_at = 0;
-      pump();
-    },
-    [=](stats_atom) { return stats_of(*spec, self->state, steady_ms()); },
+    [=](model_request& req) -> caf::result<model_reply> { return logic->request(req); },
+    [=](http_done_atom) { logic->http_done(); },
+    [=](cancel_req_atom, uint64_t id) { logic->withdraw(id); },
+    [=](pump_atom, int64_t at) { logic->timer_fired(at); },
+    [=](stats_atom) { return logic->stats(); },
   };
 }
 

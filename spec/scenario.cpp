@@ -11,73 +11,15 @@
 #include <boost/algorithm/string/case_conv.hpp>
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/url/parse.hpp>
-#include <valijson/adapters/nlohmann_json_adapter.hpp>
-#include <valijson/schema.hpp>
-#include <valijson/schema_parser.hpp>
-#include <valijson/validator.hpp>
 
 #include "messages/input_limits.hpp"
+#include "spec/name_list.hpp"
+#include "spec/schema_check.hpp"
 #include "spec/template.hpp"
 #include "spec/workflow_loader.hpp"
 
 namespace cohort {
-namespace detail {
-extern const char* const scenario_schema_text;  // generated from config/scenario.schema.json
-}
-
 namespace {
-
-std::string join(const std::vector<std::string>& xs, const std::string& sep) {
-  std::string out;
-  for (size_t i = 0; i < xs.size(); ++i) out += (i ? sep : "") + xs[i];
-  return out;
-}
-
-template <class Map>
-std::string known_keys(const Map& m) {
-  std::vector<std::string> keys;
-  for (auto& kv : m) keys.push_back(kv.first);
-  return keys.empty() ? "none defined" : "defined: " + join(keys, ", ");
-}
-
-// valijson context ("<root>", "[workflow]", "[steps]", "[1]") -> "$.workflow.steps[1]"
-std::string to_json_path(const std::vector<std::string>& context) {
-  std::string path = "$";
-  for (const auto& c : context) {
-    if (c == "<root>") continue;
-    auto inner = c.size() >= 2 && c.front() == '[' ? c.substr(1, c.size() - 2) : c;
-    bool index = !inner.empty() && inner.find_first_not_of("0123456789") == std::string::npos;
-    path += index ? "[" + inner + "]" : "." + inner;
-  }
-  return path;
-}
-
-// The value a valijson context points at, for quoting it in the message.
-const nlohmann::json* value_at(const nlohmann::json& doc, const std::vector<std::string>& context) {
-  const nlohmann::json* cur = &doc;
-  for (const auto& c : context) {
-    if (c == "<root>") continue;
-    auto key = c.size() >= 2 && c.front() == '[' ? c.substr(1, c.size() - 2) : c;
-    if (cur->is_object() && cur->contains(key)) cur = &(*cur)[key];
-    else if (cur->is_array() && !key.empty() && key.find_first_not_of("0123456789") == std::string::npos &&
-             std::stoul(key) < cur->size())
-      cur = &(*cur)[std::stoul(key)];
-    else return nullptr;
-  }
-  return cur->is_structured() ? nullptr : cur;
-}
-
-const valijson::Schema& scenario_schema() {
-  static const std::unique_ptr<valijson::Schema> schema = [] {
-    auto s = std::make_unique<valijson::Schema>();
-    auto doc = nlohmann::json::parse(detail::scenario_schema_text);
-    valijson::SchemaParser parser;
-    valijson::adapters::NlohmannJsonAdapter adapter(doc);
-    parser.populateSchema(adapter, *s);
-    return s;
-  }();
-  return *schema;
-}
 
 class loader {
  public:
@@ -89,8 +31,8 @@ class loader {
   }
 
   scenario run() {
-    check_schema();
-    check_number_ranges(doc_, "$");
+    check_against_schema(doc_, problems_);
+    check_number_ranges(doc_, "$", problems_);
     if (!problems_.empty()) throw scenario_error(out_.origin, problems_);
     out_.name = doc_.value("name", "scenario");
     out_.timeout_ms = doc_.value("timeout_ms", 0);
@@ -112,40 +54,6 @@ class loader {
  private:
   void problem(const std::string& path, const std::string& what) {
     problems_.push_back(path + ": " + what);
-  }
-
-  // Durations, counts, sizes and indices are read as 32-bit integers: a larger number
-  // would be cut (a timeout of 2^32 + 1 ms became 1 ms). Values passed through to a
-  // model or a tool ("params", an input, a seed) may be anything JSON allows.
-  void check_number_ranges(const nlohmann::json& v, const std::string& path) {
-    static const std::set<std::string> free_keys{"input", "params", "seed", "initial", "with"};
-    constexpr double limit = std::numeric_limits<int32_t>::max();
-    if (v.is_object()) {
-      for (auto& [key, child] : v.items())
-        if (!free_keys.count(key)) check_number_ranges(child, path + "." + key);
-    } else if (v.is_array()) {
-      for (size_t i = 0; i < v.size(); ++i) check_number_ranges(v[i], path + "[" + std::to_string(i) + "]");
-    } else if (v.is_number() && std::abs(v.get<double>()) > limit) {
-      problem(path, "the number " + v.dump() + " is out of range (at most 2147483647)");
-    }
-  }
-
-  void check_schema() {
-    valijson::Validator validator;
-    valijson::ValidationResults results;
-    valijson::adapters::NlohmannJsonAdapter adapter(doc_);
-    if (validator.validate(scenario_schema(), adapter, &results)) return;
-    valijson::ValidationResults::Error e;
-    std::set<std::string> seen;
-    while (results.popError(e)) {
-      // valijson also reports every ancestor of a failure; the deepest line says it all.
-      if (e.description.rfind("Failed to validate against schema associated with property", 0) == 0 ||
-          e.description.rfind("Failed to validate item #", 0) == 0)
-        continue;
-      auto line = to_json_path(e.context) + ": " + e.description;
-      if (const auto* v = value_at(doc_, e.context)) line += " (got " + v->dump() + ")";
-      if (seen.insert(line).second) problems_.push_back(line);
-    }
   }
 
   void load_model(const std::string& name, const nlohmann::json& m) {

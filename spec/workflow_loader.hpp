@@ -15,10 +15,4 @@ namespace cohort {
 // "JSON path: what is wrong"; the tree is returned even when some were found.
 node_ptr load_workflow(const nlohmann::json& doc, const scenario& spec, std::vector<std::string>& problems);
 
-// Builds the DAG a planner wrote ({"nodes": [{"id", "role", "task", "depends_on"}]} or
-// the bare array) and checks it like a scenario DAG. Returns null and fills `problems`
-// (worded for the planner, who is asked again) when the plan is unusable.
-node_ptr build_plan_dag(const nlohmann::json& plan, const workflow_node& plan_node,
-                        std::vector<std::string>& problems);
-
 }  // namespace cohort

@@ -26,6 +26,7 @@
 #include "messages/atoms.hpp"
 #include "messages/input_limits.hpp"
 #include "models/chat_completions.hpp"
+#include "models/http/http_answers.hpp"
 #include "models/http/http_connection.hpp"
 #include "models/http/sse_parser.hpp"
 #include "models/http/tls_client.hpp"
@@ -147,198 +148,6 @@ class completion_inbox {
 };
 
 
-// The start of a body for an error message: one line, cut before byte 300 at a UTF-8
-// character boundary (a message that is not valid UTF-8 cannot be printed as JSON).
-std::string excerpt(const std::string& body) {
-  size_t cut = std::min<size_t>(body.size(), 300);
-  while (cut < body.size() && cut > 0 && (static_cast<unsigned char>(body[cut]) & 0xC0) == 0x80) --cut;
-  auto s = body.substr(0, cut);
-  for (auto& c : s)
-    if (c == '\n' || c == '\r') c = ' ';
-  // Invalid bytes (a Latin-1 error page) become U+FFFD, as the JSON library writes them.
-  s = nlohmann::json::parse(nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
-          .get<std::string>();
-  return cut < body.size() ? s + "..." : s;
-}
-
-// Retry-After in seconds (the HTTP-date form is rare from model servers: ignored).
-int64_t retry_after_ms(const std::string& value) {
-  if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos || value.size() > 6) return -1;
-  return std::stoll(value) * 1000;
-}
-
-// The transport and the HTTP status, alike for both forms of answer: false (with the
-// error in `r`) unless a 200 arrived.
-bool answered(const endpoint& ep, const http_outcome& out, model_reply& r) {
-  if (!out.error_kind.empty()) {
-    r.error = {out.error_kind, out.error + " (" + ep.url + ")"};
-    return false;
-  }
-  if (out.status == 200) return true;
-  auto status = "HTTP " + std::to_string(out.status) + " from " + ep.url;
-  if (out.status == 429) {
-    r.error = {"rate_limited", status + (out.retry_after.empty() ? "" : " (Retry-After: " + out.retry_after + ")") +
-                                   ": " + excerpt(out.body)};
-    r.error.retry_after_ms = retry_after_ms(out.retry_after);
-  } else {
-    r.error = {out.status >= 500 ? "server_error" : "http_status", status + ": " + excerpt(out.body)};
-  }
-  return false;
-}
-
-// Cohort does not run tool calls yet: say so plainly, rather than "malformed" (which
-// would be retried, fail over and count against a healthy endpoint's breaker).
-error_info tool_calls_error(const endpoint& ep, const std::vector<std::string>& names) {
-  std::string list;
-  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-  return {"unsupported_response", "the model answered with tool calls (" + list +
-                                      ") instead of text; cohort passes \"tools\" through but does not run the calls "
-                                      "(response from " + ep.url + ")"};
-}
-
-// The server's usage, or an estimate marked as one.
-void settle_usage(model_reply& r, const std::optional<token_usage>& usage, const model_request& req) {
-  if (usage) {
-    r.prompt_tokens = usage->prompt;
-    r.completion_tokens = usage->completion;
-    return;
-  }
-  r.prompt_tokens = estimate_prompt_tokens(req.messages);
-  r.completion_tokens = estimate_tokens(r.text);
-  r.usage_estimated = true;
-}
-
-model_reply interpret(const endpoint& ep, const http_outcome& out, const model_request& req) {
-  model_reply r;
-  if (!answered(ep, out, r)) return r;
-  auto answer = read_chat_answer(out.body);
-  switch (answer.what) {
-    case chat_answer::form::not_json:
-      r.error = {"malformed_response", "malformed JSON in the response from " + ep.url + ": " + excerpt(out.body)};
-      return r;
-    case chat_answer::form::no_content:
-      r.error = {"malformed_response",
-                 "response from " + ep.url + " has no choices[0].message.content: " + excerpt(out.body)};
-      return r;
-    case chat_answer::form::tool_calls:
-      r.error = tool_calls_error(ep, answer.tool_calls);
-      return r;
-    case chat_answer::form::text:
-      break;
-  }
-  r.ok = true;
-  r.text = std::move(answer.text);
-  settle_usage(r, answer.usage, req);
-  return r;
-}
-
-// A streamed answer put together on the I/O thread as its events arrive.
-struct stream_assembly {
-  sse_parser parser;
-  std::string text;
-  std::optional<token_usage> usage;      // from the chunk that carried it (include_usage)
-  std::vector<std::string> tool_calls;
-  std::string error;                     // an error event, or an unreadable one
-  std::string error_kind;                // of that error
-  bool finished = false;                 // a finish_reason or [DONE] arrived
-  bool saw_event = false;
-  size_t pieces_sent = 0;                // to the listener; if the call then fails, it hears so
-  std::string raw;                       // the body until the first event: a server that
-                                         // ignored "stream" answers with plain JSON
-
-  // `send_delta` gets each non-empty piece of text.
-  template <class F>
-  void take(const std::string& data, F&& send_delta) {
-    if (!saw_event) {
-      saw_event = true;
-      raw.clear();
-      raw.shrink_to_fit();
-    }
-    if (data == "[DONE]") {
-      finished = true;
-      return;
-    }
-    auto chunk = read_chat_chunk(data);
-    if (chunk.what != chat_chunk::form::data) {
-      if (error.empty()) {
-        bool unreadable = chunk.what == chat_chunk::form::unreadable;
-        error = (unreadable ? "unreadable event in the stream: " : "error event in the stream: ") + excerpt(data);
-        error_kind = chunk.error_kind;
-      }
-      return;
-    }
-    if (chunk.usage) usage = chunk.usage;
-    finished = finished || chunk.finished;
-    for (auto& name : chunk.tool_calls) tool_calls.push_back(std::move(name));
-    if (chunk.piece.empty()) return;
-    text += chunk.piece;
-    send_delta(chunk.piece);
-  }
-};
-
-model_reply interpret_stream(const endpoint& ep, const http_outcome& out, stream_assembly& s,
-                             const model_request& req) {
-  model_reply r;
-  if (!answered(ep, out, r)) return r;
-  if (!s.saw_event && !s.raw.empty()) {  // not a stream after all: one whole answer
-    http_outcome whole = out;
-    whole.body = std::move(s.raw);
-    return interpret(ep, whole, req);
-  }
-  if (!s.error.empty()) {
-    r.error = {s.error_kind.empty() ? "malformed_response" : s.error_kind, s.error + " (" + ep.url + ")"};
-    return r;
-  }
-  if (!s.tool_calls.empty()) {
-    // A call's name comes in its first delta only; later argument chunks add "?".
-    std::vector<std::string> names;
-    for (const auto& n : s.tool_calls)
-      if (n != "?" && std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
-    r.error = tool_calls_error(ep, names.empty() ? std::vector<std::string>{"?"} : names);
-    return r;
-  }
-  if (!s.finished) {
-    r.error = {"malformed_response", "the stream from " + ep.url + " ended without a finish_reason or [DONE]"};
-    return r;
-  }
-  r.ok = true;
-  r.text = std::move(s.text);
-  settle_usage(r, s.usage, req);
-  return r;
-}
-
-// Responses are read on an I/O thread, where an exception would end the process: one
-// that escapes becomes this call's malformed_response.
-template <class F>
-model_reply guarded(const endpoint& ep, F&& read) {
-  try {
-    return read();
-  } catch (const std::exception& e) {
-    model_reply r;
-    r.error = {"malformed_response", "could not read the response from " + ep.url + ": " + e.what()};
-    return r;
-  }
-}
-
-// Bytes of a streamed body into its assembly (null: the body ended, so a last event
-// without its closing blank line counts); each text piece goes to the listener.
-void feed_stream(stream_assembly& s, const model_request& req, const std::string* bytes) {
-  auto on_event = [&](const std::string& data) {
-    s.take(data, [&](const std::string& piece) {
-      ++s.pieces_sent;
-      if (req.on_delta) caf::anon_send(req.on_delta, stream_delta_atom::value, req.id, piece);
-    });
-  };
-  try {
-    if (!bytes) return s.parser.finish(on_event);
-    if (!s.saw_event && s.raw.size() < 64 * 1024 * 1024) s.raw += *bytes;
-    s.parser.feed(*bytes, on_event);
-  } catch (const std::exception& e) {
-    if (s.error.empty()) s.error = std::string("unreadable stream: ") + e.what();
-  }
-}
-
-
 }  // namespace
 
 struct http_endpoint::impl {
@@ -383,7 +192,7 @@ struct http_endpoint::impl {
     };
     if (!model->stream) {
       c.conn->send(encode, connect_timeout, request_timeout, [done, ep = ep, req = c.req](http_outcome out) {
-        done(req->id, out, guarded(*ep, [&] { return interpret(*ep, out, *req); }));
+        done(req->id, out, guarded(ep->url, [&] { return interpret(ep->url, out, *req); }));
       });
     } else {
       // Both callbacks run on the connection's strand, one after the other.
@@ -391,9 +200,9 @@ struct http_endpoint::impl {
       c.conn->send(
           encode, connect_timeout, request_timeout,
           [done, ep = ep, req = c.req, assembly](http_outcome out) {
-            auto reply = guarded(*ep, [&] {
+            auto reply = guarded(ep->url, [&] {
               if (out.error_kind.empty() && out.status == 200) feed_stream(*assembly, *req, nullptr);
-              return interpret_stream(*ep, out, *assembly, *req);
+              return interpret_stream(ep->url, out, *assembly, *req);
             });
             if (req->on_delta) {
               // A plain JSON answer (no events) is its own one piece. A failure after some

@@ -4,7 +4,7 @@
 // plan runs as a child DAG supervisor (the same engine); the plan goes in the report.
 #include "messages/input_limits.hpp"
 #include "run/run_events.hpp"
-#include "spec/workflow_loader.hpp"
+#include "spec/plan_dag.hpp"
 #include "workflow/pattern.hpp"
 
 namespace cohort {
