@@ -1,4 +1,6 @@
 // Runtime settings: built-in defaults (config/cohort.json), a config file, then COHORT_* variables.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 
@@ -8,8 +10,10 @@
 
 namespace {
 
+// A file of this test's own: ctest runs the cases as parallel processes.
 std::string write_config(const std::string& text) {
-  auto path = ::testing::TempDir() + "/cohort-config.json";
+  static int n = 0;
+  auto path = ::testing::TempDir() + "/cohort-config-" + std::to_string(::getpid()) + "-" + std::to_string(++n) + ".json";
   std::ofstream(path) << text;
   return path;
 }
