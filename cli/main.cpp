@@ -15,6 +15,7 @@
 
 #include "cli/cli_output.hpp"
 #include "cli/console_progress.hpp"
+#include "cli/serve_command.hpp"
 #include "cli/terminal_text.hpp"
 #include "cohort/runtime.hpp"
 #include "messages/input_limits.hpp"
@@ -199,6 +200,9 @@ int main(int argc, char** argv) {
   bool no_usage = false;
   mock->add_flag("--no-usage", no_usage, "leave \"usage\" out of every answer (cohort then estimates it)");
 
+  cohort::serve_flags sf;
+  auto* serve = cohort::add_serve_command(app, sf);
+
   CLI11_PARSE(app, argc, argv);
   if (tls && (mo.tls_cert_file.empty() || mo.tls_key_file.empty())) {
     std::fprintf(stderr, "cohort mock-llm: --tls needs --cert FILE and --key FILE\n");
@@ -213,6 +217,7 @@ int main(int argc, char** argv) {
     }
     cohort::log_to_stderr_masked(options.log_level);
     if (*run) return cmd_run(rf, options);
+    if (*serve) return cohort::cmd_serve(sf, options);
     if (*validate) {
       cohort::Runtime rt(options);
       auto s = rt.load_file(validate_file);

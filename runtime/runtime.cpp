@@ -226,7 +226,8 @@ Scenario Runtime::load(const nlohmann::json& doc, const std::string& origin) con
   return s;
 }
 
-Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, EventHandler on_event) {
+Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, EventHandler on_event,
+                   ResultHandler on_result) {
   auto& sys = *impl_->system;
   const auto& spec = sc.impl_;
   if (input) {
@@ -291,7 +292,8 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   spdlog::debug("run {} started: {} model(s), timeout {} ms", ctx->run_id, ctx->models.size(), run_timeout);
   st->driver = spawn_run_driver(
       sys, ctx, spec->workflow, std::move(root_task), run_timeout, sink,
-      [st, run_models, started_us, reports, pools = ctx->pools, usage = ctx->usage](result r, bool deadline_hit) {
+      [st, run_models, started_us, reports, pools = ctx->pools, usage = ctx->usage,
+       on_result = std::move(on_result)](result r, bool deadline_hit) {
         if (pools) pools->close();  // pooled agent instances end with the run
         for (auto& m : run_models) caf::anon_send_exit(m, caf::exit_reason::user_shutdown);
         auto wall_ms = (now_us() - started_us) / 1000;
@@ -299,6 +301,13 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
         auto out = to_public(std::move(r), deadline_hit, wall_ms, totals.run);
         out.reports = std::move(*reports);
         out.usage = std::move(totals.by_agent_and_pattern);
+        if (on_result) {
+          try {
+            on_result(out);
+          } catch (const std::exception& e) {  // the caller's code: its failure is not the run's
+            spdlog::error("run result handler threw: {}", e.what());
+          }
+        }
         st->promise.set_value(std::move(out));
       });
   {

@@ -8,6 +8,7 @@ packages=(
   libcaf-dev libboost1.81-dev libboost-url1.81-dev libssl-dev
   nlohmann-json3-dev libspdlog-dev libcli11-dev libvalijson-dev
   libre2-dev  # regular expressions on outside text: linear time, bounded stack
+  libsqlite3-dev  # cohort serve's run store
   libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev
   curl procps
   openssl  # the TLS tests make their certificates with it

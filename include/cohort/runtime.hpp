@@ -120,6 +120,8 @@ class Run {
 };
 
 using EventHandler = std::function<void(const Event&)>;
+// Told a run's result once, from a runtime thread, before wait() returns it.
+using ResultHandler = std::function<void(const RunResult&)>;
 
 class Runtime {
  public:
@@ -138,8 +140,10 @@ class Runtime {
 
   // Starts a run; `input` replaces the scenario's input. `on_event` is called from
   // one runtime thread at a time, in the order events arrive.
+  // `on_result` hears the result as soon as it is ready (a server that runs many
+  // runs need not hold a thread in wait() for each).
   Run start(const Scenario& scenario, std::optional<nlohmann::json> input = std::nullopt,
-            EventHandler on_event = nullptr);
+            EventHandler on_event = nullptr, ResultHandler on_result = nullptr);
   RunResult run(const Scenario& scenario, std::optional<nlohmann::json> input = std::nullopt,
                 EventHandler on_event = nullptr);
 

@@ -1,0 +1,70 @@
+#include "cli/serve_command.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include "node/node.hpp"
+
+namespace cohort {
+
+CLI::App* add_serve_command(CLI::App& app, serve_flags& f) {
+  auto* serve = app.add_subcommand("serve", "run the networked node: an HTTP API for runs (docs/node.md)");
+  serve->add_option("--bind", f.node.bind, "address to listen on (other than loopback only with a token)")
+      ->capture_default_str();
+  serve->add_option("--port", f.node.port, "port (0: any free port, printed on stdout)")->capture_default_str();
+  serve->add_option("--data", f.node.data_dir, "directory of the run store (SQLite)")->capture_default_str();
+  serve->add_option("--scenarios", f.node.scenarios_dir, "directory of scenarios clients may name (NAME.json)");
+  serve->add_option("--token-env", f.token_env, "environment variable holding the bearer token clients must send");
+  serve->add_option("--allowed-key-env", f.allowed_key_env,
+                    "api_key_env names a submitted scenario may use (comma-separated; default none)");
+  serve->add_option("--max-runs", f.node.max_runs, "runs at once; beyond it 429")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--max-body-bytes", f.node.max_body_bytes, "request body limit; beyond it 413")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--drain-s", f.drain_s, "on SIGTERM, how long running runs may finish before they are cancelled")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  return serve;
+}
+
+int cmd_serve(serve_flags f, const RuntimeOptions& options) {
+  if (!f.token_env.empty()) {
+    const char* token = std::getenv(f.token_env.c_str());
+    if (!token || !*token) {
+      std::fprintf(stderr, "cohort serve: --token-env %s: the variable is not set or empty\n", f.token_env.c_str());
+      return 2;
+    }
+    f.node.token = token;
+  }
+  std::stringstream list(f.allowed_key_env);
+  for (std::string name; std::getline(list, name, ',');)
+    if (!name.empty()) f.node.allowed_key_env.push_back(name);
+  // The stop signals are blocked in every thread; this one waits for them.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  node::node server(f.node, options);
+  auto port = server.start();
+  std::printf("cohort serve listening on http://%s:%u\n", f.node.bind.c_str(), port);
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&stop, &sig);
+  // SIGINT drains faster: a person at a terminal wants it to stop.
+  int64_t grace_ms = sig == SIGINT ? 0 : static_cast<int64_t>(f.drain_s) * 1000;
+  spdlog::info("serve: signal {}: draining ({} ms for running runs)", sig, grace_ms);
+  server.drain_and_stop(grace_ms);
+  spdlog::info("serve: stopped");
+  return 0;
+}
+
+}  // namespace cohort

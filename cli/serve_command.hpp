@@ -1,0 +1,26 @@
+#pragma once
+// `cohort serve`: the networked node (node/, docs/node.md).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "cohort/options.hpp"
+#include "node/node_options.hpp"
+
+namespace cohort {
+
+struct serve_flags {
+  node::node_options node;
+  std::string token_env;   // the variable holding the bearer token
+  std::string allowed_key_env;  // comma-separated
+  int drain_s = 30;
+};
+
+CLI::App* add_serve_command(CLI::App& app, serve_flags& flags);
+
+// Runs until SIGINT or SIGTERM; returns the exit code.
+int cmd_serve(serve_flags flags, const RuntimeOptions& options);
+
+}  // namespace cohort

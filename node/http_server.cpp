@@ -1,0 +1,285 @@
+#include "node/http_server.hpp"
+
+#include <chrono>
+#include <deque>
+#include <optional>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <spdlog/spdlog.h>
+
+namespace cohort::node {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+constexpr std::uint32_t max_header_bytes = 16 * 1024;
+
+std::string error_json(const std::string& kind, const std::string& message) {
+  return nlohmann::json{{"error", {{"kind", kind}, {"message", message}, {"problems", nlohmann::json::array()}}}}
+      .dump();
+}
+
+// One client connection: requests one after another (keep-alive), or one event stream.
+class session : public event_watcher, public std::enable_shared_from_this<session> {
+ public:
+  session(tcp::socket socket, const node_options& options, const http_handler& handler,
+          std::shared_ptr<std::atomic<size_t>> connections)
+      : stream_(std::move(socket)), options_(options), handler_(handler), connections_(std::move(connections)) {}
+
+  ~session() override { --*connections_; }
+
+  void start() { read_request(); }
+
+  void deliver(const nlohmann::json& event) override {
+    auto text = "id: " + std::to_string(event.value("seq", int64_t{0})) + "\nevent: " + event.value("kind", "event") +
+                "\ndata: " + event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
+    asio::post(stream_.get_executor(), [self = shared_from_this(), text = std::move(text)]() mutable {
+      self->queue_event(std::move(text));
+    });
+  }
+
+  void end() override {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->ending_ = true;
+      if (!self->writing_) self->close();
+    });
+  }
+
+ private:
+  // ---- requests
+
+  void read_request() {
+    parser_.emplace();
+    parser_->body_limit(options_.max_body_bytes);
+    parser_->header_limit(max_header_bytes);
+    // The first byte may take the idle time; the whole request then the header time
+    // twice over (header, then body) — enforced as one deadline from here.
+    stream_.expires_after(std::chrono::milliseconds(options_.idle_timeout_ms));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](error_code ec, size_t) { self->on_header(ec); });
+  }
+
+  void on_header(error_code ec) {
+    if (ec) return read_failed(ec);
+    stream_.expires_after(std::chrono::milliseconds(options_.header_timeout_ms));
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](error_code ec, size_t) { self->on_request(ec); });
+  }
+
+  void read_failed(error_code ec) {
+    if (ec == http::error::body_limit)
+      return answer_and_close(413, error_json("body_too_large", "the request body is larger than " +
+                                                                    std::to_string(options_.max_body_bytes) +
+                                                                    " bytes (the node's limit)"));
+    if (ec == http::error::header_limit)
+      return answer_and_close(431, error_json("header_too_large", "the request header is too large"));
+    if (ec == beast::error::timeout && parser_ && parser_->got_some())
+      return answer_and_close(408, error_json("timeout", "the request did not arrive in time"));
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset ||
+        ec == asio::error::operation_aborted || ec == asio::error::eof)
+      return close();
+    answer_and_close(400, error_json("bad_request", "malformed HTTP request: " + ec.message()));
+  }
+
+  void on_request(error_code ec) {
+    if (ec) return read_failed(ec);
+    auto req = parser_->release();
+    http_reply reply;
+    try {
+      reply = handler_(req);
+    } catch (const std::exception& e) {
+      spdlog::error("node: {} {} failed: {}", std::string(req.method_string()), std::string(req.target()), e.what());
+      reply = http_reply{500, error_json("internal", "the node failed to answer this request"), "application/json", {}, {}};
+    }
+    keep_alive_ = req.keep_alive() && !reply.stream;
+    if (reply.stream) return start_stream(reply);
+    send(make_response(reply, req.version()));
+  }
+
+  http::response<http::string_body> make_response(const http_reply& reply, unsigned version) {
+    http::response<http::string_body> res{static_cast<http::status>(reply.status), version};
+    res.set(http::field::server, "cohort-node");
+    res.set(http::field::content_type, reply.content_type);
+    for (const auto& [name, value] : reply.headers) res.set(name, value);
+    res.keep_alive(keep_alive_);
+    res.body() = reply.body;
+    res.prepare_payload();
+    return res;
+  }
+
+  void send(http::response<http::string_body> res) {
+    response_.emplace(std::move(res));
+    stream_.expires_after(std::chrono::milliseconds(options_.idle_timeout_ms));
+    http::async_write(stream_, *response_, [self = shared_from_this()](error_code ec, size_t) {
+      self->response_.reset();
+      if (ec || !self->keep_alive_) return self->close();
+      self->read_request();
+    });
+  }
+
+  void answer_and_close(unsigned status, std::string body) {
+    keep_alive_ = false;
+    send(make_response(http_reply{status, std::move(body), "application/json", {}, {}}, 11));
+  }
+
+  // ---- event streams
+
+  void start_stream(const http_reply& reply) {
+    // No Content-Length: the body is the stream, until the node closes the connection.
+    std::string head = "HTTP/1.1 200 OK\r\nServer: cohort-node\r\nContent-Type: text/event-stream\r\n"
+                       "Cache-Control: no-cache\r\nConnection: close\r\nX-Accel-Buffering: no\r\n\r\n";
+    stream_.expires_never();
+    streaming_ = true;
+    queue_.push_back(std::move(head));
+    write_next();
+    watch_for_hangup();
+    reply.stream(shared_from_this());
+  }
+
+  // A watcher that went away: its connection reads EOF or an error.
+  void watch_for_hangup() {
+    stream_.async_read_some(asio::buffer(hangup_buf_), [self = shared_from_this()](error_code ec, size_t) {
+      if (ec) return self->close();
+      self->watch_for_hangup();
+    });
+  }
+
+  void queue_event(std::string text) {
+    if (closed_ || dropped_) return;
+    if (queue_.size() >= options_.watcher_queue) {
+      // A watcher too slow to keep up is let go, told why, rather than buffered without bound.
+      dropped_ = true;
+      queue_.clear();
+      queue_.push_back("event: dropped\ndata: {\"kind\":\"dropped\",\"message\":\"this watcher fell " +
+                       std::to_string(options_.watcher_queue) +
+                       " events behind; reconnect with Last-Event-ID to resume\"}\n\n");
+      ending_ = true;
+    } else {
+      queue_.push_back(std::move(text));
+    }
+    if (!writing_) write_next();
+  }
+
+  void write_next() {
+    if (closed_) return;
+    if (queue_.empty()) {
+      if (ending_) close();
+      return;
+    }
+    writing_ = true;
+    current_ = std::move(queue_.front());
+    queue_.pop_front();
+    asio::async_write(stream_, asio::buffer(current_), [self = shared_from_this()](error_code ec, size_t) {
+      self->writing_ = false;
+      if (ec) return self->close();
+      self->write_next();
+    });
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  const node_options& options_;
+  const http_handler& handler_;
+  std::shared_ptr<std::atomic<size_t>> connections_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> response_;
+  bool keep_alive_ = true;
+  bool streaming_ = false;
+  std::deque<std::string> queue_;
+  std::string current_;
+  char hangup_buf_[512];
+  bool writing_ = false;
+  bool ending_ = false;
+  bool dropped_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+http_server::http_server(const node_options& options, http_handler handler)
+    : options_(options), handler_(std::move(handler)), acceptor_(asio::make_strand(io_)) {}
+
+http_server::~http_server() { stop(); }
+
+uint16_t http_server::start() {
+  error_code ec;
+  auto address = asio::ip::make_address(options_.bind, ec);
+  if (ec) throw std::runtime_error("serve: --bind " + options_.bind + " is not an IP address");
+  tcp::endpoint endpoint(address, options_.port);
+  auto where = options_.bind + ":" + std::to_string(options_.port);
+  auto check = [&](const char* step) {
+    if (ec) throw std::runtime_error("serve: cannot " + std::string(step) + " " + where + ": " + ec.message());
+  };
+  acceptor_.open(endpoint.protocol(), ec);
+  check("open a socket for");
+  acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  acceptor_.bind(endpoint, ec);
+  check("bind");
+  acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  check("listen on");
+  auto port = acceptor_.local_endpoint(ec).port();
+  accept();
+  for (int i = 0; i < std::max(1, options_.threads); ++i)
+    threads_.emplace_back([this] {
+      for (;;) {
+        try {
+          io_.run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("node: I/O thread caught: {}", e.what());
+        }
+      }
+    });
+  return port;
+}
+
+void http_server::accept() {
+  acceptor_.async_accept(asio::make_strand(io_), [this](error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      if (connections_->load() >= static_cast<size_t>(options_.max_connections)) {
+        error_code ignored;
+        socket.close(ignored);  // over the cap: refused at once
+      } else {
+        ++*connections_;
+        std::make_shared<session>(std::move(socket), options_, handler_, connections_)->start();
+      }
+    }
+    accept();
+  });
+}
+
+void http_server::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  asio::post(acceptor_.get_executor(), [this] {
+    error_code ignored;
+    acceptor_.close(ignored);
+  });
+  io_.stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+}  // namespace cohort::node

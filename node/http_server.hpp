@@ -1,0 +1,72 @@
+#pragma once
+// The node's HTTP/1.1 server: Boost.Beast on an io_context of its own threads, with
+// keep-alive, a body limit (413), header and body read timeouts (408), an idle
+// timeout, and a cap on open connections. A handler answers each request with a
+// reply, or with an event stream the server writes as Server-Sent Events.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <nlohmann/json.hpp>
+
+#include "node/node_options.hpp"
+
+namespace cohort::node {
+
+using http_request = boost::beast::http::request<boost::beast::http::string_body>;
+
+// Where a run's events go: an SSE connection. Called from any thread, in order.
+class event_watcher {
+ public:
+  virtual ~event_watcher() = default;
+  // One event; it carries "seq" (the SSE id) and "kind" (the SSE event name).
+  virtual void deliver(const nlohmann::json& event) = 0;
+  // No more events: the stream ends once what is queued is written.
+  virtual void end() = 0;
+};
+
+struct http_reply {
+  unsigned status = 200;
+  std::string body;                 // JSON, unless content_type says otherwise
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  // Set: the answer is an event stream; the server calls it once with the watcher
+  // that writes to this connection (and keeps the connection open for it).
+  std::function<void(const std::shared_ptr<event_watcher>&)> stream;
+};
+
+using http_handler = std::function<http_reply(const http_request&)>;
+
+class http_server {
+ public:
+  http_server(const node_options& options, http_handler handler);
+  ~http_server();  // stop()
+
+  // Binds and starts the I/O threads; returns the port. Throws std::runtime_error.
+  uint16_t start();
+  // Stops accepting; open connections are closed. Idempotent.
+  void stop();
+  size_t open_connections() const { return connections_->load(); }
+
+ private:
+  void accept();
+
+  node_options options_;
+  http_handler handler_;
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::shared_ptr<std::atomic<size_t>> connections_ = std::make_shared<std::atomic<size_t>>(0);
+  std::vector<std::thread> threads_;
+  bool stopped_ = false;
+};
+
+}  // namespace cohort::node

@@ -1,0 +1,80 @@
+#include "node/node.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <spdlog/spdlog.h>
+
+#include "messages/input_limits.hpp"
+#include "node/http_server.hpp"
+#include "node/node_api.hpp"
+#include "node/run_registry.hpp"
+#include "node/run_store.hpp"
+
+namespace cohort::node {
+
+bool is_loopback(const std::string& address) {
+  return address == "127.0.0.1" || address == "::1" || address == "localhost" || address.rfind("127.", 0) == 0;
+}
+
+void check_exposure(const node_options& o) {
+  if (!is_loopback(o.bind) && o.token.empty())
+    throw std::invalid_argument("serve: --bind " + o.bind +
+                                " would let anyone on the network run scenarios; give a token with --token-env NAME, "
+                                "or bind 127.0.0.1");
+}
+
+// Declared in this order so they are destroyed in reverse: the server first (no more
+// requests), then the runs (cancelled, waited for), the store (flushed), the runtime.
+struct node::parts {
+  node_options options;
+  Runtime runtime;
+  run_store store;
+  run_registry runs;
+  node_api api;
+  http_server server;
+
+  parts(node_options o, RuntimeOptions ro)
+      : options(std::move(o)),
+        runtime(std::move(ro)),
+        store(options.data_dir),
+        runs(runtime, store, options),
+        api(runs, options),
+        server(options, [this](const http_request& req) { return api.handle(req); }) {}
+};
+
+node::node(node_options options, RuntimeOptions runtime_options) {
+  check_exposure(options);
+  parts_ = std::make_unique<parts>(std::move(options), std::move(runtime_options));
+  const auto& dir = parts_->options.scenarios_dir;
+  if (dir.empty()) return;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() != ".json") continue;
+    auto name = entry.path().stem().string();
+    try {
+      auto doc = parse_untrusted_json(read_bounded_file(entry.path().string()), entry.path().string());
+      parts_->runtime.load(doc, entry.path().string());  // refuse a broken one now, not at its first run
+      parts_->runs.add_scenario(name, std::move(doc));
+    } catch (const std::exception& e) {
+      spdlog::warn("serve: scenario {} not offered: {}", entry.path().string(), e.what());
+    }
+  }
+  if (ec) throw std::runtime_error("serve: cannot read --scenarios " + dir + ": " + ec.message());
+}
+
+node::~node() {
+  if (parts_) parts_->server.stop();
+}
+
+uint16_t node::start() { return parts_->server.start(); }
+
+void node::drain_and_stop(int64_t grace_ms) {
+  parts_->api.stop_accepting();
+  parts_->runs.drain(grace_ms);
+  parts_->server.stop();
+}
+
+}  // namespace cohort::node

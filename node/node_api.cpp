@@ -1,0 +1,223 @@
+#include "node/node_api.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/verb.hpp>
+
+#include "messages/input_limits.hpp"
+
+namespace cohort::node {
+namespace {
+
+namespace http = boost::beast::http;
+
+http_reply json_reply(unsigned status, const nlohmann::json& doc) {
+  return {status, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json", {}, {}};
+}
+
+api_error method_not_allowed(const http_request& req, const std::string& path) {
+  return api_error(405, "method_not_allowed",
+                   std::string(req.method_string()) + " is not allowed on " + path, {{path, "route"}});
+}
+
+// A run id or scenario name as it may appear in a route.
+bool plain_name(const std::string& s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (unsigned char c : s)
+    if (!std::isalnum(c) && c != '-' && c != '_' && c != '.') return false;
+  return true;
+}
+
+nlohmann::json body_json(const http_request& req) {
+  try {
+    return parse_untrusted_json(req.body(), "the request body");
+  } catch (const input_error& e) {
+    throw api_error(400, "invalid_json", e.what(), {{"$", e.what()}});
+  }
+}
+
+submission submission_of(const nlohmann::json& body) {
+  if (!body.is_object()) throw api_error(400, "invalid_request", "the body must be a JSON object", {{"$", "not an object"}});
+  submission s;
+  auto scenario = body.find("scenario");
+  auto name = body.find("scenario_name");
+  if ((scenario != body.end()) == (name != body.end()))
+    throw api_error(400, "invalid_request", "give exactly one of \"scenario\" and \"scenario_name\"",
+                    {{"$", "needs \"scenario\" (a document) or \"scenario_name\""}});
+  if (scenario != body.end()) {
+    if (!scenario->is_object()) throw api_error(400, "invalid_request", "\"scenario\" must be an object", {{"$.scenario", "not an object"}});
+    s.scenario = *scenario;
+  } else {
+    if (!name->is_string() || !plain_name(name->get<std::string>()))
+      throw api_error(400, "invalid_request", "\"scenario_name\" must be a name of letters, digits, '-', '_', '.'",
+                      {{"$.scenario_name", "not a plain name"}});
+    s.scenario_name = name->get<std::string>();
+  }
+  if (auto input = body.find("input"); input != body.end()) s.input = *input;
+  if (auto key = body.find("idempotency_key"); key != body.end()) {
+    if (!key->is_string() || key->get<std::string>().empty() || key->get<std::string>().size() > 200)
+      throw api_error(400, "invalid_request", "\"idempotency_key\" must be a string of 1 to 200 characters",
+                      {{"$.idempotency_key", "bad key"}});
+    s.idempotency_key = key->get<std::string>();
+  }
+  return s;
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string query_value(const std::string& query, const std::string& key) {
+  size_t at = 0;
+  while (at <= query.size()) {
+    auto end = query.find('&', at);
+    if (end == std::string::npos) end = query.size();
+    auto pair = query.substr(at, end - at);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == key) {
+      std::string raw = eq == std::string::npos ? "" : pair.substr(eq + 1), out;
+      for (size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] == '%' && i + 2 < raw.size() + 0 && hex_digit(raw[i + 1]) >= 0 && hex_digit(raw[i + 2]) >= 0) {
+          out += static_cast<char>(hex_digit(raw[i + 1]) * 16 + hex_digit(raw[i + 2]));
+          i += 2;
+        } else {
+          out += raw[i] == '+' ? ' ' : raw[i];
+        }
+      }
+      return out;
+    }
+    at = end + 1;
+  }
+  return {};
+}
+
+bool same_secret(const std::string& a, const std::string& b) {
+  size_t n = std::max(a.size(), b.size());
+  unsigned char diff = a.size() != b.size() ? 1 : 0;
+  for (size_t i = 0; i < n; ++i)
+    diff |= static_cast<unsigned char>((i < a.size() ? a[i] : 0) ^ (i < b.size() ? b[i] : 0));
+  return diff == 0 && !a.empty();
+}
+
+void node_api::authenticate(const http_request& req) const {
+  if (options_.token.empty()) return;
+  auto h = req.find(http::field::authorization);
+  const std::string prefix = "Bearer ";
+  std::string given = h == req.end() ? "" : std::string(h->value());
+  if (given.compare(0, prefix.size(), prefix) != 0 || !same_secret(given.substr(prefix.size()), options_.token))
+    throw api_error(401, "unauthorized", "this node needs \"Authorization: Bearer <token>\"",
+                    {{"header Authorization", h == req.end() ? "missing" : "not the node's token"}});
+}
+
+http_reply node_api::handle(const http_request& req) {
+  std::string target(req.target());
+  auto q = target.find('?');
+  auto path = target.substr(0, q);
+  try {
+    if (path == "/healthz") {
+      if (req.method() != http::verb::get) throw method_not_allowed(req, path);
+      return json_reply(200, {{"status", "ok"}});
+    }
+    authenticate(req);
+    return route(req, target);
+  } catch (const api_error& e) {
+    auto reply = json_reply(e.status(), e.to_json());
+    if (e.status() == 429) reply.headers.emplace_back("Retry-After", "1");
+    if (e.status() == 401) reply.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return reply;
+  }
+}
+
+http_reply node_api::route(const http_request& req, const std::string& target) {
+  auto q = target.find('?');
+  auto path = target.substr(0, q);
+  auto query = q == std::string::npos ? std::string() : target.substr(q + 1);
+  if (path == "/readyz") {
+    if (!accepting_) return json_reply(503, {{"status", "draining"}});
+    return json_reply(200, {{"status", "ready"}, {"running", runs_.running()}});
+  }
+  if (path == "/v1/scenarios") {
+    if (req.method() != http::verb::get) throw method_not_allowed(req, path);
+    return json_reply(200, runs_.scenario_names());
+  }
+  if (path.rfind("/v1/scenarios/", 0) == 0) {
+    auto name = path.substr(14);
+    if (!plain_name(name)) throw api_error(400, "invalid_name", "a scenario name is letters, digits, '-', '_', '.'", {{path, "route"}});
+    if (req.method() != http::verb::put) throw method_not_allowed(req, path);
+    auto doc = body_json(req);
+    runs_.add_scenario(name, doc);
+    return json_reply(201, {{"name", name}});
+  }
+  if (path == "/v1/runs" || path.rfind("/v1/runs/", 0) == 0) return runs_route(req, path, query);
+  throw api_error(404, "not_found", "no route " + path, {{path, "route"}});
+}
+
+http_reply node_api::runs_route(const http_request& req, const std::string& path, const std::string& query) {
+  if (path == "/v1/runs") {
+    if (req.method() == http::verb::get) {
+      auto limit_text = query_value(query, "limit");
+      size_t limit = 50;
+      if (!limit_text.empty()) {
+        if (limit_text.size() > 4 || limit_text.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoul(limit_text) == 0 || std::stoul(limit_text) > 1000)
+          throw api_error(400, "invalid_query", "limit must be 1 to 1000", {{"query limit", limit_text}});
+        limit = std::stoul(limit_text);
+      }
+      return json_reply(200, runs_.list(query_value(query, "status"), limit, query_value(query, "after")));
+    }
+    if (req.method() != http::verb::post) throw method_not_allowed(req, path);
+    if (!accepting_) throw api_error(503, "draining", "the node is shutting down and takes no new runs");
+    auto [doc, created] = runs_.submit(submission_of(body_json(req)));
+    auto reply = json_reply(created ? 201 : 200, doc);
+    reply.headers.emplace_back("Location", "/v1/runs/" + doc["id"].get<std::string>());
+    return reply;
+  }
+  auto rest = path.substr(9);  // after "/v1/runs/"
+  auto slash = rest.find('/');
+  auto id = rest.substr(0, slash);
+  auto action = slash == std::string::npos ? std::string() : rest.substr(slash + 1);
+  if (!plain_name(id)) throw api_error(404, "unknown_run", "no run " + id, {{path, "route"}});
+  if (action.empty()) {
+    if (req.method() == http::verb::get) return json_reply(200, runs_.get(id));
+    if (req.method() == http::verb::delete_) {
+      runs_.forget(id);
+      return http_reply{204, "", "application/json", {}, {}};
+    }
+    throw method_not_allowed(req, path);
+  }
+  if (action == "cancel") {
+    if (req.method() != http::verb::post) throw method_not_allowed(req, path);
+    return json_reply(202, runs_.cancel(id));
+  }
+  if (action == "events") {
+    if (req.method() != http::verb::get) throw method_not_allowed(req, path);
+    int64_t after = 0;
+    auto last = req.find("Last-Event-ID");
+    std::string resume = last != req.end() ? std::string(last->value()) : query_value(query, "after");
+    if (!resume.empty()) {
+      if (resume.size() > 18 || resume.find_first_not_of("0123456789") != std::string::npos)
+        throw api_error(400, "invalid_header", "Last-Event-ID must be an event's number", {{"header Last-Event-ID", resume}});
+      after = std::stoll(resume);
+    }
+    runs_.get(id);  // 404 before the stream starts
+    http_reply reply;
+    reply.stream = [this, id, after](const std::shared_ptr<event_watcher>& w) {
+      try {
+        runs_.watch(id, after, w);
+      } catch (const api_error&) {  // forgotten meanwhile
+        w->end();
+      }
+    };
+    return reply;
+  }
+  throw api_error(404, "not_found", "no route " + path, {{path, "route"}});
+}
+
+}  // namespace cohort::node

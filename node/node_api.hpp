@@ -1,0 +1,38 @@
+#pragma once
+// The node's routes (docs/node.md): authentication, then /healthz, /readyz, the runs
+// API and the scenarios a client may name. Every refusal is a JSON error naming the
+// header, route or JSON path at fault.
+#include <atomic>
+#include <string>
+
+#include "node/http_server.hpp"
+#include "node/node_options.hpp"
+#include "node/run_registry.hpp"
+
+namespace cohort::node {
+
+class node_api {
+ public:
+  node_api(run_registry& runs, const node_options& options) : runs_(runs), options_(options) {}
+
+  http_reply handle(const http_request& req);
+  // /readyz answers 503 and new runs are refused from now on.
+  void stop_accepting() { accepting_ = false; }
+
+ private:
+  http_reply route(const http_request& req, const std::string& path);
+  http_reply runs_route(const http_request& req, const std::string& path, const std::string& query);
+  void authenticate(const http_request& req) const;
+
+  run_registry& runs_;
+  const node_options& options_;
+  std::atomic<bool> accepting_{true};
+};
+
+// The value of `key` in a query string ("a=1&b=2"), percent-decoded; "" if absent.
+std::string query_value(const std::string& query, const std::string& key);
+
+// Constant-time comparison: how long it takes says nothing about where they differ.
+bool same_secret(const std::string& a, const std::string& b);
+
+}  // namespace cohort::node

@@ -1,0 +1,273 @@
+#include "node/run_registry.hpp"
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "node/submission_policy.hpp"
+#include "spec/scenario.hpp"
+
+namespace cohort::node {
+namespace {
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// Time-ordered and unguessable enough that ids do not collide across restarts.
+std::string new_run_id(uint64_t n) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "run-%013lld-%04llx%06llx", static_cast<long long>(now_ms()),
+                static_cast<unsigned long long>(n & 0xffff), static_cast<unsigned long long>(rng() & 0xffffff));
+  return buf;
+}
+
+bool finished(const std::string& status) { return status != "running"; }
+
+}  // namespace
+
+run_registry::run_registry(Runtime& runtime, run_store& store, const node_options& options)
+    : runtime_(runtime), store_(store), options_(options) {
+  for (auto& s : store_.load_runs()) {
+    auto id = s.id;
+    if (!s.idempotency_key.empty()) by_key_[s.idempotency_key] = id;
+    order_.push_back(id);
+    record r;
+    r.stored = std::move(s);
+    runs_.emplace(id, std::move(r));
+  }
+}
+
+run_registry::~run_registry() { drain(0); }
+
+nlohmann::json run_registry::scenario_for(const submission& s) {
+  if (!s.scenario.is_null()) return s.scenario;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = scenarios_.find(s.scenario_name);
+  if (it == scenarios_.end())
+    throw api_error(404, "unknown_scenario", "no scenario named \"" + s.scenario_name + "\" on this node",
+                    {{"$.scenario_name", "not registered (GET /v1/scenarios lists them)"}});
+  return it->second;
+}
+
+std::pair<nlohmann::json, bool> run_registry::submit(const submission& s) {
+  if (!s.idempotency_key.empty()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (auto it = by_key_.find(s.idempotency_key); it != by_key_.end()) return {document(runs_.at(it->second)), false};
+  }
+  auto doc = scenario_for(s);
+  auto refused = check_submitted_scenario(doc, options_.allowed_key_env);
+  if (!refused.empty())
+    throw api_error(400, "forbidden_scenario", "the scenario asks for what a submitted scenario may not have",
+                    std::move(refused));
+  Scenario scenario;
+  try {
+    scenario = runtime_.load(doc, s.scenario_name.empty() ? "(request body)" : s.scenario_name);
+  } catch (const scenario_error& e) {
+    std::vector<problem> problems;
+    for (const auto& p : e.problems()) problems.push_back(problem_from(p));
+    throw api_error(400, "invalid_scenario", "the scenario does not validate", std::move(problems));
+  } catch (const std::exception& e) {
+    throw api_error(400, "invalid_scenario", e.what(), {{"$", e.what()}});
+  }
+
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (draining_) throw api_error(503, "draining", "the node is shutting down and takes no new runs");
+  if (!s.idempotency_key.empty())  // asked twice at once: the first one in wins
+    if (auto it = by_key_.find(s.idempotency_key); it != by_key_.end()) return {document(runs_.at(it->second)), false};
+  if (running_ >= static_cast<size_t>(options_.max_runs))
+    throw api_error(429, "too_many_runs", std::to_string(running_) + " runs are running, the node's max_runs");
+  auto id = new_run_id(++next_);
+  record r;
+  r.stored.id = id;
+  r.stored.status = "running";
+  r.stored.created_ms = now_ms();
+  r.stored.scenario = scenario.name();
+  r.stored.idempotency_key = s.idempotency_key;
+  store_.run_created(r.stored);
+  auto& rec = runs_.emplace(id, std::move(r)).first->second;
+  order_.push_back(id);
+  if (!s.idempotency_key.empty()) by_key_[s.idempotency_key] = id;
+  ++running_;
+  lock.unlock();  // the runtime may call back at once
+  try {
+    auto run = runtime_.start(
+        scenario, s.input, [this, id](const Event& e) { on_event(id, e); },
+        [this, id](const RunResult& res) { on_result(id, res); });
+    lock.lock();
+    if (rec.stored.status == "running") rec.run = std::move(run);
+  } catch (const std::exception& e) {  // e.g. the input does not fit the scenario
+    lock.lock();
+    --running_;
+    runs_.erase(id);
+    order_.pop_back();
+    if (!s.idempotency_key.empty()) by_key_.erase(s.idempotency_key);
+    store_.run_deleted(id);
+    throw api_error(400, "invalid_input", e.what(), {{"$.input", e.what()}});
+  }
+  return {document(rec), true};
+}
+
+void run_registry::append_event(record& r, nlohmann::json e) {
+  auto seq = static_cast<int64_t>(++r.stored.events);
+  e["seq"] = seq;
+  store_.event(r.stored.id, seq, e);
+  for (auto& w : r.watchers)
+    if (auto live = w.lock()) live->deliver(e);
+  r.events.push_back(std::move(e));
+}
+
+void run_registry::on_event(const std::string& id, const Event& e) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = runs_.find(id);
+  if (it == runs_.end() || finished(it->second.stored.status)) return;  // the result is the last event
+  append_event(it->second, e.to_json());
+}
+
+void run_registry::on_result(const std::string& id, const RunResult& res) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = runs_.find(id);
+  if (it == runs_.end()) return;
+  auto& r = it->second;
+  auto doc = res.to_json();
+  append_event(r, {{"kind", "result"}, {"result", doc}});
+  r.stored.status = res.status;
+  r.stored.result = std::move(doc);
+  store_.run_finished(id, r.stored.status, r.stored.result);
+  for (auto& w : r.watchers)
+    if (auto live = w.lock()) live->end();
+  r.watchers.clear();
+  r.events.clear();
+  r.events.shrink_to_fit();
+  r.run.reset();
+  --running_;
+}
+
+run_registry::record& run_registry::find(const std::string& id) {
+  auto it = runs_.find(id);
+  if (it == runs_.end()) throw api_error(404, "unknown_run", "no run " + id + " on this node");
+  return it->second;
+}
+
+nlohmann::json run_registry::document(const record& r) const {
+  const auto& s = r.stored;
+  nlohmann::json doc{{"id", s.id},
+                     {"status", s.status},
+                     {"scenario", s.scenario},
+                     {"created_ms", s.created_ms},
+                     {"events", s.events},
+                     {"links", {{"self", "/v1/runs/" + s.id},
+                                {"events", "/v1/runs/" + s.id + "/events"},
+                                {"cancel", "/v1/runs/" + s.id + "/cancel"}}}};
+  if (!s.idempotency_key.empty()) doc["idempotency_key"] = s.idempotency_key;
+  if (s.result.is_object())
+    for (const char* key : {"output", "error", "summary", "branches", "usage", "reports", "finished_branches"})
+      if (s.result.contains(key)) doc[key] = s.result[key];
+  return doc;
+}
+
+nlohmann::json run_registry::get(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return document(find(id));
+}
+
+nlohmann::json run_registry::list(const std::string& status, size_t limit, const std::string& after) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto page = nlohmann::json::array();
+  bool started = after.empty();
+  std::string last;
+  for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+    if (!started) {
+      started = *it == after;
+      continue;
+    }
+    const auto& r = runs_.at(*it);
+    if (!status.empty() && r.stored.status != status) continue;
+    if (page.size() == limit) return {{"runs", page}, {"next_after", last}};
+    auto doc = document(r);
+    doc.erase("output");
+    doc.erase("usage");
+    doc.erase("reports");
+    page.push_back(std::move(doc));
+    last = *it;
+  }
+  return {{"runs", page}, {"next_after", nullptr}};
+}
+
+nlohmann::json run_registry::cancel(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& r = find(id);
+  if (finished(r.stored.status))
+    throw api_error(409, "run_finished", "run " + id + " has already ended (" + r.stored.status + ")");
+  if (r.run) r.run->cancel("cancelled through the node's API");
+  return {{"id", id}, {"status", "cancelling"}};
+}
+
+void run_registry::forget(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& r = find(id);
+  if (!finished(r.stored.status))
+    throw api_error(409, "run_running", "run " + id + " is still running: cancel it first");
+  if (!r.stored.idempotency_key.empty()) by_key_.erase(r.stored.idempotency_key);
+  runs_.erase(id);
+  order_.erase(std::find(order_.begin(), order_.end(), id));
+  store_.run_deleted(id);
+}
+
+void run_registry::watch(const std::string& id, int64_t after_seq, const std::shared_ptr<event_watcher>& w) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto& r = find(id);
+  if (!finished(r.stored.status)) {
+    for (const auto& e : r.events)
+      if (e.value("seq", int64_t{0}) > after_seq) w->deliver(e);
+    r.watchers.push_back(w);
+    return;
+  }
+  lock.unlock();
+  store_.flush();  // its last events may still be on their way to disk
+  for (const auto& e : store_.events(id, after_seq)) w->deliver(e);
+  w->end();
+}
+
+void run_registry::add_scenario(const std::string& name, nlohmann::json doc) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  scenarios_[name] = std::move(doc);
+}
+
+nlohmann::json run_registry::scenario_names() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto names = nlohmann::json::array();
+  for (const auto& [name, doc] : scenarios_) names.push_back(name);
+  return {{"scenarios", names}};
+}
+
+size_t run_registry::running() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return running_;
+}
+
+void run_registry::drain(int64_t grace_ms) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    draining_ = true;
+  }
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
+  while (running() > 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [id, r] : runs_)
+      if (r.run) r.run->cancel("the node is shutting down");
+  }
+  // Cancelled runs end within their grace period (a second); bounded in any case.
+  auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (running() > 0 && std::chrono::steady_clock::now() < hard)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  store_.flush();
+}
+
+}  // namespace cohort::node

@@ -1,0 +1,85 @@
+#pragma once
+// The node's runs: submitting (validated, bounded by max_runs, idempotent by key),
+// watching (history then live events, resumable by sequence number), cancelling,
+// listing and forgetting. Every change goes to the store; finished runs are answered
+// from memory (their result) and the store (their events).
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cohort/runtime.hpp"
+#include "node/api_error.hpp"
+#include "node/http_server.hpp"
+#include "node/node_options.hpp"
+#include "node/run_store.hpp"
+
+namespace cohort::node {
+
+struct submission {
+  nlohmann::json scenario;      // the document, or null with a scenario_name
+  std::string scenario_name;
+  std::optional<nlohmann::json> input;
+  std::string idempotency_key;
+};
+
+class run_registry {
+ public:
+  run_registry(Runtime& runtime, run_store& store, const node_options& options);
+  ~run_registry();  // cancels what still runs and waits for it (bounded)
+
+  // The run's document and whether it is new (false: the idempotency key's earlier run).
+  // Throws api_error: 400 (bad scenario, every problem with its path), 404 (unknown
+  // scenario name), 429 (max_runs running), 503 (draining).
+  std::pair<nlohmann::json, bool> submit(const submission& s);
+
+  nlohmann::json get(const std::string& id);
+  // Newest first; `after`: the id the previous page ended with.
+  nlohmann::json list(const std::string& status, size_t limit, const std::string& after);
+  nlohmann::json cancel(const std::string& id);
+  void forget(const std::string& id);
+  // The events after `after_seq` to `w`, then the live ones; ends the stream after the result.
+  void watch(const std::string& id, int64_t after_seq, const std::shared_ptr<event_watcher>& w);
+
+  // Scenarios a client may name.
+  void add_scenario(const std::string& name, nlohmann::json doc);
+  nlohmann::json scenario_names();
+
+  // No new runs; running ones are cancelled after `grace_ms`; returns when all ended.
+  void drain(int64_t grace_ms);
+  size_t running() const;
+
+ private:
+  struct record {
+    stored_run stored;
+    std::optional<Run> run;                        // while running
+    std::vector<nlohmann::json> events;            // while running: the log so far
+    std::vector<std::weak_ptr<event_watcher>> watchers;
+  };
+
+  record& find(const std::string& id);  // under mutex_; throws api_error 404
+  nlohmann::json document(const record& r) const;
+  nlohmann::json scenario_for(const submission& s);
+  void on_event(const std::string& id, const Event& e);
+  void on_result(const std::string& id, const RunResult& r);
+  void append_event(record& r, nlohmann::json e);  // under mutex_
+
+  Runtime& runtime_;
+  run_store& store_;
+  const node_options& options_;
+  mutable std::mutex mutex_;
+  std::map<std::string, record> runs_;
+  std::vector<std::string> order_;                 // ids, oldest first
+  std::map<std::string, std::string> by_key_;      // idempotency key -> id
+  std::map<std::string, nlohmann::json> scenarios_;
+  size_t running_ = 0;
+  bool draining_ = false;
+  uint64_t next_ = 0;
+};
+
+}  // namespace cohort::node

@@ -1,0 +1,251 @@
+#include "node/run_store.hpp"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+#include <spdlog/spdlog.h>
+
+namespace cohort::node {
+namespace {
+
+// A prepared statement, finalized when it goes.
+class statement {
+ public:
+  statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
+      throw std::runtime_error(std::string("store: ") + sqlite3_errmsg(db) + " in: " + sql);
+  }
+  ~statement() { sqlite3_finalize(stmt_); }
+  statement(const statement&) = delete;
+  statement& operator=(const statement&) = delete;
+
+  statement& bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  statement& bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  bool step() {  // true: a row
+    auto rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc != SQLITE_DONE) throw std::runtime_error(std::string("store: ") + sqlite3_errmsg(db_));
+    return false;
+  }
+  std::string text(int col) const {
+    auto* p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
+  int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+sqlite3* open_db(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+      SQLITE_OK) {
+    std::string why = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    throw std::runtime_error("store: cannot open " + path + ": " + why);
+  }
+  sqlite3_busy_timeout(db, 5000);
+  return db;
+}
+
+nlohmann::json parse_stored(const std::string& text) {
+  if (text.empty()) return nullptr;
+  return nlohmann::json::parse(text, nullptr, false);  // written by us; a torn value reads as discarded
+}
+
+}  // namespace
+
+run_store::run_store(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw std::runtime_error("store: cannot create the data directory " + dir + ": " + ec.message());
+  path_ = (std::filesystem::path(dir) / "cohort.db").string();
+  db_ = open_db(path_);
+  try {
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=NORMAL");  // WAL + NORMAL: a commit survives a process kill
+    exec("CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL, "
+         "status TEXT NOT NULL, scenario TEXT NOT NULL, idempotency_key TEXT, result TEXT)");
+    exec("CREATE UNIQUE INDEX IF NOT EXISTS runs_idempotency ON runs(idempotency_key) "
+         "WHERE idempotency_key IS NOT NULL");
+    exec("CREATE TABLE IF NOT EXISTS events (run_id TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL, "
+         "PRIMARY KEY (run_id, seq)) WITHOUT ROWID");
+    mark_interrupted();
+    reader_ = open_db(path_);
+  } catch (...) {
+    sqlite3_close(db_);
+    throw;
+  }
+  writer_ = std::thread([this] { writer_loop(); });
+}
+
+run_store::~run_store() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  writer_.join();
+  sqlite3_close(reader_);
+  sqlite3_close(db_);
+}
+
+void run_store::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string why = err ? err : "unknown error";
+    sqlite3_free(err);
+    throw std::runtime_error("store " + path_ + ": " + why);
+  }
+}
+
+// A run cut off by a crash: its result says so, with what its finished leaves reported.
+void run_store::mark_interrupted() {
+  std::vector<std::string> ids;
+  {
+    statement q(db_, "SELECT id FROM runs WHERE status = 'running'");
+    while (q.step()) ids.push_back(q.text(0));
+  }
+  for (const auto& id : ids) {
+    auto finished = nlohmann::json::object();
+    statement ev(db_, "SELECT body FROM events WHERE run_id = ? ORDER BY seq");
+    ev.bind(1, id);
+    while (ev.step()) {
+      auto e = parse_stored(ev.text(0));
+      if (e.is_object() && e.value("kind", "") == "finished" && e.value("leaf", false))
+        finished[e.value("path", "")] = e.value("status", "");
+    }
+    nlohmann::json result{{"status", "interrupted"},
+                          {"output", nullptr},
+                          {"error", {{"kind", "interrupted"},
+                                     {"message", "the node stopped while the run was in flight"}}},
+                          {"finished_branches", finished}};
+    statement up(db_, "UPDATE runs SET status = 'interrupted', result = ? WHERE id = ?");
+    up.bind(1, result.dump()).bind(2, id).step();
+    spdlog::warn("run {} was in flight when the node stopped: marked interrupted", id);
+  }
+}
+
+std::vector<stored_run> run_store::load_runs() {
+  std::lock_guard<std::mutex> lock(read_mutex_);
+  std::vector<stored_run> out;
+  statement q(reader_,
+              "SELECT r.id, r.status, r.created_ms, r.scenario, IFNULL(r.idempotency_key, ''), IFNULL(r.result, ''), "
+              "(SELECT COUNT(*) FROM events e WHERE e.run_id = r.id) FROM runs r ORDER BY r.created_ms, r.id");
+  while (q.step()) {
+    stored_run r;
+    r.id = q.text(0);
+    r.status = q.text(1);
+    r.created_ms = q.integer(2);
+    r.scenario = q.text(3);
+    r.idempotency_key = q.text(4);
+    r.result = parse_stored(q.text(5));
+    r.events = q.integer(6);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<nlohmann::json> run_store::events(const std::string& id, int64_t after) {
+  std::lock_guard<std::mutex> lock(read_mutex_);
+  std::vector<nlohmann::json> out;
+  statement q(reader_, "SELECT seq, body FROM events WHERE run_id = ? AND seq > ? ORDER BY seq");
+  q.bind(1, id).bind(2, after);
+  while (q.step()) {
+    auto e = parse_stored(q.text(1));
+    if (!e.is_object()) continue;
+    e["seq"] = q.integer(0);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+void run_store::run_created(const stored_run& r) {
+  enqueue([r](sqlite3* db) {
+    statement q(db, "INSERT INTO runs (id, created_ms, status, scenario, idempotency_key) VALUES (?, ?, ?, ?, ?)");
+    q.bind(1, r.id).bind(2, r.created_ms).bind(3, r.status).bind(4, r.scenario);
+    if (!r.idempotency_key.empty()) q.bind(5, r.idempotency_key);  // else NULL: no key
+    q.step();
+  });
+}
+
+void run_store::event(const std::string& id, int64_t seq, const nlohmann::json& e) {
+  enqueue([id, seq, body = e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)](sqlite3* db) {
+    statement q(db, "INSERT OR REPLACE INTO events (run_id, seq, body) VALUES (?, ?, ?)");
+    q.bind(1, id).bind(2, seq).bind(3, body).step();
+  });
+}
+
+void run_store::run_finished(const std::string& id, const std::string& status, const nlohmann::json& result) {
+  enqueue([id, status, body = result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)](sqlite3* db) {
+    statement q(db, "UPDATE runs SET status = ?, result = ? WHERE id = ?");
+    q.bind(1, status).bind(2, body).bind(3, id).step();
+  });
+}
+
+void run_store::run_deleted(const std::string& id) {
+  enqueue([id](sqlite3* db) {
+    statement(db, "DELETE FROM events WHERE run_id = ?").bind(1, id).step();
+    statement(db, "DELETE FROM runs WHERE id = ?").bind(1, id).step();
+  });
+}
+
+void run_store::enqueue(write w) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back(std::move(w));
+  }
+  wake_.notify_one();
+}
+
+void run_store::flush() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  drained_.wait(lock, [this] { return queue_.empty() && !writing_; });
+}
+
+// Takes what is queued and writes it in one transaction: many events of a busy run
+// cost one commit, not one each.
+void run_store::writer_loop() {
+  for (;;) {
+    std::deque<write> batch;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) return;
+      batch.swap(queue_);
+      writing_ = true;
+    }
+    try {
+      exec("BEGIN");
+      for (auto& w : batch) {
+        try {
+          w(db_);
+        } catch (const std::exception& e) {  // one bad write must not lose the batch
+          spdlog::error("{}", e.what());
+        }
+      }
+      exec("COMMIT");
+    } catch (const std::exception& e) {
+      spdlog::error("store: a batch of {} writes failed: {}", batch.size(), e.what());
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      writing_ = false;
+    }
+    drained_.notify_all();
+  }
+}
+
+}  // namespace cohort::node

@@ -1,0 +1,73 @@
+#pragma once
+// The node's store: runs, their final results and their event logs in SQLite (WAL mode)
+// under the data directory. Writes are queued and done in order by a thread of the
+// store's own, in batched transactions, so a slow disk never stalls a run; flush() waits
+// for them. A run still `running` when the store is opened was cut off by a crash or a
+// kill: it is marked `interrupted`, with what its finished branches had reported.
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+struct sqlite3;
+
+namespace cohort::node {
+
+struct stored_run {
+  std::string id;
+  std::string status;          // running | succeeded | failed | timed_out | cancelled | interrupted
+  int64_t created_ms = 0;
+  std::string scenario;        // the scenario's name
+  std::string idempotency_key; // "" = none
+  nlohmann::json result;       // null until finished
+  int64_t events = 0;          // how many events it logged
+};
+
+class run_store {
+ public:
+  // Opens (creates) DIR/cohort.db; throws std::runtime_error naming the file.
+  explicit run_store(const std::string& dir);
+  ~run_store();  // writes what is queued, then closes
+  run_store(const run_store&) = delete;
+  run_store& operator=(const run_store&) = delete;
+
+  // Every run, oldest first; runs found `running` are marked interrupted first.
+  std::vector<stored_run> load_runs();
+  // A run's events with a sequence number above `after`, in order (each has "seq").
+  std::vector<nlohmann::json> events(const std::string& id, int64_t after);
+
+  void run_created(const stored_run& r);
+  void event(const std::string& id, int64_t seq, const nlohmann::json& e);
+  void run_finished(const std::string& id, const std::string& status, const nlohmann::json& result);
+  void run_deleted(const std::string& id);
+  // Waits until every queued write is on disk.
+  void flush();
+
+ private:
+  using write = std::function<void(sqlite3*)>;
+  void enqueue(write w);
+  void writer_loop();
+  void exec(const char* sql);
+  void mark_interrupted();
+
+  std::string path_;
+  sqlite3* db_ = nullptr;      // the writer's connection
+  sqlite3* reader_ = nullptr;  // reads (WAL: they never wait for the writer)
+  std::mutex read_mutex_;
+  std::mutex mutex_;           // the queue
+  std::condition_variable wake_;
+  std::condition_variable drained_;
+  std::deque<write> queue_;
+  bool writing_ = false;
+  bool stopping_ = false;
+  std::thread writer_;
+};
+
+}  // namespace cohort::node

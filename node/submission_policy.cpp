@@ -1,0 +1,47 @@
+#include "node/submission_policy.hpp"
+
+#include <algorithm>
+
+namespace cohort::node {
+namespace {
+
+void check_ca_file(const nlohmann::json& j, const std::string& path, std::vector<problem>& out) {
+  if (j.is_object() && j.contains("ca_file"))
+    out.push_back({path + ".ca_file", "a submitted scenario may not name a local file; the node's config trusts "
+                                      "its certificate authorities"});
+}
+
+}  // namespace
+
+std::vector<problem> check_submitted_scenario(const nlohmann::json& doc,
+                                              const std::vector<std::string>& allowed_key_env) {
+  std::vector<problem> out;
+  if (!doc.is_object() || !doc.contains("models") || !doc["models"].is_object()) return out;
+  for (const auto& [name, m] : doc["models"].items()) {
+    auto path = "$.models." + name;
+    if (!m.is_object()) continue;
+    if (auto key = m.find("api_key_env"); key != m.end() && key->is_string()) {
+      auto var = key->get<std::string>();
+      if (std::find(allowed_key_env.begin(), allowed_key_env.end(), var) == allowed_key_env.end())
+        out.push_back({path + ".api_key_env",
+                       "the node does not let a submitted scenario read \"" + var +
+                           "\" (allowed_key_env: " + (allowed_key_env.empty() ? "none" : [&] {
+                             std::string all;
+                             for (const auto& a : allowed_key_env) all += (all.empty() ? "" : ", ") + a;
+                             return all;
+                           }()) + ")"});
+    }
+    check_ca_file(m, path, out);
+    if (auto eps = m.find("endpoints"); eps != m.end() && eps->is_array())
+      for (size_t i = 0; i < eps->size(); ++i) check_ca_file((*eps)[i], path + ".endpoints[" + std::to_string(i) + "]", out);
+  }
+  return out;
+}
+
+problem problem_from(const std::string& line) {
+  auto cut = line.find(": ");
+  if (cut == std::string::npos || line.empty() || line[0] != '$') return {"$", line};
+  return {line.substr(0, cut), line.substr(cut + 2)};
+}
+
+}  // namespace cohort::node

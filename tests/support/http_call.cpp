@@ -1,0 +1,87 @@
+#include "tests/support/http_call.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace cohort::testing {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+asio::ip::tcp::endpoint local(int port) {
+  return {asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)};
+}
+
+}  // namespace
+
+http_answer http_call(int port, const std::string& method, const std::string& target, const std::string& body,
+                      const std::vector<std::pair<std::string, std::string>>& headers, int timeout_ms) {
+  http_answer out;
+  try {
+    asio::io_context io;
+    beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::milliseconds(timeout_ms));
+    stream.connect(local(port));
+    http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    for (const auto& [name, value] : headers) req.set(name, value);
+    if (!body.empty()) req.set(http::field::content_type, "application/json");
+    req.body() = body;
+    req.keep_alive(false);
+    req.prepare_payload();
+    http::write(stream, req);
+    beast::flat_buffer buf;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64u << 20);
+    http::read(stream, buf, parser);
+    auto res = parser.release();
+    out.status = static_cast<int>(res.result_int());
+    for (const auto& field : res) {
+      std::string name(field.name_string());
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+      out.headers[name] = std::string(field.value());
+    }
+    out.body = res.body();
+  } catch (const std::exception&) {
+    out.status = 0;
+  }
+  return out;
+}
+
+std::string http_stream(int port, const std::string& target,
+                        const std::vector<std::pair<std::string, std::string>>& headers, int timeout_ms) {
+  std::string got;
+  try {
+    asio::io_context io;
+    beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::milliseconds(timeout_ms));
+    stream.connect(local(port));
+    std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    for (const auto& [name, value] : headers) req += name + ": " + value + "\r\n";
+    req += "\r\n";
+    asio::write(stream, asio::buffer(req));
+    char buf[4096];
+    for (;;) {
+      boost::system::error_code ec;
+      auto n = stream.read_some(asio::buffer(buf), ec);
+      got.append(buf, n);
+      if (ec) break;
+    }
+  } catch (const std::exception&) {
+  }
+  return got;
+}
+
+}  // namespace cohort::testing
