@@ -35,9 +35,13 @@ std::string error_json(const std::string& kind, const std::string& message) {
 // One client connection: requests one after another (keep-alive), or one event stream.
 class session : public event_watcher, public std::enable_shared_from_this<session> {
  public:
-  session(tcp::socket socket, const node_options& options, const http_handler& handler,
+  session(tcp::socket socket, const node_options& options, const http_handler& handler, const http_observer& observer,
           std::shared_ptr<std::atomic<size_t>> connections)
-      : stream_(std::move(socket)), options_(options), handler_(handler), connections_(std::move(connections)) {}
+      : stream_(std::move(socket)),
+        options_(options),
+        handler_(handler),
+        observer_(observer),
+        connections_(std::move(connections)) {}
 
   ~session() override { --*connections_; }
 
@@ -97,6 +101,7 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
   void on_request(error_code ec) {
     if (ec) return read_failed(ec);
     auto req = parser_->release();
+    auto began = std::chrono::steady_clock::now();
     http_reply reply;
     try {
       reply = handler_(req);
@@ -105,6 +110,11 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
       reply = http_reply{500, error_json("internal", "the node failed to answer this request"), "application/json", {}, {}};
     }
     keep_alive_ = req.keep_alive() && !reply.stream;
+    if (observer_.answered) {
+      std::string target(req.target());
+      observer_.answered(target.substr(0, target.find('?')), reply.stream ? 200 : reply.status,
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+    }
     if (reply.stream) return start_stream(reply);
     send(make_response(reply, req.version()));
   }
@@ -143,6 +153,7 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
                        "Cache-Control: no-cache\r\nConnection: close\r\nX-Accel-Buffering: no\r\n\r\n";
     stream_.expires_never();
     streaming_ = true;
+    if (observer_.streams) observer_.streams(+1);
     queue_.push_back(std::move(head));
     write_next();
     watch_for_hangup();
@@ -192,6 +203,7 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
   void close() {
     if (closed_) return;
     closed_ = true;
+    if (streaming_ && observer_.streams) observer_.streams(-1);
     error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
@@ -200,6 +212,7 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
   beast::tcp_stream stream_;
   const node_options& options_;
   const http_handler& handler_;
+  const http_observer& observer_;
   std::shared_ptr<std::atomic<size_t>> connections_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -217,8 +230,11 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
 
 }  // namespace
 
-http_server::http_server(const node_options& options, http_handler handler)
-    : options_(options), handler_(std::move(handler)), acceptor_(asio::make_strand(io_)) {}
+http_server::http_server(const node_options& options, http_handler handler, http_observer observer)
+    : options_(options),
+      handler_(std::move(handler)),
+      observer_(std::move(observer)),
+      acceptor_(asio::make_strand(io_)) {}
 
 http_server::~http_server() { stop(); }
 
@@ -263,7 +279,7 @@ void http_server::accept() {
         socket.close(ignored);  // over the cap: refused at once
       } else {
         ++*connections_;
-        std::make_shared<session>(std::move(socket), options_, handler_, connections_)->start();
+        std::make_shared<session>(std::move(socket), options_, handler_, observer_, connections_)->start();
       }
     }
     accept();

@@ -46,9 +46,15 @@ struct http_reply {
 
 using http_handler = std::function<http_reply(const http_request&)>;
 
+// What the server tells about its traffic (the node's metrics).
+struct http_observer {
+  std::function<void(const std::string& path, unsigned status, double seconds)> answered;
+  std::function<void(int delta)> streams;  // +1 an event stream opened, -1 it closed
+};
+
 class http_server {
  public:
-  http_server(const node_options& options, http_handler handler);
+  http_server(const node_options& options, http_handler handler, http_observer observer = {});
   ~http_server();  // stop()
 
   // Binds and starts the I/O threads; returns the port. Throws std::runtime_error.
@@ -62,6 +68,7 @@ class http_server {
 
   node_options options_;
   http_handler handler_;
+  http_observer observer_;
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::shared_ptr<std::atomic<size_t>> connections_ = std::make_shared<std::atomic<size_t>>(0);

@@ -9,6 +9,7 @@
 
 #include "messages/input_limits.hpp"
 #include "node/http_server.hpp"
+#include "node/node_metrics.hpp"
 #include "node/node_api.hpp"
 #include "node/run_registry.hpp"
 #include "node/run_store.hpp"
@@ -30,6 +31,7 @@ void check_exposure(const node_options& o) {
 // requests), then the runs (cancelled, waited for), the store (flushed), the runtime.
 struct node::parts {
   node_options options;
+  node_metrics metrics;
   Runtime runtime;
   run_store store;
   run_registry runs;
@@ -40,9 +42,13 @@ struct node::parts {
       : options(std::move(o)),
         runtime(std::move(ro)),
         store(options.data_dir),
-        runs(runtime, store, options),
-        api(runs, options),
-        server(options, [this](const http_request& req) { return api.handle(req); }) {}
+        runs(runtime, store, options, metrics),
+        api(runs, options, metrics),
+        server(options, [this](const http_request& req) { return api.handle(req); },
+               http_observer{[this](const std::string& path, unsigned status, double seconds) {
+                               metrics.http_request(route_label(path), status, seconds);
+                             },
+                             [this](int delta) { metrics.watchers(delta); }}) {}
 };
 
 node::node(node_options options, RuntimeOptions runtime_options) {

@@ -139,6 +139,10 @@ http_reply node_api::route(const http_request& req, const std::string& target) {
   auto q = target.find('?');
   auto path = target.substr(0, q);
   auto query = q == std::string::npos ? std::string() : target.substr(q + 1);
+  if (path == "/metrics") {
+    if (req.method() != http::verb::get) throw method_not_allowed(req, path);
+    return http_reply{200, metrics_.render(), "text/plain; version=0.0.4", {}, {}};
+  }
   if (path == "/readyz") {
     if (!accepting_) return json_reply(503, {{"status", "draining"}});
     return json_reply(200, {{"status", "ready"}, {"running", runs_.running()}});

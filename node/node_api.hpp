@@ -6,6 +6,7 @@
 #include <string>
 
 #include "node/http_server.hpp"
+#include "node/node_metrics.hpp"
 #include "node/node_options.hpp"
 #include "node/run_registry.hpp"
 
@@ -13,7 +14,8 @@ namespace cohort::node {
 
 class node_api {
  public:
-  node_api(run_registry& runs, const node_options& options) : runs_(runs), options_(options) {}
+  node_api(run_registry& runs, const node_options& options, const node_metrics& metrics)
+      : runs_(runs), options_(options), metrics_(metrics) {}
 
   http_reply handle(const http_request& req);
   // /readyz answers 503 and new runs are refused from now on.
@@ -26,6 +28,7 @@ class node_api {
 
   run_registry& runs_;
   const node_options& options_;
+  const node_metrics& metrics_;
   std::atomic<bool> accepting_{true};
 };
 

@@ -30,8 +30,8 @@ bool finished(const std::string& status) { return status != "running"; }
 
 }  // namespace
 
-run_registry::run_registry(Runtime& runtime, run_store& store, const node_options& options)
-    : runtime_(runtime), store_(store), options_(options) {
+run_registry::run_registry(Runtime& runtime, run_store& store, const node_options& options, node_metrics& metrics)
+    : runtime_(runtime), store_(store), options_(options), metrics_(metrics) {
   for (auto& s : store_.load_runs()) {
     auto id = s.id;
     if (!s.idempotency_key.empty()) by_key_[s.idempotency_key] = id;
@@ -88,11 +88,15 @@ std::pair<nlohmann::json, bool> run_registry::submit(const submission& s) {
   r.stored.created_ms = now_ms();
   r.stored.scenario = scenario.name();
   r.stored.idempotency_key = s.idempotency_key;
+  if (doc.contains("agents") && doc["agents"].is_object())
+    for (const auto& [name, a] : doc["agents"].items())
+      if (a.is_object() && a.contains("model") && a["model"].is_string()) r.models[name] = a["model"].get<std::string>();
   store_.run_created(r.stored);
   auto& rec = runs_.emplace(id, std::move(r)).first->second;
   order_.push_back(id);
   if (!s.idempotency_key.empty()) by_key_[s.idempotency_key] = id;
   ++running_;
+  metrics_.run_started();
   lock.unlock();  // the runtime may call back at once
   try {
     auto run = runtime_.start(
@@ -103,6 +107,7 @@ std::pair<nlohmann::json, bool> run_registry::submit(const submission& s) {
   } catch (const std::exception& e) {  // e.g. the input does not fit the scenario
     lock.lock();
     --running_;
+    metrics_.run_not_started();
     runs_.erase(id);
     order_.pop_back();
     if (!s.idempotency_key.empty()) by_key_.erase(s.idempotency_key);
@@ -125,6 +130,9 @@ void run_registry::on_event(const std::string& id, const Event& e) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = runs_.find(id);
   if (it == runs_.end() || finished(it->second.stored.status)) return;  // the result is the last event
+  if (e.leaf && e.kind == "finished")
+    if (auto m = it->second.models.find(e.agent); m != it->second.models.end())
+      metrics_.agent_call(m->second, static_cast<double>(e.duration_us) / 1e6);
   append_event(it->second, e.to_json());
 }
 
@@ -133,6 +141,7 @@ void run_registry::on_result(const std::string& id, const RunResult& res) {
   auto it = runs_.find(id);
   if (it == runs_.end()) return;
   auto& r = it->second;
+  metrics_.run_finished(res, r.models);
   auto doc = res.to_json();
   append_event(r, {{"kind", "result"}, {"result", doc}});
   r.stored.status = res.status;

@@ -16,6 +16,7 @@
 #include "cohort/runtime.hpp"
 #include "node/api_error.hpp"
 #include "node/http_server.hpp"
+#include "node/node_metrics.hpp"
 #include "node/node_options.hpp"
 #include "node/run_store.hpp"
 
@@ -30,7 +31,7 @@ struct submission {
 
 class run_registry {
  public:
-  run_registry(Runtime& runtime, run_store& store, const node_options& options);
+  run_registry(Runtime& runtime, run_store& store, const node_options& options, node_metrics& metrics);
   ~run_registry();  // cancels what still runs and waits for it (bounded)
 
   // The run's document and whether it is new (false: the idempotency key's earlier run).
@@ -60,6 +61,7 @@ class run_registry {
     std::optional<Run> run;                        // while running
     std::vector<nlohmann::json> events;            // while running: the log so far
     std::vector<std::weak_ptr<event_watcher>> watchers;
+    std::map<std::string, std::string> models;     // agent -> model, for the metrics
   };
 
   record& find(const std::string& id);  // under mutex_; throws api_error 404
@@ -72,6 +74,7 @@ class run_registry {
   Runtime& runtime_;
   run_store& store_;
   const node_options& options_;
+  node_metrics& metrics_;
   mutable std::mutex mutex_;
   std::map<std::string, record> runs_;
   std::vector<std::string> order_;                 // ids, oldest first

@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev libspdlog-dev libcli11-dev libvalijson-dev
   libre2-dev  # regular expressions on outside text: linear time, bounded stack
   libsqlite3-dev  # cohort serve's run store
+  prometheus-cpp-dev  # cohort serve's /metrics
   libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev
   curl procps
   openssl  # the TLS tests make their certificates with it

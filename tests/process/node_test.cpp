@@ -6,6 +6,9 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -285,6 +288,42 @@ TEST(Node, SigtermLetsRunningRunsFinishThenExits) {
   }
   node_process again(data);
   EXPECT_EQ(json::parse(http_call(again.port(), "GET", "/v1/runs/" + id).body)["status"], "succeeded");
+}
+
+// The text exposition, checked line by line: "# HELP", "# TYPE", or a sample.
+std::map<std::string, double> parse_metrics(const std::string& text) {
+  static const std::regex sample(
+      R"(^([a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})?) (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$)");
+  std::map<std::string, double> out;
+  std::stringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line.rfind("# HELP ", 0) == 0 || line.rfind("# TYPE ", 0) == 0) continue;
+    std::smatch m;
+    EXPECT_TRUE(std::regex_match(line, m, sample)) << "not a sample: " << line;
+    if (!m.empty()) out[m[1]] = std::stod(m[m.size() - 1]);
+  }
+  return out;
+}
+
+TEST(Node, MetricsParseAndCountTheRunsMade) {
+  node_process node(fresh_dir("metrics"));
+  auto id = submit(node.port(), {{"scenario", scenario_file("quickstart.json")}})["id"].get<std::string>();
+  ASSERT_EQ(wait_finished(node.port(), id)["status"], "succeeded");
+  http_call(node.port(), "GET", "/v1/runs/run-none");  // one 404
+  auto r = http_call(node.port(), "GET", "/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["content-type"].rfind("text/plain", 0), 0u);
+  auto m = parse_metrics(r.body);
+  EXPECT_EQ(m["cohort_runs_total{status=\"succeeded\"}"], 1);
+  EXPECT_EQ(m["cohort_branches_total{state=\"succeeded\"}"], 6);
+  EXPECT_EQ(m["cohort_model_calls_total{model=\"fast\"}"], 6);
+  EXPECT_GT(m["cohort_tokens_total{kind=\"prompt\",model=\"fast\"}"], 0);
+  EXPECT_GT(m["cohort_cost_total{model=\"fast\"}"], 0);
+  EXPECT_EQ(m["cohort_agent_call_seconds_count{model=\"fast\"}"], 6);
+  EXPECT_EQ(m["cohort_runs_in_flight"], 0);
+  EXPECT_EQ(m["cohort_http_requests_total{route=\"/v1/runs\",status=\"201\"}"], 1);
+  EXPECT_EQ(m["cohort_http_requests_total{route=\"/v1/runs/{id}\",status=\"404\"}"], 1);
+  EXPECT_GE(m["cohort_http_request_seconds_count{route=\"/v1/runs/{id}\"}"], 2);
 }
 
 }  // namespace

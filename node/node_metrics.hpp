@@ -1,0 +1,56 @@
+#pragma once
+// The node's Prometheus metrics (GET /metrics, text exposition through prometheus-cpp):
+// runs by final status, branches by final state, model calls, tokens and cost by model,
+// agent call latency by model, HTTP requests by route and status with their latency,
+// runs in flight and SSE watchers.
+#include <map>
+#include <memory>
+#include <string>
+
+#include "cohort/runtime.hpp"
+
+namespace prometheus {
+class Registry;
+template <typename T>
+class Family;
+class Counter;
+class Gauge;
+class Histogram;
+}  // namespace prometheus
+
+namespace cohort::node {
+
+class node_metrics {
+ public:
+  node_metrics();
+  ~node_metrics();
+
+  // `models`: each agent's model (from the scenario), to count usage by model.
+  void run_finished(const RunResult& r, const std::map<std::string, std::string>& models);
+  // A leaf agent's call finished (an llm agent: its model).
+  void agent_call(const std::string& model, double seconds);
+  void run_started();
+  void run_not_started();  // started, then refused by the runtime (its input)
+  void http_request(const std::string& route, unsigned status, double seconds);
+  void watchers(int delta);
+
+  std::string render() const;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* runs_;
+  prometheus::Family<prometheus::Counter>* branches_;
+  prometheus::Family<prometheus::Counter>* model_calls_;
+  prometheus::Family<prometheus::Counter>* tokens_;
+  prometheus::Family<prometheus::Counter>* cost_;
+  prometheus::Family<prometheus::Histogram>* call_seconds_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Histogram>* request_seconds_;
+  prometheus::Gauge* in_flight_;
+  prometheus::Gauge* watchers_;
+};
+
+// The route of a request path, for labels: ids become {id} so the label set stays small.
+std::string route_label(const std::string& path);
+
+}  // namespace cohort::node
