@@ -16,6 +16,7 @@
 #include "cli/cli_output.hpp"
 #include "cli/console_progress.hpp"
 #include "cli/serve_command.hpp"
+#include "cli/stop_signals.hpp"
 #include "cli/terminal_text.hpp"
 #include "cohort/runtime.hpp"
 #include "messages/input_limits.hpp"
@@ -128,20 +129,13 @@ int cmd_mock_llm(cohort::mock_llm_options opts, const std::string& latency, cons
     opts.model.rules = cohort::parse_sim_rules(doc.is_object() ? doc.value("rules", nlohmann::json()) : doc,
                                                rules_file + (doc.is_object() ? ": $.rules" : ": $"));
   }
-  // Block the stop signals in every thread; the main thread waits for them.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  cohort::stop_signals stop;
   cohort::mock_llm_server server(opts);
   auto port = server.start();
   std::printf("cohort mock-llm listening on %s://%s:%u\n", opts.tls_cert_file.empty() ? "http" : "https",
               opts.host.c_str(), port);
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&stop, &sig);
+  int sig = stop.wait();
   server.stop();
   spdlog::info("mock-llm stopped by signal {}", sig);
   return 0;

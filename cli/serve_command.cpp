@@ -5,9 +5,9 @@
 #include <cstdlib>
 #include <sstream>
 
-#include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include "cli/stop_signals.hpp"
 #include "node/node.hpp"
 
 namespace cohort {
@@ -46,19 +46,12 @@ int cmd_serve(serve_flags f, const RuntimeOptions& options) {
   std::stringstream list(f.allowed_key_env);
   for (std::string name; std::getline(list, name, ',');)
     if (!name.empty()) f.node.allowed_key_env.push_back(name);
-  // The stop signals are blocked in every thread; this one waits for them.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  stop_signals stop;
   node::node server(f.node, options);
   auto port = server.start();
   std::printf("cohort serve listening on http://%s:%u\n", f.node.bind.c_str(), port);
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&stop, &sig);
+  int sig = stop.wait();
   // SIGINT drains faster: a person at a terminal wants it to stop.
   int64_t grace_ms = sig == SIGINT ? 0 : static_cast<int64_t>(f.drain_s) * 1000;
   spdlog::info("serve: signal {}: draining ({} ms for running runs)", sig, grace_ms);
