@@ -42,7 +42,11 @@ run_registry::run_registry(Runtime& runtime, run_store& store, const node_option
   }
 }
 
-run_registry::~run_registry() { drain(0); }
+run_registry::~run_registry() {
+  drain(0);
+  std::lock_guard<std::mutex> lock(alive_->mutex);
+  alive_->registry = nullptr;
+}
 
 nlohmann::json run_registry::scenario_for(const submission& s) {
   if (!s.scenario.is_null()) return s.scenario;
@@ -100,8 +104,15 @@ std::pair<nlohmann::json, bool> run_registry::submit(const submission& s) {
   lock.unlock();  // the runtime may call back at once
   try {
     auto run = runtime_.start(
-        scenario, s.input, [this, id](const Event& e) { on_event(id, e); },
-        [this, id](const RunResult& res) { on_result(id, res); });
+        scenario, s.input,
+        [alive = alive_, id](const Event& e) {
+          std::lock_guard<std::mutex> guard(alive->mutex);
+          if (alive->registry) alive->registry->on_event(id, e);
+        },
+        [alive = alive_, id](const RunResult& res) {
+          std::lock_guard<std::mutex> guard(alive->mutex);
+          if (alive->registry) alive->registry->on_result(id, res);
+        });
     lock.lock();
     if (rec.stored.status == "running") rec.run = std::move(run);
   } catch (const std::exception& e) {  // e.g. the input does not fit the scenario

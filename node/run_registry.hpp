@@ -71,6 +71,16 @@ class run_registry {
   void on_result(const std::string& id, const RunResult& r);
   void append_event(record& r, nlohmann::json e);  // under mutex_
 
+  // What the runtime's callbacks hold: events can still arrive after a run's result
+  // (the event sink is an actor of its own), so a callback must find out whether the
+  // registry is still there, under a lock its destructor takes too.
+  struct liveness {
+    explicit liveness(run_registry* r) : registry(r) {}
+    std::mutex mutex;
+    run_registry* registry;
+  };
+  std::shared_ptr<liveness> alive_ = std::make_shared<liveness>(this);
+
   Runtime& runtime_;
   run_store& store_;
   const node_options& options_;
