@@ -118,4 +118,39 @@ string_response json_response(http::status status, const json& doc, unsigned ver
   return make_response(status, dump_for_client(doc), version, keep_alive);
 }
 
+string_response job_answer(const chat_job& job, unsigned version, bool keep_alive, int retry_after_s) {
+  switch (job.injected) {
+    case fault::rate_limit: {
+      auto res = json_response(
+          http::status::too_many_requests,
+          error_doc("Rate limit reached for requests (injected by cohort mock-llm)", "requests", "rate_limit_exceeded"),
+          version, keep_alive);
+      res.set(http::field::retry_after, std::to_string(retry_after_s));
+      return res;
+    }
+    case fault::server_error:
+      return json_response(http::status::internal_server_error,
+                           error_doc("The server had an error while processing your request "
+                                     "(injected by cohort mock-llm)",
+                                     "server_error"),
+                           version, keep_alive);
+    case fault::malformed:
+      return make_response(http::status::ok, R"({"choices": [ {"message": )", version, keep_alive);
+    default:
+      return json_response(http::status::ok, completion_doc(job), version, keep_alive);
+  }
+}
+
+string_response request_timeout_answer(int header_timeout_ms) {
+  return json_response(http::status::request_timeout,
+                       error_doc("the request did not arrive within " + std::to_string(header_timeout_ms) + " ms",
+                                 "invalid_request_error", "request_timeout"),
+                       11, false);
+}
+
+string_response bad_request_answer(bool too_large, const std::string& why) {
+  return json_response(too_large ? http::status::payload_too_large : http::status::bad_request,
+                       error_doc("malformed HTTP request: " + why, "invalid_request_error"), 11, false);
+}
+
 }  // namespace cohort::mock_llm

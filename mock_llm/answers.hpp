@@ -49,4 +49,13 @@ string_response make_response(http::status status, std::string body, unsigned ve
                               const char* content_type = "application/json");
 string_response json_response(http::status status, const json& doc, unsigned version, bool keep_alive);
 
+// The answer to a chat job that is not streamed: the completion, or its injected
+// 429 (with Retry-After), 500 or malformed body. (A drop or a hang has no answer.)
+string_response job_answer(const chat_job& job, unsigned version, bool keep_alive, int retry_after_s);
+
+// A request that did not arrive within `header_timeout_ms` (408), or one that could not
+// be read (413 when over the body limit, else 400): each closes the connection.
+string_response request_timeout_answer(int header_timeout_ms);
+string_response bad_request_answer(bool too_large, const std::string& why);
+
 }  // namespace cohort::mock_llm

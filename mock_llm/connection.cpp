@@ -1,8 +1,5 @@
 #include "mock_llm/connection.hpp"
 
-#include <sys/socket.h>
-
-#include <cerrno>
 #include <optional>
 #include <type_traits>
 
@@ -21,6 +18,7 @@
 
 #include "mock_llm/answers.hpp"
 #include "mock_llm/routes.hpp"
+#include "mock_llm/socket_peek.hpp"
 
 namespace cohort::mock_llm {
 namespace {
@@ -165,11 +163,7 @@ class connection final : public connection_base, public std::enable_shared_from_
       ++state_->count().timed_out_connections;
       if (read_phase_ == read_phase::idle) return shutdown();
       keep_alive_ = false;  // the request was cut short: say so, then close
-      return send(json_response(http::status::request_timeout,
-                                error_doc("the request did not arrive within " +
-                                              std::to_string(state_->options().header_timeout_ms) + " ms",
-                                          "invalid_request_error", "request_timeout"),
-                                11, false));
+      return send(request_timeout_answer(state_->options().header_timeout_ms));
     }
     bool peer_gone = ec == http::error::end_of_stream || ec == asio::error::eof ||
                      ec == asio::error::connection_reset || ec == http::error::partial_message ||
@@ -177,9 +171,7 @@ class connection final : public connection_base, public std::enable_shared_from_
     if (peer_gone) return shutdown();
     // A broken request: say why, then close, since the stream position is unknown.
     keep_alive_ = false;
-    auto status = ec == http::error::body_limit ? http::status::payload_too_large : http::status::bad_request;
-    send(json_response(status, error_doc("malformed HTTP request: " + ec.message(), "invalid_request_error"), 11,
-                       false));
+    send(bad_request_answer(ec == http::error::body_limit, ec.message()));
   }
 
   // ----- routing
@@ -222,35 +214,12 @@ class connection final : public connection_base, public std::enable_shared_from_
 
   void deliver() {
     stop_watch();
-    switch (job_.injected) {
-      case fault::none:
-        return send(json_response(http::status::ok, completion_doc(job_), version_, keep_alive_), true);
-      case fault::rate_limit: {
-        count_fault(fault::rate_limit);
-        auto res = json_response(
-            http::status::too_many_requests,
-            error_doc("Rate limit reached for requests (injected by cohort mock-llm)", "requests", "rate_limit_exceeded"),
-            version_, keep_alive_);
-        res.set(http::field::retry_after, std::to_string(state_->options().retry_after_s));
-        return send(std::move(res));
-      }
-      case fault::server_error:
-        count_fault(fault::server_error);
-        return send(json_response(http::status::internal_server_error,
-                                  error_doc("The server had an error while processing your request "
-                                            "(injected by cohort mock-llm)",
-                                            "server_error"),
-                                  version_, keep_alive_));
-      case fault::malformed:
-        count_fault(fault::malformed);
-        return send(make_response(http::status::ok, R"({"choices": [ {"message": )", version_, keep_alive_));
-      case fault::drop:
-        count_fault(fault::drop);
-        end_job();
-        return shutdown();
-      case fault::hang:
-        break;  // handled in begin_job
+    if (job_.injected != fault::none) count_fault(job_.injected);
+    if (job_.injected == fault::drop) {
+      end_job();
+      return shutdown();
     }
+    send(job_answer(job_, version_, keep_alive_, state_->options().retry_after_s), job_.injected == fault::none);
   }
 
   void count_completed() {
@@ -340,12 +309,9 @@ class connection final : public connection_base, public std::enable_shared_from_
     if (closed_ || generation != watch_generation_ || ec == asio::error::operation_aborted) return;
     watching_ = false;
     if (ec) return client_went_away();
-    // Peek without blocking: 0 bytes is EOF; "would block" is a spurious wake-up (the
-    // reactor can report readiness left over from the last read), so watch again.
-    char byte;
-    auto n = ::recv(socket_.lowest_layer().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return watch_client();
-    if (n <= 0) return client_went_away();
+    auto seen = peek_socket(socket_.lowest_layer().native_handle());
+    if (seen == peeked::nothing_yet) return watch_client();
+    if (seen == peeked::closed) return client_went_away();
     // The client sent more bytes (a pipelined request). They stay buffered in the
     // kernel for the next read; without consuming them a later close cannot be
     // told apart, so the watch ends here.
