@@ -1,4 +1,5 @@
-// The `cohort` command line: run a scenario, validate one, or serve the mock LLM.
+// The `cohort` command line: run a scenario (here or on a node), validate one, serve
+// a node or the mock LLM, and look after a node's runs.
 #include <algorithm>
 #include <atomic>
 #include <csignal>
@@ -14,7 +15,8 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/cli_output.hpp"
-#include "cli/console_progress.hpp"
+#include "cli/run_command.hpp"
+#include "cli/runs_command.hpp"
 #include "cli/serve_command.hpp"
 #include "cli/stop_signals.hpp"
 #include "cli/terminal_text.hpp"
@@ -23,89 +25,6 @@
 #include "mock_llm/mock_llm_server.hpp"
 
 namespace {
-
-std::atomic<int> stop_signal{0};
-// SIGHUP too: a closed terminal must not kill the run with its result and events cut off.
-extern "C" void on_stop_signal(int sig) { stop_signal.store(sig); }
-
-// --input takes JSON text, or @FILE.
-nlohmann::json parse_input(const std::string& arg) {
-  if (!arg.empty() && arg[0] == '@') {
-    auto path = arg.substr(1);
-    return cohort::parse_untrusted_json(cohort::read_bounded_file(path), path);
-  }
-  return cohort::parse_untrusted_json(arg, "--input");
-}
-
-int exit_code(const cohort::RunResult& r) {
-  if (r.ok()) return 0;
-  return r.status == "cancelled" ? 130 : 1;
-}
-
-struct run_flags {
-  std::string file;
-  std::string input;   // JSON text or @FILE
-  std::string events;  // a file for every event as JSON Lines
-  bool json = false;
-  bool quiet = false;
-};
-
-const char* signal_name(int sig) {
-  switch (sig) {
-    case SIGINT: return "SIGINT";
-    case SIGTERM: return "SIGTERM";
-    case SIGHUP: return "SIGHUP";
-  }
-  return "a signal";
-}
-
-int cmd_run(const run_flags& flags, const cohort::RuntimeOptions& options) {
-  cohort::Runtime rt(options);
-  auto scenario = rt.load_file(flags.file);
-  auto mask = std::make_shared<const cohort::secret_mask>(scenario.secrets());
-  cohort::set_log_mask(mask);
-  std::optional<nlohmann::json> input;
-  if (!flags.input.empty()) input = parse_input(flags.input);
-  std::shared_ptr<cohort::events_file> events;
-  if (!flags.events.empty()) events = std::make_shared<cohort::events_file>(flags.events, mask);
-  std::shared_ptr<cohort::console_progress> progress;
-  if (!flags.quiet)
-    progress = std::make_shared<cohort::console_progress>(
-        stderr, [mask](std::string_view line) { return cohort::escape_control_chars(mask->apply(line)); });
-  cohort::EventHandler on_event;
-  if (progress || events)  // events arrive one at a time, from the run's event sink
-    on_event = [progress, events](const cohort::Event& e) {
-      if (progress) (*progress)(e);
-      if (events) events->write(e);
-    };
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, on_stop_signal);
-  std::signal(SIGPIPE, SIG_IGN);  // a closed pipe on stdout is a failed write (exit 3), not a silent death
-  auto run = rt.start(scenario, input, on_event);
-  bool cancelled = false;
-  std::optional<cohort::RunResult> result;
-  while (!(result = run.wait_for(std::chrono::milliseconds(20)))) {
-    if (int sig = stop_signal.load(); sig != 0 && !cancelled) {
-      cancelled = true;
-      spdlog::warn("interrupted by {}: cancelling the run", signal_name(sig));
-      run.cancel(std::string("interrupted (") + signal_name(sig) + ")");
-    }
-  }
-  // The result first: whatever else failed, it is the run's work.
-  auto text = flags.json ? cohort::json_result(*result, *mask) : cohort::human_result(*result, *mask);
-  bool printed = cohort::write_all(stdout, text);
-  int write_errno = errno;
-  auto events_problem = events ? events->finish() : std::string();
-  if (!printed) {
-    std::fprintf(stderr, "cohort: writing the result to stdout failed: %s\n",
-                 write_errno ? std::strerror(write_errno) : "unknown error");
-    return cohort::exit_write_failed;
-  }
-  if (!events_problem.empty()) {
-    std::fprintf(stderr, "cohort: %s\n", events_problem.c_str());
-    return cohort::exit_write_failed;
-  }
-  return exit_code(*result);
-}
 
 std::pair<int, int> parse_latency(const std::string& s) {
   auto dash = s.find('-');
@@ -150,13 +69,10 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_file, "runtime settings (JSON; defaults: config/cohort.json)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off");
 
-  auto* run = app.add_subcommand("run", "run a scenario file");
-  run_flags rf;
-  run->add_option("FILE", rf.file, "scenario (JSON)")->required();
-  run->add_option("--input", rf.input, "replacement input: JSON text or @FILE");
-  run->add_option("--events", rf.events, "write every event (started, finished, streamed token) to FILE, a JSON object a line");
-  run->add_flag("--json", rf.json, "print one JSON document on stdout");
-  run->add_flag("--quiet,-q", rf.quiet, "no progress lines");
+  cohort::run_flags rf;
+  auto* run = cohort::add_run_command(app, rf);
+  cohort::runs_flags runs_f;
+  auto* runs = cohort::add_runs_command(app, runs_f);
 
   auto* validate = app.add_subcommand("validate", "check a scenario file without running it");
   std::string validate_file;
@@ -210,7 +126,11 @@ int main(int argc, char** argv) {
       options.log_level = log_level;
     }
     cohort::log_to_stderr_masked(options.log_level);
-    if (*run) return cmd_run(rf, options);
+    // The node's token comes from the environment only: a command line is visible to every user.
+    const char* token_env = std::getenv("COHORT_TOKEN");
+    std::string token = token_env ? token_env : "";
+    if (*run) return rf.node.empty() || rf.local ? cohort::cmd_run_local(rf, options) : cohort::cmd_run_remote(rf, token);
+    if (*runs) return cohort::cmd_runs(*runs, runs_f, token);
     if (*serve) return cohort::cmd_serve(sf, options);
     if (*validate) {
       cohort::Runtime rt(options);

@@ -1,6 +1,38 @@
 #include "runtime/public_results.hpp"
 
+#include <cstdint>
+#include <stdexcept>
+
 namespace cohort {
+namespace {
+
+// Readers that take what a peer sent at face value only when it has the right type.
+std::string text_at(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+int64_t integer_at(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number()) return 0;
+  if (it->is_number_integer()) return it->get<int64_t>();
+  double d = it->get<double>();  // saturated, as a server's counts are
+  if (!(d > -9.2e18)) return d < 0 ? INT64_MIN : 0;
+  return d < 9.2e18 ? static_cast<int64_t>(d) : INT64_MAX;
+}
+
+double number_at(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
+}
+
+const nlohmann::json& object_at(const nlohmann::json& j, const char* key) {
+  static const nlohmann::json empty = nlohmann::json::object();
+  auto it = j.find(key);
+  return it != j.end() && it->is_object() ? *it : empty;
+}
+
+}  // namespace
 
 Event to_public(const event& e) {
   Event out;
@@ -73,6 +105,51 @@ nlohmann::json RunResult::to_json() const {
   j["usage"] = usage;
   if (!reports.empty()) j["reports"] = reports;
   return j;
+}
+
+Event Event::from_json(const nlohmann::json& j) {
+  Event e;
+  if (!j.is_object()) return e;
+  e.kind = text_at(j, "kind");
+  e.path = text_at(j, "path");
+  e.agent = text_at(j, "agent");
+  e.status = text_at(j, "status");
+  e.message = text_at(j, e.kind == "token" ? "text" : "message");
+  e.at_ms = integer_at(j, "at_ms");
+  e.duration_us = integer_at(j, "duration_us");
+  auto leaf = j.find("leaf");
+  e.leaf = leaf != j.end() && leaf->is_boolean() && leaf->get<bool>();
+  if (auto report = j.find("report"); report != j.end()) e.report = *report;
+  return e;
+}
+
+RunResult RunResult::from_json(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("status") || !j["status"].is_string())
+    throw std::invalid_argument("a run result needs an object with a string \"status\"");
+  RunResult r;
+  r.status = j["status"].get<std::string>();
+  if (auto output = j.find("output"); output != j.end()) r.output = *output;
+  const auto& error = object_at(j, "error");
+  r.error_kind = text_at(error, "kind");
+  r.error = text_at(error, "message");
+  const auto& s = object_at(j, "summary");
+  r.summary.wall_ms = integer_at(s, "wall_ms");
+  r.summary.agent_ms_total = integer_at(s, "agent_ms_total");
+  r.summary.speedup = number_at(s, "speedup");
+  r.summary.model_calls = integer_at(s, "model_calls");
+  r.summary.prompt_tokens = integer_at(s, "prompt_tokens");
+  r.summary.completion_tokens = integer_at(s, "completion_tokens");
+  r.summary.tokens = integer_at(s, "tokens");
+  r.summary.cost = number_at(s, "cost");
+  r.summary.usage_estimated_calls = integer_at(s, "usage_estimated_calls");
+  r.summary.success_rate = number_at(s, "success_rate");
+  r.summary.retries = integer_at(s, "retries");
+  r.summary.agents_started = integer_at(s, "agents_started");
+  const auto& b = object_at(j, "branches");
+  r.branches = {integer_at(b, "succeeded"), integer_at(b, "failed"), integer_at(b, "timed_out"), integer_at(b, "cancelled")};
+  r.reports = object_at(j, "reports");
+  r.usage = object_at(j, "usage");
+  return r;
 }
 
 }  // namespace cohort

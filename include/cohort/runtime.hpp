@@ -57,6 +57,9 @@ struct Event {
   // {"kind", "path", "agent", "at_ms", "leaf"} and, when set, "status", "duration_us",
   // "message" (token: "text"), "report": one line of `cohort run --events`.
   nlohmann::json to_json() const;
+  // The inverse, for a client reading a node's event stream: fields missing or of the
+  // wrong type are left empty (the document came over the network).
+  static Event from_json(const nlohmann::json& j);
 };
 
 struct RunSummary {
@@ -99,6 +102,10 @@ struct RunResult {
   bool ok() const { return status == "succeeded"; }
   // {"status", "output", "error"?, "summary": {...}, "branches": {...}, "usage", "reports"?}
   nlohmann::json to_json() const;
+  // The inverse, for a client of a node (a run's document or its "result" event). Throws
+  // std::invalid_argument when `j` is not an object with a string "status"; other fields
+  // missing or of the wrong type are left at their defaults.
+  static RunResult from_json(const nlohmann::json& j);
 };
 
 // A run in progress.

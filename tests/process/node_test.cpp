@@ -15,52 +15,13 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/http_call.hpp"
+#include "tests/support/node_process.hpp"
 #include "tests/support/process.hpp"
 
 namespace cohort::testing {
 namespace {
 
 using json = nlohmann::json;
-
-std::string fresh_dir(const std::string& name) {
-  auto dir = ::testing::TempDir() + "/node-" + name + "-" + std::to_string(::getpid());
-  std::filesystem::remove_all(dir);
-  return dir;
-}
-
-// A `cohort serve` on a free port; its data directory outlives it (restarts use it again).
-class node_process {
- public:
-  explicit node_process(const std::string& data, std::vector<std::string> args = {}) {
-    std::vector<std::string> argv{COHORT_BINARY, "--log-level", "warn", "serve", "--port", "0", "--data", data};
-    argv.insert(argv.end(), args.begin(), args.end());
-    proc_ = std::make_unique<child_process>(argv);
-    auto line = proc_->read_line(15000);
-    auto colon = line.rfind(':');
-    if (line.find("listening on http://") == std::string::npos || colon == std::string::npos)
-      throw std::runtime_error("cohort serve did not start: \"" + line + "\" " + proc_->read_stderr(1000));
-    port_ = std::stoi(line.substr(colon + 1));
-  }
-  int port() const { return port_; }
-  child_process& process() { return *proc_; }
-
- private:
-  std::unique_ptr<child_process> proc_;
-  int port_ = 0;
-};
-
-json scenario_file(const std::string& name) {
-  std::ifstream in(std::string(COHORT_SOURCE_DIR) + "/examples/" + name);
-  return json::parse(in);
-}
-
-// One sim agent answering after `latency_ms`.
-json slow_scenario(int latency_ms) {
-  return json::parse(R"({"name": "slow", "models": {"m": {"provider": "sim", "latency_ms": )" +
-                     std::to_string(latency_ms) + R"(}},
-    "agents": {"a": {"type": "llm", "model": "m", "prompt": "hello"}},
-    "workflow": {"agent": "a"}})");
-}
 
 json submit(int port, const json& body, int expect_status = 201,
             const std::vector<std::pair<std::string, std::string>>& headers = {}) {

@@ -1,0 +1,42 @@
+#include "tests/support/node_process.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include <gtest/gtest.h>
+
+namespace cohort::testing {
+
+std::string fresh_dir(const std::string& name) {
+  auto dir = ::testing::TempDir() + "/node-" + name + "-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+node_process::node_process(const std::string& data, std::vector<std::string> args) {
+  std::vector<std::string> argv{COHORT_BINARY, "--log-level", "warn", "serve", "--port", "0", "--data", data};
+  argv.insert(argv.end(), args.begin(), args.end());
+  proc_ = std::make_unique<child_process>(argv);
+  auto line = proc_->read_line(15000);
+  auto colon = line.rfind(':');
+  if (line.find("listening on http://") == std::string::npos || colon == std::string::npos)
+    throw std::runtime_error("cohort serve did not start: \"" + line + "\" " + proc_->read_stderr(1000));
+  port_ = std::stoi(line.substr(colon + 1));
+}
+
+nlohmann::json scenario_file(const std::string& name) {
+  std::ifstream in(std::string(COHORT_SOURCE_DIR) + "/examples/" + name);
+  return nlohmann::json::parse(in);
+}
+
+nlohmann::json slow_scenario(int latency_ms) {
+  return nlohmann::json::parse(R"({"name": "slow", "models": {"m": {"provider": "sim", "latency_ms": )" +
+                               std::to_string(latency_ms) + R"(}},
+    "agents": {"a": {"type": "llm", "model": "m", "prompt": "hello"}},
+    "workflow": {"agent": "a"}})");
+}
+
+}  // namespace cohort::testing
