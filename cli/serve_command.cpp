@@ -28,6 +28,11 @@ CLI::App* add_serve_command(CLI::App& app, serve_flags& f) {
   serve->add_option("--max-body-bytes", f.node.max_body_bytes, "request body limit; beyond it 413")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  serve->add_option("--keep-runs", f.node.keep_runs, "ended runs kept, the newest (0: all); older ones pruned in the background")
+      ->capture_default_str();
+  serve->add_option("--keep-days", f.node.keep_days, "ended runs older than this many days are pruned (0: kept forever)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   serve->add_option("--drain-s", f.drain_s, "on SIGTERM, how long running runs may finish before they are cancelled")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);

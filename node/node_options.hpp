@@ -21,6 +21,9 @@ struct node_options {
   size_t watcher_queue = 10000;          // events buffered for one SSE watcher before it is dropped
   std::vector<std::string> allowed_key_env;  // api_key_env names a submitted scenario may use
   int threads = 2;                       // HTTP I/O threads
+  size_t keep_runs = 0;                  // ended runs kept (the newest); 0 = all
+  double keep_days = 0;                  // ended runs older than this are pruned; 0 = forever
+  int prune_interval_ms = 1000;          // how often the age limit is looked at
 };
 
 // Throws std::invalid_argument for a node that would be open to anyone: a bind address

@@ -1,6 +1,8 @@
 #include "node/run_registry.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <random>
 #include <thread>
 
@@ -40,9 +42,17 @@ run_registry::run_registry(Runtime& runtime, run_store& store, const node_option
     r.stored = std::move(s);
     runs_.emplace(id, std::move(r));
   }
+  prune();
+  pruner_ = std::thread([this] { prune_loop(); });
 }
 
 run_registry::~run_registry() {
+  {
+    std::lock_guard<std::mutex> lock(prune_mutex_);
+    stop_pruning_ = true;
+  }
+  prune_wake_.notify_all();
+  pruner_.join();
   drain(0);
   std::lock_guard<std::mutex> lock(alive_->mutex);
   alive_->registry = nullptr;
@@ -156,8 +166,9 @@ void run_registry::on_result(const std::string& id, const RunResult& res) {
   auto doc = res.to_json();
   append_event(r, {{"kind", "result"}, {"result", doc}});
   r.stored.status = res.status;
-  r.stored.result = std::move(doc);
-  store_.run_finished(id, r.stored.status, r.stored.result);
+  r.stored.brief = run_brief::of(doc);
+  store_.run_finished(id, r.stored.status, doc);
+  remember_result(r, std::move(doc));
   for (auto& w : r.watchers)
     if (auto live = w.lock()) live->end();
   r.watchers.clear();
@@ -167,13 +178,22 @@ void run_registry::on_result(const std::string& id, const RunResult& res) {
   --running_;
 }
 
+void run_registry::remember_result(record& r, nlohmann::json result) {
+  r.result = std::move(result);
+  recent_.push_back(r.stored.id);
+  while (recent_.size() > recent_results) {
+    if (auto it = runs_.find(recent_.front()); it != runs_.end()) it->second.result.reset();
+    recent_.pop_front();
+  }
+}
+
 run_registry::record& run_registry::find(const std::string& id) {
   auto it = runs_.find(id);
   if (it == runs_.end()) throw api_error(404, "unknown_run", "no run " + id + " on this node");
   return it->second;
 }
 
-nlohmann::json run_registry::document(const record& r) const {
+nlohmann::json run_registry::document(const record& r, const nlohmann::json* result) const {
   const auto& s = r.stored;
   nlohmann::json doc{{"id", s.id},
                      {"status", s.status},
@@ -184,15 +204,33 @@ nlohmann::json run_registry::document(const record& r) const {
                                 {"events", "/v1/runs/" + s.id + "/events"},
                                 {"cancel", "/v1/runs/" + s.id + "/cancel"}}}};
   if (!s.idempotency_key.empty()) doc["idempotency_key"] = s.idempotency_key;
-  if (s.result.is_object())
-    for (const char* key : {"output", "error", "summary", "branches", "usage", "reports", "finished_branches"})
-      if (s.result.contains(key)) doc[key] = s.result[key];
+  if (!finished(s.status)) return doc;
+  if (!result && r.result) result = &*r.result;
+  if (!result || !result->is_object()) {
+    doc.update(s.brief.to_json());
+    return doc;
+  }
+  for (const char* key : {"output", "error", "summary", "branches", "usage", "reports", "finished_branches"})
+    if (result->contains(key)) doc[key] = (*result)[key];
   return doc;
 }
 
 nlohmann::json run_registry::get(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return document(find(id));
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto& r = find(id);
+  if (!finished(r.stored.status) || r.result) return document(r);
+  auto brief = document(r);
+  lock.unlock();
+  // Off the lock: a disk read must not stall the runs' callbacks.
+  auto result = store_.result(id);
+  if (result.is_null()) {  // its write may still be queued
+    store_.flush();
+    result = store_.result(id);
+  }
+  lock.lock();
+  auto it = runs_.find(id);
+  if (it == runs_.end()) return brief;  // forgotten meanwhile
+  return document(it->second, &result);
 }
 
 nlohmann::json run_registry::list(const std::string& status, size_t limit, const std::string& after) {
@@ -209,9 +247,10 @@ nlohmann::json run_registry::list(const std::string& status, size_t limit, const
     if (!status.empty() && r.stored.status != status) continue;
     if (page.size() == limit) return {{"runs", page}, {"next_after", last}};
     auto doc = document(r);
-    doc.erase("output");
-    doc.erase("usage");
-    doc.erase("reports");
+    for (const char* key : {"output", "usage", "reports", "finished_branches"}) doc.erase(key);
+    if (auto e = doc.find("error"); e != doc.end() && e->is_object()) e->erase("message");  // the brief's shape
+    if (auto sm = doc.find("summary"); sm != doc.end() && sm->is_object())
+      *sm = nlohmann::json{{"wall_ms", sm->value("wall_ms", int64_t{-1})}};
     page.push_back(std::move(doc));
     last = *it;
   }
@@ -236,6 +275,46 @@ void run_registry::forget(const std::string& id) {
   runs_.erase(id);
   order_.erase(std::find(order_.begin(), order_.end(), id));
   store_.run_deleted(id);
+}
+
+size_t run_registry::prune() {
+  if (options_.keep_runs == 0 && options_.keep_days <= 0) return 0;
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t ended = 0;
+  for (const auto& [id, r] : runs_) ended += finished(r.stored.status) ? 1 : 0;
+  size_t over = options_.keep_runs > 0 && ended > options_.keep_runs ? ended - options_.keep_runs : 0;
+  int64_t oldest_kept = options_.keep_days > 0 ? now_ms() - static_cast<int64_t>(options_.keep_days * 86400000.0) : INT64_MIN;
+  std::vector<std::string> gone;
+  std::vector<std::string> kept;
+  kept.reserve(order_.size());
+  for (const auto& id : order_) {  // oldest first
+    auto it = runs_.find(id);
+    const auto& s = it->second.stored;
+    if (finished(s.status) && (over > 0 || s.created_ms < oldest_kept)) {
+      if (over > 0) --over;
+      if (!s.idempotency_key.empty()) by_key_.erase(s.idempotency_key);
+      runs_.erase(it);
+      gone.push_back(id);
+    } else {
+      kept.push_back(id);
+    }
+  }
+  if (gone.empty()) return 0;
+  order_.swap(kept);
+  spdlog::info("retention: {} ended run(s) pruned", gone.size());
+  store_.runs_deleted(gone);
+  return gone.size();
+}
+
+void run_registry::prune_loop() {
+  std::unique_lock<std::mutex> lock(prune_mutex_);
+  while (!stop_pruning_) {
+    prune_wake_.wait_for(lock, std::chrono::milliseconds(options_.prune_interval_ms));
+    if (stop_pruning_) return;
+    lock.unlock();
+    prune();
+    lock.lock();
+  }
 }
 
 void run_registry::watch(const std::string& id, int64_t after_seq, const std::shared_ptr<event_watcher>& w) {

@@ -3,12 +3,15 @@
 // watching (history then live events, resumable by sequence number), cancelling,
 // listing and forgetting. Every change goes to the store; finished runs are answered
 // from memory (their result) and the store (their events).
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -34,6 +37,11 @@ class run_registry {
   run_registry(Runtime& runtime, run_store& store, const node_options& options, node_metrics& metrics);
   ~run_registry();  // cancels what still runs and waits for it (bounded)
 
+  // Retention (node_options keep_runs, keep_days): ended runs beyond the newest
+  // keep_runs, or older than keep_days, are forgotten, here and in the store. Done at
+  // start and every prune_interval_ms by a thread of the registry's own; the number pruned.
+  size_t prune();
+
   // The run's document and whether it is new (false: the idempotency key's earlier run).
   // Throws api_error: 400 (bad scenario, every problem with its path), 404 (unknown
   // scenario name), 429 (max_runs running), 503 (draining).
@@ -58,6 +66,7 @@ class run_registry {
  private:
   struct record {
     stored_run stored;
+    std::optional<nlohmann::json> result;          // a recent result (recent_); older ones are on disk
     std::optional<Run> run;                        // while running
     std::vector<nlohmann::json> events;            // while running: the log so far
     std::vector<std::weak_ptr<event_watcher>> watchers;
@@ -65,7 +74,10 @@ class run_registry {
   };
 
   record& find(const std::string& id);  // under mutex_; throws api_error 404
-  nlohmann::json document(const record& r) const;
+  // The run's document: with its whole result when `result` is given, else its brief.
+  nlohmann::json document(const record& r, const nlohmann::json* result = nullptr) const;
+  void remember_result(record& r, nlohmann::json result);  // under mutex_
+  void prune_loop();
   nlohmann::json scenario_for(const submission& s);
   void on_event(const std::string& id, const Event& e);
   void on_result(const std::string& id, const RunResult& r);
@@ -93,6 +105,14 @@ class run_registry {
   size_t running_ = 0;
   bool draining_ = false;
   uint64_t next_ = 0;
+  // Results kept in memory, the newest last: a client that just saw a run end asks for it
+  // at once; older results are read from the store.
+  static constexpr size_t recent_results = 256;
+  std::deque<std::string> recent_;
+  std::mutex prune_mutex_;
+  std::condition_variable prune_wake_;
+  bool stop_pruning_ = false;
+  std::thread pruner_;  // last: started once the rest is ready
 };
 
 }  // namespace cohort::node

@@ -41,6 +41,10 @@ class statement {
              : std::string();
   }
   int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+  void reset() {  // to run again with new bindings
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
 
  private:
   sqlite3* db_;
@@ -65,6 +69,32 @@ nlohmann::json parse_stored(const std::string& text) {
 }
 
 }  // namespace
+
+run_brief run_brief::of(const nlohmann::json& result) {
+  run_brief b;
+  if (!result.is_object()) return b;
+  auto number = [](const nlohmann::json& j, const char* key, int64_t fallback) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
+  };
+  if (auto s = result.find("summary"); s != result.end() && s->is_object()) b.wall_ms = number(*s, "wall_ms", -1);
+  if (auto br = result.find("branches"); br != result.end() && br->is_object()) {
+    b.succeeded = number(*br, "succeeded", 0);
+    b.failed = number(*br, "failed", 0);
+    b.timed_out = number(*br, "timed_out", 0);
+    b.cancelled = number(*br, "cancelled", 0);
+  }
+  if (auto e = result.find("error"); e != result.end() && e->is_object())
+    if (auto k = e->find("kind"); k != e->end() && k->is_string()) b.error_kind = k->get<std::string>();
+  return b;
+}
+
+nlohmann::json run_brief::to_json() const {
+  nlohmann::json j{{"branches", {{"succeeded", succeeded}, {"failed", failed}, {"timed_out", timed_out}, {"cancelled", cancelled}}}};
+  if (wall_ms >= 0) j["summary"] = {{"wall_ms", wall_ms}};
+  if (!error_kind.empty()) j["error"] = {{"kind", error_kind}};
+  return j;
+}
 
 run_store::run_store(const std::string& dir) {
   std::error_code ec;
@@ -140,9 +170,18 @@ void run_store::mark_interrupted() {
 std::vector<stored_run> run_store::load_runs() {
   std::lock_guard<std::mutex> lock(read_mutex_);
   std::vector<stored_run> out;
+  // The brief from the result in SQL (JSON1): a store of many runs is loaded without
+  // parsing every result.
   statement q(reader_,
-              "SELECT r.id, r.status, r.created_ms, r.scenario, IFNULL(r.idempotency_key, ''), IFNULL(r.result, ''), "
-              "(SELECT COUNT(*) FROM events e WHERE e.run_id = r.id) FROM runs r ORDER BY r.created_ms, r.id");
+              "SELECT r.id, r.status, r.created_ms, r.scenario, IFNULL(r.idempotency_key, ''), "
+              "(SELECT COUNT(*) FROM events e WHERE e.run_id = r.id), "
+              "IFNULL(json_extract(r.result, '$.summary.wall_ms'), -1), "
+              "IFNULL(json_extract(r.result, '$.branches.succeeded'), 0), "
+              "IFNULL(json_extract(r.result, '$.branches.failed'), 0), "
+              "IFNULL(json_extract(r.result, '$.branches.timed_out'), 0), "
+              "IFNULL(json_extract(r.result, '$.branches.cancelled'), 0), "
+              "IFNULL(json_extract(r.result, '$.error.kind'), '') "
+              "FROM runs r ORDER BY r.created_ms, r.id");
   while (q.step()) {
     stored_run r;
     r.id = q.text(0);
@@ -150,11 +189,23 @@ std::vector<stored_run> run_store::load_runs() {
     r.created_ms = q.integer(2);
     r.scenario = q.text(3);
     r.idempotency_key = q.text(4);
-    r.result = parse_stored(q.text(5));
-    r.events = q.integer(6);
+    r.events = q.integer(5);
+    r.brief.wall_ms = q.integer(6);
+    r.brief.succeeded = q.integer(7);
+    r.brief.failed = q.integer(8);
+    r.brief.timed_out = q.integer(9);
+    r.brief.cancelled = q.integer(10);
+    r.brief.error_kind = q.text(11);
     out.push_back(std::move(r));
   }
   return out;
+}
+
+nlohmann::json run_store::result(const std::string& id) {
+  std::lock_guard<std::mutex> lock(read_mutex_);
+  statement q(reader_, "SELECT IFNULL(result, '') FROM runs WHERE id = ?");
+  q.bind(1, id);
+  return q.step() ? parse_stored(q.text(0)) : nlohmann::json();
 }
 
 std::vector<nlohmann::json> run_store::events(const std::string& id, int64_t after) {
@@ -194,10 +245,18 @@ void run_store::run_finished(const std::string& id, const std::string& status, c
   });
 }
 
-void run_store::run_deleted(const std::string& id) {
-  enqueue([id](sqlite3* db) {
-    statement(db, "DELETE FROM events WHERE run_id = ?").bind(1, id).step();
-    statement(db, "DELETE FROM runs WHERE id = ?").bind(1, id).step();
+void run_store::run_deleted(const std::string& id) { runs_deleted({id}); }
+
+void run_store::runs_deleted(std::vector<std::string> ids) {
+  enqueue([ids = std::move(ids)](sqlite3* db) {
+    statement events(db, "DELETE FROM events WHERE run_id = ?");
+    statement runs(db, "DELETE FROM runs WHERE id = ?");
+    for (const auto& id : ids) {
+      events.bind(1, id).step();
+      events.reset();
+      runs.bind(1, id).step();
+      runs.reset();
+    }
   });
 }
 

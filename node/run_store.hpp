@@ -20,14 +20,24 @@ struct sqlite3;
 
 namespace cohort::node {
 
+// What a listing shows of a finished run; the whole result stays on disk.
+struct run_brief {
+  int64_t wall_ms = -1;  // -1: not finished (or cut off)
+  int64_t succeeded = 0, failed = 0, timed_out = 0, cancelled = 0;
+  std::string error_kind;
+  // From a result document ({"summary", "branches", "error"}).
+  static run_brief of(const nlohmann::json& result);
+  nlohmann::json to_json() const;  // {"summary": {"wall_ms"}, "branches", "error": {"kind"}}
+};
+
 struct stored_run {
   std::string id;
   std::string status;          // running | succeeded | failed | timed_out | cancelled | interrupted
   int64_t created_ms = 0;
   std::string scenario;        // the scenario's name
   std::string idempotency_key; // "" = none
-  nlohmann::json result;       // null until finished
   int64_t events = 0;          // how many events it logged
+  run_brief brief;
 };
 
 class run_store {
@@ -40,6 +50,8 @@ class run_store {
 
   // Every run, oldest first; runs found `running` are marked interrupted first.
   std::vector<stored_run> load_runs();
+  // A finished run's result document, null when none is on disk (yet: see flush()).
+  nlohmann::json result(const std::string& id);
   // A run's events with a sequence number above `after`, in order (each has "seq").
   std::vector<nlohmann::json> events(const std::string& id, int64_t after);
 
@@ -47,6 +59,7 @@ class run_store {
   void event(const std::string& id, int64_t seq, const nlohmann::json& e);
   void run_finished(const std::string& id, const std::string& status, const nlohmann::json& result);
   void run_deleted(const std::string& id);
+  void runs_deleted(std::vector<std::string> ids);  // in one transaction
   // Waits until every queued write is on disk.
   void flush();
 

@@ -23,25 +23,6 @@ namespace {
 
 using json = nlohmann::json;
 
-json submit(int port, const json& body, int expect_status = 201,
-            const std::vector<std::pair<std::string, std::string>>& headers = {}) {
-  auto r = http_call(port, "POST", "/v1/runs", body.dump(), headers);
-  EXPECT_EQ(r.status, expect_status) << r.body;
-  return json::parse(r.body, nullptr, false);
-}
-
-json wait_finished(int port, const std::string& id, int timeout_ms = 20000,
-                   const std::vector<std::pair<std::string, std::string>>& headers = {}) {
-  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  json doc;
-  do {
-    doc = json::parse(http_call(port, "GET", "/v1/runs/" + id, "", headers).body, nullptr, false);
-    if (doc.is_object() && doc.value("status", "running") != "running") return doc;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  } while (std::chrono::steady_clock::now() < until);
-  return doc;
-}
-
 // The SSE events of a stream, as (id, parsed data).
 std::vector<std::pair<int64_t, json>> sse_events(const std::string& raw) {
   std::vector<std::pair<int64_t, json>> out;

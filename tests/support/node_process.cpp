@@ -2,11 +2,15 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 #include <stdexcept>
 
 #include <gtest/gtest.h>
+
+#include "tests/support/http_call.hpp"
 
 namespace cohort::testing {
 
@@ -37,6 +41,25 @@ nlohmann::json slow_scenario(int latency_ms) {
                                std::to_string(latency_ms) + R"(}},
     "agents": {"a": {"type": "llm", "model": "m", "prompt": "hello"}},
     "workflow": {"agent": "a"}})");
+}
+
+nlohmann::json submit(int port, const nlohmann::json& body, int expect_status,
+                      const std::vector<std::pair<std::string, std::string>>& headers) {
+  auto r = http_call(port, "POST", "/v1/runs", body.dump(), headers);
+  EXPECT_EQ(r.status, expect_status) << r.body;
+  return nlohmann::json::parse(r.body, nullptr, false);
+}
+
+nlohmann::json wait_finished(int port, const std::string& id, int timeout_ms,
+                             const std::vector<std::pair<std::string, std::string>>& headers) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  nlohmann::json doc;
+  do {
+    doc = nlohmann::json::parse(http_call(port, "GET", "/v1/runs/" + id, "", headers).body, nullptr, false);
+    if (doc.is_object() && doc.value("status", "running") != "running") return doc;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (std::chrono::steady_clock::now() < until);
+  return doc;
 }
 
 }  // namespace cohort::testing

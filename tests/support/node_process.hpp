@@ -32,4 +32,12 @@ nlohmann::json scenario_file(const std::string& name);
 // One sim agent answering after `latency_ms`.
 nlohmann::json slow_scenario(int latency_ms);
 
+// POST /v1/runs with `body`; expects `expect_status`; the answer's JSON.
+nlohmann::json submit(int port, const nlohmann::json& body, int expect_status = 201,
+                      const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+// Polls GET /v1/runs/ID until the run is no longer running (or timeout_ms); its document.
+nlohmann::json wait_finished(int port, const std::string& id, int timeout_ms = 20000,
+                             const std::vector<std::pair<std::string, std::string>>& headers = {});
+
 }  // namespace cohort::testing
