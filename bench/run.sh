@@ -135,3 +135,6 @@ slow_port=$mock_port
 echo
 echo "== 10,000 calls in flight at once through a pool, mock-llm at 200 ms (port $slow_port, open-file limit $(ulimit -Hn)): cold_ms opens the connections, then warm runs; ideal 200 ms =="
 COHORT_SLOW_MOCK_PORT=$slow_port "$bench" --benchmark_filter='InFlight/'
+
+# The node (cohort serve): latency, runs per second, SSE fan-out, memory of a big store.
+"$(dirname "$0")/node.sh" "$build"

@@ -191,8 +191,13 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
       return;
     }
     writing_ = true;
+    // What has queued up goes in one write: a busy run's events cost a syscall a batch, not each.
     current_ = std::move(queue_.front());
     queue_.pop_front();
+    while (!queue_.empty() && current_.size() < max_write_bytes) {
+      current_ += queue_.front();
+      queue_.pop_front();
+    }
     asio::async_write(stream_, asio::buffer(current_), [self = shared_from_this()](error_code ec, size_t) {
       self->writing_ = false;
       if (ec) return self->close();
@@ -221,6 +226,7 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
   bool streaming_ = false;
   std::deque<std::string> queue_;
   std::string current_;
+  static constexpr size_t max_write_bytes = 256 * 1024;
   char hangup_buf_[512];
   bool writing_ = false;
   bool ending_ = false;

@@ -172,8 +172,7 @@ void run_registry::on_result(const std::string& id, const RunResult& res) {
   for (auto& w : r.watchers)
     if (auto live = w.lock()) live->end();
   r.watchers.clear();
-  r.events.clear();
-  r.events.shrink_to_fit();
+  if (r.events.size() > recent_events) r.events = {};  // a big log is read from the store
   r.run.reset();
   --running_;
 }
@@ -182,7 +181,10 @@ void run_registry::remember_result(record& r, nlohmann::json result) {
   r.result = std::move(result);
   recent_.push_back(r.stored.id);
   while (recent_.size() > recent_results) {
-    if (auto it = runs_.find(recent_.front()); it != runs_.end()) it->second.result.reset();
+    if (auto it = runs_.find(recent_.front()); it != runs_.end()) {
+      it->second.result.reset();
+      it->second.events = {};  // on disk by now (256 runs later), read from there
+    }
     recent_.pop_front();
   }
 }
@@ -320,9 +322,11 @@ void run_registry::prune_loop() {
 void run_registry::watch(const std::string& id, int64_t after_seq, const std::shared_ptr<event_watcher>& w) {
   std::unique_lock<std::mutex> lock(mutex_);
   auto& r = find(id);
-  if (!finished(r.stored.status)) {
+  // A running run's log, or a recent one's (kept with its result): no disk read.
+  if (!finished(r.stored.status) || !r.events.empty()) {
     for (const auto& e : r.events)
       if (e.value("seq", int64_t{0}) > after_seq) w->deliver(e);
+    if (finished(r.stored.status)) return w->end();
     r.watchers.push_back(w);
     return;
   }

@@ -68,7 +68,7 @@ class run_registry {
     stored_run stored;
     std::optional<nlohmann::json> result;          // a recent result (recent_); older ones are on disk
     std::optional<Run> run;                        // while running
-    std::vector<nlohmann::json> events;            // while running: the log so far
+    std::vector<nlohmann::json> events;            // the log so far, while running and while its result is recent
     std::vector<std::weak_ptr<event_watcher>> watchers;
     std::map<std::string, std::string> models;     // agent -> model, for the metrics
   };
@@ -108,6 +108,7 @@ class run_registry {
   // Results kept in memory, the newest last: a client that just saw a run end asks for it
   // at once; older results are read from the store.
   static constexpr size_t recent_results = 256;
+  static constexpr size_t recent_events = 1000;  // a recent run's log is kept up to this many
   std::deque<std::string> recent_;
   std::mutex prune_mutex_;
   std::condition_variable prune_wake_;

@@ -3,6 +3,8 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -50,6 +52,27 @@ class statement {
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
 };
+
+}  // namespace
+
+// The writer's statements, prepared once each (by their SQL's address: the writes use
+// literals) and reset for every use.
+class statement_cache {
+ public:
+  explicit statement_cache(sqlite3* db) : db_(db) {}
+  statement& operator()(const char* sql) {
+    auto& s = prepared_[sql];
+    if (!s) s = std::make_unique<statement>(db_, sql);
+    else s->reset();
+    return *s;
+  }
+
+ private:
+  sqlite3* db_;
+  std::map<const char*, std::unique_ptr<statement>> prepared_;
+};
+
+namespace {
 
 sqlite3* open_db(const std::string& path) {
   sqlite3* db = nullptr;
@@ -223,8 +246,8 @@ std::vector<nlohmann::json> run_store::events(const std::string& id, int64_t aft
 }
 
 void run_store::run_created(const stored_run& r) {
-  enqueue([r](sqlite3* db) {
-    statement q(db, "INSERT INTO runs (id, created_ms, status, scenario, idempotency_key) VALUES (?, ?, ?, ?, ?)");
+  enqueue([r](statement_cache& sql) {
+    auto& q = sql("INSERT INTO runs (id, created_ms, status, scenario, idempotency_key) VALUES (?, ?, ?, ?, ?)");
     q.bind(1, r.id).bind(2, r.created_ms).bind(3, r.status).bind(4, r.scenario);
     if (!r.idempotency_key.empty()) q.bind(5, r.idempotency_key);  // else NULL: no key
     q.step();
@@ -232,30 +255,24 @@ void run_store::run_created(const stored_run& r) {
 }
 
 void run_store::event(const std::string& id, int64_t seq, const nlohmann::json& e) {
-  enqueue([id, seq, body = e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)](sqlite3* db) {
-    statement q(db, "INSERT OR REPLACE INTO events (run_id, seq, body) VALUES (?, ?, ?)");
-    q.bind(1, id).bind(2, seq).bind(3, body).step();
+  enqueue([id, seq, body = e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)](statement_cache& sql) {
+    sql("INSERT OR REPLACE INTO events (run_id, seq, body) VALUES (?, ?, ?)").bind(1, id).bind(2, seq).bind(3, body).step();
   });
 }
 
 void run_store::run_finished(const std::string& id, const std::string& status, const nlohmann::json& result) {
-  enqueue([id, status, body = result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)](sqlite3* db) {
-    statement q(db, "UPDATE runs SET status = ?, result = ? WHERE id = ?");
-    q.bind(1, status).bind(2, body).bind(3, id).step();
+  enqueue([id, status, body = result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)](statement_cache& sql) {
+    sql("UPDATE runs SET status = ?, result = ? WHERE id = ?").bind(1, status).bind(2, body).bind(3, id).step();
   });
 }
 
 void run_store::run_deleted(const std::string& id) { runs_deleted({id}); }
 
 void run_store::runs_deleted(std::vector<std::string> ids) {
-  enqueue([ids = std::move(ids)](sqlite3* db) {
-    statement events(db, "DELETE FROM events WHERE run_id = ?");
-    statement runs(db, "DELETE FROM runs WHERE id = ?");
+  enqueue([ids = std::move(ids)](statement_cache& sql) {
     for (const auto& id : ids) {
-      events.bind(1, id).step();
-      events.reset();
-      runs.bind(1, id).step();
-      runs.reset();
+      sql("DELETE FROM events WHERE run_id = ?").bind(1, id).step();
+      sql("DELETE FROM runs WHERE id = ?").bind(1, id).step();
     }
   });
 }
@@ -276,6 +293,7 @@ void run_store::flush() {
 // Takes what is queued and writes it in one transaction: many events of a busy run
 // cost one commit, not one each.
 void run_store::writer_loop() {
+  statement_cache sql(db_);
   for (;;) {
     std::deque<write> batch;
     {
@@ -289,7 +307,7 @@ void run_store::writer_loop() {
       exec("BEGIN");
       for (auto& w : batch) {
         try {
-          w(db_);
+          w(sql);
         } catch (const std::exception& e) {  // one bad write must not lose the batch
           spdlog::error("{}", e.what());
         }

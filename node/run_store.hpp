@@ -20,6 +20,8 @@ struct sqlite3;
 
 namespace cohort::node {
 
+class statement_cache;
+
 // What a listing shows of a finished run; the whole result stays on disk.
 struct run_brief {
   int64_t wall_ms = -1;  // -1: not finished (or cut off)
@@ -64,7 +66,7 @@ class run_store {
   void flush();
 
  private:
-  using write = std::function<void(sqlite3*)>;
+  using write = std::function<void(statement_cache&)>;
   void enqueue(write w);
   void writer_loop();
   void exec(const char* sql);
