@@ -22,9 +22,11 @@ CLI::App* add_serve_command(CLI::App& app, serve_flags& f) {
   serve->add_option("--token-env", f.token_env, "environment variable holding the bearer token clients must send");
   serve->add_option("--allowed-key-env", f.allowed_key_env,
                     "api_key_env names a submitted scenario may use (comma-separated; default none)");
-  serve->add_option("--max-runs", f.node.max_runs, "runs at once; beyond it 429")
+  serve->add_option("--max-runs", f.node.max_runs, "runs at once; beyond it a submission queues (--queue) or gets 429")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  serve->add_option("--queue", f.node.queue, "submissions that may wait for a free slot, in order (0: none, 429 at once)")
+      ->capture_default_str();
   serve->add_option("--max-body-bytes", f.node.max_body_bytes, "request body limit; beyond it 413")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

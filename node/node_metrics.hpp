@@ -2,7 +2,7 @@
 // The node's Prometheus metrics (GET /metrics, text exposition through prometheus-cpp):
 // runs by final status, branches by final state, model calls, tokens and cost by model,
 // agent call latency by model, HTTP requests by route and status with their latency,
-// runs in flight and SSE watchers.
+// runs in flight, SSE watchers and the submission queue's depth.
 #include <map>
 #include <memory>
 #include <string>
@@ -26,13 +26,15 @@ class node_metrics {
   ~node_metrics();
 
   // `models`: each agent's model (from the scenario), to count usage by model.
-  void run_finished(const RunResult& r, const std::map<std::string, std::string>& models);
+  // `was_running`: false for a queued run cancelled before it started.
+  void run_finished(const RunResult& r, const std::map<std::string, std::string>& models, bool was_running = true);
   // A leaf agent's call finished (an llm agent: its model).
   void agent_call(const std::string& model, double seconds);
   void run_started();
   void run_not_started();  // started, then refused by the runtime (its input)
   void http_request(const std::string& route, unsigned status, double seconds);
   void watchers(int delta);
+  void queue_depth(size_t waiting);
 
   std::string render() const;
 
@@ -48,6 +50,7 @@ class node_metrics {
   prometheus::Family<prometheus::Histogram>* request_seconds_;
   prometheus::Gauge* in_flight_;
   prometheus::Gauge* watchers_;
+  prometheus::Gauge* queue_depth_;
 };
 
 // The route of a request path, for labels: ids become {id} so the label set stays small.

@@ -13,7 +13,8 @@ struct node_options {
   std::string data_dir = "cohort-data";  // the SQLite store
   std::string scenarios_dir;             // scenarios a client may name ("scenario_name"); "" = none
   std::string token;                     // the bearer token every route but /healthz needs; "" = none
-  int max_runs = 64;                     // running at once; beyond it a submission gets 429
+  int max_runs = 64;                     // running at once; beyond it a submission waits in the queue
+  size_t queue = 0;                      // submissions that may wait for a slot; beyond it 429
   size_t max_body_bytes = 8u << 20;      // request bodies; beyond it 413
   int header_timeout_ms = 10000;         // a request must arrive within this (then its body within as long)
   int idle_timeout_ms = 60000;           // a keep-alive connection that asks nothing is closed

@@ -28,7 +28,13 @@ std::string new_run_id(uint64_t n) {
   return buf;
 }
 
-bool finished(const std::string& status) { return status != "running"; }
+RunResult cancelled_result(const std::string& why) {
+  RunResult r;
+  r.status = "cancelled";
+  r.error_kind = "cancelled";
+  r.error = why;
+  return r;
+}
 
 }  // namespace
 
@@ -43,16 +49,16 @@ run_registry::run_registry(Runtime& runtime, run_store& store, const node_option
     runs_.emplace(id, std::move(r));
   }
   prune();
-  pruner_ = std::thread([this] { prune_loop(); });
+  upkeep_ = std::thread([this] { upkeep_loop(); });
 }
 
 run_registry::~run_registry() {
   {
-    std::lock_guard<std::mutex> lock(prune_mutex_);
-    stop_pruning_ = true;
+    std::lock_guard<std::mutex> lock(upkeep_mutex_);
+    stop_upkeep_ = true;
   }
-  prune_wake_.notify_all();
-  pruner_.join();
+  upkeep_wake_.notify_all();
+  upkeep_.join();
   drain(0);
   std::lock_guard<std::mutex> lock(alive_->mutex);
   alive_->registry = nullptr;
@@ -89,32 +95,62 @@ std::pair<nlohmann::json, bool> run_registry::submit(const submission& s) {
     throw api_error(400, "invalid_scenario", e.what(), {{"$", e.what()}});
   }
 
+  if (s.input) {
+    try {
+      scenario.check_input(*s.input);
+    } catch (const std::exception& e) {
+      throw api_error(400, "invalid_input", e.what(), {{"$.input", e.what()}});
+    }
+  }
+
   std::unique_lock<std::mutex> lock(mutex_);
   if (draining_) throw api_error(503, "draining", "the node is shutting down and takes no new runs");
   if (!s.idempotency_key.empty())  // asked twice at once: the first one in wins
     if (auto it = by_key_.find(s.idempotency_key); it != by_key_.end()) return {document(runs_.at(it->second)), false};
-  if (running_ >= static_cast<size_t>(options_.max_runs))
-    throw api_error(429, "too_many_runs", std::to_string(running_) + " runs are running, the node's max_runs");
+  bool start_now = running_ < static_cast<size_t>(options_.max_runs);
+  if (!start_now && waiting_.size() >= options_.queue)
+    throw api_error(429, "too_many_runs",
+                    std::to_string(running_) + " runs are running, the node's max_runs" +
+                        (options_.queue > 0 ? ", and its queue is full" : ""));
   auto id = new_run_id(++next_);
   record r;
   r.stored.id = id;
-  r.stored.status = "running";
+  r.stored.status = start_now ? "running" : "queued";
   r.stored.created_ms = now_ms();
   r.stored.scenario = scenario.name();
   r.stored.idempotency_key = s.idempotency_key;
   if (doc.contains("agents") && doc["agents"].is_object())
     for (const auto& [name, a] : doc["agents"].items())
       if (a.is_object() && a.contains("model") && a["model"].is_string()) r.models[name] = a["model"].get<std::string>();
-  store_.run_created(r.stored);
+  auto ticket = store_.run_created(r.stored);
   auto& rec = runs_.emplace(id, std::move(r)).first->second;
   order_.push_back(id);
   if (!s.idempotency_key.empty()) by_key_[s.idempotency_key] = id;
+  if (!start_now) {
+    rec.waiting_scenario = std::move(scenario);
+    rec.waiting_input = s.input;
+    waiting_.push_back(id);
+    metrics_.queue_depth(waiting_.size());
+    auto answer = document(rec);
+    lock.unlock();
+    store_.wait_written(ticket);  // 201 promises the run survives a kill
+    return {answer, true};
+  }
   ++running_;
   metrics_.run_started();
   lock.unlock();  // the runtime may call back at once
+  launch(id, scenario, s.input);
+  store_.wait_written(ticket);  // 201 promises the run survives a kill
+  lock.lock();
+  auto it = runs_.find(id);  // it may have ended, and been pruned, meanwhile
+  if (it == runs_.end()) return {{{"id", id}, {"status", "pruned"}}, true};
+  return {document(it->second), true};
+}
+
+void run_registry::launch(const std::string& id, const Scenario& scenario, std::optional<nlohmann::json> input) {
   try {
     auto run = runtime_.start(
-        scenario, s.input,
+        scenario, std::move(input),
         [alive = alive_, id](const Event& e) {
           std::lock_guard<std::mutex> guard(alive->mutex);
           if (alive->registry) alive->registry->on_event(id, e);
@@ -123,19 +159,16 @@ std::pair<nlohmann::json, bool> run_registry::submit(const submission& s) {
           std::lock_guard<std::mutex> guard(alive->mutex);
           if (alive->registry) alive->registry->on_result(id, res);
         });
-    lock.lock();
-    if (rec.stored.status == "running") rec.run = std::move(run);
-  } catch (const std::exception& e) {  // e.g. the input does not fit the scenario
-    lock.lock();
-    --running_;
-    metrics_.run_not_started();
-    runs_.erase(id);
-    order_.pop_back();
-    if (!s.idempotency_key.empty()) by_key_.erase(s.idempotency_key);
-    store_.run_deleted(id);
-    throw api_error(400, "invalid_input", e.what(), {{"$.input", e.what()}});
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = runs_.find(id);
+    if (it != runs_.end() && it->second.stored.status == "running") it->second.run = std::move(run);
+  } catch (const std::exception& e) {  // its input was checked; still, the run ends with a result
+    RunResult failed;
+    failed.status = "failed";
+    failed.error_kind = "start_failed";
+    failed.error = e.what();
+    on_result(id, failed);
   }
-  return {document(rec), true};
 }
 
 void run_registry::append_event(record& r, nlohmann::json e) {
@@ -150,7 +183,7 @@ void run_registry::append_event(record& r, nlohmann::json e) {
 void run_registry::on_event(const std::string& id, const Event& e) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = runs_.find(id);
-  if (it == runs_.end() || finished(it->second.stored.status)) return;  // the result is the last event
+  if (it == runs_.end() || ended(it->second.stored.status)) return;  // the result is the last event
   if (e.leaf && e.kind == "finished")
     if (auto m = it->second.models.find(e.agent); m != it->second.models.end())
       metrics_.agent_call(m->second, static_cast<double>(e.duration_us) / 1e6);
@@ -160,21 +193,29 @@ void run_registry::on_event(const std::string& id, const Event& e) {
 void run_registry::on_result(const std::string& id, const RunResult& res) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = runs_.find(id);
-  if (it == runs_.end()) return;
-  auto& r = it->second;
-  metrics_.run_finished(res, r.models);
+  if (it == runs_.end() || ended(it->second.stored.status)) return;
+  finish(it->second, res);
+}
+
+void run_registry::finish(record& r, const RunResult& res) {
+  bool was_running = r.stored.status == "running";
+  metrics_.run_finished(res, r.models, was_running);
   auto doc = res.to_json();
   append_event(r, {{"kind", "result"}, {"result", doc}});
   r.stored.status = res.status;
   r.stored.brief = run_brief::of(doc);
-  store_.run_finished(id, r.stored.status, doc);
+  store_.run_finished(r.stored.id, r.stored.status, doc);
   remember_result(r, std::move(doc));
   for (auto& w : r.watchers)
     if (auto live = w.lock()) live->end();
   r.watchers.clear();
   if (r.events.size() > recent_events) r.events = {};  // a big log is read from the store
   r.run.reset();
+  r.waiting_scenario.reset();
+  r.waiting_input.reset();
+  if (!was_running) return;
   --running_;
+  if (!waiting_.empty()) wake_upkeep();  // a slot is free
 }
 
 void run_registry::remember_result(record& r, nlohmann::json result) {
@@ -206,7 +247,9 @@ nlohmann::json run_registry::document(const record& r, const nlohmann::json* res
                                 {"events", "/v1/runs/" + s.id + "/events"},
                                 {"cancel", "/v1/runs/" + s.id + "/cancel"}}}};
   if (!s.idempotency_key.empty()) doc["idempotency_key"] = s.idempotency_key;
-  if (!finished(s.status)) return doc;
+  if (s.status == "queued")
+    doc["queue_position"] = std::find(waiting_.begin(), waiting_.end(), s.id) - waiting_.begin() + 1;
+  if (!ended(s.status)) return doc;
   if (!result && r.result) result = &*r.result;
   if (!result || !result->is_object()) {
     doc.update(s.brief.to_json());
@@ -220,7 +263,7 @@ nlohmann::json run_registry::document(const record& r, const nlohmann::json* res
 nlohmann::json run_registry::get(const std::string& id) {
   std::unique_lock<std::mutex> lock(mutex_);
   auto& r = find(id);
-  if (!finished(r.stored.status) || r.result) return document(r);
+  if (!ended(r.stored.status) || r.result) return document(r);
   auto brief = document(r);
   lock.unlock();
   // Off the lock: a disk read must not stall the runs' callbacks.
@@ -262,8 +305,14 @@ nlohmann::json run_registry::list(const std::string& status, size_t limit, const
 nlohmann::json run_registry::cancel(const std::string& id) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto& r = find(id);
-  if (finished(r.stored.status))
+  if (ended(r.stored.status))
     throw api_error(409, "run_finished", "run " + id + " has already ended (" + r.stored.status + ")");
+  if (r.stored.status == "queued") {  // it never started: it ends now
+    waiting_.erase(std::find(waiting_.begin(), waiting_.end(), id));
+    metrics_.queue_depth(waiting_.size());
+    finish(r, cancelled_result("cancelled through the node's API while queued"));
+    return {{"id", id}, {"status", "cancelled"}};
+  }
   if (r.run) r.run->cancel("cancelled through the node's API");
   return {{"id", id}, {"status", "cancelling"}};
 }
@@ -271,7 +320,7 @@ nlohmann::json run_registry::cancel(const std::string& id) {
 void run_registry::forget(const std::string& id) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto& r = find(id);
-  if (!finished(r.stored.status))
+  if (!ended(r.stored.status))
     throw api_error(409, "run_running", "run " + id + " is still running: cancel it first");
   if (!r.stored.idempotency_key.empty()) by_key_.erase(r.stored.idempotency_key);
   runs_.erase(id);
@@ -279,54 +328,15 @@ void run_registry::forget(const std::string& id) {
   store_.run_deleted(id);
 }
 
-size_t run_registry::prune() {
-  if (options_.keep_runs == 0 && options_.keep_days <= 0) return 0;
-  std::lock_guard<std::mutex> lock(mutex_);
-  size_t ended = 0;
-  for (const auto& [id, r] : runs_) ended += finished(r.stored.status) ? 1 : 0;
-  size_t over = options_.keep_runs > 0 && ended > options_.keep_runs ? ended - options_.keep_runs : 0;
-  int64_t oldest_kept = options_.keep_days > 0 ? now_ms() - static_cast<int64_t>(options_.keep_days * 86400000.0) : INT64_MIN;
-  std::vector<std::string> gone;
-  std::vector<std::string> kept;
-  kept.reserve(order_.size());
-  for (const auto& id : order_) {  // oldest first
-    auto it = runs_.find(id);
-    const auto& s = it->second.stored;
-    if (finished(s.status) && (over > 0 || s.created_ms < oldest_kept)) {
-      if (over > 0) --over;
-      if (!s.idempotency_key.empty()) by_key_.erase(s.idempotency_key);
-      runs_.erase(it);
-      gone.push_back(id);
-    } else {
-      kept.push_back(id);
-    }
-  }
-  if (gone.empty()) return 0;
-  order_.swap(kept);
-  spdlog::info("retention: {} ended run(s) pruned", gone.size());
-  store_.runs_deleted(gone);
-  return gone.size();
-}
-
-void run_registry::prune_loop() {
-  std::unique_lock<std::mutex> lock(prune_mutex_);
-  while (!stop_pruning_) {
-    prune_wake_.wait_for(lock, std::chrono::milliseconds(options_.prune_interval_ms));
-    if (stop_pruning_) return;
-    lock.unlock();
-    prune();
-    lock.lock();
-  }
-}
 
 void run_registry::watch(const std::string& id, int64_t after_seq, const std::shared_ptr<event_watcher>& w) {
   std::unique_lock<std::mutex> lock(mutex_);
   auto& r = find(id);
   // A running run's log, or a recent one's (kept with its result): no disk read.
-  if (!finished(r.stored.status) || !r.events.empty()) {
+  if (!ended(r.stored.status) || !r.events.empty()) {
     for (const auto& e : r.events)
       if (e.value("seq", int64_t{0}) > after_seq) w->deliver(e);
-    if (finished(r.stored.status)) return w->end();
+    if (ended(r.stored.status)) return w->end();
     r.watchers.push_back(w);
     return;
   }
@@ -357,6 +367,12 @@ void run_registry::drain(int64_t grace_ms) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     draining_ = true;
+    while (!waiting_.empty()) {  // not started: nothing to let finish
+      auto& r = runs_.at(waiting_.front());
+      waiting_.pop_front();
+      finish(r, cancelled_result("the node shut down while the run was queued"));
+    }
+    metrics_.queue_depth(0);
   }
   auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
   while (running() > 0 && std::chrono::steady_clock::now() < until)

@@ -39,12 +39,14 @@ class run_registry {
 
   // Retention (node_options keep_runs, keep_days): ended runs beyond the newest
   // keep_runs, or older than keep_days, are forgotten, here and in the store. Done at
-  // start and every prune_interval_ms by a thread of the registry's own; the number pruned.
+  // start and every prune_interval_ms by the upkeep thread; the number pruned.
   size_t prune();
 
   // The run's document and whether it is new (false: the idempotency key's earlier run).
-  // Throws api_error: 400 (bad scenario, every problem with its path), 404 (unknown
-  // scenario name), 429 (max_runs running), 503 (draining).
+  // Beyond max_runs running, a run waits (status "queued", its "queue_position" in the
+  // document) when the queue has room, and starts when a slot frees, first come first
+  // served. Throws api_error: 400 (bad scenario, every problem with its path; bad input),
+  // 404 (unknown scenario name), 429 (max_runs running and the queue full), 503 (draining).
   std::pair<nlohmann::json, bool> submit(const submission& s);
 
   nlohmann::json get(const std::string& id);
@@ -67,6 +69,8 @@ class run_registry {
   struct record {
     stored_run stored;
     std::optional<nlohmann::json> result;          // a recent result (recent_); older ones are on disk
+    std::optional<Scenario> waiting_scenario;      // while queued: what to start
+    std::optional<nlohmann::json> waiting_input;
     std::optional<Run> run;                        // while running
     std::vector<nlohmann::json> events;            // the log so far, while running and while its result is recent
     std::vector<std::weak_ptr<event_watcher>> watchers;
@@ -77,10 +81,15 @@ class run_registry {
   // The run's document: with its whole result when `result` is given, else its brief.
   nlohmann::json document(const record& r, const nlohmann::json* result = nullptr) const;
   void remember_result(record& r, nlohmann::json result);  // under mutex_
-  void prune_loop();
+  void upkeep_loop();  // starts queued runs when slots free, prunes
   nlohmann::json scenario_for(const submission& s);
   void on_event(const std::string& id, const Event& e);
   void on_result(const std::string& id, const RunResult& r);
+  void finish(record& r, const RunResult& res);  // under mutex_: the result, stored and told
+  // Starts a run whose record says running (off the lock: the runtime may call back at once).
+  void launch(const std::string& id, const Scenario& scenario, std::optional<nlohmann::json> input);
+  void start_waiting();  // queued runs, while there are free slots
+  void wake_upkeep();
   void append_event(record& r, nlohmann::json e);  // under mutex_
 
   // What the runtime's callbacks hold: events can still arrive after a run's result
@@ -110,10 +119,12 @@ class run_registry {
   static constexpr size_t recent_results = 256;
   static constexpr size_t recent_events = 1000;  // a recent run's log is kept up to this many
   std::deque<std::string> recent_;
-  std::mutex prune_mutex_;
-  std::condition_variable prune_wake_;
-  bool stop_pruning_ = false;
-  std::thread pruner_;  // last: started once the rest is ready
+  std::deque<std::string> waiting_;  // queued runs, first come first
+  std::mutex upkeep_mutex_;
+  std::condition_variable upkeep_wake_;
+  bool upkeep_asked_ = false;
+  bool stop_upkeep_ = false;
+  std::thread upkeep_;  // last: started once the rest is ready
 };
 
 }  // namespace cohort::node

@@ -167,7 +167,7 @@ void run_store::exec(const char* sql) {
 void run_store::mark_interrupted() {
   std::vector<std::string> ids;
   {
-    statement q(db_, "SELECT id FROM runs WHERE status = 'running'");
+    statement q(db_, "SELECT id FROM runs WHERE status IN ('running', 'queued')");
     while (q.step()) ids.push_back(q.text(0));
   }
   for (const auto& id : ids) {
@@ -245,13 +245,17 @@ std::vector<nlohmann::json> run_store::events(const std::string& id, int64_t aft
   return out;
 }
 
-void run_store::run_created(const stored_run& r) {
-  enqueue([r](statement_cache& sql) {
+uint64_t run_store::run_created(const stored_run& r) {
+  return enqueue([r](statement_cache& sql) {
     auto& q = sql("INSERT INTO runs (id, created_ms, status, scenario, idempotency_key) VALUES (?, ?, ?, ?, ?)");
     q.bind(1, r.id).bind(2, r.created_ms).bind(3, r.status).bind(4, r.scenario);
     if (!r.idempotency_key.empty()) q.bind(5, r.idempotency_key);  // else NULL: no key
     q.step();
   });
+}
+
+void run_store::run_started(const std::string& id) {
+  enqueue([id](statement_cache& sql) { sql("UPDATE runs SET status = 'running' WHERE id = ?").bind(1, id).step(); });
 }
 
 void run_store::event(const std::string& id, int64_t seq, const nlohmann::json& e) {
@@ -277,12 +281,20 @@ void run_store::runs_deleted(std::vector<std::string> ids) {
   });
 }
 
-void run_store::enqueue(write w) {
+uint64_t run_store::enqueue(write w) {
+  uint64_t ticket;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back(std::move(w));
+    ticket = ++queued_;
   }
   wake_.notify_one();
+  return ticket;
+}
+
+void run_store::wait_written(uint64_t ticket) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  drained_.wait(lock, [&] { return written_ >= ticket; });
 }
 
 void run_store::flush() {
@@ -296,12 +308,14 @@ void run_store::writer_loop() {
   statement_cache sql(db_);
   for (;;) {
     std::deque<write> batch;
+    uint64_t batch_end = 0;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) return;
       batch.swap(queue_);
       writing_ = true;
+      batch_end = queued_;
     }
     try {
       exec("BEGIN");
@@ -320,6 +334,7 @@ void run_store::writer_loop() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       writing_ = false;
+      written_ = batch_end;  // committed (or reported failed): no one waits forever
     }
     drained_.notify_all();
   }

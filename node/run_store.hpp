@@ -2,8 +2,8 @@
 // The node's store: runs, their final results and their event logs in SQLite (WAL mode)
 // under the data directory. Writes are queued and done in order by a thread of the
 // store's own, in batched transactions, so a slow disk never stalls a run; flush() waits
-// for them. A run still `running` when the store is opened was cut off by a crash or a
-// kill: it is marked `interrupted`, with what its finished branches had reported.
+// for them. A run still `running` (or `queued`) when the store is opened was cut off by a
+// crash or a kill: it is marked `interrupted`, with what its finished branches had reported.
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -34,13 +34,16 @@ struct run_brief {
 
 struct stored_run {
   std::string id;
-  std::string status;          // running | succeeded | failed | timed_out | cancelled | interrupted
+  std::string status;          // queued | running | succeeded | failed | timed_out | cancelled | interrupted
   int64_t created_ms = 0;
   std::string scenario;        // the scenario's name
   std::string idempotency_key; // "" = none
   int64_t events = 0;          // how many events it logged
   run_brief brief;
 };
+
+// Whether a run with this status has its final result.
+inline bool ended(const std::string& status) { return status != "running" && status != "queued"; }
 
 class run_store {
  public:
@@ -57,7 +60,11 @@ class run_store {
   // A run's events with a sequence number above `after`, in order (each has "seq").
   std::vector<nlohmann::json> events(const std::string& id, int64_t after);
 
-  void run_created(const stored_run& r);
+  // Returns a ticket for wait_written: a run is acknowledged only once it is on disk.
+  uint64_t run_created(const stored_run& r);
+  // Waits until the write with this ticket (and all before it) is committed.
+  void wait_written(uint64_t ticket);
+  void run_started(const std::string& id);  // a queued run got its slot
   void event(const std::string& id, int64_t seq, const nlohmann::json& e);
   void run_finished(const std::string& id, const std::string& status, const nlohmann::json& result);
   void run_deleted(const std::string& id);
@@ -67,7 +74,7 @@ class run_store {
 
  private:
   using write = std::function<void(statement_cache&)>;
-  void enqueue(write w);
+  uint64_t enqueue(write w);  // its ticket
   void writer_loop();
   void exec(const char* sql);
   void mark_interrupted();
@@ -81,6 +88,8 @@ class run_store {
   std::condition_variable drained_;
   std::deque<write> queue_;
   bool writing_ = false;
+  uint64_t queued_ = 0;   // tickets handed out
+  uint64_t written_ = 0;  // tickets committed
   bool stopping_ = false;
   std::thread writer_;
 };

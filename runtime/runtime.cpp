@@ -44,6 +44,15 @@ std::atomic<uint64_t> next_run{1};
 const std::string& Scenario::name() const { return impl_->name; }
 const nlohmann::json& Scenario::input() const { return *impl_->input; }
 
+void Scenario::check_input(const nlohmann::json& input) const {
+  try {
+    check_json_depth(input, "input");
+  } catch (const input_error& e) {
+    throw scenario_error(impl_->origin + " (input)", {e.detail});
+  }
+  validate_input(*impl_, input);
+}
+
 std::vector<std::string> Scenario::secrets() const {
   std::vector<std::string> found;
   for (const auto& [alias, m] : impl_->models) {
@@ -230,14 +239,7 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
                    ResultHandler on_result) {
   auto& sys = *impl_->system;
   const auto& spec = sc.impl_;
-  if (input) {
-    try {
-      check_json_depth(*input, "input");
-    } catch (const input_error& e) {
-      throw scenario_error(spec->origin + " (input)", {e.detail});
-    }
-    validate_input(*spec, *input);
-  }
+  if (input) sc.check_input(*input);
 
   auto ctx = std::make_shared<run_context>();
   ctx->run_id = spec->name + "-" + std::to_string(next_run++);

@@ -32,6 +32,9 @@ class Scenario {
   // `cohort run` masks them (and any "Bearer" token) in everything it writes, since a
   // server may echo a key in an error body; a program that prints results should too.
   std::vector<std::string> secrets() const;
+  // Throws scenario_error when `input` would be refused by Runtime::start (too deep, or
+  // not what the scenario's templates need): a run can be checked before it is queued.
+  void check_input(const nlohmann::json& input) const;
 
  private:
   friend class Runtime;

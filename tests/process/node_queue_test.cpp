@@ -1,0 +1,78 @@
+// The node's bounded submission queue (--queue) on a real `cohort serve`: beyond
+// --max-runs a run waits with its position, starts in order when a slot frees, can be
+// cancelled while it waits, is refused (429) when the queue is full, and is reported
+// interrupted after a kill.
+#include <chrono>
+#include <csignal>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/http_call.hpp"
+#include "tests/support/node_process.hpp"
+
+namespace cohort::testing {
+namespace {
+
+using json = nlohmann::json;
+
+json get_run(int port, const std::string& id) {
+  return json::parse(http_call(port, "GET", "/v1/runs/" + id).body, nullptr, false);
+}
+
+TEST(NodeQueue, RunsWaitInOrderBeyondMaxRunsAndStartWhenASlotFrees) {
+  node_process node(fresh_dir("queue"), {"--max-runs", "1", "--queue", "2"});
+  auto a = submit(node.port(), {{"scenario", slow_scenario(1500)}})["id"].get<std::string>();
+  auto b_doc = submit(node.port(), {{"scenario", slow_scenario(0)}});
+  auto c_doc = submit(node.port(), {{"scenario", slow_scenario(0)}});
+  EXPECT_EQ(b_doc["status"], "queued");
+  EXPECT_EQ(b_doc["queue_position"], 1);
+  EXPECT_EQ(c_doc["queue_position"], 2);
+  auto b = b_doc["id"].get<std::string>(), c = c_doc["id"].get<std::string>();
+
+  auto full = http_call(node.port(), "POST", "/v1/runs", json{{"scenario", slow_scenario(0)}}.dump());
+  EXPECT_EQ(full.status, 429) << full.body;
+  EXPECT_EQ(full.headers["retry-after"], "1");
+  EXPECT_NE(full.body.find("queue is full"), std::string::npos) << full.body;
+  EXPECT_NE(http_call(node.port(), "GET", "/metrics").body.find("cohort_queue_depth 2"), std::string::npos);
+
+  // Cancelled while it waits: it ends at once, and the one before it keeps its place.
+  auto cancel = http_call(node.port(), "POST", "/v1/runs/" + c + "/cancel");
+  EXPECT_EQ(cancel.status, 202);
+  auto c_now = get_run(node.port(), c);
+  EXPECT_EQ(c_now["status"], "cancelled");
+  EXPECT_EQ(c_now["branches"]["succeeded"], 0);
+  EXPECT_EQ(get_run(node.port(), b)["queue_position"], 1);
+  EXPECT_EQ(get_run(node.port(), a)["status"], "running");
+
+  // A watcher of the queued run sees it start, run and end.
+  auto stream = http_stream(node.port(), "/v1/runs/" + b + "/events", {}, 15000);
+  EXPECT_NE(stream.find("event: started"), std::string::npos) << stream;
+  EXPECT_NE(stream.find("event: result"), std::string::npos) << stream;
+  auto a_done = wait_finished(node.port(), a), b_done = wait_finished(node.port(), b);
+  EXPECT_EQ(a_done["status"], "succeeded");
+  EXPECT_EQ(b_done["status"], "succeeded");
+  EXPECT_FALSE(b_done.contains("queue_position"));
+  EXPECT_NE(http_call(node.port(), "GET", "/metrics").body.find("cohort_queue_depth 0"), std::string::npos);
+}
+
+TEST(NodeQueue, AQueuedRunIsInterruptedWhenTheNodeIsKilled) {
+  auto data = fresh_dir("queue-kill");
+  std::string queued;
+  {
+    node_process node(data, {"--max-runs", "1", "--queue", "1"});
+    submit(node.port(), {{"scenario", slow_scenario(30000)}});
+    queued = submit(node.port(), {{"scenario", slow_scenario(0)}})["id"].get<std::string>();
+    EXPECT_EQ(get_run(node.port(), queued)["status"], "queued");
+    node.process().signal(SIGKILL);
+    node.process().wait(5000);
+  }
+  node_process again(data);
+  auto doc = get_run(again.port(), queued);
+  EXPECT_EQ(doc["status"], "interrupted");
+  EXPECT_EQ(doc["error"]["kind"], "interrupted");
+}
+
+}  // namespace
+}  // namespace cohort::testing
