@@ -27,6 +27,10 @@ CLI::App* add_serve_command(CLI::App& app, serve_flags& f) {
       ->check(CLI::PositiveNumber);
   serve->add_option("--queue", f.node.queue, "submissions that may wait for a free slot, in order (0: none, 429 at once)")
       ->capture_default_str();
+  serve->add_option("--watcher-queue", f.node.watcher_queue,
+                    "events buffered for one slow SSE watcher before it is let go (it may resume with Last-Event-ID)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   serve->add_option("--max-body-bytes", f.node.max_body_bytes, "request body limit; beyond it 413")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

@@ -47,11 +47,11 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
 
   void start() { read_request(); }
 
-  void deliver(const nlohmann::json& event) override {
+  void deliver(const nlohmann::json& event, bool replay) override {
     auto text = "id: " + std::to_string(event.value("seq", int64_t{0})) + "\nevent: " + event.value("kind", "event") +
                 "\ndata: " + event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
-    asio::post(stream_.get_executor(), [self = shared_from_this(), text = std::move(text)]() mutable {
-      self->queue_event(std::move(text));
+    asio::post(stream_.get_executor(), [self = shared_from_this(), text = std::move(text), replay]() mutable {
+      self->queue_event(std::move(text), replay);
     });
   }
 
@@ -168,12 +168,14 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
     });
   }
 
-  void queue_event(std::string text) {
+  void queue_event(std::string text, bool replay = false) {
     if (closed_ || dropped_) return;
-    if (queue_.size() >= options_.watcher_queue) {
+    if (replay) ++replay_queued_;
+    if (!replay && queue_.size() - replay_queued_ >= options_.watcher_queue) {
       // A watcher too slow to keep up is let go, told why, rather than buffered without bound.
       dropped_ = true;
       queue_.clear();
+      replay_queued_ = 0;
       queue_.push_back("event: dropped\ndata: {\"kind\":\"dropped\",\"message\":\"this watcher fell " +
                        std::to_string(options_.watcher_queue) +
                        " events behind; reconnect with Last-Event-ID to resume\"}\n\n");
@@ -192,11 +194,11 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
     }
     writing_ = true;
     // What has queued up goes in one write: a busy run's events cost a syscall a batch, not each.
-    current_ = std::move(queue_.front());
-    queue_.pop_front();
+    current_.clear();
     while (!queue_.empty() && current_.size() < max_write_bytes) {
       current_ += queue_.front();
       queue_.pop_front();
+      if (replay_queued_ > 0) --replay_queued_;  // the replay is queued first, so it leaves first
     }
     asio::async_write(stream_, asio::buffer(current_), [self = shared_from_this()](error_code ec, size_t) {
       self->writing_ = false;
@@ -227,6 +229,7 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
   std::deque<std::string> queue_;
   std::string current_;
   static constexpr size_t max_write_bytes = 256 * 1024;
+  size_t replay_queued_ = 0;  // of queue_, the replayed log's events (at its front)
   char hangup_buf_[512];
   bool writing_ = false;
   bool ending_ = false;

@@ -29,7 +29,10 @@ class event_watcher {
  public:
   virtual ~event_watcher() = default;
   // One event; it carries "seq" (the SSE id) and "kind" (the SSE event name).
-  virtual void deliver(const nlohmann::json& event) = 0;
+  // `replay`: from the run's log, sent when the watcher connected. The slow-watcher limit
+  // counts live events only, so a late watcher of a long log is not let go for its
+  // history (which the log bounds) before it had a chance to read it.
+  virtual void deliver(const nlohmann::json& event, bool replay = false) = 0;
   // No more events: the stream ends once what is queued is written.
   virtual void end() = 0;
 };

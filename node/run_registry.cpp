@@ -335,14 +335,14 @@ void run_registry::watch(const std::string& id, int64_t after_seq, const std::sh
   // A running run's log, or a recent one's (kept with its result): no disk read.
   if (!ended(r.stored.status) || !r.events.empty()) {
     for (const auto& e : r.events)
-      if (e.value("seq", int64_t{0}) > after_seq) w->deliver(e);
+      if (e.value("seq", int64_t{0}) > after_seq) w->deliver(e, true);
     if (ended(r.stored.status)) return w->end();
     r.watchers.push_back(w);
     return;
   }
   lock.unlock();
   store_.flush();  // its last events may still be on their way to disk
-  for (const auto& e : store_.events(id, after_seq)) w->deliver(e);
+  for (const auto& e : store_.events(id, after_seq)) w->deliver(e, true);
   w->end();
 }
 
