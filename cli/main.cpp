@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
     std::string token = token_env ? token_env : "";
     if (*run) return rf.node.empty() || rf.local ? cohort::cmd_run_local(rf, options) : cohort::cmd_run_remote(rf, token);
     if (*runs) return cohort::cmd_runs(*runs, runs_f, token);
-    if (*serve) return cohort::cmd_serve(sf, options);
+    if (*serve) return cohort::cmd_serve(*serve, sf, options, config_file);
     if (*validate) {
       cohort::Runtime rt(options);
       auto s = rt.load_file(validate_file);

@@ -7,7 +7,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cli/serve_config.hpp"
 #include "cli/stop_signals.hpp"
+#include "messages/input_limits.hpp"
 #include "node/node.hpp"
 
 namespace cohort {
@@ -45,7 +47,9 @@ CLI::App* add_serve_command(CLI::App& app, serve_flags& f) {
   return serve;
 }
 
-int cmd_serve(serve_flags f, const RuntimeOptions& options) {
+int cmd_serve(const CLI::App& serve, serve_flags f, const RuntimeOptions& options, const std::string& config_file) {
+  if (!config_file.empty())
+    apply_node_config(serve, parse_untrusted_json(read_bounded_file(config_file), config_file), config_file, f);
   if (!f.token_env.empty()) {
     const char* token = std::getenv(f.token_env.c_str());
     if (!token || !*token) {

@@ -20,7 +20,8 @@ struct serve_flags {
 
 CLI::App* add_serve_command(CLI::App& app, serve_flags& flags);
 
-// Runs until SIGINT or SIGTERM; returns the exit code.
-int cmd_serve(serve_flags flags, const RuntimeOptions& options);
+// Runs until SIGINT or SIGTERM; returns the exit code. `config_file`: the --config file,
+// whose "node" section fills the flags `serve` did not get.
+int cmd_serve(const CLI::App& serve, serve_flags flags, const RuntimeOptions& options, const std::string& config_file);
 
 }  // namespace cohort

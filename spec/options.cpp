@@ -34,7 +34,8 @@ void apply(RuntimeOptions& o, const nlohmann::json& doc, const std::string& wher
   if (!doc.is_object()) throw std::runtime_error(where + ": must be a JSON object");
   static const std::set<std::string> known{"scheduler_threads", "scheduler_policy", "io_threads",
                                            "default_timeout_ms", "run_timeout_ms", "log_level", "default_max_concurrency",
-                                           "max_json_depth", "max_file_bytes", "max_rendered_bytes"};
+                                           "max_json_depth", "max_file_bytes", "max_rendered_bytes",
+                                           "node"};  // `cohort serve`'s section, read by the CLI
   for (auto& [k, v] : doc.items())
     if (!known.count(k)) throw std::runtime_error(where + ": unknown setting \"" + k + "\"");
   o.scheduler_threads = static_cast<int>(read_int(doc, "scheduler_threads", o.scheduler_threads, where, 0, max_threads));

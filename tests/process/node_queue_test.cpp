@@ -3,6 +3,8 @@
 // cancelled while it waits, is refused (429) when the queue is full, and is reported
 // interrupted after a kill.
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <csignal>
 #include <thread>
 
@@ -72,6 +74,33 @@ TEST(NodeQueue, AQueuedRunIsInterruptedWhenTheNodeIsKilled) {
   auto doc = get_run(again.port(), queued);
   EXPECT_EQ(doc["status"], "interrupted");
   EXPECT_EQ(doc["error"]["kind"], "interrupted");
+}
+
+TEST(NodeQueue, TheConfigFileSetsTheLimitsAndAFlagWins) {
+  auto dir = fresh_dir("node-config");
+  std::filesystem::create_directories(dir);
+  auto config = dir + "/cohort.json";
+  std::ofstream(config) << R"({"io_threads": 1, "node": {"max_runs": 1, "queue": 1, "keep_runs": 100}})";
+  {
+    node_process node(dir + "/store", {}, {"--config", config});
+    submit(node.port(), {{"scenario", slow_scenario(5000)}});
+    EXPECT_EQ(submit(node.port(), {{"scenario", slow_scenario(0)}})["status"], "queued");
+    submit(node.port(), {{"scenario", slow_scenario(0)}}, 429);
+  }
+  {
+    node_process node(dir + "/store2", {"--max-runs", "2", "--queue", "0"}, {"--config", config});
+    submit(node.port(), {{"scenario", slow_scenario(5000)}});
+    EXPECT_EQ(submit(node.port(), {{"scenario", slow_scenario(5000)}})["status"], "running");
+    submit(node.port(), {{"scenario", slow_scenario(0)}}, 429);
+  }
+  std::ofstream(config) << R"({"node": {"max_runs": "many"}})";
+  child_process bad({COHORT_BINARY, "--config", config, "serve", "--port", "0", "--data", dir + "/store3"});
+  EXPECT_EQ(bad.wait(10000), 2);
+  EXPECT_NE(bad.read_stderr(2000).find(config + ": $.node.max_runs must be an integer"), std::string::npos);
+  std::ofstream(config) << R"({"node": {"max_rns": 1}})";
+  child_process typo({COHORT_BINARY, "--config", config, "serve", "--port", "0", "--data", dir + "/store3"});
+  EXPECT_EQ(typo.wait(10000), 2);
+  EXPECT_NE(typo.read_stderr(2000).find("$.node.max_rns is not a node setting"), std::string::npos);
 }
 
 }  // namespace

@@ -20,8 +20,11 @@ std::string fresh_dir(const std::string& name) {
   return dir;
 }
 
-node_process::node_process(const std::string& data, std::vector<std::string> args) {
-  std::vector<std::string> argv{COHORT_BINARY, "--log-level", "warn", "serve", "--port", "0", "--data", data};
+node_process::node_process(const std::string& data, std::vector<std::string> args, std::vector<std::string> global) {
+  std::vector<std::string> argv{COHORT_BINARY, "--log-level", "warn"};
+  argv.insert(argv.end(), global.begin(), global.end());
+  for (const char* a : {"serve", "--port", "0", "--data"}) argv.push_back(a);
+  argv.push_back(data);
   argv.insert(argv.end(), args.begin(), args.end());
   proc_ = std::make_unique<child_process>(argv);
   auto line = proc_->read_line(15000);

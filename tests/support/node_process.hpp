@@ -16,7 +16,9 @@ std::string fresh_dir(const std::string& name);
 // A `cohort serve` on a free port; its data directory outlives it (restarts use it again).
 class node_process {
  public:
-  explicit node_process(const std::string& data, std::vector<std::string> args = {});
+  // `args` follow `serve`; `global` (e.g. --config FILE) come before it.
+  explicit node_process(const std::string& data, std::vector<std::string> args = {},
+                        std::vector<std::string> global = {});
   int port() const { return port_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   child_process& process() { return *proc_; }
