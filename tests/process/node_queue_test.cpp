@@ -80,7 +80,7 @@ TEST(NodeQueue, TheConfigFileSetsTheLimitsAndAFlagWins) {
   auto dir = fresh_dir("node-config");
   std::filesystem::create_directories(dir);
   auto config = dir + "/cohort.json";
-  std::ofstream(config) << R"({"io_threads": 1, "node": {"max_runs": 1, "queue": 1, "keep_runs": 100}})";
+  std::ofstream(config) << R"({"io_threads": 1, "node": {"max_runs": 1, "queue": 1, "keep_runs": 100, "drain_s": 0}})";
   {
     node_process node(dir + "/store", {}, {"--config", config});
     submit(node.port(), {{"scenario", slow_scenario(5000)}});
