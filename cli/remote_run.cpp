@@ -106,7 +106,12 @@ int cmd_run_remote(const run_flags& flags, const std::string& token) {
                              (e.status() ? " (" + e.kind() + ", HTTP " + std::to_string(e.status()) + ")" : ""));
   }
   auto id = created.value("id", std::string());
-  if (!flags.quiet) std::fprintf(stderr, "run %s on %s\n", id.c_str(), client.url().c_str());
+  if (!flags.quiet) {
+    std::string queued;
+    if (created.value("status", std::string()) == "queued")
+      queued = " (queued: position " + std::to_string(created.value("queue_position", 0)) + ")";
+    std::fprintf(stderr, "run %s on %s%s\n", id.c_str(), client.url().c_str(), queued.c_str());
+  }
 
   auto [events, on_event] = event_outputs(flags, mask);
   run_follower follower(client, id, [on_event = on_event](const Event& e) {
@@ -139,12 +144,13 @@ int cmd_run_remote(const run_flags& flags, const std::string& token) {
     }
     try {
       auto doc = client.call("GET", "/v1/runs/" + id);
-      if (doc.value("status", std::string()) != "running") result = RunResult::from_json(doc);
+      auto status = doc.value("status", std::string());
+      if (status != "running" && status != "queued") result = RunResult::from_json(doc);
     } catch (const std::exception&) {
     }
     if (!result) {
       std::fprintf(stderr, "cohort: %s; the run goes on: cohort runs get %s --node %s\n",
-                   mask->apply(follower.problem()).c_str(), id.c_str(), client.url().c_str());
+                   escape_control_chars(mask->apply(follower.problem())).c_str(), id.c_str(), client.url().c_str());
       if (events) events->finish();
       return 2;
     }
