@@ -71,7 +71,7 @@ fuzz: deps $(ASAN_BUILD)/build.ninja
 
 # What CI runs of the fuzzers: each target briefly, from the seeds and what earlier runs kept.
 fuzz-ci:
-	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=15
 
 clean:
 	@rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
