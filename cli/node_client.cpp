@@ -195,7 +195,9 @@ node_client::stream_end node_client::follow(const std::string& run_id, int64_t a
       sse_parser sse;
       std::string error_body;
       bool dropped = false;
+      size_t since_event = 0;  // bytes read since the last complete event: a hostile node may never end one
       auto deliver = [&](const std::string& data) {
+        since_event = 0;
         nlohmann::json e;
         try {
           e = parse_untrusted_json(data, "an event from the node");
@@ -222,7 +224,10 @@ node_client::stream_end node_client::follow(const std::string& run_id, int64_t a
         if (status != 200) {
           if (error_body.size() < 65536) error_body.append(piece, got);
         } else {
+          since_event += got;
           sse.feed(std::string_view(piece, got), deliver);
+          if (since_event > max_answer_bytes)
+            throw node_error(502, "bad_answer", "the node sent an event larger than 64 MiB");
         }
       }
       if (status != 200) throw error_of(status, error_body);
