@@ -29,12 +29,32 @@ std::string strip_fences(const std::string& text) {
   return text.substr(nl + 1, end - nl - 1);
 }
 
+// The names of an answer's calls, for a message.
+std::string call_names(const nlohmann::json& calls) {
+  std::string names;
+  for (const auto& c : calls) {
+    auto name = c.is_object() && c.contains("function") ? c["function"].value("name", "?") : "?";
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  return names;
+}
+
 result from_reply(const agent_def& def, const model_def& model, const model_reply& reply) {
   result r;
+  bool calls = reply.ok && reply.tool_calls.is_array() && !reply.tool_calls.empty();
   if (!reply.ok) {
     r = failure(reply.error.kind == "timeout" ? outcome::timed_out : outcome::failed,
                 reply.error.kind, reply.error.message);
     r.error.retry_after_ms = reply.error.retry_after_ms;
+  } else if (calls && def.tools.empty()) {
+    // Not "malformed" (which would be retried and count against the endpoint): say so plainly.
+    r = failure(outcome::failed, "unsupported_response",
+                "the model answered with tool calls (" + call_names(reply.tool_calls) + ") but agent " + def.name +
+                    " declares no \"tools\" to run them");
+  } else if (calls) {
+    // A turn of the agent's tool loop (workflow/patterns/tool_loop.cpp) reads the calls here.
+    r.report = {{"content", reply.text.empty() ? nlohmann::json() : nlohmann::json(reply.text)},
+                {"tool_calls", reply.tool_calls}};
   } else if (def.json_output) {
     auto parsed = parse_untrusted_json_or_discarded(strip_fences(reply.text));
     if (parsed.is_discarded()) {
@@ -60,6 +80,10 @@ nlohmann::json build_messages(const agent_def& def, const template_scope& scope)
   if (!def.system.empty())
     messages.push_back({{"role", "system"}, {"content", render(def.system, scope)}});
   messages.push_back({{"role", "user"}, {"content", render(def.prompt, scope)}});
+  // A later turn of a tool loop: the answers with calls so far, and their results.
+  if (!def.tools.empty())
+    if (const auto* transcript = scope.find({"transcript"}); transcript && transcript->is_array())
+      messages.insert(messages.end(), transcript->begin(), transcript->end());
   return messages;
 }
 

@@ -56,10 +56,6 @@ struct barrier_state {
 
 using barrier_actor = caf::stateful_actor<barrier_state>;
 
-caf::error failure(coordination_errc code, std::string message) {
-  return coordination_error(code, std::move(message));
-}
-
 // At most five names, for messages about 10,000 parties.
 template <class Names>
 std::string some_names(const Names& names) {
@@ -79,15 +75,15 @@ class barrier_logic {
   caf::result<uint64_t> define(const std::string& name, uint32_t parties,
                                std::shared_ptr<const barrier_action> action) {
     if (name.empty() || parties == 0)
-      return failure(coordination_errc::invalid_argument,
+      return coordination_error(coordination_errc::invalid_argument,
                      label() + ": a sync point needs a name and at least one party");
     auto& sp = st().points[name];
     if (!sp.waiting.empty())
-      return failure(coordination_errc::invalid_argument,
+      return coordination_error(coordination_errc::invalid_argument,
                      where(name) + ": cannot be redefined while " + std::to_string(sp.waiting.size()) +
                          " parties wait there");
     if (sp.joined.size() > parties)
-      return failure(coordination_errc::invalid_argument,
+      return coordination_error(coordination_errc::invalid_argument,
                      where(name) + ": " + std::to_string(sp.joined.size()) + " parties joined, more than " +
                          std::to_string(parties));
     sp.parties = parties;
@@ -100,16 +96,16 @@ class barrier_logic {
 
   caf::result<barrier_release> arrive(barrier_arrive& a) {
     if (a.name.empty() || a.party.empty())
-      return failure(coordination_errc::invalid_argument, label() + ": an arrival names its sync point and its party");
+      return coordination_error(coordination_errc::invalid_argument, label() + ": an arrival names its sync point and its party");
     if (a.timeout_ms <= 0)
-      return failure(coordination_errc::invalid_argument,
+      return coordination_error(coordination_errc::invalid_argument,
                      where(a.name) + ": party '" + a.party + "' must wait with a timeout > 0");
     auto* sp = point(a.name);
     if (!sp) return undefined(a.name);
     if (!sp->broken.empty()) return refused(a.name, *sp);
     if (auto err = admit(a.name, *sp, a.party)) return err;
     if (sp->present.count(a.party))
-      return failure(coordination_errc::extra_party, where(a.name) + ": party '" + a.party +
+      return coordination_error(coordination_errc::extra_party, where(a.name) + ": party '" + a.party +
                                                          "' already arrived in generation " +
                                                          std::to_string(sp->generation));
     if (sp->action) sp->arrivals.push_back({{"party", a.party}, {"value", std::move(a.value)}});
@@ -131,10 +127,10 @@ class barrier_logic {
   caf::result<uint64_t> join(const std::string& name, const std::string& party) {
     auto* sp = point(name);
     if (!sp) return undefined(name);
-    if (party.empty()) return failure(coordination_errc::invalid_argument, where(name) + ": a party needs a name");
+    if (party.empty()) return coordination_error(coordination_errc::invalid_argument, where(name) + ": a party needs a name");
     if (!sp->broken.empty()) return refused(name, *sp);
     const auto& sender = self_->current_sender();
-    if (!sender) return failure(coordination_errc::invalid_argument, where(name) + ": join needs an actor to watch");
+    if (!sender) return coordination_error(coordination_errc::invalid_argument, where(name) + ": join needs an actor to watch");
     if (auto err = admit(name, *sp, party)) return err;
     forget_joined(name, *sp, party);  // joined again, perhaps by another actor
     auto& w = watch_of(sender);
@@ -202,7 +198,7 @@ class barrier_logic {
   // Shut down: nobody is left waiting without an answer.
   void stop(const caf::exit_msg& em) {
     for (auto& [id, w] : st().waiters)
-      w.promise.deliver(failure(coordination_errc::stopped, where(w.point) + " stopped while party '" + w.party +
+      w.promise.deliver(coordination_error(coordination_errc::stopped, where(w.point) + " stopped while party '" + w.party +
                                                                 "' waited (" + self_->system().render(em.reason) + ")"));
     st().waiters.clear();
     self_->quit(em.reason);
@@ -228,19 +224,19 @@ class barrier_logic {
   }
 
   caf::error undefined(const std::string& name) {
-    return failure(coordination_errc::invalid_argument,
+    return coordination_error(coordination_errc::invalid_argument,
                    where(name) + " is not defined (define it with its number of parties)");
   }
 
   caf::error refused(const std::string& name, const sync_point& sp) {
-    return failure(coordination_errc::broken, where(name) + " is broken: " + sp.broken + "; reset it to use it again");
+    return coordination_error(coordination_errc::broken, where(name) + " is broken: " + sp.broken + "; reset it to use it again");
   }
 
   // A party new to the roster takes a free place, if there is one.
   caf::error admit(const std::string& name, sync_point& sp, const std::string& party) {
     if (sp.roster.count(party)) return {};
     if (sp.roster.size() >= sp.parties)
-      return failure(coordination_errc::extra_party,
+      return coordination_error(coordination_errc::extra_party,
                      where(name) + " has all its " + std::to_string(sp.parties) + " parties (" +
                          some_names(sp.roster) + "); '" + party + "' is an extra party");
     sp.roster.insert(party);
@@ -282,7 +278,7 @@ class barrier_logic {
                    const caf::error& culprit_error = {}) {
     auto& st = this->st();
     sp.broken = cause + " in generation " + std::to_string(sp.generation);
-    auto err = failure(coordination_errc::broken, where(name) + " is broken: " + sp.broken);
+    auto err = coordination_error(coordination_errc::broken, where(name) + " is broken: " + sp.broken);
     for (auto id : sp.waiting) {
       auto it = st.waiters.find(id);
       it->second.promise.deliver(id == culprit ? culprit_error : err);
@@ -304,7 +300,7 @@ class barrier_logic {
     auto counts = " (" + std::to_string(sp.waiting.size()) + " of " + std::to_string(sp.parties) + " arrived" +
                   missing(sp) + ")";
     auto after = " timed out after " + std::to_string(w.timeout_ms) + " ms";
-    auto own = failure(coordination_errc::timeout, where(name) + ": party '" + w.party + "'" + after +
+    auto own = coordination_error(coordination_errc::timeout, where(name) + ": party '" + w.party + "'" + after +
                                                        " in generation " + std::to_string(sp.generation) + counts);
     break_point(name, sp, "party '" + w.party + "'" + after + counts, id, own);
   }

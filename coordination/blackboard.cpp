@@ -41,10 +41,6 @@ struct blackboard_state {
 
 using blackboard_actor = caf::stateful_actor<blackboard_state>;
 
-caf::error failure(coordination_errc code, std::string message) {
-  return coordination_error(code, std::move(message));
-}
-
 bool known_condition(const std::string& op) {
   for (const char* known : {"exists", "absent", "equals", "not_equals", "gt", "gte", "lt", "lte"})
     if (op == known) return true;
@@ -164,7 +160,7 @@ class blackboard_logic {
 
   void stop(const caf::exit_msg& em) {
     for (auto& [id, w] : st().waiters)
-      w.promise.deliver(failure(coordination_errc::stopped, where() + " stopped while a wait on '" + w.key +
+      w.promise.deliver(coordination_error(coordination_errc::stopped, where() + " stopped while a wait on '" + w.key +
                                                                 "' was pending (" +
                                                                 self_->system().render(em.reason) + ")"));
     st().waiters.clear();
@@ -177,7 +173,7 @@ class blackboard_logic {
   std::string where() const { return "blackboard of " + self_->state.config.label; }
 
   caf::error invalid(const std::string& what) {
-    return failure(coordination_errc::invalid_argument, where() + ": " + what);
+    return coordination_error(coordination_errc::invalid_argument, where() + ": " + what);
   }
 
   board_entry entry(const std::string& key) {
@@ -270,7 +266,7 @@ class blackboard_logic {
     auto& w = it->second;
     auto e = entry(w.key);
     auto what = w.predicate ? std::string("its condition") : w.condition.op + " " + w.condition.value.dump();
-    w.promise.deliver(failure(coordination_errc::timeout,
+    w.promise.deliver(coordination_error(coordination_errc::timeout,
                               where() + ": '" + w.key + "' did not meet " + what + " within " +
                                   std::to_string(w.timeout_ms) + " ms (it " +
                                   (e.exists ? "holds " + e.value.dump() : std::string("is absent")) + ")"));

@@ -39,26 +39,22 @@ struct bus_state {
 
 using bus_actor = caf::stateful_actor<bus_state>;
 
-caf::error failure(coordination_errc code, std::string message) {
-  return coordination_error(code, std::move(message));
-}
-
 class bus_logic {
  public:
   explicit bus_logic(bus_actor* self) : self_(self) {}
 
   caf::result<uint64_t> join(const std::string& name) {
-    if (name.empty()) return failure(coordination_errc::invalid_argument, where() + ": a name to join is empty");
+    if (name.empty()) return coordination_error(coordination_errc::invalid_argument, where() + ": a name to join is empty");
     st().joined.insert(name);
     st().mailboxes[name];
     return st().joined.size();
   }
 
   caf::result<bus_ack> send(bus_send& m) {
-    if (m.to.empty()) return failure(coordination_errc::invalid_argument, where() + ": a message needs a recipient");
+    if (m.to.empty()) return coordination_error(coordination_errc::invalid_argument, where() + ": a message needs a recipient");
     auto& mb = st().mailboxes[m.to];
     if (full(mb))
-      return failure(coordination_errc::mailbox_full, where() + ": the mailbox of '" + m.to + "' is full (" +
+      return coordination_error(coordination_errc::mailbox_full, where() + ": the mailbox of '" + m.to + "' is full (" +
                                                           std::to_string(mb.messages.size()) +
                                                           " messages wait for it); message from '" + m.from +
                                                           "' not sent");
@@ -75,7 +71,7 @@ class bus_logic {
     for (const auto& name : st.joined)
       if (name != b.from && full(st.mailboxes[name])) full_ones += (full_ones.empty() ? "'" : ", '") + name + "'";
     if (!full_ones.empty())
-      return failure(coordination_errc::mailbox_full, where() + ": broadcast from '" + b.from +
+      return coordination_error(coordination_errc::mailbox_full, where() + ": broadcast from '" + b.from +
                                                           "' not sent: the mailboxes of " + full_ones + " are full");
     auto id = st.next_message++;
     uint32_t delivered = 0;
@@ -91,17 +87,17 @@ class bus_logic {
 
   caf::result<std::vector<bus_message>> receive(const bus_receive& r) {
     auto& st = this->st();
-    if (r.name.empty()) return failure(coordination_errc::invalid_argument, where() + ": receive needs a name");
+    if (r.name.empty()) return coordination_error(coordination_errc::invalid_argument, where() + ": receive needs a name");
     if (r.count == 0) {  // what is there now; never what a waiting receiver is owed
       auto& mb = st.mailboxes[r.name];
       return mb.receivers.empty() ? take(mb, static_cast<uint32_t>(mb.messages.size())) : std::vector<bus_message>{};
     }
     if (r.count > st.config.mailbox_capacity)
-      return failure(coordination_errc::invalid_argument,
+      return coordination_error(coordination_errc::invalid_argument,
                      where() + ": '" + r.name + "' asked for " + std::to_string(r.count) +
                          " messages; a mailbox holds 1 to " + std::to_string(st.config.mailbox_capacity));
     if (r.timeout_ms <= 0)
-      return failure(coordination_errc::invalid_argument,
+      return coordination_error(coordination_errc::invalid_argument,
                      where() + ": '" + r.name + "' must receive with a timeout > 0");
     auto& mb = st.mailboxes[r.name];
     if (mb.receivers.empty() && mb.messages.size() >= r.count) return take(mb, r.count);
@@ -124,7 +120,7 @@ class bus_logic {
 
   void stop(const caf::exit_msg& em) {
     for (auto& [id, r] : st().receivers)
-      r.promise.deliver(failure(coordination_errc::stopped, where() + " stopped while '" + r.name + "' waited (" +
+      r.promise.deliver(coordination_error(coordination_errc::stopped, where() + " stopped while '" + r.name + "' waited (" +
                                                                 self_->system().render(em.reason) + ")"));
     st().receivers.clear();
     self_->quit(em.reason);
@@ -166,7 +162,7 @@ class bus_logic {
     auto& r = it->second;
     auto& mb = st.mailboxes[r.name];
     auto within = " within " + std::to_string(r.timeout_ms) + " ms";
-    r.promise.deliver(failure(
+    r.promise.deliver(coordination_error(
         coordination_errc::timeout,
         r.count == 1 ? where() + ": no message for '" + r.name + "'" + within
                      : where() + ": '" + r.name + "' got " + std::to_string(mb.messages.size()) + " of " +

@@ -36,7 +36,10 @@ struct model_reply {
   uint64_t id = 0;           // the request it answers (a model pool matches replies by it)
   bool ok = false;
   error_info error;
-  std::string text;
+  std::string text;          // the answer's text ("" when it is only tool calls)
+  // The tool calls of the answer as OpenAI writes them, [{"id", "type": "function",
+  // "function": {"name", "arguments": "<JSON text>"}}]; null when there are none.
+  nlohmann::json tool_calls;
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
   bool usage_estimated = false;
@@ -44,7 +47,7 @@ struct model_reply {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, model_reply& x) {
-  return f(caf::meta::type_name("cohort.model_reply"), x.id, x.ok, x.error, x.text, x.prompt_tokens,
+  return f(caf::meta::type_name("cohort.model_reply"), x.id, x.ok, x.error, x.text, x.tool_calls, x.prompt_tokens,
            x.completion_tokens, x.usage_estimated);
 }
 

@@ -19,6 +19,12 @@ json tool_call_doc(const chat_job& job) {
           {"function", {{"name", job.tool}, {"arguments", dump_for_client(json{{"text", job.answer.text}})}}}};
 }
 
+// The answer's tool calls: the --tool-calls one, or those a rule scripted; null: none.
+json tool_calls_of(const chat_job& job) {
+  if (!job.tool.empty()) return json::array({tool_call_doc(job)});
+  return job.answer.tool_calls;
+}
+
 json usage_doc(const sim_responder::answer& a) {
   return {{"prompt_tokens", a.prompt_tokens},
           {"completion_tokens", a.completion_tokens},
@@ -29,17 +35,19 @@ json usage_doc(const sim_responder::answer& a) {
 
 json completion_doc(const chat_job& job) {
   json message{{"role", "assistant"}, {"content", job.answer.text}};
-  if (!job.tool.empty()) {
+  auto calls = tool_calls_of(job);
+  if (!calls.is_null()) {
     message["content"] = nullptr;
-    message["tool_calls"] = json::array({tool_call_doc(job)});
+    message["tool_calls"] = std::move(calls);
   }
+  const char* finish = message.contains("tool_calls") ? "tool_calls" : "stop";
   json doc{{"id", job.id},
            {"object", "chat.completion"},
            {"created", job.created},
            {"model", job.model},
            {"choices", json::array({{{"index", 0},
                                      {"message", std::move(message)},
-                                     {"finish_reason", job.tool.empty() ? "stop" : "tool_calls"}}})}};
+                                     {"finish_reason", finish}}})}};
   if (job.usage) doc["usage"] = usage_doc(job.answer);
   return doc;
 }
@@ -82,11 +90,20 @@ sse_event_plan plan_stream(const chat_job& job) {
     plan.due.push_back(at);
   };
   std::chrono::microseconds total = job.latency;
-  if (!job.tool.empty()) {  // the role, then the whole call in one delta
+  if (auto calls = tool_calls_of(job); !calls.is_null()) {
+    // The role, then each call as OpenAI streams it: id and name with the first half of
+    // the arguments, the rest in a second delta under the same index.
     add(sse_event(chunk_doc(job, {{"role", "assistant"}, {"content", nullptr}}, nullptr)), {});
-    auto call = tool_call_doc(job);
-    call["index"] = 0;
-    add(sse_event(chunk_doc(job, {{"tool_calls", json::array({call})}}, nullptr)), total);
+    for (size_t i = 0; i < calls.size(); ++i) {
+      auto args = calls[i]["function"]["arguments"].get<std::string>();
+      auto half = args.size() / 2;
+      auto first = calls[i];
+      first["index"] = i;
+      first["function"]["arguments"] = args.substr(0, half);
+      json rest{{"index", i}, {"function", {{"arguments", args.substr(half)}}}};
+      add(sse_event(chunk_doc(job, {{"tool_calls", json::array({first})}}, nullptr)), total);
+      add(sse_event(chunk_doc(job, {{"tool_calls", json::array({rest})}}, nullptr)), total);
+    }
     auto last = chunk_doc(job, json::object(), "tool_calls");
     if (job.usage) last["usage"] = usage_doc(job.answer);
     add(sse_event(last) + "data: [DONE]\n\n", total);

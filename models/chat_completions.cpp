@@ -63,19 +63,27 @@ std::optional<token_usage> usage_of(const json::value& doc) {
   return token_usage{integer(field(usage, "prompt_tokens")).value_or(0), *completion};
 }
 
-// The function names of the tool calls in a message or a delta (none: not a tool-call
-// answer). A streamed call's name comes in its first delta only: an unnamed call is
-// listed as "?" only when it is the first.
-std::vector<std::string> tool_call_names(const json::value* message) {
-  std::vector<std::string> names;
-  auto calls = field(message, "tool_calls");
-  if (!calls || !calls->is_array()) return names;
-  for (const auto& call : calls->get_array()) {
-    auto name = string_at(field(&call, "function"), "name");
-    if (name && !name->empty()) names.emplace_back(name->data(), name->size());
-    else if (names.empty()) names.emplace_back("?");
+std::string text_of(const json::string& s) { return std::string(s.data(), s.size()); }
+
+// The tool calls in a message or a delta (none: not a tool-call answer). Arguments are
+// JSON text; a server that sends them as an object gets them written back as text.
+std::vector<tool_call_piece> tool_calls_of(const json::value* message) {
+  std::vector<tool_call_piece> calls;
+  auto list = field(message, "tool_calls");
+  if (!list || !list->is_array()) return calls;
+  for (const auto& call : list->get_array()) {
+    tool_call_piece c;
+    c.index = integer(field(&call, "index")).value_or(static_cast<int64_t>(calls.size()));
+    if (auto id = string_at(&call, "id")) c.id = text_of(*id);
+    auto function = field(&call, "function");
+    if (auto name = string_at(function, "name")) c.name = text_of(*name);
+    if (auto args = field(function, "arguments")) {
+      if (args->is_string()) c.arguments = text_of(args->get_string());
+      else if (!args->is_null()) c.arguments = json::serialize(*args);
+    }
+    calls.push_back(std::move(c));
   }
-  return names;
+  return calls;
 }
 
 std::string error_kind(const json::value* error) {
@@ -108,6 +116,26 @@ std::string chat_request_body(const model_def& m, const model_request& req) {
   return text;
 }
 
+void add_tool_call_piece(std::vector<tool_call_piece>& calls, tool_call_piece piece) {
+  auto same = [&](const tool_call_piece& c) { return c.index == piece.index; };
+  auto at = std::find_if(calls.begin(), calls.end(), same);
+  if (at == calls.end()) {
+    calls.push_back(std::move(piece));
+    return;
+  }
+  if (!piece.id.empty()) at->id = std::move(piece.id);
+  // OpenAI names a call in its first delta only; a server that repeats it is not appended.
+  if (!piece.name.empty() && piece.name != at->name) at->name += piece.name;
+  at->arguments += piece.arguments;
+}
+
+nlohmann::json tool_calls_json(const std::vector<tool_call_piece>& calls) {
+  auto list = nlohmann::json::array();
+  for (const auto& c : calls)
+    list.push_back({{"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+  return list;
+}
+
 chat_answer read_chat_answer(std::string_view body) {
   chat_answer a;
   with_parsed(body, [&](const json::value* doc) {
@@ -116,16 +144,17 @@ chat_answer read_chat_answer(std::string_view body) {
       return;
     }
     auto message = field(first_choice(*doc), "message");
-    a.tool_calls = tool_call_names(message);
+    a.usage = usage_of(*doc);
+    a.tool_calls = tool_calls_of(message);
+    auto content = string_at(message, "content");
     if (!a.tool_calls.empty()) {
       a.what = chat_answer::form::tool_calls;
+      if (content) a.text = text_of(*content);
       return;
     }
-    auto content = string_at(message, "content");
     if (!content) return;  // no_content
     a.what = chat_answer::form::text;
     a.text.assign(content->data(), content->size());
-    a.usage = usage_of(*doc);
   });
   return a;
 }
@@ -148,7 +177,7 @@ chat_chunk read_chat_chunk(std::string_view data) {
     if (auto reason = field(choice, "finish_reason"); reason && !reason->is_null()) c.finished = true;
     auto delta = field(choice, "delta");
     if (!delta || !delta->is_object()) return;
-    c.tool_calls = tool_call_names(delta);
+    c.tool_calls = tool_calls_of(delta);
     if (auto content = string_at(delta, "content")) c.piece.assign(content->data(), content->size());
   });
   return c;

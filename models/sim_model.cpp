@@ -27,6 +27,7 @@ model_reply to_reply(const sim_settings& s, const sim_responder::answer& a) {
   }
   r.ok = true;
   r.text = a.text;
+  r.tool_calls = a.tool_calls;
   r.completion_tokens = a.completion_tokens;
   return r;
 }

@@ -30,8 +30,33 @@ std::string last_user_message(const nlohmann::json& messages) {
   return {};
 }
 
-// Expands {{0}}, {{1}}.. (capture groups) and {{prompt}} in a reply template.
-std::string expand_reply(const std::string& tmpl, const std::vector<std::string>& m, const std::string& prompt) {
+// What the conversation holds after its last user message: how many answers called
+// tools, and the results of the last turn of calls.
+struct tool_progress {
+  size_t turns = 0;
+  std::string results;  // the tool messages' contents since the last call, one a line
+};
+
+tool_progress progress_of(const nlohmann::json& messages) {
+  tool_progress p;
+  if (!messages.is_array()) return p;
+  for (const auto& m : messages) {
+    if (!m.is_object()) continue;
+    auto role = m.value("role", nlohmann::json()).is_string() ? m["role"].get<std::string>() : std::string();
+    if (role == "user") p = {};
+    if (role == "assistant" && m.contains("tool_calls")) {
+      ++p.turns;
+      p.results.clear();
+    }
+    if (role == "tool" && m.contains("content") && m["content"].is_string())
+      p.results += (p.results.empty() ? "" : "\n") + m["content"].get<std::string>();
+  }
+  return p;
+}
+
+// Expands {{0}}, {{1}}.. (capture groups), {{prompt}} and {{tool_results}} in a reply template.
+std::string expand_reply(const std::string& tmpl, const std::vector<std::string>& m, const std::string& prompt,
+                         const std::string& tool_results = {}) {
   std::string out;
   size_t pos = 0;
   while (pos < tmpl.size()) {
@@ -45,6 +70,8 @@ std::string expand_reply(const std::string& tmpl, const std::vector<std::string>
     auto key = tmpl.substr(open + 2, close - open - 2);
     if (key == "prompt") {
       out += prompt;
+    } else if (key == "tool_results") {
+      out += tool_results;
     } else if (!key.empty() && key.size() <= 3 && key.find_first_not_of("0123456789") == std::string::npos &&
                std::stoul(key) < m.size()) {
       out += m[std::stoul(key)];
@@ -59,6 +86,27 @@ std::string expand_reply(const std::string& tmpl, const std::vector<std::string>
                               " bytes (the limit, max_rendered_bytes)");
   }
   return out;
+}
+
+// Arguments with their string values expanded as reply templates.
+nlohmann::json expand_arguments(const nlohmann::json& args, const std::vector<std::string>& m,
+                                const std::string& prompt) {
+  if (args.is_string()) return expand_reply(args.get<std::string>(), m, prompt);
+  if (!args.is_object() && !args.is_array()) return args;
+  auto out = args;
+  for (auto& v : out) v = expand_arguments(v, m, prompt);
+  return out;
+}
+
+nlohmann::json scripted_calls(const std::vector<sim_tool_call>& turn, size_t number,
+                              const std::vector<std::string>& m, const std::string& prompt) {
+  auto calls = nlohmann::json::array();
+  for (size_t i = 0; i < turn.size(); ++i) {
+    auto id = "call_" + std::to_string(number) + "_" + std::to_string(i + 1);
+    auto args = expand_arguments(turn[i].arguments, m, prompt).dump();
+    calls.push_back({{"id", id}, {"type", "function"}, {"function", {{"name", turn[i].name}, {"arguments", args}}}});
+  }
+  return calls;
 }
 
 std::string default_text(const std::string& model, const std::string& prompt, uint64_t h) {
@@ -91,19 +139,22 @@ sim_responder::answer sim_responder::respond(const nlohmann::json& messages, uin
     auto m = rule.regex.search(prompt);
     if (!m) continue;
     matched = true;
-    if (!rule.choices.empty()) {
+    auto progress = rule.tool_turns.empty() ? tool_progress{} : progress_of(messages);
+    if (progress.turns < rule.tool_turns.size()) {
+      a.tool_calls = scripted_calls(rule.tool_turns[progress.turns], progress.turns + 1, *m, prompt);
+    } else if (!rule.choices.empty()) {
       std::vector<double> weights;
       for (auto& c : rule.choices) weights.push_back(c.weight);
       std::discrete_distribution<size_t> pick(weights.begin(), weights.end());
-      a.text = expand_reply(rule.choices[pick(rng)].reply, *m, prompt);
+      a.text = expand_reply(rule.choices[pick(rng)].reply, *m, prompt, progress.results);
     } else {
-      a.text = expand_reply(rule.reply, *m, prompt);
+      a.text = expand_reply(rule.reply, *m, prompt, progress.results);
     }
     break;
   }
   if (!matched) a.text = default_text(settings_.name, prompt, h);
   a.prompt_tokens = estimate_prompt_tokens(messages);
-  a.completion_tokens = estimate_tokens(a.text);
+  a.completion_tokens = estimate_tokens(a.tool_calls.is_null() ? a.text : a.tool_calls.dump());
   return a;
 }
 

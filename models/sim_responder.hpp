@@ -17,6 +17,7 @@ class sim_responder {
  public:
   struct answer {
     std::string text;
+    nlohmann::json tool_calls;  // a scripted turn of calls (OpenAI's form); null: none
     int latency_ms = 0;
     bool fail = false;
     int64_t prompt_tokens = 0;

@@ -30,6 +30,8 @@
 #include "runtime/public_results.hpp"
 #include "runtime/runtime_access.hpp"
 #include "spec/scenario.hpp"
+#include "spec/json_schema.hpp"
+#include "spec/tool_uses.hpp"
 #include "workflow/run_driver.hpp"
 #include "workflow/spawn_node.hpp"
 
@@ -94,6 +96,7 @@ struct Runtime::impl {
   std::vector<std::thread> io_threads;
   std::shared_ptr<std::map<std::string, Tool>> tools =
       std::make_shared<std::map<std::string, Tool>>(builtin_tools());
+  std::map<std::string, ToolInfo> tool_infos;  // what models are told of registered tools
   std::mutex runs_mutex;
   std::vector<std::weak_ptr<Run::state>> runs;
   // One HTTP client per lone plain endpoint for the runtime's life: runs share its
@@ -210,6 +213,12 @@ void Runtime::register_tool(const std::string& name, Tool tool) {
   impl_->tools = next;
 }
 
+void Runtime::register_tool(const std::string& name, Tool tool, ToolInfo info) {
+  if (!info.parameters.is_null()) json_schema check(info.parameters);  // throws naming what is wrong
+  register_tool(name, std::move(tool));
+  impl_->tool_infos[name] = std::move(info);
+}
+
 namespace {
 std::vector<std::string> tool_names(const std::map<std::string, Tool>& tools) {
   std::vector<std::string> names;
@@ -220,7 +229,9 @@ std::vector<std::string> tool_names(const std::map<std::string, Tool>& tools) {
 
 Scenario Runtime::load_file(const std::string& path) const {
   Scenario s;
-  s.impl_ = std::make_shared<const scenario>(load_scenario_file(path, tool_names(*impl_->tools)));
+  auto loaded = load_scenario_file(path, tool_names(*impl_->tools));
+  describe_registered_tools(loaded, impl_->tool_infos);
+  s.impl_ = std::make_shared<const scenario>(std::move(loaded));
   return s;
 }
 
@@ -231,7 +242,9 @@ Scenario Runtime::load(const nlohmann::json& doc, const std::string& origin) con
     throw scenario_error(origin, {e.detail});
   }
   Scenario s;
-  s.impl_ = std::make_shared<const scenario>(load_scenario(doc, origin, tool_names(*impl_->tools)));
+  auto loaded = load_scenario(doc, origin, tool_names(*impl_->tools));
+  describe_registered_tools(loaded, impl_->tool_infos);
+  s.impl_ = std::make_shared<const scenario>(std::move(loaded));
   return s;
 }
 

@@ -16,6 +16,7 @@
 #include "spec/name_list.hpp"
 #include "spec/schema_check.hpp"
 #include "spec/template.hpp"
+#include "spec/tool_uses.hpp"
 #include "spec/workflow_loader.hpp"
 
 namespace cohort {
@@ -45,6 +46,7 @@ class loader {
     const auto barriers = doc_.value("barriers", nlohmann::json::object());
     for (auto& [name, parties] : barriers.items()) out_.barriers[name] = parties.get<uint32_t>();
     for (auto& [name, a] : doc_["agents"].items()) load_agent(name, a);
+    detail::settle_tool_uses(out_.agents, problems_);
     load_resources();
     out_.workflow = load_workflow(doc_["workflow"], out_, problems_);
     if (!problems_.empty()) throw scenario_error(out_.origin, problems_);
@@ -209,6 +211,7 @@ class loader {
       check_json_template(path + ".input", d.input);
       d.detached = a.value("detached", false);
     }
+    detail::read_tool_keys(d, a, path, problems_);
     if (a.contains("coordination")) load_coordination(d, a["coordination"], path + ".coordination");
     out_.coordinated = out_.coordinated || d.coordination.enabled || d.detached;
     out_.agents.emplace(name, std::move(d));

@@ -90,6 +90,27 @@ struct agent_coordination {
   int barrier_timeout_ms = 0;      // 0 = the agent's timeout
 };
 
+// Trying a failed branch again: up to max_attempts in all, after a wait drawn uniformly
+// from [0, min(max_backoff_ms, backoff_ms * 2^(retry - 1))] ("full jitter"), or what a
+// 429's Retry-After asks, when the error is of a class in `on`.
+struct retry_policy {
+  int max_attempts = 1;            // 1: no retry
+  int backoff_ms = 200;
+  int max_backoff_ms = 10000;
+  std::vector<std::string> on{"timeout", "rate_limited", "server_error", "connection"};
+};
+
+class json_schema;  // spec/json_schema.hpp
+
+// One entry of an llm agent's "tools": the agent that answers the call, under the
+// name the model sees, with the call's own timeout and retry.
+struct tool_use {
+  std::string name;                // the function name the model calls
+  std::string agent;
+  int timeout_ms = 0;              // 0: the run's limits only
+  retry_policy retry;
+};
+
 struct agent_def {
   std::string name;
   agent_type type = agent_type::llm;
@@ -106,6 +127,17 @@ struct agent_def {
   resource_needs needs;            // implied by the run (its agent limit, this agent's pool)
   agent_coordination coordination;
   bool detached = false;           // tool: runs on a thread of its own (may wait on the bus, barrier, board)
+
+  // llm: the tools the model may call, and how the loop runs (docs/tools.md). Their
+  // "tools" request array is added to params where the scenario is loaded.
+  std::vector<tool_use> tools;
+  int max_turns = 10;              // model answers in one task, the last without calls
+  tool_error_mode on_tool_error = tool_error_mode::tell_model;
+  int max_tool_concurrency = 0;    // calls of one answer running at once; 0: no limit
+  // As a tool: what it does and the JSON Schema of its arguments (null: any object).
+  std::string description;
+  nlohmann::json parameters;
+  std::shared_ptr<const json_schema> arguments_schema;  // `parameters`, compiled
 };
 
 struct workflow_node;
@@ -154,15 +186,6 @@ struct plan_rules {
   int max_nodes = 50;
 };
 
-// Trying a failed branch again: up to max_attempts in all, after a wait drawn uniformly
-// from [0, min(max_backoff_ms, backoff_ms * 2^(retry - 1))] ("full jitter"), or what a
-// 429's Retry-After asks, when the error is of a class in `on`.
-struct retry_policy {
-  int max_attempts = 1;            // 1: no retry
-  int backoff_ms = 200;
-  int max_backoff_ms = 10000;
-  std::vector<std::string> on{"timeout", "rate_limited", "server_error", "connection"};
-};
 
 // One kind of agent in a simulation's population, instantiated once per entry of
 // `instances` (or `count` times): each instance has its own name and variables.

@@ -3,6 +3,34 @@
 #include <stdexcept>
 
 namespace cohort {
+namespace {
+
+std::vector<sim_tool_call> parse_tool_turn(const nlohmann::json& calls, const std::string& at) {
+  if (!calls.is_array() || calls.empty()) throw std::invalid_argument(at + ": must be a non-empty array of calls");
+  std::vector<sim_tool_call> turn;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    auto cat = at + "[" + std::to_string(i) + "]";
+    const auto& c = calls[i];
+    if (!c.is_object() || !c.contains("name") || !c["name"].is_string())
+      throw std::invalid_argument(cat + ": must be {\"name\", \"arguments\"}");
+    sim_tool_call call;
+    call.name = c["name"].get<std::string>();
+    if (c.contains("arguments")) call.arguments = c["arguments"];
+    turn.push_back(std::move(call));
+  }
+  return turn;
+}
+
+void parse_tool_turns(const nlohmann::json& r, const std::string& at, sim_rule& rule) {
+  if (r.contains("tool_calls")) rule.tool_turns.push_back(parse_tool_turn(r["tool_calls"], at + ".tool_calls"));
+  if (!r.contains("tool_turns")) return;
+  const auto& turns = r["tool_turns"];
+  if (!turns.is_array() || turns.empty()) throw std::invalid_argument(at + ".tool_turns: must be a non-empty array");
+  for (size_t k = 0; k < turns.size(); ++k)
+    rule.tool_turns.push_back(parse_tool_turn(turns[k], at + ".tool_turns[" + std::to_string(k) + "]"));
+}
+
+}  // namespace
 
 std::vector<sim_rule> parse_sim_rules(const nlohmann::json& rules, const std::string& where) {
   if (!rules.is_array()) throw std::invalid_argument(where + ": must be an array of rules");
@@ -42,6 +70,7 @@ std::vector<sim_rule> parse_sim_rules(const nlohmann::json& rules, const std::st
     } else {
       throw std::invalid_argument(at + ": needs \"reply\" or \"choices\"");
     }
+    parse_tool_turns(r, at, rule);
     out.push_back(std::move(rule));
   }
   return out;

@@ -18,10 +18,20 @@ struct sim_choice {
   double weight = 1.0;
 };
 
+// A tool call that a rule scripts: string values in its arguments are reply templates.
+struct sim_tool_call {
+  std::string name;
+  nlohmann::json arguments = nlohmann::json::object();
+};
+
 struct sim_rule {
   cohort::regex regex;              // matched (search) against the last user message
-  std::string reply;                // template: {{0}}, {{1}}.. capture groups, {{prompt}}
+  std::string reply;                // template: {{0}}, {{1}}.. capture groups, {{prompt}},
+                                    // {{tool_results}} (the last turn's tool results)
   std::vector<sim_choice> choices;  // or a weighted pick among these templates
+  // Turns of tool calls: the model's k-th answer to the prompt calls tool_turns[k];
+  // once they are done, it answers with the reply (or a choice).
+  std::vector<std::vector<sim_tool_call>> tool_turns;
 };
 
 struct sim_settings {

@@ -10,7 +10,7 @@ namespace {
 template <class E, size_t N>
 using names = std::array<std::pair<E, const char*>, N>;
 
-constexpr names<node_kind, 11> node_kinds{{
+constexpr names<node_kind, 12> node_kinds{{
     {node_kind::agent, "agent"},
     {node_kind::pipeline, "pipeline"},
     {node_kind::fan_out, "fan_out"},
@@ -22,6 +22,7 @@ constexpr names<node_kind, 11> node_kinds{{
     {node_kind::fallback, "fallback"},
     {node_kind::loop, "loop"},
     {node_kind::simulation, "simulation"},
+    {node_kind::tool_loop, "tool_loop"},
 }};
 constexpr names<failure_mode, 3> failure_modes{{
     {failure_mode::fail_fast, "fail_fast"},
@@ -44,6 +45,8 @@ constexpr names<merge_mode, 3> merge_modes{{
     {merge_mode::concat, "concat"},
 }};
 constexpr names<agent_type, 2> agent_types{{{agent_type::llm, "llm"}, {agent_type::tool, "tool"}}};
+constexpr names<tool_error_mode, 2> tool_error_modes{{{tool_error_mode::tell_model, "tell_model"},
+                                                    {tool_error_mode::fail, "fail"}}};
 constexpr names<model_provider, 2> model_providers{{{model_provider::sim, "sim"}, {model_provider::openai, "openai"}}};
 constexpr names<affinity_mode, 3> affinity_modes{{
     {affinity_mode::none, "none"},
@@ -78,6 +81,7 @@ const auto& table_of(failure_mode) { return failure_modes; }
 const auto& table_of(aggregation_kind) { return aggregation_kinds; }
 const auto& table_of(merge_mode) { return merge_modes; }
 const auto& table_of(agent_type) { return agent_types; }
+const auto& table_of(tool_error_mode) { return tool_error_modes; }
 const auto& table_of(model_provider) { return model_providers; }
 const auto& table_of(affinity_mode) { return affinity_modes; }
 
@@ -88,6 +92,7 @@ const char* to_string(failure_mode v) { return name_in(failure_modes, v); }
 const char* to_string(aggregation_kind v) { return name_in(aggregation_kinds, v); }
 const char* to_string(merge_mode v) { return name_in(merge_modes, v); }
 const char* to_string(agent_type v) { return name_in(agent_types, v); }
+const char* to_string(tool_error_mode v) { return name_in(tool_error_modes, v); }
 const char* to_string(model_provider v) { return name_in(model_providers, v); }
 const char* to_string(affinity_mode v) { return name_in(affinity_modes, v); }
 
@@ -110,6 +115,7 @@ COHORT_VOCABULARY(failure_mode)
 COHORT_VOCABULARY(aggregation_kind)
 COHORT_VOCABULARY(merge_mode)
 COHORT_VOCABULARY(agent_type)
+COHORT_VOCABULARY(tool_error_mode)
 COHORT_VOCABULARY(model_provider)
 COHORT_VOCABULARY(affinity_mode)
 #undef COHORT_VOCABULARY

@@ -9,13 +9,16 @@
 
 namespace cohort {
 
-enum class node_kind { agent, fan_out, pipeline, race, vote, dag, plan, tree, fallback, loop, simulation };
+// tool_loop is never written in a scenario: an llm agent with tools runs as one.
+enum class node_kind { agent, fan_out, pipeline, race, vote, dag, plan, tree, fallback, loop, simulation, tool_loop };
 // What a multi-branch node does when branches fail (workflow/failure_policy.hpp).
 enum class failure_mode { fail_fast, fail_soft, all_settled };
 // How branch outputs combine (workflow/aggregate.hpp, workflow/fan_in.hpp).
 enum class aggregation_kind { collect, join, merge, reduce, first, vote, synthesize, by_id };
 enum class merge_mode { deep, shallow, concat };
 enum class agent_type { llm, tool };
+// What a failed tool call does to an agent's tool loop.
+enum class tool_error_mode { tell_model, fail };
 enum class model_provider { sim, openai };
 // Which calls of a model stay on one endpoint.
 enum class affinity_mode { none, run, agent };
@@ -26,6 +29,7 @@ const char* to_string(failure_mode v);
 const char* to_string(aggregation_kind v);
 const char* to_string(merge_mode v);
 const char* to_string(agent_type v);
+const char* to_string(tool_error_mode v);
 const char* to_string(model_provider v);
 const char* to_string(affinity_mode v);
 

@@ -16,6 +16,13 @@ scope with(scope s, std::initializer_list<const char*> names) {
   return s;
 }
 
+// The workflow types a scenario may write.
+std::string written_kinds() {
+  auto all = all_names<node_kind>();
+  auto loop = all.find(", tool_loop");
+  return loop == std::string::npos ? all : all.erase(loop, 11);
+}
+
 std::string describe(const scope& s) {
   std::vector<std::string> names;
   for (auto& n : s)
@@ -51,9 +58,10 @@ std::shared_ptr<workflow_node> workflow_loader::node(const nlohmann::json& j, co
   std::string type = j.value("type", "");
   if (type.empty()) type = j.contains("steps") ? "pipeline" : j.contains("agent") ? "agent" : "";
   auto kind = parse_name<node_kind>(type);
+  if (kind == node_kind::tool_loop) kind.reset();  // what an agent with tools becomes, not a type to write
   if (!kind) {
-    problem(path + ".type", type.empty() ? "missing key \"type\" (" + all_names<node_kind>() + ")"
-                                         : "unknown workflow type \"" + type + "\" (" + all_names<node_kind>() + ")");
+    problem(path + ".type", type.empty() ? "missing key \"type\" (" + written_kinds() + ")"
+                                         : "unknown workflow type \"" + type + "\" (" + written_kinds() + ")");
     return n;
   }
   switch (*kind) {
@@ -65,6 +73,7 @@ std::shared_ptr<workflow_node> workflow_loader::node(const nlohmann::json& j, co
       } else {
         check_agent(path + ".agent", n->agent, path, s);
         if (!j.contains("name")) n->label = n->agent;
+        attach_tools(*n, path, s);
       }
       break;
     case node_kind::pipeline: pipeline(*n, j, path, s); break;
@@ -90,6 +99,7 @@ std::shared_ptr<workflow_node> workflow_loader::node(const nlohmann::json& j, co
     case node_kind::tree: tree(*n, j, path, s); break;
     case node_kind::loop: loop(*n, j, path, s); break;
     case node_kind::simulation: simulation(*n, j, path, s); break;
+    case node_kind::tool_loop: break;
   }
   return n;
 }
@@ -102,7 +112,40 @@ std::shared_ptr<workflow_node> workflow_loader::helper(const std::string& agent,
   n->json_path = path;
   n->label = label;
   check_agent(path, agent, path, s);
+  attach_tools(*n, path, s);
   return n;
+}
+
+// An llm agent with tools runs as a tool loop: children[0] answers each turn, then
+// children[1 + i] answers each call of tools[i]. Its templates see the caller's names
+// and the call's arguments (also as item: a C++ tool's default input).
+void workflow_loader::attach_tools(workflow_node& n, const std::string& where, const scope& s, int depth) {
+  auto it = spec_.agents.find(n.agent);
+  // Deeper than any sane use: only a circle of calls (reported with the agents) gets here.
+  if (it == spec_.agents.end() || it->second.tools.empty() || depth > 16) return;
+  const auto& agent = it->second;
+  n.kind = node_kind::tool_loop;
+  n.max_concurrency = agent.max_tool_concurrency;
+  auto turn = std::make_shared<workflow_node>();
+  turn->agent = agent.name;
+  turn->json_path = n.json_path;
+  turn->label = "turn";
+  n.children.push_back(std::move(turn));
+  auto call_scope = with(s, {"arguments", "item"});
+  for (size_t i = 0; i < agent.tools.size(); ++i) {
+    const auto& use = agent.tools[i];
+    auto call = std::make_shared<workflow_node>();
+    call->agent = use.agent;
+    call->json_path = "$.agents." + agent.name + ".tools[" + std::to_string(i) + "]";
+    call->label = use.name;
+    call->timeout_ms = use.timeout_ms;
+    call->retry = use.retry;
+    if (spec_.agents.count(use.agent)) {  // an unknown one is reported with the agent
+      check_agent(call->json_path, use.agent, where + " (as a tool of " + agent.name + ")", call_scope);
+      attach_tools(*call, where, call_scope, depth + 1);
+    }
+    n.children.push_back(std::move(call));
+  }
 }
 
 // "gpu", ["gpu", "browser"] or {"gpu": 2}: declared resources, each within capacity.

@@ -41,9 +41,15 @@ class workflow_loader {
   // "gpu", ["gpu", "browser"] or {"gpu": 2}: declared resources, each within capacity.
   resource_needs needs_of(const nlohmann::json& j, const std::string& path);
 
+  // An llm agent with tools becomes a tool loop over its turns and its tools' agents.
+  void attach_tools(workflow_node& n, const std::string& where, const scope& s, int depth = 0);
+
   // The agent exists and every {{reference}} it uses is bound at `where`.
   void check_agent(const std::string& path, const std::string& name, const std::string& where,
                    const scope& outer);
+
+  // A "retry" object; asking for retries without a count means three tries.
+  static retry_policy retry_of(const nlohmann::json& j);
 
  private:
   static void collect_strings(const nlohmann::json& j, std::vector<std::string>& out);
@@ -67,8 +73,6 @@ class workflow_loader {
 
   // Case-insensitive, as the sim model's rules; an empty text matches everything.
   cohort::regex compile(const std::string& path, const std::string& text);
-
-  static retry_policy retry_of(const nlohmann::json& j);
 
   // A DAG's outputs, by node id, unless "aggregate" says otherwise.
   aggregation by_id_unless_given(const nlohmann::json& j, const std::string& path, const scope& s);

@@ -17,6 +17,7 @@ std::unique_ptr<pattern> make_pattern(const workflow_node& node, const task& t, 
     case node_kind::fallback: return make_fallback(node, t);
     case node_kind::loop: return make_loop(node, t);
     case node_kind::simulation: return make_simulation(node, t, ctx, error);
+    case node_kind::tool_loop: return make_tool_loop(node, t, ctx);
     case node_kind::agent: break;
   }
   error = failure(outcome::failed, "invalid_input", node.json_path + ": an agent is not a pattern");

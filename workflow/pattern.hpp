@@ -74,6 +74,7 @@ std::unique_ptr<pattern> make_fallback(const workflow_node& node, const task& t)
 std::unique_ptr<pattern> make_loop(const workflow_node& node, const task& t);
 std::unique_ptr<pattern> make_simulation(const workflow_node& node, const task& t, const run_context& ctx,
                                          result& error);
+std::unique_ptr<pattern> make_tool_loop(const workflow_node& node, const task& t, const run_context& ctx);
 
 // A branch running `node` that binds `extra` over the pattern's `inherited` names.
 branch make_branch(size_t index, node_ptr node, const binding_chain& inherited, std::string label,

@@ -143,6 +143,9 @@ class Runtime {
   // Tools must be registered before loading the scenarios that use them.
   // Built in: echo, join, json_merge, concat, partition, count_values.
   void register_tool(const std::string& name, Tool tool);
+  // The same, with what a model calling it is told; throws std::invalid_argument when
+  // `info.parameters` is not a JSON Schema.
+  void register_tool(const std::string& name, Tool tool, ToolInfo info);
 
   // Load and validate; throws std::runtime_error naming the JSON path of each problem.
   Scenario load_file(const std::string& path) const;

@@ -23,4 +23,13 @@ struct ToolCall {
 // A tool returns its output; throwing std::exception fails the branch with kind `tool_error`.
 using Tool = std::function<nlohmann::json(const ToolCall&)>;
 
+// What a model is told about a tool that an llm agent may call (docs/tools.md): what it
+// does, and the JSON Schema of its arguments (null: any object). Arguments that break
+// the schema go back to the model as an error; the tool never sees them. A scenario's
+// own "description" and "parameters" on the tool agent take precedence.
+struct ToolInfo {
+  std::string description;
+  nlohmann::json parameters;
+};
+
 }  // namespace cohort

@@ -50,16 +50,6 @@ bool answered(const std::string& url, const http_outcome& out, model_reply& r) {
   return false;
 }
 
-// Cohort does not run tool calls yet: say so plainly, rather than "malformed" (which
-// would be retried, fail over and count against a healthy endpoint's breaker).
-error_info tool_calls_error(const std::string& url, const std::vector<std::string>& names) {
-  std::string list;
-  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-  return {"unsupported_response", "the model answered with tool calls (" + list +
-                                      ") instead of text; cohort passes \"tools\" through but does not run the calls "
-                                      "(response from " + url + ")"};
-}
-
 // The server's usage, or an estimate marked as one.
 void settle_usage(model_reply& r, const std::optional<token_usage>& usage, const model_request& req) {
   if (usage) {
@@ -68,7 +58,7 @@ void settle_usage(model_reply& r, const std::optional<token_usage>& usage, const
     return;
   }
   r.prompt_tokens = estimate_prompt_tokens(req.messages);
-  r.completion_tokens = estimate_tokens(r.text);
+  r.completion_tokens = estimate_tokens(r.tool_calls.is_null() ? r.text : r.text + r.tool_calls.dump());
   r.usage_estimated = true;
 }
 
@@ -87,8 +77,8 @@ model_reply interpret(const std::string& url, const http_outcome& out, const mod
                  "response from " + url + " has no choices[0].message.content: " + excerpt(out.body)};
       return r;
     case chat_answer::form::tool_calls:
-      r.error = tool_calls_error(url, answer.tool_calls);
-      return r;
+      r.tool_calls = tool_calls_json(answer.tool_calls);
+      break;
     case chat_answer::form::text:
       break;
   }
@@ -112,20 +102,13 @@ model_reply interpret_stream(const std::string& url, const http_outcome& out, st
     r.error = {s.error_kind.empty() ? "malformed_response" : s.error_kind, s.error + " (" + url + ")"};
     return r;
   }
-  if (!s.tool_calls.empty()) {
-    // A call's name comes in its first delta only; later argument chunks add "?".
-    std::vector<std::string> names;
-    for (const auto& n : s.tool_calls)
-      if (n != "?" && std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
-    r.error = tool_calls_error(url, names.empty() ? std::vector<std::string>{"?"} : names);
-    return r;
-  }
   if (!s.finished) {
     r.error = {"malformed_response", "the stream from " + url + " ended without a finish_reason or [DONE]"};
     return r;
   }
   r.ok = true;
   r.text = std::move(s.text);
+  if (!s.tool_calls.empty()) r.tool_calls = tool_calls_json(s.tool_calls);
   settle_usage(r, s.usage, req);
   return r;
 }

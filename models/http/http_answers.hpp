@@ -20,10 +20,11 @@ std::string excerpt(const std::string& body);
 
 // A streamed answer put together on the I/O thread as its events arrive.
 struct stream_assembly {
+  static constexpr size_t max_tool_calls = 128;  // in one answer: a server's flood is cut
   sse_parser parser;
   std::string text;
   std::optional<token_usage> usage;      // from the chunk that carried it (include_usage)
-  std::vector<std::string> tool_calls;
+  std::vector<tool_call_piece> tool_calls;  // joined by index as they come
   std::string error;                     // an error event, or an unreadable one
   std::string error_kind;                // of that error
   bool finished = false;                 // a finish_reason or [DONE] arrived
@@ -55,7 +56,9 @@ struct stream_assembly {
     }
     if (chunk.usage) usage = chunk.usage;
     finished = finished || chunk.finished;
-    for (auto& name : chunk.tool_calls) tool_calls.push_back(std::move(name));
+    for (auto& piece : chunk.tool_calls)
+      if (tool_calls.size() < max_tool_calls || piece.index == tool_calls.back().index)
+        add_tool_call_piece(tool_calls, std::move(piece));
     if (chunk.piece.empty()) return;
     text += chunk.piece;
     send_delta(chunk.piece);

@@ -25,7 +25,7 @@ std::string example_path(const std::string& name) {
 
 std::string text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
-bool contains(const std::string& haystack, const std::string& needle) {
+bool mentions(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
 
@@ -62,7 +62,7 @@ TEST_F(Examples, ResearchComparisonQuotesEveryLanguagesResearcher) {
   ASSERT_NE(go, std::string::npos) << out;
   EXPECT_LT(python, rust);
   EXPECT_LT(rust, go);
-  EXPECT_TRUE(contains(out, "Recommendation:")) << out;
+  EXPECT_TRUE(mentions(out, "Recommendation:")) << out;
   EXPECT_EQ(r.summary.model_calls, 5);
   EXPECT_EQ(r.branches.succeeded, 5);
   // Three researchers of 200-600 ms side by side, then two steps: faster than in a row.
@@ -78,11 +78,11 @@ TEST_F(Examples, BusinessPlanDagStartsNodesOnReadyAndPassesDeps) {
   // Text two links up the graph reaches the final node: market -> summary -> plan,
   // financials -> review_financials -> plan, operations -> review_operations -> plan,
   // and market + competition -> analysis -> both reviews -> plan.
-  EXPECT_TRUE(contains(out, "a market of EUR 480M a year in the Benelux")) << out;
-  EXPECT_TRUE(contains(out, "none offering subscriptions")) << out;
-  EXPECT_TRUE(contains(out, "plausible (break-even in month 20")) << out;
-  EXPECT_TRUE(contains(out, "workable (one refurbishing hub in Utrecht")) << out;
-  EXPECT_TRUE(contains(out, "since the subscription niche is open")) << out;
+  EXPECT_TRUE(mentions(out, "a market of EUR 480M a year in the Benelux")) << out;
+  EXPECT_TRUE(mentions(out, "none offering subscriptions")) << out;
+  EXPECT_TRUE(mentions(out, "plausible (break-even in month 20")) << out;
+  EXPECT_TRUE(mentions(out, "workable (one refurbishing hub in Utrecht")) << out;
+  EXPECT_TRUE(mentions(out, "since the subscription niche is open")) << out;
 
   const auto& rep = r.reports.at("workflow");
   EXPECT_EQ(rep["layers"], json::parse(R"([["market", "competition", "financials", "operations"],
@@ -120,7 +120,7 @@ TEST_F(Examples, FullstackArchitectureDagJoinsSixChains) {
   for (auto line : {"frontend: React with Next.js", "backend: Go services", "data: PostgreSQL",
                     "deployment: Kubernetes", "security: OIDC single sign-on", "monitoring: Prometheus",
                     "Review: approved"})
-    EXPECT_TRUE(contains(out, line)) << "missing \"" << line << "\" in\n" << out;
+    EXPECT_TRUE(mentions(out, line)) << "missing \"" << line << "\" in\n" << out;
 }
 
 // Seed 004's coordinator: the planner writes the DAG; an invalid plan goes back to it.
@@ -129,7 +129,7 @@ TEST_F(Examples, CoordinatorPlanIsCheckedRetriedAndRunAsADag) {
   const auto& rep = r.reports.at("workflow");
   ASSERT_EQ(rep["attempts"].size(), 2u);
   ASSERT_EQ(rep["attempts"][0]["problems"].size(), 1u);
-  EXPECT_TRUE(contains(rep["attempts"][0]["problems"][0].get<std::string>(), "dependency cycle"))
+  EXPECT_TRUE(mentions(rep["attempts"][0]["problems"][0].get<std::string>(), "dependency cycle"))
       << rep["attempts"][0]["problems"];
   EXPECT_TRUE(rep["attempts"][1]["problems"].empty());
   EXPECT_EQ(rep["plan"]["description"], "Parallel research and analysis");
@@ -140,7 +140,7 @@ TEST_F(Examples, CoordinatorPlanIsCheckedRetriedAndRunAsADag) {
   ASSERT_EQ(r.output.size(), 5u);  // by id: every plan node ran
   // The analyzer saw the three researchers' outputs, the synthesizer the analyzer's.
   auto analysis = text(r.output["3"]);
-  EXPECT_TRUE(contains(analysis, "Django") && contains(analysis, "Axum") && contains(analysis, "Gin")) << analysis;
+  EXPECT_TRUE(mentions(analysis, "Django") && mentions(analysis, "Axum") && mentions(analysis, "Gin")) << analysis;
   EXPECT_EQ(text(r.output["4"]).rfind("Recommendation: Go for most web services. Evidence: " + analysis, 0), 0u)
       << r.output["4"];
   EXPECT_EQ(r.summary.model_calls, 7);  // two plans, five agents
@@ -150,7 +150,7 @@ TEST_F(Examples, CoordinatorPlanIsCheckedRetriedAndRunAsADag) {
 TEST_F(Examples, ConsensusVoteWeighsModelsAndEndsEarly) {
   auto r = run("consensus-vote.json");
   EXPECT_EQ(r.output["normalized"], "approve");
-  EXPECT_TRUE(contains(text(r.output["winner"]), "APPROVE")) << r.output["winner"];
+  EXPECT_TRUE(mentions(text(r.output["winner"]), "APPROVE")) << r.output["winner"];
   EXPECT_DOUBLE_EQ(r.output["weight"].get<double>(), 4.0);
   EXPECT_DOUBLE_EQ(r.output["total_weight"].get<double>(), 6.0);
   EXPECT_DOUBLE_EQ(r.output["distribution"]["reject"].get<double>(), 1.0);
@@ -175,7 +175,7 @@ TEST_F(Examples, SearchRaceTakesTheFirstGoodEnoughResult) {
   EXPECT_EQ(rep["winner"], "elastic-search");
   ASSERT_EQ(rep["runners"].size(), 3u);
   EXPECT_EQ(rep["runners"][0]["outcome"], "rejected");  // vector search answered first, score 0.55
-  EXPECT_TRUE(contains(text(rep["runners"][0]["reason"]), "below 0.7")) << rep["runners"][0];
+  EXPECT_TRUE(mentions(text(rep["runners"][0]["reason"]), "below 0.7")) << rep["runners"][0];
   EXPECT_EQ(rep["runners"][1]["outcome"], "won");
   EXPECT_EQ(rep["runners"][2]["outcome"], "cancelled");  // sql search was still running
   EXPECT_EQ(r.branches.cancelled, 1);
@@ -239,7 +239,7 @@ TEST_F(Examples, EnrichmentPipelineMergesParallelEnrichments) {
 // Seed 003: competitive solvers; the first solution the verifier accepts wins.
 TEST_F(Examples, SolversRaceSkipsAnInvalidFirstAnswer) {
   auto r = run("solvers-race.json");
-  EXPECT_TRUE(contains(text(r.output), "SOLUTION: x = 7")) << r.output;
+  EXPECT_TRUE(mentions(text(r.output), "SOLUTION: x = 7")) << r.output;
   const auto& rep = r.reports.at("workflow");
   EXPECT_EQ(rep["winner"], "creative");
   EXPECT_EQ(rep["runners"][1]["outcome"], "rejected");  // the heuristic was fast but had no SOLUTION line
@@ -277,10 +277,10 @@ TEST_F(Examples, WriterCriticLoopFollowsTheCriticsFeedback) {
   EXPECT_EQ(rep["accepted"], true);
   ASSERT_EQ(rep["history"].size(), 2u);
   EXPECT_EQ(rep["history"][0]["accepted"], false);
-  EXPECT_TRUE(contains(rep["history"][0]["feedback"].get<std::string>(), "add a concrete example"));
+  EXPECT_TRUE(mentions(rep["history"][0]["feedback"].get<std::string>(), "add a concrete example"));
   EXPECT_EQ(rep["history"][1]["accepted"], true);
   // The second draft exists only when the critic's feedback reached the writer.
-  EXPECT_TRUE(contains(text(r.output), "For example, three researchers")) << r.output;
+  EXPECT_TRUE(mentions(text(r.output), "For example, three researchers")) << r.output;
   EXPECT_EQ(r.summary.model_calls, 4);
 }
 
@@ -315,7 +315,7 @@ TEST_F(Examples, AnalyzersBarrierAggregatorHearsEveryAnalyzer) {
   auto r = run("analyzers-barrier.json");
   auto synthesis = text(r.output[1]);
   for (int i = 0; i < 4; ++i)
-    EXPECT_TRUE(contains(synthesis, "\"from\":\"analyzer-" + std::to_string(i) + "\"")) << synthesis;
+    EXPECT_TRUE(mentions(synthesis, "\"from\":\"analyzer-" + std::to_string(i) + "\"")) << synthesis;
   EXPECT_EQ(r.summary.model_calls, 5);
 }
 

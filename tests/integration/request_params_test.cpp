@@ -1,7 +1,8 @@
 // Request options reach the server as given, against a real `cohort mock-llm` process
 // (its GET /last-request): the model's `params`, overridden and extended by the agent's,
 // land in the body next to what cohort sets itself; `tools` pass through untouched; a
-// tool-call answer (content null) is a clear error, streamed or not, and not retried.
+// tool-call answer (content null) to an agent without "tools" is a clear error,
+// streamed or not, and not retried.
 #include <set>
 #include <string>
 
@@ -97,7 +98,7 @@ TEST(RequestParams, ToolCallAnswerIsAClearErrorAndNotRetried) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error_kind, "unsupported_response") << r.error;
     EXPECT_NE(r.error.find("the model answered with tool calls (lookup_population)"), std::string::npos) << r.error;
-    EXPECT_NE(r.error.find(mock.base_url()), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("agent a declares no \"tools\""), std::string::npos) << r.error;
     auto s = cohort::testing::mock_stats(mock.port());
     EXPECT_EQ(s["requests"], 1) << s.dump();
     EXPECT_EQ(r.summary.retries, 0);

@@ -41,10 +41,16 @@ TEST(ChatCompletions, UsageCountsOnlyWhenTheyAreIntegers) {
 
 TEST(ChatCompletions, ToolCallsNotJsonAndMissingContent) {
   auto tools = cohort::read_chat_answer(
-      R"({"choices":[{"message":{"content":null,"tool_calls":[{"function":{"name":"get_weather"}},)"
-      R"({"function":{"name":null}},{"function":{"name":"lookup"}}]}}]})");
+      R"({"choices":[{"message":{"content":null,"tool_calls":[{"id":"c1","function":{"name":"get_weather",)"
+      R"("arguments":"{\"city\":\"Oslo\"}"}},{"function":{"name":null}},)"
+      R"({"id":"c3","function":{"name":"lookup","arguments":{"q":1}}}]}}]})");
   ASSERT_EQ(tools.what, chat_answer::form::tool_calls);
-  EXPECT_EQ(tools.tool_calls, (std::vector<std::string>{"get_weather", "lookup"}));
+  ASSERT_EQ(tools.tool_calls.size(), 3u);
+  auto calls = cohort::tool_calls_json(tools.tool_calls);
+  EXPECT_EQ(calls[0], json::parse(R"({"id":"c1","type":"function","function":{"name":"get_weather",)"
+                                  R"("arguments":"{\"city\":\"Oslo\"}"}})"));
+  EXPECT_EQ(calls[1]["function"]["name"], "");  // unnamed: the loop answers it as an unknown tool
+  EXPECT_EQ(calls[2]["function"]["arguments"], R"({"q":1})");  // an object is written back as text
   EXPECT_EQ(cohort::read_chat_answer("<html>502</html>").what, chat_answer::form::not_json);
   EXPECT_EQ(cohort::read_chat_answer("{\"choices\":[{\"message\":{\"content\":\"x\"}}]").what,
             chat_answer::form::not_json);  // cut off
@@ -74,9 +80,26 @@ TEST(ChatCompletions, StreamedChunks) {
   ASSERT_TRUE(last.usage);
   EXPECT_EQ(last.usage->completion, 2);
   auto tool = cohort::read_chat_chunk(R"({"choices":[{"delta":{"tool_calls":[{"function":{"name":"f"}}]}}]})");
-  EXPECT_EQ(tool.tool_calls, std::vector<std::string>{"f"});
+  ASSERT_EQ(tool.tool_calls.size(), 1u);
+  EXPECT_EQ(tool.tool_calls[0].name, "f");
   EXPECT_EQ(cohort::read_chat_chunk("{not json").what, chat_chunk::form::unreadable);
   EXPECT_EQ(cohort::read_chat_chunk("[]").what, chat_chunk::form::unreadable);
+}
+
+TEST(ChatCompletions, StreamedToolCallPiecesJoinByIndex) {
+  std::vector<cohort::tool_call_piece> calls;
+  for (const char* data :
+       {R"({"choices":[{"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"search","arguments":"{\"q\":"}}]}}]})",
+        R"({"choices":[{"delta":{"tool_calls":[{"index":1,"id":"b","function":{"name":"calc","arguments":""}}]}}]})",
+        R"({"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"tides\"}"}}]}}]})",
+        R"({"choices":[{"delta":{"tool_calls":[{"index":1,"function":{"name":"calc","arguments":"{}"}}]}}]})"})
+    for (auto& piece : cohort::read_chat_chunk(data).tool_calls) cohort::add_tool_call_piece(calls, std::move(piece));
+  auto list = cohort::tool_calls_json(calls);
+  ASSERT_EQ(list.size(), 2u) << list.dump();
+  EXPECT_EQ(list[0]["id"], "a");
+  EXPECT_EQ(list[0]["function"]["arguments"], R"({"q":"tides"})");
+  EXPECT_EQ(list[1]["function"]["name"], "calc");  // a repeated name is not appended
+  EXPECT_EQ(list[1]["function"]["arguments"], "{}");
 }
 
 TEST(ChatCompletions, ErrorEventsAreKindedByCodeAndType) {

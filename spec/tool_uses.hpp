@@ -1,0 +1,35 @@
+#pragma once
+// The tools of llm agents, read where the scenario is loaded (docs/tools.md): each
+// names an agent of the scenario, under a function name a model can call; agents do
+// not call themselves, even through others; an agent used as a tool has the JSON
+// Schema of its arguments compiled once.
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cohort/tool.hpp"
+#include "spec/scenario.hpp"
+
+namespace cohort::detail {
+
+// An agent's own keys about tools: "tools", "max_turns", "on_tool_error",
+// "max_tool_concurrency", and as a tool "description" and "parameters".
+void read_tool_keys(agent_def& d, const nlohmann::json& a, const std::string& path,
+                    std::vector<std::string>& problems);
+
+// Once every agent is read: checks the uses against each other and adds each agent's
+// "tools" request array to its params.
+void settle_tool_uses(std::map<std::string, agent_def>& agents, std::vector<std::string>& problems);
+
+}  // namespace cohort::detail
+
+namespace cohort {
+
+// What the embedder registered about C++ tools, for tool agents whose scenario says
+// nothing of their own: their description and parameters, and the tools arrays of the
+// agents that call them.
+void describe_registered_tools(scenario& s, const std::map<std::string, ToolInfo>& infos);
+
+}  // namespace cohort
