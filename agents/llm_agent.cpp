@@ -12,6 +12,9 @@
 #include "messages/model_call.hpp"
 #include "run/run_events.hpp"
 #include "run/usage_ledger.hpp"
+#include "spec/json_schema.hpp"
+#include "spec/name_list.hpp"
+#include "spec/output_schema.hpp"
 #include "spec/template.hpp"
 
 namespace cohort {
@@ -79,6 +82,8 @@ nlohmann::json build_messages(const agent_def& def, const template_scope& scope)
   auto messages = nlohmann::json::array();
   if (!def.system.empty())
     messages.push_back({{"role", "system"}, {"content", render(def.system, scope)}});
+  // Not a template: a schema may hold anything, "{{" included.
+  if (!def.schema_instruction.empty()) messages.push_back({{"role", "system"}, {"content", def.schema_instruction}});
   messages.push_back({{"role", "user"}, {"content", render(def.prompt, scope)}});
   // A later turn of a tool loop: the answers with calls so far, and their results.
   if (!def.tools.empty())
@@ -114,6 +119,9 @@ class llm_agent_logic {
   caf::result<result> start(const task& t) {
     current_ = t;
     settled_ = false;
+    repairs_ = 0;
+    repair_messages_ = nlohmann::json::array();
+    spent_ = run_stats{};
     start_us_ = now_us();
     start_ms_ = now_ms();
     promise_ = self_->make_response_promise();
@@ -161,6 +169,7 @@ class llm_agent_logic {
     model_request req;
     try {
       req.messages = build_messages(*def_, make_scope(*ctx_, current_));
+      req.messages.insert(req.messages.end(), repair_messages_.begin(), repair_messages_.end());
     } catch (const template_error& e) {
       settle(failure(outcome::failed, "invalid_input", "agent " + def_->name + ": " + e.what()));
       return;
@@ -189,7 +198,34 @@ class llm_agent_logic {
     auto r = from_reply(*def_, *model_spec_, reply);
     // Counted now: whatever becomes of the task, this call was made and paid for.
     if (ctx_->usage) ctx_->usage->add_call(def_->name, current_.path, r.stats);
+    if (asked_for_repair(reply, r)) return;
     answered(std::move(r));
+  }
+
+  // An answer that breaks the output_schema goes back to the model with its problems
+  // while repairs are left (true: asked again); then its problems fail the task.
+  bool asked_for_repair(const model_reply& reply, result& r) {
+    if (!def_->output_check || !reply.ok || !r.report.is_null()) return false;  // a report: tool calls
+    std::vector<std::string> problems;
+    if (r.ok()) def_->output_check->check(r.output, problems);
+    else if (r.error.kind == "invalid_output") problems.push_back("the answer is not JSON: " + reply.text.substr(0, 200));
+    if (problems.empty()) return false;
+    if (problems.size() > 20) problems.resize(20);
+    if (repairs_ >= def_->max_repairs) {
+      auto stats = r.stats;
+      r = failure(outcome::failed, "invalid_output",
+                  "agent " + def_->name + ": the answer does not match its output_schema" +
+                      (repairs_ > 0 ? " after " + std::to_string(repairs_) + " repairs" : "") + ": " +
+                      join(problems, "; "));
+      r.stats = stats;
+      return false;
+    }
+    ++repairs_;
+    spent_.add(r.stats);
+    repair_messages_.push_back({{"role", "assistant"}, {"content", reply.text}});
+    repair_messages_.push_back({{"role", "user"}, {"content", repair_request(problems)}});
+    ask_model();
+    return true;
   }
 
   void call_failed(uint64_t id, int64_t limit, const caf::error& err) {
@@ -220,6 +256,7 @@ class llm_agent_logic {
     settled_ = true;
     if (!r.ok()) r.error.message = current_.path + ": " + r.error.message;
     if (!r.ok()) leave_if_pending(*ctx_, *def_, party_, r.error.message);
+    r.stats.add(spent_);  // the answers sent back for repair
     r.stats.start_ms = start_ms_;
     r.stats.end_ms = now_ms();
     r.stats.agent_us = now_us() - start_us_;
@@ -254,6 +291,9 @@ class llm_agent_logic {
   int64_t start_ms_ = 0;
   bool settled_ = true;  // no task in hand (a late cancel for an answered task is ignored)
   progress_ptr party_;   // a coordinating agent: its name on the bus, its way to its sync point
+  int repairs_ = 0;                    // answers sent back for not matching output_schema
+  nlohmann::json repair_messages_;     // those answers and what was wrong with them
+  run_stats spent_;                    // the calls of those answers
 };
 
 caf::behavior llm_agent(caf::event_based_actor* self, run_context_ptr ctx, const agent_def* def) {

@@ -4,7 +4,8 @@
 # next to curl doing the same 1,000 requests in parallel (baseline, same server),
 # then model-pool throughput to three 0 ms mock-llm servers (1 vs 3 endpoints),
 # next to wrk against the first of them (baseline, same server, same concurrency),
-# then 10,000 calls in flight at once to a mock-llm at 200 ms (wall time, peak memory).
+# then 10,000 calls in flight at once to a mock-llm at 200 ms (wall time, peak memory);
+# the tool loop on the sim model and over HTTP, each next to the same work without it.
 set -euo pipefail
 build=${1:-build}
 bench="$build/bench/cohort_bench"
@@ -29,6 +30,10 @@ echo "== coordination: barrier round trip for 10,000 parties (us_per_generation)
 echo
 echo "== simulation: 10,000 sim agents x 10 rounds (target under 2 s, under 2 GiB), /0 text actions, /1 JSON actions sending to 2 neighbours; baseline: the same 100,000 sim calls as one flat fan-out =="
 "$bench" --benchmark_filter='Simulation/|FlatFanOutSim'
+
+echo
+echo "== tool loop: agents making 3 turns with 2 parallel echo calls in each of the first two, on the sim model (overhead_us_per_turn: beyond the same model and tool calls made by plain agents, same iteration; aim <= 20) =="
+"$bench" --benchmark_filter='ToolLoopSim/'
 
 # Every mock-llm started here is ended by its pid on exit, and every temporary file removed.
 mocks=()
@@ -62,6 +67,14 @@ COHORT_MOCK_PORT=$port "$bench" --benchmark_filter='HttpCallsCold/'
 COHORT_MOCK_PORT=$port "$bench" --benchmark_filter='^HttpCalls/'
 echo "-- the same through a model pool of one endpoint (the hop an endpoint list adds) --"
 COHORT_MOCK_PORT=$port "$bench" --benchmark_filter='PoolHttpCalls/'
+
+echo
+echo "== tool loop over HTTP: 1,000 agents x 3 turns with 2 parallel tool calls, the calls scripted by a mock-llm at 50 ms; baseline: 1,000 plain calls to it (same iteration); vs_three_plain aim <= 1.3 =="
+rules=$(mktemp --suffix=.json)
+temp_files+=("$rules")
+echo '[{"match": "^work", "tool_turns": [[{"name": "echo", "arguments": {"q": "a"}}, {"name": "echo", "arguments": {"q": "b"}}], [{"name": "echo", "arguments": {"q": "a"}}, {"name": "echo", "arguments": {"q": "b"}}]], "reply": "done: {{tool_results}}"}]' >"$rules"
+start_mock --latency-ms 50 --threads 2 --rules "$rules"
+COHORT_TOOLS_MOCK_PORT=$mock_port "$bench" --benchmark_filter='ToolLoopHttp/'
 
 echo
 echo "== baseline: curl --parallel, the same 1,000 requests to the same server =="

@@ -1,5 +1,7 @@
 #include "mock_llm/answers.hpp"
 
+#include <functional>
+
 #include <boost/beast/http/field.hpp>
 
 namespace cohort::mock_llm {
@@ -25,41 +27,51 @@ json tool_calls_of(const chat_job& job) {
   return job.answer.tool_calls;
 }
 
-json usage_doc(const sim_responder::answer& a) {
-  return {{"prompt_tokens", a.prompt_tokens},
-          {"completion_tokens", a.completion_tokens},
-          {"total_tokens", a.prompt_tokens + a.completion_tokens}};
+// Tokens of every choice: OpenAI counts the prompt once and the completions together.
+json usage_doc(const chat_job& job) {
+  auto completion = job.answer.completion_tokens;
+  for (const auto& a : job.more) completion += a.completion_tokens;
+  return {{"prompt_tokens", job.answer.prompt_tokens},
+          {"completion_tokens", completion},
+          {"total_tokens", job.answer.prompt_tokens + completion}};
 }
 
-}  // namespace
+const sim_responder::answer& answer_at(const chat_job& job, size_t k) { return k == 0 ? job.answer : job.more[k - 1]; }
 
-json completion_doc(const chat_job& job) {
-  json message{{"role", "assistant"}, {"content", job.answer.text}};
-  auto calls = tool_calls_of(job);
+json choice_doc(const chat_job& job, size_t k) {
+  const auto& a = answer_at(job, k);
+  json message{{"role", "assistant"}, {"content", a.text}};
+  auto calls = k == 0 ? tool_calls_of(job) : a.tool_calls;
   if (!calls.is_null()) {
     message["content"] = nullptr;
     message["tool_calls"] = std::move(calls);
   }
   const char* finish = message.contains("tool_calls") ? "tool_calls" : "stop";
+  return {{"index", k}, {"message", std::move(message)}, {"finish_reason", finish}};
+}
+
+}  // namespace
+
+json completion_doc(const chat_job& job) {
+  auto choices = json::array();
+  for (size_t k = 0; k <= job.more.size(); ++k) choices.push_back(choice_doc(job, k));
   json doc{{"id", job.id},
            {"object", "chat.completion"},
            {"created", job.created},
            {"model", job.model},
-           {"choices", json::array({{{"index", 0},
-                                     {"message", std::move(message)},
-                                     {"finish_reason", finish}}})}};
-  if (job.usage) doc["usage"] = usage_doc(job.answer);
+           {"choices", std::move(choices)}};
+  if (job.usage) doc["usage"] = usage_doc(job);
   return doc;
 }
 
 namespace {
 
-json chunk_doc(const chat_job& job, json delta, json finish_reason) {
+json chunk_doc(const chat_job& job, json delta, json finish_reason, size_t index = 0) {
   return {{"id", job.id},
           {"object", "chat.completion.chunk"},
           {"created", job.created},
           {"model", job.model},
-          {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", finish_reason}}})}};
+          {"choices", json::array({{{"index", index}, {"delta", std::move(delta)}, {"finish_reason", finish_reason}}})}};
 }
 
 std::string sse_event(const json& doc) { return "data: " + dump_for_client(doc) + "\n\n"; }
@@ -80,43 +92,59 @@ std::vector<std::string> split_words(const std::string& text) {
   return pieces;
 }
 
+using add_event = std::function<void(std::string, std::chrono::microseconds)>;
+
+// The role, then each call as OpenAI streams it: id and name with the first half of
+// the arguments, the rest in a second delta under the same index.
+void stream_calls(const chat_job& job, size_t k, const json& calls, std::chrono::microseconds total, const add_event& add) {
+  add(sse_event(chunk_doc(job, {{"role", "assistant"}, {"content", nullptr}}, nullptr, k)), {});
+  for (size_t i = 0; i < calls.size(); ++i) {
+    auto args = calls[i]["function"]["arguments"].get<std::string>();
+    auto half = args.size() / 2;
+    auto first = calls[i];
+    first["index"] = i;
+    first["function"]["arguments"] = args.substr(0, half);
+    json rest{{"index", i}, {"function", {{"arguments", args.substr(half)}}}};
+    add(sse_event(chunk_doc(job, {{"tool_calls", json::array({first})}}, nullptr, k)), total);
+    add(sse_event(chunk_doc(job, {{"tool_calls", json::array({rest})}}, nullptr, k)), total);
+  }
+  add(sse_event(chunk_doc(job, json::object(), "tool_calls", k)), total);
+}
+
+// The role at once, then the words spread evenly over the latency.
+void stream_text(const chat_job& job, size_t k, const std::string& text, std::chrono::microseconds total,
+                 const add_event& add) {
+  add(sse_event(chunk_doc(job, {{"role", "assistant"}, {"content", ""}}, nullptr, k)), {});
+  auto words = split_words(text);
+  for (std::size_t w = 0; w < words.size(); ++w)
+    add(sse_event(chunk_doc(job, {{"content", words[w]}}, nullptr, k)),
+        total * static_cast<long>(w + 1) / static_cast<long>(words.size()));
+  add(sse_event(chunk_doc(job, json::object(), "stop", k)), total);
+}
 
 }  // namespace
 
 sse_event_plan plan_stream(const chat_job& job) {
   sse_event_plan plan;
-  auto add = [&plan](std::string event, std::chrono::microseconds at) {
+  add_event add = [&plan](std::string event, std::chrono::microseconds at) {
     plan.events.push_back(std::move(event));
     plan.due.push_back(at);
   };
   std::chrono::microseconds total = job.latency;
-  if (auto calls = tool_calls_of(job); !calls.is_null()) {
-    // The role, then each call as OpenAI streams it: id and name with the first half of
-    // the arguments, the rest in a second delta under the same index.
-    add(sse_event(chunk_doc(job, {{"role", "assistant"}, {"content", nullptr}}, nullptr)), {});
-    for (size_t i = 0; i < calls.size(); ++i) {
-      auto args = calls[i]["function"]["arguments"].get<std::string>();
-      auto half = args.size() / 2;
-      auto first = calls[i];
-      first["index"] = i;
-      first["function"]["arguments"] = args.substr(0, half);
-      json rest{{"index", i}, {"function", {{"arguments", args.substr(half)}}}};
-      add(sse_event(chunk_doc(job, {{"tool_calls", json::array({first})}}, nullptr)), total);
-      add(sse_event(chunk_doc(job, {{"tool_calls", json::array({rest})}}, nullptr)), total);
-    }
-    auto last = chunk_doc(job, json::object(), "tool_calls");
-    if (job.usage) last["usage"] = usage_doc(job.answer);
-    add(sse_event(last) + "data: [DONE]\n\n", total);
-    return plan;
+  for (size_t k = 0; k <= job.more.size(); ++k) {
+    auto calls = k == 0 ? tool_calls_of(job) : job.more[k - 1].tool_calls;
+    if (!calls.is_null()) stream_calls(job, k, calls, total, add);
+    else stream_text(job, k, answer_at(job, k).text, total, add);
   }
-  add(sse_event(chunk_doc(job, {{"role", "assistant"}, {"content", ""}}, nullptr)), {});
-  auto words = split_words(job.answer.text);
-  for (std::size_t k = 0; k < words.size(); ++k)
-    add(sse_event(chunk_doc(job, {{"content", words[k]}}, nullptr)),
-        total * static_cast<long>(k + 1) / static_cast<long>(words.size()));
-  auto last = chunk_doc(job, json::object(), "stop");
-  if (job.usage) last["usage"] = usage_doc(job.answer);
-  add(sse_event(last) + "data: [DONE]\n\n", total);
+  // As OpenAI does: usage only when asked for, in a last chunk of its own.
+  std::string last;
+  if (job.usage && job.stream_usage) {
+    auto usage = chunk_doc(job, json::object(), nullptr);
+    usage["choices"] = json::array();
+    usage["usage"] = usage_doc(job);
+    last = sse_event(usage);
+  }
+  add(last + "data: [DONE]\n\n", total);
   return plan;
 }
 

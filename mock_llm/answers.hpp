@@ -30,7 +30,9 @@ struct chat_job {
   fault injected = fault::none;
   std::chrono::milliseconds latency{0};
   sim_responder::answer answer;
+  std::vector<sim_responder::answer> more;  // choices 1.. when the request asks for n of them
   bool usage = true;  // report usage (off: --no-usage)
+  bool stream_usage = false;  // streamed: usage in a last chunk (stream_options.include_usage)
   std::string tool;   // --tool-calls: answer with one call to this tool instead of text
 };
 

@@ -8,6 +8,7 @@
 #include <boost/beast/http/verb.hpp>
 
 #include "messages/input_limits.hpp"
+#include "mock_llm/schema_sample.hpp"
 
 namespace cohort::mock_llm {
 namespace {
@@ -69,6 +70,44 @@ std::string first_tool_name(const json& doc) {
   return "mock_tool";
 }
 
+bool include_usage(const json& doc) {
+  auto options = doc.find("stream_options");
+  return options != doc.end() && options->is_object() && options->value("include_usage", false) == true;
+}
+
+// "n": how many choices (each a draw of its own), 1 to 8.
+int choice_count(const json& doc) {
+  auto n = doc.find("n");
+  if (n == doc.end() || n->is_null()) return 1;
+  if (!n->is_number_integer() || n->get<int64_t>() < 1 || n->get<int64_t>() > 8)
+    throw bad_request("'n' must be an integer from 1 to 8 (this mock's limit)");
+  return n->get<int>();
+}
+
+// response_format json_object or json_schema: an answer that is not JSON already (a rule
+// may script one) becomes JSON of that shape, its text in the strings.
+void shape_answers(const json& doc, chat_job& job) {
+  auto format = doc.find("response_format");
+  if (format == doc.end() || !format->is_object()) return;
+  auto type = format->value("type", "text");
+  if (type == "text") return;
+  if (type != "json_object" && type != "json_schema")
+    throw bad_request("'response_format.type' must be text, json_object or json_schema");
+  json schema = json{{"type", "object"}, {"properties", {{"answer", {{"type", "string"}}}}}};
+  if (type == "json_schema") {
+    const auto& spec = format->value("json_schema", json());
+    if (!spec.is_object() || !spec.contains("schema"))
+      throw bad_request("'response_format.json_schema' must be an object with a 'schema'");
+    schema = spec["schema"];
+  }
+  auto shape = [&](sim_responder::answer& a) {
+    if (!a.tool_calls.is_null() || !json::parse(a.text, nullptr, false).is_discarded()) return;
+    a.text = sample_of(schema, a.text).dump();
+  };
+  shape(job.answer);
+  for (auto& a : job.more) shape(a);
+}
+
 chat_job read_chat_request(const string_request& req, server_state& state) {
   auto doc = parse_body(req.body());
   state.keep_last_request(req.body());
@@ -89,6 +128,9 @@ chat_job read_chat_request(const string_request& req, server_state& state) {
     throw bad_request(std::string("'messages' could not be read: ") + e.what());
   }
   job.usage = state.options().usage;
+  job.stream_usage = include_usage(doc);
+  for (int k = 1; k < choice_count(doc); ++k) job.more.push_back(state.responder().respond(doc["messages"], k));
+  shape_answers(doc, job);
   if (state.options().tool_calls) job.tool = first_tool_name(doc);
   job.latency = state.draw_latency();
   job.id = state.next_completion_id();

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "runtime/calculator.hpp"
 #include "spec/template.hpp"
 #include "workflow/aggregate.hpp"
 
@@ -67,7 +68,21 @@ std::map<std::string, Tool> builtin_tools() {
     for (size_t i = 1; i < c.input.size(); ++i) (c.input[i] < pivot ? smaller : rest).push_back(c.input[i]);
     return nlohmann::json{{"pivot", pivot}, {"parts", {smaller, rest}}};
   };
+  // calculator: {"expression": "2 * (3 + 4)"} -> 14.
+  tools["calculator"] = [](const ToolCall& c) -> nlohmann::json {
+    const auto& expression = c.input.is_object() ? c.input.value("expression", nlohmann::json()) : c.input;
+    if (!expression.is_string()) throw std::invalid_argument("calculator needs {\"expression\": \"...\"}");
+    return evaluate_arithmetic(expression.get<std::string>());
+  };
   return tools;
+}
+
+std::map<std::string, ToolInfo> builtin_tool_infos() {
+  return {{"calculator",
+           {"Evaluates an arithmetic expression: + - * / ^, parentheses and decimal numbers.",
+            {{"type", "object"},
+             {"required", {"expression"}},
+             {"properties", {{"expression", {{"type", "string"}, {"description", "for example 2 * (3 + 4.5)"}}}}}}}}};
 }
 
 }  // namespace cohort

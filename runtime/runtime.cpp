@@ -96,7 +96,7 @@ struct Runtime::impl {
   std::vector<std::thread> io_threads;
   std::shared_ptr<std::map<std::string, Tool>> tools =
       std::make_shared<std::map<std::string, Tool>>(builtin_tools());
-  std::map<std::string, ToolInfo> tool_infos;  // what models are told of registered tools
+  std::map<std::string, ToolInfo> tool_infos = builtin_tool_infos();  // what models are told of tools
   std::mutex runs_mutex;
   std::vector<std::weak_ptr<Run::state>> runs;
   // One HTTP client per lone plain endpoint for the runtime's life: runs share its

@@ -56,6 +56,16 @@ json_schema::json_schema(const nlohmann::json& schema) : schema_(std::make_uniqu
 
 json_schema::~json_schema() = default;
 
+std::shared_ptr<const json_schema> compile_schema_at(const nlohmann::json& schema, const std::string& path,
+                                                     std::vector<std::string>& problems) {
+  try {
+    return std::make_shared<const json_schema>(schema);
+  } catch (const std::invalid_argument& e) {
+    problems.push_back(path + ": " + e.what());
+    return nullptr;
+  }
+}
+
 void json_schema::check(const nlohmann::json& value, std::vector<std::string>& problems,
                         const std::string& root) const {
   valijson::Validator validator;

@@ -28,4 +28,8 @@ class json_schema {
   std::unique_ptr<valijson::Schema> schema_;
 };
 
+// `schema` compiled, or null with a problem at `path` when it is not one.
+std::shared_ptr<const json_schema> compile_schema_at(const nlohmann::json& schema, const std::string& path,
+                                                     std::vector<std::string>& problems);
+
 }  // namespace cohort

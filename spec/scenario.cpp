@@ -14,6 +14,7 @@
 
 #include "messages/input_limits.hpp"
 #include "spec/name_list.hpp"
+#include "spec/output_schema.hpp"
 #include "spec/schema_check.hpp"
 #include "spec/template.hpp"
 #include "spec/tool_uses.hpp"
@@ -82,6 +83,7 @@ class loader {
       d.connect_timeout_ms = m.value("connect_timeout_ms", d.connect_timeout_ms);
       d.request_timeout_ms = m.value("request_timeout_ms", d.request_timeout_ms);
       d.stream = m.value("stream", false);
+      d.takes_json_schema = m.value("json_schema", false);
       load_endpoints(path, m, d);
       d.balance = m.value("balance", d.balance);
       d.affinity = parse_name_at(m.value("affinity", "none"), path + ".affinity", problems_, affinity_mode::none);
@@ -200,6 +202,8 @@ class loader {
       d.prompt = a.value("prompt", "");
       d.json_output = a.value("output", "text") == "json";
       if (a.contains("params")) d.params = a["params"];
+      if (a.contains("output_schema") && out_.models.count(d.model))
+        read_output_schema(d, a, out_.models.at(d.model), path, problems_);
       check_template(path + ".system", d.system);
       check_template(path + ".prompt", d.prompt);
     } else {

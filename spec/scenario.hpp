@@ -56,6 +56,7 @@ struct model_def {
   int request_timeout_ms = 120000;
   nlohmann::json params = nlohmann::json::object();  // merged into every request body
   bool stream = false;             // ask for SSE: text deltas become token events
+  bool takes_json_schema = false;  // response_format json_schema (else an output_schema is an instruction)
   // "price": what a million prompt / completion tokens cost (any currency; 0 = free).
   double prompt_price_per_million = 0;
   double completion_price_per_million = 0;
@@ -102,11 +103,15 @@ struct retry_policy {
 
 class json_schema;  // spec/json_schema.hpp
 
-// One entry of an llm agent's "tools": the agent that answers the call, under the
-// name the model sees, with the call's own timeout and retry.
+// One entry of an llm agent's "tools": the agent (or the workflow) that answers the
+// call, under the name the model sees, with the call's own timeout and retry.
 struct tool_use {
   std::string name;                // the function name the model calls
-  std::string agent;
+  std::string agent;               // "" for a workflow
+  nlohmann::json workflow;         // a workflow node that answers the call (its task: the arguments)
+  std::string description;         // a workflow's own; an agent's comes from the agent
+  nlohmann::json parameters;
+  std::shared_ptr<const json_schema> arguments_schema;  // what the call's arguments must match
   int timeout_ms = 0;              // 0: the run's limits only
   retry_policy retry;
 };
@@ -118,6 +123,12 @@ struct agent_def {
   std::string system;              // llm: system message template
   std::string prompt;              // llm: user message template
   bool json_output = false;        // llm: parse the reply as JSON
+  // llm: the JSON Schema the answer must match; an answer that does not is sent back
+  // with its problems, up to max_repairs times (docs/tools.md, "Structured output").
+  nlohmann::json output_schema;
+  std::shared_ptr<const json_schema> output_check;  // output_schema, compiled
+  std::string schema_instruction;  // for a model without json_schema: how to answer
+  int max_repairs = 2;
   nlohmann::json params = nlohmann::json::object();  // llm: request options
   std::string tool;                // tool: registered tool name
   nlohmann::json input;            // tool: JSON template of the tool's input (null = default)

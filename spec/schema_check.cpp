@@ -26,7 +26,7 @@ void check_against_schema(const nlohmann::json& doc, std::vector<std::string>& p
 }
 
 void check_number_ranges(const nlohmann::json& v, const std::string& path, std::vector<std::string>& problems) {
-  static const std::set<std::string> free_keys{"input", "params", "seed", "initial", "with", "parameters", "arguments"};
+  static const std::set<std::string> free_keys{"input", "params", "seed", "initial", "with", "parameters", "arguments", "output_schema"};
   constexpr double limit = std::numeric_limits<int32_t>::max();
   if (v.is_object()) {
     for (auto& [key, child] : v.items())

@@ -19,7 +19,7 @@ bool callable_name(const std::string& name) {
   return true;
 }
 
-tool_use read_use(const nlohmann::json& j) {
+tool_use read_use(const nlohmann::json& j, const std::string& at, std::vector<std::string>& problems) {
   tool_use use;
   if (j.is_string()) {
     use.agent = use.name = j.get<std::string>();
@@ -27,15 +27,24 @@ tool_use read_use(const nlohmann::json& j) {
   }
   use.agent = j.value("agent", "");
   use.name = j.value("name", use.agent);
+  if (j.contains("workflow")) {  // the schema asks for a name and no agent then
+    use.workflow = j["workflow"];
+    use.description = j.value("description", "");
+    use.parameters = j.value("parameters", nlohmann::json());
+    if (!use.parameters.is_null()) use.arguments_schema = compile_schema_at(use.parameters, at + ".parameters", problems);
+  }
   use.timeout_ms = j.value("timeout_ms", 0);
   if (j.contains("retry")) use.retry = workflow_loader::retry_of(j["retry"]);
   return use;
 }
 
-nlohmann::json function_of(const tool_use& use, const agent_def& target) {
-  auto parameters = target.parameters.is_null() ? nlohmann::json{{"type", "object"}, {"properties", nlohmann::json::object()}}
-                                                : target.parameters;
-  auto description = target.description.empty() ? "Runs the agent " + target.name + "." : target.description;
+// What the model is told of a tool: its name, description and parameters.
+nlohmann::json function_of(const tool_use& use) {
+  auto parameters = use.parameters.is_null() ? nlohmann::json{{"type", "object"}, {"properties", nlohmann::json::object()}}
+                                             : use.parameters;
+  auto description = !use.description.empty() ? use.description
+                     : use.workflow.is_null() ? "Runs the agent " + use.agent + "."
+                                              : "Runs the workflow " + use.name + ".";
   return {{"type", "function"},
           {"function", {{"name", use.name}, {"description", description}, {"parameters", std::move(parameters)}}}};
 }
@@ -82,11 +91,7 @@ void read_tool_keys(agent_def& d, const nlohmann::json& a, const std::string& pa
   d.description = a.value("description", "");
   if (a.contains("parameters")) {
     d.parameters = a["parameters"];
-    try {
-      d.arguments_schema = std::make_shared<const json_schema>(d.parameters);
-    } catch (const std::invalid_argument& e) {
-      problems.push_back(path + ".parameters: " + e.what());
-    }
+    d.arguments_schema = compile_schema_at(d.parameters, path + ".parameters", problems);
   }
   if (!a.contains("tools")) return;
   if (d.type != agent_type::llm) problems.push_back(path + ".tools: only an llm agent calls tools");
@@ -94,7 +99,7 @@ void read_tool_keys(agent_def& d, const nlohmann::json& a, const std::string& pa
   std::set<std::string> names;
   for (size_t i = 0; i < list.size(); ++i) {
     auto at = path + ".tools[" + std::to_string(i) + "]";
-    auto use = read_use(list[i]);
+    auto use = read_use(list[i], at, problems);
     if (!callable_name(use.name))
       problems.push_back(at + ": \"" + use.name + "\" is not a name a model can call (1 to 64 of a-z, A-Z, 0-9, _ and -); "
                               "give one with {\"agent\", \"name\"}");
@@ -118,13 +123,19 @@ void settle_tool_uses(std::map<std::string, agent_def>& agents, std::vector<std:
     auto path = "$.agents." + name + ".tools";
     auto specs = nlohmann::json::array();
     for (size_t i = 0; i < agent.tools.size(); ++i) {
-      const auto& use = agent.tools[i];
-      auto target = agents.find(use.agent);
-      if (target == agents.end()) {
-        problems.push_back(path + "[" + std::to_string(i) + "]: unknown agent \"" + use.agent + "\" (" + known_keys(agents) + ")");
-        continue;
+      auto& use = agent.tools[i];
+      if (use.workflow.is_null()) {  // an agent: what the model is told is the agent's
+        auto target = agents.find(use.agent);
+        if (target == agents.end()) {
+          problems.push_back(path + "[" + std::to_string(i) + "]: unknown agent \"" + use.agent + "\" (" +
+                             known_keys(agents) + ")");
+          continue;
+        }
+        use.description = target->second.description;
+        use.parameters = target->second.parameters;
+        use.arguments_schema = target->second.arguments_schema;
       }
-      specs.push_back(function_of(use, target->second));
+      specs.push_back(function_of(use));
     }
     if (auto chain = cycles.find(name); !chain.empty())
       problems.push_back(path + ": the agents call each other in a circle (" + chain +

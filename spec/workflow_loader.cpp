@@ -134,16 +134,22 @@ void workflow_loader::attach_tools(workflow_node& n, const std::string& where, c
   auto call_scope = with(s, {"arguments", "item"});
   for (size_t i = 0; i < agent.tools.size(); ++i) {
     const auto& use = agent.tools[i];
-    auto call = std::make_shared<workflow_node>();
-    call->agent = use.agent;
-    call->json_path = "$.agents." + agent.name + ".tools[" + std::to_string(i) + "]";
-    call->label = use.name;
-    call->timeout_ms = use.timeout_ms;
-    call->retry = use.retry;
-    if (spec_.agents.count(use.agent)) {  // an unknown one is reported with the agent
-      check_agent(call->json_path, use.agent, where + " (as a tool of " + agent.name + ")", call_scope);
-      attach_tools(*call, where, call_scope, depth + 1);
+    auto at = "$.agents." + agent.name + ".tools[" + std::to_string(i) + "]";
+    std::shared_ptr<workflow_node> call;
+    if (!use.workflow.is_null()) {
+      call = node(use.workflow, at + ".workflow", use.name, call_scope);
+    } else {
+      call = std::make_shared<workflow_node>();
+      call->agent = use.agent;
+      call->json_path = at;
+      if (spec_.agents.count(use.agent)) {  // an unknown one is reported with the agent
+        check_agent(at, use.agent, where + " (as a tool of " + agent.name + ")", call_scope);
+        attach_tools(*call, where, call_scope, depth + 1);
+      }
     }
+    call->label = use.name;
+    if (use.timeout_ms > 0) call->timeout_ms = use.timeout_ms;
+    if (use.retry.max_attempts > 1) call->retry = use.retry;
     n.children.push_back(std::move(call));
   }
 }

@@ -141,7 +141,7 @@ class Runtime {
   Runtime& operator=(const Runtime&) = delete;
 
   // Tools must be registered before loading the scenarios that use them.
-  // Built in: echo, join, json_merge, concat, partition, count_values.
+  // Built in: echo, join, json_merge, concat, partition, count_values, calculator.
   void register_tool(const std::string& name, Tool tool);
   // The same, with what a model calling it is told; throws std::invalid_argument when
   // `info.parameters` is not a JSON Schema.

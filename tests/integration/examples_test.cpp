@@ -182,6 +182,29 @@ TEST_F(Examples, SearchRaceTakesTheFirstGoodEnoughResult) {
   EXPECT_LT(r.summary.wall_ms, 850);  // did not wait for the 900 ms sql search
 }
 
+// Agents that use tools: two searches at once, then the calculator, then the answer.
+TEST_F(Examples, ToolResearchSearchesInParallelThenComputes) {
+  std::mutex m;
+  std::map<std::string, int64_t> started, finished;
+  auto r = run("tool-research.json", [&](const cohort::Event& e) {
+    std::lock_guard<std::mutex> lock(m);
+    (e.kind == "started" ? started : finished)[e.path] = e.at_ms;
+  });
+  EXPECT_TRUE(mentions(text(r.output), "wind power made 14.0685")) << r.output;
+  const auto& rep = r.reports.at("researcher");
+  EXPECT_EQ(rep["turns"], 3);
+  ASSERT_EQ(rep["calls"].size(), 3u) << rep.dump();
+  EXPECT_EQ(rep["calls"][0]["tool"], "web_search");
+  EXPECT_EQ(rep["calls"][2]["tool"], "calculator");
+  for (const auto& c : rep["calls"]) EXPECT_EQ(c["status"], "succeeded") << c.dump();
+  EXPECT_TRUE(mentions(text(rep["transcript"][1]["content"]), "4,210 TWh")) << rep["transcript"].dump();
+  EXPECT_EQ(r.summary.model_calls, 5);
+  // The two searches (250-400 ms each) ran at the same time.
+  std::lock_guard<std::mutex> lock(m);
+  EXPECT_LT(started.at("researcher/web_search#2"), finished.at("researcher/web_search#1"));
+  EXPECT_LT(started.at("researcher/web_search#1"), finished.at("researcher/web_search#2"));
+}
+
 // Seed 002, example 2: fail_soft with required branches and a retried optional one.
 TEST_F(Examples, EtlFailSoftMergesWhatSucceeded) {
   auto r = run("etl-fail-soft.json");

@@ -15,6 +15,7 @@
 #include "tests/support/test_runtime.hpp"
 #include "tests/support/timeline.hpp"
 
+using cohort::testing::has_text;
 using cohort::testing::load_problems;
 using cohort::testing::mock_llm_process;
 using cohort::testing::test_options;
@@ -23,8 +24,6 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // A researcher that the sim model answers in `turns` of calls, then with the tool results.
 json researcher_scenario(const json& turns, const json& tools, int max_turns = 10) {
@@ -124,14 +123,14 @@ TEST(ToolLoop, AToolThatThrowsIsToldToTheModelOrFailsTheAgent) {
       // The failure is the call's result; the other call and the run go on.
       ASSERT_TRUE(r.ok()) << r.error;
       auto text = r.output.get<std::string>();
-      EXPECT_TRUE(has(text, "error (tool_error)")) << text;
-      EXPECT_TRUE(has(text, "division by zero")) << text;
-      EXPECT_TRUE(has(text, "found tides")) << text;
+      EXPECT_TRUE(has_text(text, "error (tool_error)")) << text;
+      EXPECT_TRUE(has_text(text, "division by zero")) << text;
+      EXPECT_TRUE(has_text(text, "found tides")) << text;
       EXPECT_EQ(r.branches.failed, 1);
     } else {
       EXPECT_EQ(r.status, "failed");
       EXPECT_EQ(r.error_kind, "tool_error") << r.error;
-      EXPECT_TRUE(has(r.error, "division by zero")) << r.error;
+      EXPECT_TRUE(has_text(r.error, "division by zero")) << r.error;
     }
   }
 }
@@ -146,9 +145,9 @@ TEST(ToolLoop, CallsTheModelGotWrongGoBackToItAndNeverRun) {
   auto r = rt.run(rt.load(researcher_scenario(turns, {"search", "calc"})));
   ASSERT_TRUE(r.ok()) << r.error;
   auto text = r.output.get<std::string>();
-  EXPECT_TRUE(has(text, "error (invalid_arguments): arguments")) << text;
-  EXPECT_TRUE(has(text, "error (unknown_tool): there is no tool \"weather\" (tools: search, calc)")) << text;
-  EXPECT_TRUE(has(text, "must be a JSON object")) << text;
+  EXPECT_TRUE(has_text(text, "error (invalid_arguments): arguments")) << text;
+  EXPECT_TRUE(has_text(text, "error (unknown_tool): there is no tool \"weather\" (tools: search, calc)")) << text;
+  EXPECT_TRUE(has_text(text, "must be a JSON object")) << text;
   EXPECT_EQ(adds.load(), 0);
   EXPECT_EQ(r.summary.model_calls, 2);  // two turns, no search ran
   const auto& calls = r.reports.at("researcher")["calls"];
@@ -178,7 +177,7 @@ TEST(ToolLoop, CancelInTheMiddleOfATurnStopsItsCalls) {
   doc["models"]["slow"]["latency_ms"] = 20000;
   std::atomic<int> calls_started{0};
   auto run = rt.start(rt.load(doc), std::nullopt, [&](const cohort::Event& e) {
-    if (e.kind == "started" && has(e.path, "search#")) ++calls_started;
+    if (e.kind == "started" && has_text(e.path, "search#")) ++calls_started;
   });
   for (int i = 0; i < 500 && calls_started < 2; ++i) std::this_thread::sleep_for(10ms);
   ASSERT_EQ(calls_started.load(), 2);
@@ -192,19 +191,37 @@ TEST(ToolLoop, CancelInTheMiddleOfATurnStopsItsCalls) {
   EXPECT_EQ(r->branches.succeeded, 1);                          // the first turn
 }
 
+TEST(ToolLoop, AWholeWorkflowAnswersACall) {
+  cohort::Runtime rt(test_options());
+  rt.register_tool("calc", [](const cohort::ToolCall&) { return json(0); });
+  auto turns = json::array({json::array({call("team", {{"topics", {"moon", "sun"}}})})});
+  json team = {{"name", "team"},
+               {"description", "Researches every topic at once"},
+               {"parameters", {{"type", "object"}, {"required", {"topics"}},
+                               {"properties", {{"topics", {{"type", "array"}, {"items", {{"type", "string"}}}}}}}}},
+               {"workflow", {{"type", "fan_out"}, {"over", "arguments.topics"}, {"agent", "lookup"}}}};
+  auto doc = researcher_scenario(turns, json::array({team}));
+  doc["agents"]["lookup"] = {{"model", "slow"}, {"prompt", "find {{item}}"}};
+  auto r = rt.run(rt.load(doc));
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.output, R"(report: ["found moon","found sun"])");
+  EXPECT_EQ(r.reports.at("researcher")["calls"][0]["tool"], "team");
+  EXPECT_EQ(r.summary.model_calls, 4);  // two turns, two lookups
+}
+
 TEST(ToolLoop, TheScenarioSaysWhatIsWrongWithItsTools) {
   cohort::Runtime rt(test_options());
   rt.register_tool("calc", [](const cohort::ToolCall&) { return json(1); });
   auto doc = researcher_scenario(json::array({json::array({call("calc", json::object())})}), {"nobody", "calc", "calc"});
   auto problems = load_problems(rt, doc);
-  EXPECT_TRUE(has(problems, "$.agents.researcher.tools[0]: unknown agent \"nobody\"")) << problems;
-  EXPECT_TRUE(has(problems, "$.agents.researcher.tools[2]: a second tool named \"calc\"")) << problems;
+  EXPECT_TRUE(has_text(problems, "$.agents.researcher.tools[0]: unknown agent \"nobody\"")) << problems;
+  EXPECT_TRUE(has_text(problems, "$.agents.researcher.tools[2]: a second tool named \"calc\"")) << problems;
 
   // Agents that call each other in a circle.
   doc = researcher_scenario(json::array({json::array({call("calc", json::object())})}), {"search"});
   doc["agents"]["search"]["tools"] = {"researcher"};
   problems = load_problems(rt, doc);
-  EXPECT_TRUE(has(problems, "call each other in a circle (researcher -> search -> researcher)")) << problems;
+  EXPECT_TRUE(has_text(problems, "call each other in a circle (researcher -> search -> researcher)")) << problems;
 
   // A name a model cannot call, a schema that is not one, raw tools in params.
   doc = researcher_scenario(json::array({json::array({call("calc", json::object())})}), {"search"});
@@ -212,9 +229,9 @@ TEST(ToolLoop, TheScenarioSaysWhatIsWrongWithItsTools) {
   doc["agents"]["search"]["parameters"] = {{"type", 12}};
   doc["agents"]["researcher"]["params"] = {{"tools", json::array()}};
   problems = load_problems(rt, doc);
-  EXPECT_TRUE(has(problems, "$.agents.researcher.tools[0]: \"web search\" is not a name a model can call")) << problems;
-  EXPECT_TRUE(has(problems, "$.agents.search.parameters")) << problems;
-  EXPECT_TRUE(has(problems, "$.agents.researcher.params.tools")) << problems;
+  EXPECT_TRUE(has_text(problems, "$.agents.researcher.tools[0]: \"web search\" is not a name a model can call")) << problems;
+  EXPECT_TRUE(has_text(problems, "$.agents.search.parameters")) << problems;
+  EXPECT_TRUE(has_text(problems, "$.agents.researcher.params.tools")) << problems;
 }
 
 TEST(ToolLoop, ARealServersToolCallsStreamedInPiecesAreAssembled) {
@@ -255,7 +272,7 @@ TEST(ToolLoop, ARegisteredToolsSchemaIsWhatTheModelSeesAndWhatIsChecked) {
   doc["models"]["brain"]["rules"][0]["tool_turns"] = turns;
   auto r = rt.run(rt.load(doc));
   ASSERT_TRUE(r.ok()) << r.error;
-  EXPECT_TRUE(has(r.output.get<std::string>(), "error (invalid_arguments)")) << r.output;
+  EXPECT_TRUE(has_text(r.output.get<std::string>(), "error (invalid_arguments)")) << r.output;
   EXPECT_EQ(adds.load(), 0);
   // What the request carries: the registered description and schema.
   doc["models"]["brain"] = {{"provider", "openai"}, {"base_url", mock.base_url()}};

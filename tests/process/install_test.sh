@@ -25,6 +25,7 @@ cmake --build "$work/cmake-build" > "$work/build.log" || { cat "$work/build.log"
 "$work/cmake-build/embed_example" > "$work/embed.out" 2> /dev/null
 grep -q '"succeeded"' "$work/embed.out" || { cat "$work/embed.out"; exit 1; }
 "$work/cmake-build/embed_rounds" > /dev/null
+"$work/cmake-build/embed_tools" > /dev/null
 
 echo "== pkg-config cohort"
 export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"

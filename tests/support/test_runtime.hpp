@@ -16,6 +16,9 @@ inline RuntimeOptions test_options(int run_timeout_ms = 60000) {
   return o;
 }
 
+// Whether `text` holds `part` (for messages and outputs).
+inline bool has_text(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
 // What loading `doc` reports: the problems it names, or "" if it loaded.
 inline std::string load_problems(const Runtime& rt, const nlohmann::json& doc) {
   try {

@@ -126,3 +126,16 @@ TEST_F(NpmMockLlm, StreamedAnswersAreTheSame) {
   std::lock_guard<std::mutex> lock(m);
   EXPECT_GE(tokens, 3 * 5) << "each 40-odd character answer comes in 8-character chunks";
 }
+
+// The official `openai` client (installed with the mock) against `cohort mock-llm`:
+// what it sends for structured output, n choices and streamed usage gets what OpenAI
+// would answer (tests/third_party/openai_client_check.mjs).
+TEST(OfficialOpenAiClient, CohortMockLlmAnswersWhatItAsks) {
+  if (std::getenv("COHORT_SKIP_NPM_MOCK")) GTEST_SKIP() << "COHORT_SKIP_NPM_MOCK is set";
+  cohort::testing::mock_llm_process mock;
+  child_process node({"/usr/bin/env", "node", std::string(COHORT_SOURCE_DIR) + "/tests/third_party/openai_client_check.mjs",
+                      mock.base_url(), mock_dir});
+  auto out = node.read_all(30000);
+  EXPECT_EQ(node.wait(5000), 0) << out << node.read_stderr(1000);
+  EXPECT_EQ(out, "ok\n") << node.read_stderr(1000);
+}

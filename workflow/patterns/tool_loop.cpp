@@ -6,6 +6,7 @@
 // are not JSON or break the tool's schema) go back to it as errors, and never run.
 #include "messages/input_limits.hpp"
 #include "spec/json_schema.hpp"
+#include "spec/scenario.hpp"
 #include "spec/name_list.hpp"
 #include "workflow/pattern.hpp"
 
@@ -29,7 +30,7 @@ std::string text_of(const nlohmann::json& j) {
 class tool_loop_pattern : public pattern {
  public:
   tool_loop_pattern(const workflow_node& node, const task& t, const run_context& ctx)
-      : node_(node), ctx_(ctx), agent_(ctx.spec->agents.at(node.agent)), path_(t.path), bindings_(bindings_of(t)) {}
+      : node_(node), agent_(ctx.spec->agents.at(node.agent)), path_(t.path), bindings_(bindings_of(t)) {}
 
   std::optional<branch> next() override {
     if (want_turn_) {
@@ -120,7 +121,7 @@ class tool_loop_pattern : public pattern {
       return refuse(added, "unknown_tool", "there is no tool \"" + added.name + "\" (tools: " + tool_names() + ")");
     added.label = added.name + "#" + std::to_string(calls_.size());
     std::string why;
-    added.arguments = arguments_of(member(function, "arguments"), *node_.children[tool], why);
+    added.arguments = arguments_of(member(function, "arguments"), agent_.tools[tool - 1], why);
     if (!why.empty()) return refuse(added, "invalid_arguments", why);
     added.tool = tool;
     ++pending_;
@@ -128,7 +129,7 @@ class tool_loop_pattern : public pattern {
 
   // The arguments as an object, or why not (`why`): not JSON, not an object, or not
   // what the tool's schema asks.
-  nlohmann::json arguments_of(const nlohmann::json& raw, const workflow_node& tool, std::string& why) const {
+  nlohmann::json arguments_of(const nlohmann::json& raw, const tool_use& tool, std::string& why) const {
     auto text = raw.is_string() ? raw.get<std::string>() : raw.is_null() ? "" : raw.dump();
     if (text.find_first_not_of(" \t\r\n") == std::string::npos) text = "{}";  // no arguments at all
     auto args = parse_untrusted_json_or_discarded(text);
@@ -140,9 +141,8 @@ class tool_loop_pattern : public pattern {
       why = "the arguments must be a JSON object, not " + text.substr(0, 200);
       return args;
     }
-    const auto& schema = ctx_.spec->agents.at(tool.agent).arguments_schema;
     std::vector<std::string> problems;
-    if (schema) schema->check(args, problems, "arguments");
+    if (tool.arguments_schema) tool.arguments_schema->check(args, problems, "arguments");
     if (!problems.empty()) why = join(problems, "; ");
     return args;
   }
@@ -174,20 +174,20 @@ class tool_loop_pattern : public pattern {
     want_turn_ = true;
   }
 
+  // The child that answers the tool `name` (children[1 + i] answers tools[i]); 0: none.
   size_t tool_named(const std::string& name) const {
-    for (size_t i = 1; i < node_.children.size(); ++i)
-      if (node_.children[i]->label == name) return i;
+    for (size_t i = 0; i < agent_.tools.size(); ++i)
+      if (agent_.tools[i].name == name) return i + 1;
     return 0;
   }
 
   std::string tool_names() const {
     std::vector<std::string> names;
-    for (size_t i = 1; i < node_.children.size(); ++i) names.push_back(node_.children[i]->label);
+    for (const auto& use : agent_.tools) names.push_back(use.name);
     return join(names, ", ");
   }
 
   const workflow_node& node_;
-  const run_context& ctx_;
   const agent_def& agent_;
   std::string path_;
   binding_chain bindings_;
