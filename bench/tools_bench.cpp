@@ -1,9 +1,10 @@
 // Tool-loop benchmarks: agents that make 3 turns, the first two with 2 parallel calls of
 // the no-op `echo` tool (8 branches an agent: 3 turns, 4 calls, the loop itself).
 //  - ToolLoopSim/N: N such agents on the sim model with no latency, next to the same
-//    model calls and tool calls made by plain agents in two flat fan-outs (the baseline,
-//    same iteration). Counter overhead_us_per_turn: what the loop adds to a turn beyond
-//    its model call and its tools (aim <= 20).
+//    model calls and tool calls made without the loop, each agent's as a pipeline (ask,
+//    two echoes in a fan-out, ask, two echoes, ask): the baseline, same iteration.
+//    Counter overhead_us_per_turn: what the loop adds to a turn beyond the engine's cost
+//    of its model call and tools (aim <= 20).
 //  - ToolLoopHttp/N: N such agents against a real `cohort mock-llm` at 50 ms that scripts
 //    the calls (run.sh starts it with COHORT_TOOLS_MOCK_PORT), next to N plain calls to
 //    the same server (the baseline, same iteration). Counter vs_three_plain: the loop's
@@ -40,14 +41,16 @@ json loop_scenario(const json& model, size_t n) {
           {"input", {{"items", items(n)}}}};
 }
 
-// What the loops do, without them: 3 model calls and 4 tool calls an agent, as two fan-outs.
+// What the loops do, without them: each agent's turns and calls as a pipeline of its
+// own (ask, two echoes at once, ask, two echoes at once, ask) in the same fan-out.
 json plain_scenario(const json& model, size_t n) {
+  json calls{{"type", "fan_out"}, {"over", "input.pair"}, {"agent", "echo"}};
+  json ask{{"agent", "ask"}};
   return {{"models", {{"m", model}}},
           {"agents", {{"ask", {{"model", "m"}, {"prompt", "ask {{item}}"}}}, {"echo", {{"type", "tool"}, {"tool", "echo"}}}}},
-          {"workflow", {{"type", "pipeline"},
-                        {"steps", {{{"type", "fan_out"}, {"over", "input.asks"}, {"agent", "ask"}},
-                                   {{"type", "fan_out"}, {"over", "input.calls"}, {"agent", "echo"}}}}}},
-          {"input", {{"asks", items(3 * n)}, {"calls", items(4 * n)}}}};
+          {"workflow", {{"type", "fan_out"}, {"over", "input.items"},
+                        {"do", {{"type", "pipeline"}, {"steps", {ask, calls, ask, calls, ask}}}}}},
+          {"input", {{"items", items(n)}, {"pair", {"a", "b"}}}}};
 }
 
 double run_ms(const cohort::Scenario& sc, benchmark::State& state) {
