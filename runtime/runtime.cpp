@@ -1,5 +1,6 @@
 #include "cohort/runtime.hpp"
 
+#include <atomic>
 #include <cstdlib>
 #include <future>
 #include <mutex>
@@ -94,6 +95,7 @@ struct Runtime::impl {
   std::unique_ptr<boost::asio::io_context> io = std::make_unique<boost::asio::io_context>(options.io_threads);
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io->get_executor()};
   std::vector<std::thread> io_threads;
+  std::atomic<int> io_threads_running{0};
   std::shared_ptr<std::map<std::string, Tool>> tools =
       std::make_shared<std::map<std::string, Tool>>(builtin_tools());
   std::map<std::string, ToolInfo> tool_infos = builtin_tool_infos();  // what models are told of tools
@@ -163,7 +165,12 @@ struct Runtime::impl {
     config.set("scheduler.policy", options.scheduler_policy == "sharing" ? caf::atom("sharing") : caf::atom("stealing"));
     config.set("logger.verbosity", caf::atom("quiet"));
     system = std::make_unique<caf::actor_system>(config);
-    for (int i = 0; i < options.io_threads; ++i) io_threads.emplace_back([this] { io->run(); });
+    io_threads_running = options.io_threads;
+    for (int i = 0; i < options.io_threads; ++i)
+      io_threads.emplace_back([this] {
+        io->run();
+        --io_threads_running;
+      });
   }
 
   ~impl() {
@@ -192,7 +199,10 @@ struct Runtime::impl {
     }
     for (int i = 0; i < 400 && system->registry().running() > 0; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // The HTTP clients have posted their closes: let them run (an idle keep-alive
+    // connection ends with a FIN, not a reset), then stop what is still pending.
     work.reset();
+    for (int i = 0; i < 100 && io_threads_running > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
     io->stop();
     for (auto& t : io_threads) t.join();
     io.reset();

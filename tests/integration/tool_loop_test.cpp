@@ -154,6 +154,20 @@ TEST(ToolLoop, CallsTheModelGotWrongGoBackToItAndNeverRun) {
   for (const auto& c : calls) EXPECT_EQ(c["status"], "refused") << c.dump();
 }
 
+TEST(ToolLoop, AFloodOfCallsInOneAnswerIsCut) {
+  cohort::Runtime rt(test_options());
+  std::atomic<int> adds{0};
+  rt.register_tool("calc", adder(adds));
+  auto flood = json::array();
+  for (int i = 0; i < 300; ++i) flood.push_back(call("calc", {{"a", i}, {"b", 0}}));
+  auto r = rt.run(rt.load(researcher_scenario(json::array({flood}), {"calc"})));
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(adds.load(), 128);  // the first 128 ran, the rest never became branches
+  const auto& report = r.reports.at("researcher");
+  EXPECT_EQ(report["dropped_calls"], 300 - 128);
+  EXPECT_EQ(report["transcript"][0]["tool_calls"].size(), 128u);
+}
+
 TEST(ToolLoop, MaxTurnsEndsTheLoopWithTheTranscript) {
   cohort::Runtime rt(test_options());
   std::atomic<int> adds{0};

@@ -15,7 +15,8 @@ namespace {
 
 // Turns are numbered apart from calls (a call's index is its place in calls_).
 constexpr size_t turn_flag = size_t{1} << 40;
-// Calls in one answer beyond this are refused: a model's flood does not become branches.
+// Calls in one answer beyond this are dropped (the report counts them): a model's flood
+// becomes neither branches nor a transcript that grows without bound.
 constexpr size_t max_calls_per_turn = 128;
 
 const nlohmann::json& member(const nlohmann::json& j, const char* key) {
@@ -43,7 +44,6 @@ class tool_loop_pattern : public pattern {
       auto i = next_call_++;
       auto& c = calls_[i];
       if (c.tool == 0) continue;  // refused
-      c.started = true;
       return make_branch(i, node_.children[c.tool], bindings_, c.label,
                          {{"arguments", c.arguments}, {"item", c.arguments}});
     }
@@ -72,7 +72,9 @@ class tool_loop_pattern : public pattern {
     for (const auto& c : calls_)
       calls.push_back({{"id", c.id}, {"tool", c.name}, {"turn", c.turn}, {"arguments", c.arguments},
                        {"status", c.status}, {"ms", c.ms}});
-    return {{"turns", turns_}, {"calls", std::move(calls)}, {"transcript", transcript_}};
+    nlohmann::json report{{"turns", turns_}, {"calls", std::move(calls)}, {"transcript", transcript_}};
+    if (dropped_ > 0) report["dropped_calls"] = dropped_;
+    return report;
   }
 
  private:
@@ -86,13 +88,16 @@ class tool_loop_pattern : public pattern {
     std::string status = "cancelled";  // until it ends
     std::string content;       // what goes back to the model
     int64_t ms = 0;
-    bool started = false;
   };
 
   std::optional<result> turn_ended(result r) {
     if (!r.ok()) return passed_up(r);
-    const auto& calls = member(r.report, "tool_calls");
+    auto& calls = r.report.is_object() && r.report.contains("tool_calls") ? r.report["tool_calls"] : r.report;
     if (!calls.is_array() || calls.empty()) return success(std::move(r.output));
+    if (calls.size() > max_calls_per_turn) {
+      dropped_ += calls.size() - max_calls_per_turn;
+      calls.erase(calls.begin() + max_calls_per_turn, calls.end());
+    }
     transcript_.push_back({{"role", "assistant"}, {"content", member(r.report, "content")}, {"tool_calls", calls}});
     if (turns_ >= agent_.max_turns)
       return failure(outcome::failed, "max_turns_exceeded",
@@ -114,8 +119,6 @@ class tool_loop_pattern : public pattern {
     x.label = "call" + std::to_string(calls_.size() + 1);
     calls_.push_back(std::move(x));
     auto& added = calls_.back();
-    if (calls_.size() - turn_first_ > max_calls_per_turn)
-      return refuse(added, "too_many_calls", "more than " + std::to_string(max_calls_per_turn) + " calls in one answer");
     auto tool = tool_named(added.name);
     if (tool == 0)
       return refuse(added, "unknown_tool", "there is no tool \"" + added.name + "\" (tools: " + tool_names() + ")");
@@ -197,6 +200,7 @@ class tool_loop_pattern : public pattern {
   size_t next_call_ = 0;     // the next call to start
   size_t pending_ = 0;       // calls of the current turn still running
   int turns_ = 0;
+  size_t dropped_ = 0;       // calls beyond max_calls_per_turn in an answer
   bool want_turn_ = true;
 };
 
