@@ -42,7 +42,7 @@ std::string call_names(const nlohmann::json& calls) {
   return names;
 }
 
-result from_reply(const agent_def& def, const model_def& model, const model_reply& reply) {
+result from_reply(const agent_def& def, const model_def& model, model_reply& reply) {
   result r;
   bool calls = reply.ok && reply.tool_calls.is_array() && !reply.tool_calls.empty();
   if (!reply.ok) {
@@ -57,7 +57,7 @@ result from_reply(const agent_def& def, const model_def& model, const model_repl
   } else if (calls) {
     // A turn of the agent's tool loop (workflow/patterns/tool_loop.cpp) reads the calls here.
     r.report = {{"content", reply.text.empty() ? nlohmann::json() : nlohmann::json(reply.text)},
-                {"tool_calls", reply.tool_calls}};
+                {"tool_calls", std::move(reply.tool_calls)}};
   } else if (def.json_output) {
     auto parsed = parse_untrusted_json_or_discarded(strip_fences(reply.text));
     if (parsed.is_discarded()) {
@@ -192,7 +192,7 @@ class llm_agent_logic {
               [this, id, limit](caf::error& err) { call_failed(id, limit, err); });
   }
 
-  void replied(uint64_t id, const model_reply& reply) {
+  void replied(uint64_t id, model_reply& reply) {
     if (*in_flight_ != id) return;
     *in_flight_ = 0;
     auto r = from_reply(*def_, *model_spec_, reply);

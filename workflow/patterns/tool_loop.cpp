@@ -70,8 +70,7 @@ class tool_loop_pattern : public pattern {
   nlohmann::json report() const override {
     auto calls = nlohmann::json::array();
     for (const auto& c : calls_)
-      calls.push_back({{"id", c.id}, {"tool", c.name}, {"turn", c.turn}, {"arguments", c.arguments},
-                       {"status", c.status}, {"ms", c.ms}});
+      calls.push_back({{"id", c.id}, {"tool", c.name}, {"turn", c.turn}, {"status", c.status}, {"ms", c.ms}});
     nlohmann::json report{{"turns", turns_}, {"calls", std::move(calls)}, {"transcript", transcript_}};
     if (dropped_ > 0) report["dropped_calls"] = dropped_;
     return report;
@@ -98,14 +97,16 @@ class tool_loop_pattern : public pattern {
       dropped_ += calls.size() - max_calls_per_turn;
       calls.erase(calls.begin() + max_calls_per_turn, calls.end());
     }
-    transcript_.push_back({{"role", "assistant"}, {"content", member(r.report, "content")}, {"tool_calls", calls}});
+    transcript_.push_back({{"role", "assistant"}, {"content", member(r.report, "content")}, {"tool_calls", nullptr}});
+    auto& kept = transcript_.back()["tool_calls"];
+    kept = std::move(calls);  // the answer's calls: read from here on
     if (turns_ >= agent_.max_turns)
       return failure(outcome::failed, "max_turns_exceeded",
                      path_ + ": the model still called tools after " + std::to_string(turns_) +
                          " turns (max_turns); the transcript is in the report");
     turn_first_ = calls_.size();
     pending_ = 0;
-    for (const auto& c : calls) add_call(c);
+    for (const auto& c : kept) add_call(c);
     if (pending_ == 0) close_turn();
     return std::nullopt;
   }
