@@ -22,11 +22,32 @@ std::string joined_ids(const nlohmann::json& ids, const char* sep) {
   return out;
 }
 
+// "3 turns, 3 calls: web_search 2, calculator 1; 1 failed": a tool loop's report in a line.
+std::string tool_loop_line(const nlohmann::json& rep) {
+  std::vector<std::pair<std::string, int>> per_tool;
+  int not_ok = 0;
+  for (const auto& c : rep.value("calls", nlohmann::json::array())) {
+    auto name = c.value("tool", std::string("?"));
+    auto it = std::find_if(per_tool.begin(), per_tool.end(), [&](const auto& p) { return p.first == name; });
+    if (it == per_tool.end()) per_tool.emplace_back(name, 1);
+    else ++it->second;
+    if (c.value("status", std::string()) != "succeeded") ++not_ok;
+  }
+  auto line = std::to_string(rep.value("turns", 0)) + " turn(s), " + std::to_string(rep["calls"].size()) + " call(s)";
+  for (size_t i = 0; i < per_tool.size(); ++i)
+    line += (i ? ", " : ": ") + per_tool[i].first + " " + std::to_string(per_tool[i].second);
+  if (not_ok > 0) line += "; " + std::to_string(not_ok) + " did not succeed";
+  return line;
+}
+
 // One or two lines per pattern that had something to say (the full reports are in --json).
 void print_reports(std::FILE* out, const nlohmann::json& reports) {
   if (reports.empty()) return;
   std::fprintf(out, "\n== patterns ==\n");
+  size_t tool_loops = 0;
   for (auto& [path, rep] : reports.items()) {
+    if (rep.contains("transcript") && rep.contains("turns") && ++tool_loops <= 10)
+      std::fprintf(out, "%s: tool loop, %s\n", path.c_str(), escape_control_chars(tool_loop_line(rep)).c_str());
     const nlohmann::json& dag = rep;  // a plan's DAG reports under its own path
     if (rep.contains("plan")) {
       const auto& plan = rep["plan"];
@@ -67,6 +88,7 @@ void print_reports(std::FILE* out, const nlohmann::json& reports) {
       std::fprintf(out, "%s: %d iteration(s), %s\n", path.c_str(), rep["iterations"].get<int>(),
                   rep["accepted"].get<bool>() ? "accepted" : "not accepted");
   }
+  if (tool_loops > 10) std::fprintf(out, "... %zu more tool loops (all in --json)\n", tool_loops - 10);
 }
 
 // The biggest spenders among the usage rows ({"agents"} or {"patterns"} of

@@ -86,3 +86,11 @@ TEST(CliOutput, SighupCancelsTheRunAndKeepsItsResultAndEvents) {
   EXPECT_EQ(last["path"], "workflow");
   EXPECT_EQ(last["status"], "cancelled");
 }
+
+// A tool loop's report in a line of the patterns section: turns, calls by tool.
+TEST(CliOutput, AToolLoopIsSummedUpInALine) {
+  auto r = shell(cohort_run(std::string(COHORT_SOURCE_DIR) + "/examples/tool-research.json -q"));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("researcher: tool loop, 3 turn(s), 3 call(s): web_search 2, calculator 1\n"), std::string::npos)
+      << r.out;
+}
