@@ -135,6 +135,19 @@ TEST(ToolLoop, AToolThatThrowsIsToldToTheModelOrFailsTheAgent) {
   }
 }
 
+TEST(ToolLoop, AToolThatCrashesItsActorIsOneFailedCall) {
+  cohort::Runtime rt(test_options());
+  // Not a std::exception: it escapes the tool and ends its actor.
+  rt.register_tool("calc", [](const cohort::ToolCall&) -> json { throw 42; });
+  auto turns = json::array({json::array({call("calc", {{"a", 1}}), call("search", {{"q", "tides"}})})});
+  auto r = rt.run(rt.load(researcher_scenario(turns, {"calc", "search"})));
+  ASSERT_TRUE(r.ok()) << r.error;
+  auto text = r.output.get<std::string>();
+  EXPECT_TRUE(has_text(text, "error (crashed)")) << text;
+  EXPECT_TRUE(has_text(text, "found tides")) << text;  // the other call and the agent went on
+  EXPECT_EQ(r.branches.failed, 1);
+}
+
 TEST(ToolLoop, CallsTheModelGotWrongGoBackToItAndNeverRun) {
   cohort::Runtime rt(test_options());
   std::atomic<int> adds{0};
