@@ -11,6 +11,9 @@ version=0.1.29
 # The official OpenAI client, run against `cohort mock-llm` (tests/third_party).
 client=openai
 client_version=4.104.0
+# A reference MCP server, for cohort's MCP client.
+mcp=@modelcontextprotocol/server-everything
+mcp_version=2026.8.31
 
 if [ -n "${COHORT_SKIP_NPM_MOCK:-}" ]; then
   echo "cohort: COHORT_SKIP_NPM_MOCK is set: not installing $package"
@@ -19,9 +22,11 @@ fi
 
 manifest="$dir/node_modules/$package/package.json"
 client_manifest="$dir/node_modules/$client/package.json"
-if [ -f "$manifest" ] && [ -f "$client_manifest" ] && command -v node >/dev/null &&
+mcp_manifest="$dir/node_modules/$mcp/package.json"
+if [ -f "$manifest" ] && [ -f "$client_manifest" ] && [ -f "$mcp_manifest" ] && command -v node >/dev/null &&
    [ "$(node -p "require('$manifest').version" 2>/dev/null)" = "$version" ] &&
-   [ "$(node -p "require('$client_manifest').version" 2>/dev/null)" = "$client_version" ]; then
+   [ "$(node -p "require('$client_manifest').version" 2>/dev/null)" = "$client_version" ] &&
+   [ "$(node -p "require('$mcp_manifest').version" 2>/dev/null)" = "$mcp_version" ]; then
   exit 0
 fi
 
@@ -40,10 +45,10 @@ mkdir -p "$dir"
 cd "$dir"
 [ -f package.json ] || echo '{"name": "cohort-npm-mock", "private": true}' >package.json
 if ! npm install --no-audit --no-fund --save-exact --fetch-retries=1 --fetch-timeout=60000 \
-     "$package@$version" "$client@$client_version" >npm-install.log 2>&1; then
+     "$package@$version" "$client@$client_version" "$mcp@$mcp_version" >npm-install.log 2>&1; then
   echo "cohort: could not install $package@$version from the npm registry into $dir:" >&2
   tail -n 20 npm-install.log >&2
   echo "cohort: the third-party mock test needs it (COHORT_SKIP_NPM_MOCK=1 skips that test on purpose)" >&2
   exit 1
 fi
-echo "cohort: installed $package@$version and $client@$client_version in $dir"
+echo "cohort: installed $package@$version, $client@$client_version and $mcp@$mcp_version in $dir"

@@ -1,0 +1,120 @@
+// cohort's MCP stdio client against a real MCP server from the npm registry,
+// @modelcontextprotocol/server-everything (installed by the npm fixture): the
+// handshake, tools/list, calls in parallel, a timeout, a server killed in the middle
+// of a call (the call fails at once, the next one starts the server again), and a
+// command that does not exist.
+#include <signal.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "agents/mcp_client.hpp"
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+cohort::mcp_server_def everything() {
+  cohort::mcp_server_def def;
+  def.name = "everything";
+  def.command = "node";
+  def.args = {std::string(COHORT_NPM_MOCK_DIR) + "/node_modules/@modelcontextprotocol/server-everything/dist/index.js",
+              "stdio"};
+  def.timeout_ms = 10000;
+  return def;
+}
+
+class McpClient : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::getenv("COHORT_SKIP_NPM_MOCK")) GTEST_SKIP() << "COHORT_SKIP_NPM_MOCK is set";
+  }
+};
+
+std::string text_of(const json& result) { return result.at("content").at(0).at("text").get<std::string>(); }
+
+}  // namespace
+
+TEST_F(McpClient, ListsAndCallsTheToolsOfARealServer) {
+  cohort::mcp_stdio_client client(everything());
+  auto tools = client.list_tools();
+  json echo;
+  for (const auto& t : tools)
+    if (t["name"] == "echo") echo = t;
+  ASSERT_TRUE(echo.is_object()) << tools.dump().substr(0, 500);
+  EXPECT_EQ(echo["inputSchema"]["required"], json({"message"}));
+  EXPECT_EQ(text_of(client.call_tool("echo", {{"message", "hi"}})), "Echo: hi");
+  // Calls from several threads at once, each with its own answer.
+  std::vector<std::future<std::string>> calls;
+  for (int i = 0; i < 8; ++i)
+    calls.push_back(std::async(std::launch::async, [&client, i] {
+      return text_of(client.call_tool("echo", {{"message", "m" + std::to_string(i)}}));
+    }));
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(calls[i].get(), "Echo: m" + std::to_string(i));
+  // A call the server refuses is a clear error, and the client goes on.
+  try {
+    client.call_tool("no-such-tool", json::object());
+    ADD_FAILURE() << "an unknown tool was called";
+  } catch (const cohort::mcp_error& e) {
+    EXPECT_EQ(e.kind, "mcp_error") << e.what();
+  }
+  EXPECT_EQ(text_of(client.call_tool("echo", {{"message", "still"}})), "Echo: still");
+}
+
+TEST_F(McpClient, ACallPastItsTimeoutFailsAndTheClientGoesOn) {
+  cohort::mcp_stdio_client client(everything());
+  auto started = std::chrono::steady_clock::now();
+  try {
+    client.call_tool("trigger-long-running-operation", {{"duration", 5}, {"steps", 5}}, 300);
+    ADD_FAILURE() << "no timeout";
+  } catch (const cohort::mcp_error& e) {
+    EXPECT_EQ(e.kind, "timeout") << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+  EXPECT_EQ(text_of(client.call_tool("echo", {{"message", "after"}})), "Echo: after");
+}
+
+TEST_F(McpClient, AServerKilledMidCallFailsTheCallAndStartsAgainOnTheNext) {
+  cohort::mcp_stdio_client client(everything());
+  EXPECT_EQ(text_of(client.call_tool("echo", {{"message", "first"}})), "Echo: first");
+  auto pid = client.pid();
+  ASSERT_GT(pid, 0);
+  auto call = std::async(std::launch::async, [&client] {
+    return client.call_tool("trigger-long-running-operation", {{"duration", 10}, {"steps", 10}});
+  });
+  std::this_thread::sleep_for(300ms);
+  auto killed = std::chrono::steady_clock::now();
+  ::kill(pid, SIGKILL);
+  try {
+    call.get();
+    ADD_FAILURE() << "the call outlived its server";
+  } catch (const cohort::mcp_error& e) {
+    EXPECT_EQ(e.kind, "mcp_unavailable") << e.what();
+    EXPECT_NE(std::string(e.what()).find("MCP server everything exited"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - killed, 2s);
+  EXPECT_EQ(text_of(client.call_tool("echo", {{"message", "again"}})), "Echo: again");
+  EXPECT_NE(client.pid(), pid);
+}
+
+TEST_F(McpClient, ACommandThatDoesNotExistIsAClearError) {
+  auto def = everything();
+  def.name = "ghost";
+  def.command = "cohort-no-such-mcp-server";
+  cohort::mcp_stdio_client client(def);
+  try {
+    client.list_tools();
+    ADD_FAILURE() << "a server that does not exist answered";
+  } catch (const cohort::mcp_error& e) {
+    EXPECT_EQ(e.kind, "mcp_unavailable") << e.what();
+    EXPECT_NE(std::string(e.what()).find("cannot start MCP server ghost (\"cohort-no-such-mcp-server\")"),
+              std::string::npos)
+        << e.what();
+  }
+}
