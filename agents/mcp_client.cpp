@@ -370,3 +370,23 @@ void mcp_stdio_client::stop() {
 }
 
 }  // namespace cohort
+
+namespace cohort {
+
+nlohmann::json mcp_output(const nlohmann::json& result) {
+  if (result.contains("structuredContent") && !result["structuredContent"].is_null()) return result["structuredContent"];
+  auto text = content_text(result);
+  if (!text.empty()) return text;
+  return result.value("content", nlohmann::json::array());
+}
+
+std::shared_ptr<mcp_stdio_client> mcp_registry::client(const mcp_server_def& def) {
+  nlohmann::json key{{"name", def.name}, {"command", def.command}, {"args", def.args}, {"env", def.env},
+                     {"timeout_ms", def.timeout_ms}};
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& c = clients_[key.dump()];
+  if (!c) c = std::make_shared<mcp_stdio_client>(def);
+  return c;
+}
+
+}  // namespace cohort

@@ -18,15 +18,9 @@
 
 #include <nlohmann/json.hpp>
 
-namespace cohort {
+#include "spec/scenario.hpp"
 
-struct mcp_server_def {
-  std::string name;                          // for messages
-  std::string command;                       // found on PATH
-  std::vector<std::string> args;
-  std::map<std::string, std::string> env;    // added to the runtime's environment
-  int timeout_ms = 30000;                    // each request's, unless a call says otherwise
-};
+namespace cohort {
 
 // kind: "mcp_unavailable" (the server did not start, or died), "timeout", "mcp_error"
 // (an error answer, or a tool result marked isError).
@@ -77,6 +71,21 @@ class mcp_stdio_client {
   int64_t next_id_ = 1;
   std::map<int64_t, std::shared_ptr<pending>> pending_;
   std::thread reader_;
+};
+
+// A tool result as a tool's output: its structuredContent, else the text of its
+// content, else the content itself (images, resources).
+nlohmann::json mcp_output(const nlohmann::json& result);
+
+// A runtime's MCP clients: one a server definition, started on first use, ended with
+// the registry (the runtime's end).
+class mcp_registry {
+ public:
+  std::shared_ptr<mcp_stdio_client> client(const mcp_server_def& def);
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<mcp_stdio_client>> clients_;  // by name and definition
 };
 
 }  // namespace cohort

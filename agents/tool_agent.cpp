@@ -27,14 +27,19 @@ result run_tool(const run_context& ctx, const agent_def& def, const task& t, Run
   result r;
   try {
     auto input = def.input.is_null() ? default_tool_input(ctx, t) : render_json(def.input, make_scope(ctx, t));
-    const auto& tool = ctx.tools->at(def.tool);
-    // A C++ tool sees one object: the names inherited are copied in only for it.
-    auto bindings = t.inherited ? flatten_bindings(t.bindings, t.inherited) : t.bindings;
-    r.output = tool(ToolCall{input, bindings, *ctx.input, t.path, run});
+    if (!def.mcp_server.empty()) {
+      if (!ctx.mcp_call) throw std::runtime_error("no MCP client in this runtime");
+      r.output = ctx.mcp_call(def.mcp_server, def.mcp_tool, input);
+    } else {
+      const auto& tool = ctx.tools->at(def.tool);
+      // A C++ tool sees one object: the names inherited are copied in only for it.
+      auto bindings = t.inherited ? flatten_bindings(t.bindings, t.inherited) : t.bindings;
+      r.output = tool(ToolCall{input, bindings, *ctx.input, t.path, run});
+    }
   } catch (const template_error& e) {
     r = failure(outcome::failed, "invalid_input", "agent " + def.name + ": " + e.what());
   } catch (const std::exception& e) {
-    r = failure(outcome::failed, "tool_error", "tool " + def.tool + ": " + e.what());
+    r = failure(outcome::failed, "tool_error", (def.mcp_server.empty() ? "tool " + def.tool : def.name) + ": " + e.what());
   }
   if (!r.ok()) r.error.message = t.path + ": " + r.error.message;
   r.stats.start_ms = now_ms();

@@ -2,6 +2,7 @@
 // What every actor of one run shares: the scenario, the tools, the model provider
 // actors and where events go. Read-only once the run starts.
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -21,6 +22,9 @@ struct run_context {
   std::shared_ptr<const scenario> spec;
   std::shared_ptr<const nlohmann::json> input;  // the run's input, {{input}} in templates (shared, not copied)
   std::shared_ptr<const std::map<std::string, Tool>> tools;
+  // Calls a tool of one of the scenario's MCP servers (server, tool, arguments) and
+  // returns its output; throws std::exception (set by the runtime, agents/mcp_client.hpp).
+  std::function<nlohmann::json(const std::string&, const std::string&, const nlohmann::json&)> mcp_call;
   std::map<std::string, caf::actor> models;  // model alias -> provider actor
   caf::actor events;                         // event sink
   bool all_events = true;                    // false: only pattern reports (nobody listens)

@@ -12,6 +12,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "agents/mcp_client.hpp"
 #include "coordination/barrier.hpp"
 #include "coordination/blackboard.hpp"
 #include "coordination/bus.hpp"
@@ -99,6 +100,7 @@ struct Runtime::impl {
   std::shared_ptr<std::map<std::string, Tool>> tools =
       std::make_shared<std::map<std::string, Tool>>(builtin_tools());
   std::map<std::string, ToolInfo> tool_infos = builtin_tool_infos();  // what models are told of tools
+  std::shared_ptr<mcp_registry> mcp = std::make_shared<mcp_registry>();  // the scenarios' MCP servers
   std::mutex runs_mutex;
   std::vector<std::weak_ptr<Run::state>> runs;
   // One HTTP client per lone plain endpoint for the runtime's life: runs share its
@@ -188,6 +190,7 @@ struct Runtime::impl {
     }
     for (auto& kv : pools) caf::anon_send_exit(kv.second, caf::exit_reason::user_shutdown);
     pools.clear();
+    mcp.reset();  // ends the MCP servers (by their process groups)
     for (auto& kv : http_clients) caf::anon_send_exit(kv.second, caf::exit_reason::user_shutdown);
     http_clients.clear();
     alive.reset();
@@ -230,6 +233,11 @@ void Runtime::register_tool(const std::string& name, Tool tool, ToolInfo info) {
 }
 
 namespace {
+// Lists an MCP server's tools through the runtime's client of it (started on first use).
+mcp_tool_lister mcp_lister(const std::shared_ptr<mcp_registry>& registry) {
+  return [registry](const mcp_server_def& def) { return registry->client(def)->list_tools(); };
+}
+
 std::vector<std::string> tool_names(const std::map<std::string, Tool>& tools) {
   std::vector<std::string> names;
   for (auto& kv : tools) names.push_back(kv.first);
@@ -239,7 +247,7 @@ std::vector<std::string> tool_names(const std::map<std::string, Tool>& tools) {
 
 Scenario Runtime::load_file(const std::string& path) const {
   Scenario s;
-  auto loaded = load_scenario_file(path, tool_names(*impl_->tools));
+  auto loaded = load_scenario_file(path, tool_names(*impl_->tools), mcp_lister(impl_->mcp));
   describe_registered_tools(loaded, impl_->tool_infos);
   s.impl_ = std::make_shared<const scenario>(std::move(loaded));
   return s;
@@ -252,7 +260,7 @@ Scenario Runtime::load(const nlohmann::json& doc, const std::string& origin) con
     throw scenario_error(origin, {e.detail});
   }
   Scenario s;
-  auto loaded = load_scenario(doc, origin, tool_names(*impl_->tools));
+  auto loaded = load_scenario(doc, origin, tool_names(*impl_->tools), mcp_lister(impl_->mcp));
   describe_registered_tools(loaded, impl_->tool_infos);
   s.impl_ = std::make_shared<const scenario>(std::move(loaded));
   return s;
@@ -269,6 +277,10 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   ctx->spec = spec;
   ctx->input = input ? std::make_shared<const nlohmann::json>(std::move(*input)) : spec->input;
   ctx->tools = impl_->tools;
+  ctx->mcp_call = [registry = impl_->mcp, spec = ctx->spec](const std::string& server, const std::string& tool,
+                                                            const nlohmann::json& arguments) {
+    return mcp_output(registry->client(spec->mcp_servers.at(server))->call_tool(tool, arguments));
+  };
   ctx->default_timeout_ms = impl_->options.default_timeout_ms;
   ctx->tool_slots = 4 * static_cast<size_t>(impl_->threads);
   ctx->default_max_concurrency = impl_->options.default_max_concurrency;

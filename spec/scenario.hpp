@@ -1,6 +1,7 @@
 #pragma once
 // A scenario: models, agents, the workflow tree and the input, loaded from JSON and
 // validated before anything runs. Every error names the JSON path and what is wrong.
+#include <functional>
 #include <map>
 #include <optional>
 #include <memory>
@@ -103,11 +104,23 @@ struct retry_policy {
 
 class json_schema;  // spec/json_schema.hpp
 
+// An MCP server whose tools agents may call: a child process spoken to over stdio
+// (agents/mcp_client.hpp).
+struct mcp_server_def {
+  std::string name;                          // for messages
+  std::string command;                       // found on PATH
+  std::vector<std::string> args;
+  std::map<std::string, std::string> env;    // added to the runtime's environment
+  int timeout_ms = 30000;                    // each request's
+};
+
 // One entry of an llm agent's "tools": the agent (or the workflow) that answers the
 // call, under the name the model sees, with the call's own timeout and retry.
 struct tool_use {
   std::string name;                // the function name the model calls
   std::string agent;               // "" for a workflow
+  std::string mcp_server;          // "mcp:server/tool" or "mcp:server" (every tool): expanded at load
+  std::string mcp_tool;
   nlohmann::json workflow;         // a workflow node that answers the call (its task: the arguments)
   std::string description;         // a workflow's own; an agent's comes from the agent
   nlohmann::json parameters;
@@ -138,6 +151,8 @@ struct agent_def {
   resource_needs needs;            // implied by the run (its agent limit, this agent's pool)
   agent_coordination coordination;
   bool detached = false;           // tool: runs on a thread of its own (may wait on the bus, barrier, board)
+  std::string mcp_server;          // tool: a tool of this MCP server (made by the loader: "mcp:server/tool")
+  std::string mcp_tool;
 
   // llm: the tools the model may call, and how the loop runs (docs/tools.md). Their
   // "tools" request array is added to params where the scenario is loaded.
@@ -265,6 +280,7 @@ struct scenario {
   std::string origin;              // the file it came from, or "<json>"
   std::map<std::string, model_def> models;
   std::map<std::string, agent_def> agents;
+  std::map<std::string, mcp_server_def> mcp_servers;
   std::shared_ptr<const workflow_node> workflow;
   std::shared_ptr<const nlohmann::json> input = std::make_shared<const nlohmann::json>(nlohmann::json::object());
   int timeout_ms = 0;              // whole run; 0 = the runtime default
@@ -290,13 +306,19 @@ class scenario_error : public std::runtime_error {
   std::vector<std::string> problems_;
 };
 
+// The tools of an MCP server (its tools/list), for agents whose "tools" name it; throws
+// std::exception saying why it could not list them. A Runtime lists them through its
+// MCP clients; without one, a scenario naming MCP tools does not load.
+using mcp_tool_lister = std::function<nlohmann::json(const mcp_server_def&)>;
+
 // Parses and validates. `tool_names` are the tools a tool agent may name.
-scenario load_scenario_file(const std::string& path, const std::vector<std::string>& tool_names);
+scenario load_scenario_file(const std::string& path, const std::vector<std::string>& tool_names,
+                            const mcp_tool_lister& list_mcp = {});
 scenario load_scenario(const nlohmann::json& doc, const std::string& origin,
-                       const std::vector<std::string>& tool_names);
+                       const std::vector<std::string>& tool_names, const mcp_tool_lister& list_mcp = {});
 // The same, taking the input out of `doc` instead of copying it (a large input).
 scenario load_scenario(nlohmann::json&& doc, const std::string& origin,
-                       const std::vector<std::string>& tool_names);
+                       const std::vector<std::string>& tool_names, const mcp_tool_lister& list_mcp = {});
 
 // The value at `path` ("input.items") in a run input, or nullptr.
 const nlohmann::json* input_value(const nlohmann::json& input, const std::string& path);

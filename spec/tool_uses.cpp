@@ -19,14 +19,26 @@ bool callable_name(const std::string& name) {
   return true;
 }
 
+// "mcp:server/tool" or "mcp:server": a tool of an MCP server, found when it is expanded.
+void split_mcp(tool_use& use) {
+  if (use.agent.rfind("mcp:", 0) != 0) return;
+  auto rest = use.agent.substr(4);
+  auto slash = rest.find('/');
+  use.mcp_server = rest.substr(0, slash);
+  use.mcp_tool = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  if (use.name == use.agent) use.name = use.mcp_tool;  // the tool's own name, unless one is given
+}
+
 tool_use read_use(const nlohmann::json& j, const std::string& at, std::vector<std::string>& problems) {
   tool_use use;
   if (j.is_string()) {
     use.agent = use.name = j.get<std::string>();
+    split_mcp(use);
     return use;
   }
   use.agent = j.value("agent", "");
   use.name = j.value("name", use.agent);
+  split_mcp(use);
   if (j.contains("workflow")) {  // the schema asks for a name and no agent then
     use.workflow = j["workflow"];
     use.description = j.value("description", "");
@@ -100,6 +112,10 @@ void read_tool_keys(agent_def& d, const nlohmann::json& a, const std::string& pa
   for (size_t i = 0; i < list.size(); ++i) {
     auto at = path + ".tools[" + std::to_string(i) + "]";
     auto use = read_use(list[i], at, problems);
+    if (!use.mcp_server.empty()) {  // named once the server's tools are known
+      d.tools.push_back(std::move(use));
+      continue;
+    }
     if (!callable_name(use.name))
       problems.push_back(at + ": \"" + use.name + "\" is not a name a model can call (1 to 64 of a-z, A-Z, 0-9, _ and -); "
                               "give one with {\"agent\", \"name\"}");

@@ -19,6 +19,15 @@ namespace cohort::detail {
 void read_tool_keys(agent_def& d, const nlohmann::json& a, const std::string& path,
                     std::vector<std::string>& problems);
 
+// "mcp_servers": each server's command, args, env and timeout.
+std::map<std::string, mcp_server_def> read_mcp_servers(const nlohmann::json& servers);
+
+// Each use of "mcp:server/tool" or "mcp:server" (every tool of it) becomes a use of a
+// tool agent made for that MCP tool, named "mcp:server/tool", with the description and
+// input schema the server lists (spec/mcp_tools.cpp).
+void expand_mcp_tools(std::map<std::string, agent_def>& agents, const std::map<std::string, mcp_server_def>& servers,
+                      const mcp_tool_lister& list, std::vector<std::string>& problems);
+
 // Once every agent is read: checks the uses against each other and adds each agent's
 // "tools" request array to its params.
 void settle_tool_uses(std::map<std::string, agent_def>& agents, std::vector<std::string>& problems);

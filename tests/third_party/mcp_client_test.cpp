@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "agents/mcp_client.hpp"
+#include "cohort/runtime.hpp"
 
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -116,5 +117,45 @@ TEST_F(McpClient, ACommandThatDoesNotExistIsAClearError) {
     EXPECT_NE(std::string(e.what()).find("cannot start MCP server ghost (\"cohort-no-such-mcp-server\")"),
               std::string::npos)
         << e.what();
+  }
+}
+
+// An agent whose tools are a real MCP server's: their descriptions and schemas are
+// what the server lists, calls run in parallel as branches, results go back to the model.
+TEST_F(McpClient, AnAgentCallsTheToolsOfAnMcpServer) {
+  auto server = everything();
+  json turns = json::array({json::array({{{"name", "echo"}, {"arguments", {{"message", "tides"}}}},
+                                         {{"name", "get-sum"}, {"arguments", {{"a", 2}, {"b", 3}}}}})});
+  json doc = {{"name", "mcp"},
+              {"mcp_servers", {{"everything", {{"command", server.command}, {"args", server.args}}}}},
+              {"models", {{"m", {{"provider", "sim"},
+                                 {"rules", json::array({{{"match", "research"}, {"tool_turns", turns},
+                                                         {"reply", "report: {{tool_results}}"}}})}}}}},
+              {"agents", {{"researcher", {{"model", "m"}, {"prompt", "research tides"},
+                                          {"tools", {"mcp:everything/echo", "mcp:everything/get-sum"}}}}}},
+              {"workflow", {{"agent", "researcher"}}}};
+  cohort::Runtime rt;
+  auto sc = rt.load(doc);
+  auto r = rt.run(sc);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.output, "report: Echo: tides\nThe sum of 2 and 3 is 5.");
+  // Arguments the server's schema refuses never reach it: they go back to the model.
+  turns[0][1]["arguments"] = {{"a", "two"}};
+  doc["models"]["m"]["rules"][0]["tool_turns"] = turns;
+  r = rt.run(rt.load(doc));
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_NE(r.output.get<std::string>().find("error (invalid_arguments): arguments"), std::string::npos) << r.output;
+  // A whole server: every tool it lists; an unknown one is a load error naming the path.
+  doc["agents"]["researcher"]["tools"] = {"mcp:everything"};
+  EXPECT_NO_THROW(rt.load(doc));
+  doc["agents"]["researcher"]["tools"] = {"mcp:everything/nope", "mcp:nowhere/x"};
+  try {
+    rt.load(doc);
+    ADD_FAILURE() << "unknown MCP tools loaded";
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("$.agents.researcher.tools[0]: MCP server everything has no tool \"nope\" (it has: echo"),
+              std::string::npos) << what;
+    EXPECT_NE(what.find("$.agents.researcher.tools[1]: unknown MCP server \"nowhere\""), std::string::npos) << what;
   }
 }

@@ -1,0 +1,131 @@
+// The MCP side of agents' tools, where the scenario is loaded: the "mcp_servers"
+// section, and each use of an MCP tool turned into a use of a tool agent made for it.
+#include <cctype>
+#include <set>
+
+#include "spec/json_schema.hpp"
+#include "spec/name_list.hpp"
+#include "spec/tool_uses.hpp"
+
+namespace cohort::detail {
+namespace {
+
+// A name a model can call (1 to 64 of a-z, A-Z, 0-9, _ and -) for an MCP tool's name.
+std::string function_name(const std::string& tool) {
+  std::string name;
+  for (unsigned char c : tool) name += std::isalnum(c) || c == '_' || c == '-' ? static_cast<char>(c) : '_';
+  return name.empty() ? "tool" : name.substr(0, 64);
+}
+
+// The tool agent that answers calls of one MCP tool: on a thread of its own, since the
+// call waits for the server.
+agent_def mcp_agent(const std::string& name, const std::string& server, const nlohmann::json& tool,
+                    const std::string& at, std::vector<std::string>& problems) {
+  agent_def a;
+  a.name = name;
+  a.type = agent_type::tool;
+  a.detached = true;
+  a.mcp_server = server;
+  a.mcp_tool = tool.value("name", "");
+  a.description = tool.value("description", "");
+  if (tool.contains("inputSchema") && tool["inputSchema"].is_object()) {
+    a.parameters = tool["inputSchema"];
+    a.parameters.erase("$schema");  // the draft it names is not one a model needs
+    a.arguments_schema = compile_schema_at(a.parameters, at + " (the inputSchema of " + name + ")", problems);
+  }
+  return a;
+}
+
+// One server's tools, listed once a load.
+class tool_lists {
+ public:
+  tool_lists(const std::map<std::string, mcp_server_def>& servers, const mcp_tool_lister& list)
+      : servers_(servers), list_(list) {}
+
+  const nlohmann::json* of(const std::string& server, const std::string& at, std::vector<std::string>& problems) {
+    if (auto it = listed_.find(server); it != listed_.end()) return it->second.is_array() ? &it->second : nullptr;
+    auto& tools = listed_[server];
+    auto def = servers_.find(server);
+    if (def == servers_.end()) {
+      problems.push_back(at + ": unknown MCP server \"" + server + "\" (" + known_keys(servers_) + " in \"mcp_servers\")");
+    } else if (!list_) {
+      problems.push_back(at + ": MCP tools are listed by a cohort Runtime (load the scenario through one)");
+    } else {
+      try {
+        tools = list_(def->second);
+      } catch (const std::exception& e) {
+        problems.push_back("$.mcp_servers." + server + ": cannot list its tools: " + e.what());
+      }
+    }
+    return tools.is_array() ? &tools : nullptr;
+  }
+
+ private:
+  const std::map<std::string, mcp_server_def>& servers_;
+  const mcp_tool_lister& list_;
+  std::map<std::string, nlohmann::json> listed_;
+};
+
+}  // namespace
+
+std::map<std::string, mcp_server_def> read_mcp_servers(const nlohmann::json& servers) {
+  std::map<std::string, mcp_server_def> out;
+  for (auto& [name, s] : servers.items()) {
+    mcp_server_def def;
+    def.name = name;
+    def.command = s.value("command", "");
+    def.args = s.value("args", std::vector<std::string>{});
+    def.env = s.value("env", std::map<std::string, std::string>{});
+    def.timeout_ms = s.value("timeout_ms", def.timeout_ms);
+    out.emplace(name, std::move(def));
+  }
+  return out;
+}
+
+void expand_mcp_tools(std::map<std::string, agent_def>& agents, const std::map<std::string, mcp_server_def>& servers,
+                      const mcp_tool_lister& list, std::vector<std::string>& problems) {
+  tool_lists lists(servers, list);
+  std::map<std::string, agent_def> made;  // the MCP tool agents, by name
+  for (auto& [name, agent] : agents) {
+    std::vector<tool_use> uses;
+    std::set<std::string> names;
+    for (size_t i = 0; i < agent.tools.size(); ++i) {
+      auto& use = agent.tools[i];
+      auto at = "$.agents." + name + ".tools[" + std::to_string(i) + "]";
+      if (use.mcp_server.empty()) {
+        names.insert(use.name);
+        uses.push_back(std::move(use));
+        continue;
+      }
+      const auto* tools = lists.of(use.mcp_server, at, problems);
+      if (!tools) continue;
+      bool found = false;
+      for (const auto& tool : *tools) {
+        auto tool_name = tool.is_object() && tool.contains("name") && tool["name"].is_string() ? tool["name"].get<std::string>() : "";
+        if (tool_name.empty() || (!use.mcp_tool.empty() && tool_name != use.mcp_tool)) continue;
+        found = true;
+        auto agent_name = "mcp:" + use.mcp_server + "/" + tool_name;
+        if (!made.count(agent_name)) made.emplace(agent_name, mcp_agent(agent_name, use.mcp_server, tool, at, problems));
+        auto expanded = use;
+        expanded.agent = agent_name;
+        expanded.mcp_server.clear();
+        expanded.name = !use.mcp_tool.empty() && !use.name.empty() && use.name != use.mcp_tool ? use.name
+                                                                                                  : function_name(tool_name);
+        if (!names.insert(expanded.name).second)
+          problems.push_back(at + ": a second tool named \"" + expanded.name + "\" (from MCP server " + use.mcp_server + ")");
+        uses.push_back(std::move(expanded));
+      }
+      if (!found && !use.mcp_tool.empty()) {
+        std::vector<std::string> offered;
+        for (const auto& tool : *tools)
+          if (tool.is_object() && tool.contains("name") && tool["name"].is_string()) offered.push_back(tool["name"]);
+        problems.push_back(at + ": MCP server " + use.mcp_server + " has no tool \"" + use.mcp_tool + "\" (it has: " +
+                           join(offered, ", ") + ")");
+      }
+    }
+    agent.tools = std::move(uses);
+  }
+  for (auto& [name, a] : made) agents.emplace(name, std::move(a));
+}
+
+}  // namespace cohort::detail
