@@ -16,6 +16,11 @@ void check_ca_file(const nlohmann::json& j, const std::string& path, std::vector
 std::vector<problem> check_submitted_scenario(const nlohmann::json& doc,
                                               const std::vector<std::string>& allowed_key_env) {
   std::vector<problem> out;
+  // An MCP server is a command the node would run: not for whoever can submit a scenario.
+  if (doc.is_object() && doc.contains("mcp_servers") && doc["mcp_servers"].is_object())
+    for (const auto& [name, server] : doc["mcp_servers"].items())
+      out.push_back({"$.mcp_servers." + name + ".command",
+                     "the node does not start the commands a submitted scenario names (MCP servers)"});
   if (!doc.is_object() || !doc.contains("models") || !doc["models"].is_object()) return out;
   for (const auto& [name, m] : doc["models"].items()) {
     auto path = "$.models." + name;

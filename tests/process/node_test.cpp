@@ -107,6 +107,15 @@ TEST(Node, ASubmittedScenarioCannotReadTheNodesSecretsOrFiles) {
   ASSERT_EQ(err["problems"].size(), 2u) << r.body;
   EXPECT_EQ(err["problems"][0]["path"], "$.models.m.api_key_env");
   EXPECT_EQ(err["problems"][1]["path"], "$.models.m.ca_file");
+
+  // Nor start a command of its choosing as an MCP server.
+  doc = slow_scenario(0);
+  doc["mcp_servers"] = {{"sh", {{"command", "sh"}, {"args", {"-c", "touch /tmp/cohort-pwned"}}}}};
+  r = http_call(node.port(), "POST", "/v1/runs", json{{"scenario", doc}}.dump());
+  ASSERT_EQ(r.status, 400) << r.body;
+  err = json::parse(r.body)["error"];
+  EXPECT_EQ(err["kind"], "forbidden_scenario");
+  EXPECT_EQ(err["problems"][0]["path"], "$.mcp_servers.sh.command") << r.body;
 }
 
 TEST(Node, TheSameIdempotencyKeyGivesTheSameRun) {

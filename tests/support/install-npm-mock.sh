@@ -11,9 +11,10 @@ version=0.1.29
 # The official OpenAI client, run against `cohort mock-llm` (tests/third_party).
 client=openai
 client_version=4.104.0
-# A reference MCP server, for cohort's MCP client.
+# Reference MCP servers, for cohort's MCP client and examples/mcp-files.json.
 mcp=@modelcontextprotocol/server-everything
 mcp_version=2026.8.31
+mcp_fs=@modelcontextprotocol/server-filesystem
 
 if [ -n "${COHORT_SKIP_NPM_MOCK:-}" ]; then
   echo "cohort: COHORT_SKIP_NPM_MOCK is set: not installing $package"
@@ -23,7 +24,9 @@ fi
 manifest="$dir/node_modules/$package/package.json"
 client_manifest="$dir/node_modules/$client/package.json"
 mcp_manifest="$dir/node_modules/$mcp/package.json"
-if [ -f "$manifest" ] && [ -f "$client_manifest" ] && [ -f "$mcp_manifest" ] && command -v node >/dev/null &&
+mcp_fs_manifest="$dir/node_modules/$mcp_fs/package.json"
+if [ -f "$manifest" ] && [ -f "$client_manifest" ] && [ -f "$mcp_manifest" ] && [ -f "$mcp_fs_manifest" ] &&
+   command -v node >/dev/null &&
    [ "$(node -p "require('$manifest').version" 2>/dev/null)" = "$version" ] &&
    [ "$(node -p "require('$client_manifest').version" 2>/dev/null)" = "$client_version" ] &&
    [ "$(node -p "require('$mcp_manifest').version" 2>/dev/null)" = "$mcp_version" ]; then
@@ -45,10 +48,11 @@ mkdir -p "$dir"
 cd "$dir"
 [ -f package.json ] || echo '{"name": "cohort-npm-mock", "private": true}' >package.json
 if ! npm install --no-audit --no-fund --save-exact --fetch-retries=1 --fetch-timeout=60000 \
-     "$package@$version" "$client@$client_version" "$mcp@$mcp_version" >npm-install.log 2>&1; then
+     "$package@$version" "$client@$client_version" "$mcp@$mcp_version" "$mcp_fs@$mcp_version" \
+     >npm-install.log 2>&1; then
   echo "cohort: could not install $package@$version from the npm registry into $dir:" >&2
   tail -n 20 npm-install.log >&2
   echo "cohort: the third-party mock test needs it (COHORT_SKIP_NPM_MOCK=1 skips that test on purpose)" >&2
   exit 1
 fi
-echo "cohort: installed $package@$version, $client@$client_version and $mcp@$mcp_version in $dir"
+echo "cohort: installed $package@$version, $client@$client_version, $mcp@$mcp_version and $mcp_fs in $dir"

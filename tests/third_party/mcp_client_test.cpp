@@ -2,11 +2,14 @@
 // @modelcontextprotocol/server-everything (installed by the npm fixture): the
 // handshake, tools/list, calls in parallel, a timeout, a server killed in the middle
 // of a call (the call fails at once, the next one starts the server again), and a
-// command that does not exist.
+// command that does not exist; an agent using a server's tools; the files example with
+// @modelcontextprotocol/server-filesystem.
 #include <signal.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <thread>
 #include <vector>
@@ -158,4 +161,30 @@ TEST_F(McpClient, AnAgentCallsTheToolsOfAnMcpServer) {
               std::string::npos) << what;
     EXPECT_NE(what.find("$.agents.researcher.tools[1]: unknown MCP server \"nowhere\""), std::string::npos) << what;
   }
+}
+
+// examples/mcp-files.json against the filesystem server (installed by the fixture rather
+// than fetched by npx), run from the repository's root as its description says.
+TEST_F(McpClient, TheFilesExampleReadsTheNotesThroughTheFilesystemServer) {
+  auto doc = json::parse(std::ifstream(std::string(COHORT_SOURCE_DIR) + "/examples/mcp-files.json"));
+  doc["mcp_servers"]["fs"]["command"] = "node";
+  doc["mcp_servers"]["fs"]["args"] = {
+      std::string(COHORT_NPM_MOCK_DIR) + "/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js",
+      "examples/notes"};
+  auto here = std::filesystem::current_path();
+  std::filesystem::current_path(COHORT_SOURCE_DIR);
+  cohort::RunResult r;
+  {
+    cohort::Runtime rt;
+    r = rt.run(rt.load(doc));
+  }
+  std::filesystem::current_path(here);
+  ASSERT_TRUE(r.ok()) << r.error;
+  auto text = r.output.get<std::string>();
+  EXPECT_NE(text.find("Tool calls now run as branches"), std::string::npos) << text;
+  EXPECT_NE(text.find("group commit"), std::string::npos) << text;
+  const auto& report = r.reports.at("reader");
+  EXPECT_EQ(report["turns"], 3);
+  EXPECT_NE(report["transcript"][1]["content"].get<std::string>().find("standup-2026-12-02.md"), std::string::npos)
+      << report["transcript"][1];
 }
