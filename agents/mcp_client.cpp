@@ -33,6 +33,7 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 
 constexpr size_t max_line = size_t{16} << 20;  // one message from the server
+constexpr size_t max_tools = 1000;             // one server's
 constexpr const char* protocol_version = "2025-06-18";
 
 void close_fd(int& fd) {
@@ -111,6 +112,9 @@ nlohmann::json mcp_stdio_client::list_tools() {
     auto result = request("tools/list", params, def_.timeout_ms);
     if (result.contains("tools") && result["tools"].is_array())
       for (auto& t : result["tools"]) tools.push_back(std::move(t));
+    // Each becomes an agent with a compiled schema: a server's flood stops here.
+    if (tools.size() > max_tools)
+      throw mcp_error("mcp_error", "MCP server " + def_.name + " lists more than " + std::to_string(max_tools) + " tools");
     auto next = result.find("nextCursor");
     if (next == result.end() || !next->is_string() || next->get<std::string>().empty()) break;
     params = {{"cursor", *next}};
@@ -378,6 +382,10 @@ nlohmann::json mcp_output(const nlohmann::json& result) {
   auto text = content_text(result);
   if (!text.empty()) return text;
   return result.value("content", nlohmann::json::array());
+}
+
+mcp_tool_lister mcp_registry::lister() {
+  return [self = shared_from_this()](const mcp_server_def& def) { return self->client(def)->list_tools(); };
 }
 
 std::shared_ptr<mcp_stdio_client> mcp_registry::client(const mcp_server_def& def) {

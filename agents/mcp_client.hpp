@@ -79,9 +79,12 @@ nlohmann::json mcp_output(const nlohmann::json& result);
 
 // A runtime's MCP clients: one a server definition, started on first use, ended with
 // the registry (the runtime's end).
-class mcp_registry {
+class mcp_registry : public std::enable_shared_from_this<mcp_registry> {
  public:
   std::shared_ptr<mcp_stdio_client> client(const mcp_server_def& def);
+
+  // What the scenario loader lists a server's tools with: this registry's client of it.
+  mcp_tool_lister lister();
 
  private:
   std::mutex mutex_;

@@ -233,11 +233,6 @@ void Runtime::register_tool(const std::string& name, Tool tool, ToolInfo info) {
 }
 
 namespace {
-// Lists an MCP server's tools through the runtime's client of it (started on first use).
-mcp_tool_lister mcp_lister(const std::shared_ptr<mcp_registry>& registry) {
-  return [registry](const mcp_server_def& def) { return registry->client(def)->list_tools(); };
-}
-
 std::vector<std::string> tool_names(const std::map<std::string, Tool>& tools) {
   std::vector<std::string> names;
   for (auto& kv : tools) names.push_back(kv.first);
@@ -247,7 +242,7 @@ std::vector<std::string> tool_names(const std::map<std::string, Tool>& tools) {
 
 Scenario Runtime::load_file(const std::string& path) const {
   Scenario s;
-  auto loaded = load_scenario_file(path, tool_names(*impl_->tools), mcp_lister(impl_->mcp));
+  auto loaded = load_scenario_file(path, tool_names(*impl_->tools), impl_->mcp->lister());
   describe_registered_tools(loaded, impl_->tool_infos);
   s.impl_ = std::make_shared<const scenario>(std::move(loaded));
   return s;
@@ -260,7 +255,7 @@ Scenario Runtime::load(const nlohmann::json& doc, const std::string& origin) con
     throw scenario_error(origin, {e.detail});
   }
   Scenario s;
-  auto loaded = load_scenario(doc, origin, tool_names(*impl_->tools), mcp_lister(impl_->mcp));
+  auto loaded = load_scenario(doc, origin, tool_names(*impl_->tools), impl_->mcp->lister());
   describe_registered_tools(loaded, impl_->tool_infos);
   s.impl_ = std::make_shared<const scenario>(std::move(loaded));
   return s;

@@ -42,12 +42,44 @@ const nlohmann::json* value_at(const nlohmann::json& doc, const std::vector<std:
   return cur->is_structured() ? nullptr : cur;
 }
 
+// valijson checks "pattern", "patternProperties" and some "format"s with std::regex,
+// which recurses per character: a long string from a model (or a scenario) crashed the
+// process. Those keywords are left out of what valijson sees; a property that only a
+// patternProperties entry allowed is then allowed by any name. Walked by keyword, so a
+// property that is itself named "pattern" stays.
+nlohmann::json without_regexes(const nlohmann::json& schema) {
+  if (!schema.is_object()) return schema;
+  static const std::set<std::string> one_schema{"items", "additionalItems", "additionalProperties", "not", "if", "then",
+                                                "else", "contains", "propertyNames"};
+  static const std::set<std::string> schema_lists{"allOf", "anyOf", "oneOf", "items"};
+  static const std::set<std::string> schema_maps{"properties", "definitions", "$defs", "dependencies"};
+  auto out = nlohmann::json::object();
+  for (const auto& [key, value] : schema.items()) {
+    if (key == "pattern" || key == "format" || key == "patternProperties") continue;
+    if (schema_maps.count(key) && value.is_object()) {
+      auto& map = out[key] = nlohmann::json::object();
+      for (const auto& [name, sub] : value.items()) map[name] = without_regexes(sub);
+    } else if (schema_lists.count(key) && value.is_array()) {
+      auto& list = out[key] = nlohmann::json::array();
+      for (const auto& sub : value) list.push_back(without_regexes(sub));
+    } else if (one_schema.count(key)) {
+      out[key] = without_regexes(value);
+    } else {
+      out[key] = value;
+    }
+  }
+  if (schema.contains("patternProperties") && out.value("additionalProperties", nlohmann::json()) == false)
+    out.erase("additionalProperties");
+  return out;
+}
+
 }  // namespace
 
 json_schema::json_schema(const nlohmann::json& schema) : schema_(std::make_unique<valijson::Schema>()) {
   try {
     valijson::SchemaParser parser;
-    valijson::adapters::NlohmannJsonAdapter adapter(schema);
+    auto checked = without_regexes(schema);
+    valijson::adapters::NlohmannJsonAdapter adapter(checked);
     parser.populateSchema(adapter, *schema_);
   } catch (const std::exception& e) {
     throw std::invalid_argument(std::string("not a JSON Schema cohort can read: ") + e.what());

@@ -1,6 +1,8 @@
 #pragma once
 // A JSON Schema compiled once (valijson), checked many times: the scenario format's
 // own schema, and the parameters a tool declares. Each problem names its JSON path.
+// "pattern", "patternProperties" and "format" are not checked: valijson runs them with
+// std::regex, which a long string (from a model, a scenario) crashes.
 #include <memory>
 #include <string>
 #include <vector>

@@ -1,6 +1,5 @@
 // The MCP side of agents' tools, where the scenario is loaded: the "mcp_servers"
 // section, and each use of an MCP tool turned into a use of a tool agent made for it.
-#include <cctype>
 #include <set>
 
 #include "spec/json_schema.hpp"
@@ -9,13 +8,6 @@
 
 namespace cohort::detail {
 namespace {
-
-// A name a model can call (1 to 64 of a-z, A-Z, 0-9, _ and -) for an MCP tool's name.
-std::string function_name(const std::string& tool) {
-  std::string name;
-  for (unsigned char c : tool) name += std::isalnum(c) || c == '_' || c == '-' ? static_cast<char>(c) : '_';
-  return name.empty() ? "tool" : name.substr(0, 64);
-}
 
 // The tool agent that answers calls of one MCP tool: on a thread of its own, since the
 // call waits for the server.
@@ -110,7 +102,7 @@ void expand_mcp_tools(std::map<std::string, agent_def>& agents, const std::map<s
         expanded.agent = agent_name;
         expanded.mcp_server.clear();
         expanded.name = !use.mcp_tool.empty() && !use.name.empty() && use.name != use.mcp_tool ? use.name
-                                                                                                  : function_name(tool_name);
+                                                                                                  : as_callable_name(tool_name);
         if (!names.insert(expanded.name).second)
           problems.push_back(at + ": a second tool named \"" + expanded.name + "\" (from MCP server " + use.mcp_server + ")");
         uses.push_back(std::move(expanded));

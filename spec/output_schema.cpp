@@ -1,20 +1,9 @@
 #include "spec/output_schema.hpp"
 
-#include <cctype>
-
 #include "spec/json_schema.hpp"
+#include "spec/tool_uses.hpp"
 
 namespace cohort {
-namespace {
-
-// response_format's json_schema.name: 1 to 64 of a-z, A-Z, 0-9, _ and -.
-std::string schema_name(const std::string& agent) {
-  std::string name;
-  for (unsigned char c : agent) name += std::isalnum(c) || c == '_' || c == '-' ? static_cast<char>(c) : '_';
-  return name.substr(0, 64);
-}
-
-}  // namespace
 
 void read_output_schema(agent_def& d, const nlohmann::json& a, const model_def& model, const std::string& path,
                         std::vector<std::string>& problems) {
@@ -27,7 +16,7 @@ void read_output_schema(agent_def& d, const nlohmann::json& a, const model_def& 
   if (model.takes_json_schema) {
     d.params["response_format"] = {
         {"type", "json_schema"},
-        {"json_schema", {{"name", schema_name(d.name)}, {"schema", d.output_schema}, {"strict", false}}}};
+        {"json_schema", {{"name", detail::as_callable_name(d.name)}, {"schema", d.output_schema}, {"strict", false}}}};
   } else {
     d.schema_instruction = "Answer with one JSON value only, no prose and no code fences, matching this JSON Schema:\n" +
                            d.output_schema.dump();

@@ -1,6 +1,7 @@
 #include "spec/scenario.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <limits>
 #include <fstream>
@@ -262,7 +263,13 @@ class loader {
       return out_.resource_names.size() - 1;
     };
     const auto declared = doc_.value("resources", nlohmann::json::object());
-    for (auto& [name, capacity] : declared.items()) add(name, capacity.get<int>());
+    for (auto& [name, capacity] : declared.items()) {
+      // Checked here, not by the JSON Schema's pattern: valijson's std::regex crashed on a long name.
+      auto plain = [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '.' || c == '-'; };
+      if (name.empty() || !std::all_of(name.begin(), name.end(), plain))
+        problem("$.resources", "\"" + name.substr(0, 64) + "\" is not a resource name (letters, digits, '_', '.', '-')");
+      add(name, capacity.get<int>());
+    }
     out_.max_concurrency = doc_.value("max_concurrency", 0);
     std::optional<size_t> run_limit;
     if (out_.max_concurrency > 0) run_limit = add("run:agents", out_.max_concurrency);
@@ -369,35 +376,6 @@ scenario load_scenario_file(const std::string& path, const std::vector<std::stri
     throw scenario_error(path, {std::string("not valid JSON: ") + e.what()});
   }
   return load_scenario(std::move(doc), path, tool_names, list_mcp);
-}
-
-const nlohmann::json* input_value(const nlohmann::json& input, const std::string& path) {
-  static const nlohmann::json no_bindings = nlohmann::json::object();
-  return template_scope(no_bindings, input).find(template_refs("{{" + path + "}}")[0].segments);
-}
-
-void validate_input(const scenario& s, const nlohmann::json& input) {
-  std::vector<std::string> problems;
-  std::function<void(const workflow_node&)> walk = [&](const workflow_node& n) {
-    if (n.kind == node_kind::fan_out && n.over.rfind("input", 0) == 0) {
-      const auto* v = input_value(input, n.over);
-      if (!v) problems.push_back(n.json_path + ".over: \"" + n.over + "\" is not in the input");
-      else if (!v->is_array())
-        problems.push_back(n.json_path + ".over: \"" + n.over + "\" must be an array, is " +
-                           v->type_name());
-    }
-    for (const auto& g : n.simulation.population) {
-      if (g.instances_from.rfind("input", 0) != 0) continue;
-      const auto* v = input_value(input, g.instances_from);
-      if (!v) problems.push_back(g.json_path + ".instances_from: \"" + g.instances_from + "\" is not in the input");
-      else if (!v->is_array() || v->empty())
-        problems.push_back(g.json_path + ".instances_from: \"" + g.instances_from + "\" must be a non-empty array");
-    }
-    for (auto& c : n.children) walk(*c);
-    if (n.each) walk(*n.each);
-  };
-  walk(*s.workflow);
-  if (!problems.empty()) throw scenario_error(s.origin + " (input)", problems);
 }
 
 }  // namespace cohort

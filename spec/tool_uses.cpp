@@ -11,14 +11,6 @@
 namespace cohort::detail {
 namespace {
 
-// What OpenAI accepts as a function name (and every compatible server with it).
-bool callable_name(const std::string& name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (unsigned char c : name)
-    if (!std::isalnum(c) && c != '_' && c != '-') return false;
-  return true;
-}
-
 // "mcp:server/tool" or "mcp:server": a tool of an MCP server, found when it is expanded.
 void split_mcp(tool_use& use) {
   if (use.agent.rfind("mcp:", 0) != 0) return;
@@ -97,6 +89,17 @@ class cycle_finder {
 };
 
 }  // namespace
+
+bool callable_name(const std::string& name) {
+  auto allowed = [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-'; };
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), allowed);
+}
+
+std::string as_callable_name(const std::string& name) {
+  std::string out;
+  for (unsigned char c : name) out += std::isalnum(c) || c == '_' || c == '-' ? static_cast<char>(c) : '_';
+  return out.empty() ? "tool" : out.substr(0, 64);
+}
 
 void read_tool_keys(agent_def& d, const nlohmann::json& a, const std::string& path,
                     std::vector<std::string>& problems) {

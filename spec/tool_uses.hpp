@@ -14,6 +14,11 @@
 
 namespace cohort::detail {
 
+// What OpenAI (and every compatible server) takes as a function name: 1 to 64 of a-z,
+// A-Z, 0-9, _ and -. as_callable_name makes one of any name (the others become _).
+bool callable_name(const std::string& name);
+std::string as_callable_name(const std::string& name);
+
 // An agent's own keys about tools: "tools", "max_turns", "on_tool_error",
 // "max_tool_concurrency", and as a tool "description" and "parameters".
 void read_tool_keys(agent_def& d, const nlohmann::json& a, const std::string& path,

@@ -269,3 +269,16 @@ TEST(HostileInputCli, BadSettingsAreRefused) {
   EXPECT_EQ(timeout.code, 2);
   EXPECT_NE(timeout.err.find("\"run_timeout_ms\" must be an integer from 1"), std::string::npos) << timeout.err;
 }
+
+// The scenario schema's resource-name pattern ran in valijson's std::regex, which
+// crashed (SIGSEGV) on a 200 KB name; the loader checks names itself.
+TEST(HostileInput, AHugeResourceNameIsAClearError) {
+  cohort::Runtime rt(test_options());
+  json doc = {{"resources", {{std::string(200000, 'a'), 1}, {"gpu:0", 1}}},
+              {"agents", {{"x", {{"type", "tool"}, {"tool", "echo"}}}}},
+              {"workflow", {{"agent", "x"}}}};
+  auto problems = load_problems(rt, doc);
+  EXPECT_NE(problems.find("\"gpu:0\" is not a resource name"), std::string::npos) << problems.substr(0, 500);
+  doc["resources"].erase("gpu:0");
+  EXPECT_EQ(load_problems(rt, doc), "");
+}

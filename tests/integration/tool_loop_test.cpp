@@ -181,6 +181,26 @@ TEST(ToolLoop, AFloodOfCallsInOneAnswerIsCut) {
   EXPECT_EQ(report["transcript"][0]["tool_calls"].size(), 128u);
 }
 
+TEST(ToolLoop, ALongArgumentAgainstASchemaPatternDoesNotCrash) {
+  // valijson checks "pattern" with std::regex, which recursed per character and crashed
+  // on a string this long: patterns are not checked, the rest of the schema is.
+  cohort::Runtime rt(test_options());
+  std::atomic<int> adds{0};
+  rt.register_tool("calc", adder(adds));
+  std::string long_text(200000, 'a');
+  auto turns = json::array({json::array({call("search", {{"q", long_text}}), call("search", {{"q", 7}})})});
+  auto doc = researcher_scenario(turns, {"search"});
+  doc["agents"]["search"]["parameters"]["properties"]["q"]["pattern"] = "^(a|b)*c$";
+  doc["agents"]["search"]["parameters"]["properties"]["q"]["format"] = "date-time";
+  doc["agents"]["search"]["parameters"]["patternProperties"] = {{"^x", {{"type", "string"}}}};
+  doc["agents"]["search"]["parameters"]["additionalProperties"] = false;
+  auto r = rt.run(rt.load(doc));
+  ASSERT_TRUE(r.ok()) << r.error;
+  const auto& calls = r.reports.at("researcher")["calls"];
+  EXPECT_EQ(calls[0]["status"], "succeeded");
+  EXPECT_EQ(calls[1]["status"], "refused");  // "type": "string" still holds
+}
+
 TEST(ToolLoop, MaxTurnsEndsTheLoopWithTheTranscript) {
   cohort::Runtime rt(test_options());
   std::atomic<int> adds{0};
