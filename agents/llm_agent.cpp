@@ -20,8 +20,6 @@
 namespace cohort {
 namespace {
 
-std::atomic<uint64_t> next_request_id{1};
-
 // Models like to wrap JSON in ```json fences; accept that.
 std::string strip_fences(const std::string& text) {
   auto b = text.find_first_not_of(" \t\r\n");
@@ -174,7 +172,7 @@ class llm_agent_logic {
       settle(failure(outcome::failed, "invalid_input", "agent " + def_->name + ": " + e.what()));
       return;
     }
-    req.id = next_request_id++;
+    req.id = next_model_request_id();
     req.path = current_.path;
     req.params = def_->params;
     req.attempt = current_.attempt;

@@ -21,6 +21,8 @@ CLI::App* add_serve_command(CLI::App& app, serve_flags& f) {
   serve->add_option("--port", f.node.port, "port (0: any free port, printed on stdout)")->capture_default_str();
   serve->add_option("--data", f.node.data_dir, "directory of the run store (SQLite)")->capture_default_str();
   serve->add_option("--scenarios", f.node.scenarios_dir, "directory of scenarios clients may name (NAME.json)");
+  serve->add_option("--models", f.node.models_file,
+                    "the router's models, {\"models\": {...}} as in a scenario: /v1/chat/completions routes to them");
   serve->add_option("--token-env", f.token_env, "environment variable holding the bearer token clients must send");
   serve->add_option("--allowed-key-env", f.allowed_key_env,
                     "api_key_env names a submitted scenario may use (comma-separated; default none)");

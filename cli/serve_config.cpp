@@ -73,12 +73,13 @@ void apply_node_config(const CLI::App& serve, const nlohmann::json& doc, const s
   if (!node.is_object()) throw std::runtime_error(where + ": $.node must be an object");
   constexpr int64_t int_max = std::numeric_limits<int>::max();
   node_settings s(serve, node, where);
-  s.check_known({"bind", "port", "data", "scenarios", "token_env", "allowed_key_env", "max_runs", "queue",
+  s.check_known({"bind", "port", "data", "scenarios", "models", "token_env", "allowed_key_env", "max_runs", "queue",
                  "max_body_bytes", "watcher_queue", "keep_runs", "keep_days", "drain_s"});
   s.text("bind", "--bind", f.node.bind);
   s.integer("port", "--port", f.node.port, 0, 65535);
   s.text("data", "--data", f.node.data_dir);
   s.text("scenarios", "--scenarios", f.node.scenarios_dir);
+  s.text("models", "--models", f.node.models_file);
   s.text("token_env", "--token-env", f.token_env);
   s.names("allowed_key_env", "--allowed-key-env", f.allowed_key_env);
   s.integer("max_runs", "--max-runs", f.node.max_runs, 1, 100000);

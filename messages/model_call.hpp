@@ -1,6 +1,7 @@
 #pragma once
 // model_request / model_reply: what an llm agent asks of a model provider actor
 // (the in-process `sim` model or an HTTP client for an OpenAI-compatible endpoint).
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -10,6 +11,13 @@
 #include "messages/result.hpp"
 
 namespace cohort {
+
+// A new request id, unique in the process: a model pool serves llm agents and the
+// node's router alike, and matches replies and cancels by it.
+inline uint64_t next_model_request_id() {
+  static std::atomic<uint64_t> next{1};
+  return next++;
+}
 
 struct model_request {
   uint64_t id = 0;           // unique per process; a cancel names it

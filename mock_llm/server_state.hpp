@@ -114,13 +114,18 @@ class server_state {
   }
 
   // Requests by each "X-..." header they carried, with its value ("X-Team: red"):
-  // shows that configured extra headers arrive.
+  // shows that configured extra headers arrive, and where a workflow's calls went
+  // (X-Workflow-Id). At most 10,000 distinct ones are kept: the header set of a long
+  // benchmark must not grow the server without bound.
   void count_extra_headers(const string_request& req) {
     for (const auto& field : req) {
       auto name = field.name_string();
       if (name.size() < 2 || (name[0] != 'x' && name[0] != 'X') || name[1] != '-') continue;
+      auto key = std::string(name) + ": " + std::string(field.value());
       std::lock_guard<std::mutex> lock(headers_mutex_);
-      ++extra_headers_[std::string(name) + ": " + std::string(field.value())];
+      auto it = extra_headers_.find(key);
+      if (it != extra_headers_.end()) ++it->second;
+      else if (extra_headers_.size() < 10000) extra_headers_.emplace(std::move(key), 1);
     }
   }
 

@@ -55,6 +55,19 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
     });
   }
 
+  void deliver_data(const std::string& data) override {
+    asio::post(stream_.get_executor(), [self = shared_from_this(), text = "data: " + data + "\n\n"]() mutable {
+      self->queue_event(std::move(text));
+    });
+  }
+
+  void on_close(std::function<void()> hangup) override {
+    asio::post(stream_.get_executor(), [self = shared_from_this(), hangup = std::move(hangup)]() mutable {
+      if (self->closed_) return hangup();
+      self->hangup_ = std::move(hangup);
+    });
+  }
+
   void end() override {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
       self->ending_ = true;
@@ -107,16 +120,34 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
       reply = handler_(req);
     } catch (const std::exception& e) {
       spdlog::error("node: {} {} failed: {}", std::string(req.method_string()), std::string(req.target()), e.what());
-      reply = http_reply{500, error_json("internal", "the node failed to answer this request"), "application/json", {}, {}};
+      reply = text_reply(500, error_json("internal", "the node failed to answer this request"));
     }
-    keep_alive_ = req.keep_alive() && !reply.stream;
-    if (observer_.answered) {
-      std::string target(req.target());
-      observer_.answered(target.substr(0, target.find('?')), reply.stream ? 200 : reply.status,
+    std::string target(req.target());
+    target = target.substr(0, target.find('?'));
+    keep_alive_ = req.keep_alive();
+    if (reply.later && !reply.stream) {
+      // Answered on this connection's strand, once, whichever thread gives the reply.
+      auto given = std::make_shared<std::atomic<bool>>(false);
+      reply.later([self = shared_from_this(), given, target, began, version = req.version()](http_reply r) {
+        if (given->exchange(true)) return;
+        asio::post(self->stream_.get_executor(), [self, r = std::move(r), target, began, version]() mutable {
+          self->answer(r, target, began, version);
+        });
+      });
+      return;
+    }
+    answer(reply, target, began, req.version());
+  }
+
+  void answer(const http_reply& reply, const std::string& target, std::chrono::steady_clock::time_point began,
+              unsigned version) {
+    if (closed_) return;
+    if (reply.stream) keep_alive_ = false;
+    if (observer_.answered)
+      observer_.answered(target, reply.stream ? 200 : reply.status,
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
-    }
     if (reply.stream) return start_stream(reply);
-    send(make_response(reply, req.version()));
+    send(make_response(reply, version));
   }
 
   http::response<http::string_body> make_response(const http_reply& reply, unsigned version) {
@@ -142,7 +173,7 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
 
   void answer_and_close(unsigned status, std::string body) {
     keep_alive_ = false;
-    send(make_response(http_reply{status, std::move(body), "application/json", {}, {}}, 11));
+    send(make_response(text_reply(status, std::move(body)), 11));
   }
 
   // ---- event streams
@@ -211,6 +242,7 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
     if (closed_) return;
     closed_ = true;
     if (streaming_ && observer_.streams) observer_.streams(-1);
+    if (hangup_) std::exchange(hangup_, nullptr)();
     error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
@@ -235,9 +267,22 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
   bool ending_ = false;
   bool dropped_ = false;
   bool closed_ = false;
+  std::function<void()> hangup_;  // see on_close
 };
 
 }  // namespace
+
+http_reply text_reply(unsigned status, std::string body, std::string content_type) {
+  http_reply r;
+  r.status = status;
+  r.body = std::move(body);
+  r.content_type = std::move(content_type);
+  return r;
+}
+
+http_reply json_reply(unsigned status, const nlohmann::json& doc) {
+  return text_reply(status, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
 
 http_server::http_server(const node_options& options, http_handler handler, http_observer observer)
     : options_(options),

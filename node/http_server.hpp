@@ -35,7 +35,16 @@ class event_watcher {
   virtual void deliver(const nlohmann::json& event, bool replay = false) = 0;
   // No more events: the stream ends once what is queued is written.
   virtual void end() = 0;
+  // One event of the form OpenAI streams: "data: <data>" alone, no id or name.
+  virtual void deliver_data(const std::string& data) = 0;
+  // `hangup` is called once when the connection closes (the client went away, or the
+  // stream ended): work done only for this watcher can stop. Set it before the first event.
+  virtual void on_close(std::function<void()> hangup) = 0;
 };
+
+struct http_reply;
+// How a handler that answers later gives its reply: once, from any thread.
+using reply_sink = std::function<void(http_reply)>;
 
 struct http_reply {
   unsigned status = 200;
@@ -45,7 +54,14 @@ struct http_reply {
   // Set: the answer is an event stream; the server calls it once with the watcher
   // that writes to this connection (and keeps the connection open for it).
   std::function<void(const std::shared_ptr<event_watcher>&)> stream;
+  // Set (and `stream` not): the answer comes later; the server calls it once with the
+  // sink to give it to (an I/O thread is never held while, say, a model answers).
+  std::function<void(reply_sink)> later;
 };
+
+// A reply of `body` as it is, and one of a JSON document (text that is not UTF-8 replaced).
+http_reply text_reply(unsigned status, std::string body, std::string content_type = "application/json");
+http_reply json_reply(unsigned status, const nlohmann::json& doc);
 
 using http_handler = std::function<http_reply(const http_request&)>;
 

@@ -8,8 +8,10 @@
 #include <spdlog/spdlog.h>
 
 #include "messages/input_limits.hpp"
+#include "spec/model_reader.hpp"
 #include "node/http_server.hpp"
 #include "node/node_metrics.hpp"
+#include "node/model_router.hpp"
 #include "node/node_api.hpp"
 #include "node/run_registry.hpp"
 #include "node/run_store.hpp"
@@ -27,6 +29,17 @@ void check_exposure(const node_options& o) {
                                 "or bind 127.0.0.1");
 }
 
+// The router's models: the file's, each keeping a workflow's calls on one endpoint
+// (affinity "run", by X-Workflow-Id) unless it says otherwise.
+std::map<std::string, model_def> router_models(const std::string& file) {
+  if (file.empty()) return {};
+  auto doc = parse_untrusted_json(read_bounded_file(file), file);
+  auto models = load_models(doc, file);
+  for (auto& [name, model] : models)
+    if (!doc["models"][name].contains("affinity")) model.affinity = affinity_mode::run;
+  return models;
+}
+
 // Declared in this order so they are destroyed in reverse: the server first (no more
 // requests), then the runs (cancelled, waited for), the store (flushed), the runtime.
 struct node::parts {
@@ -35,6 +48,7 @@ struct node::parts {
   Runtime runtime;
   run_store store;
   run_registry runs;
+  model_router router;
   node_api api;
   http_server server;
 
@@ -43,7 +57,8 @@ struct node::parts {
         runtime(std::move(ro)),
         store(options.data_dir),
         runs(runtime, store, options, metrics),
-        api(runs, options, metrics),
+        router(runtime, router_models(options.models_file), metrics),
+        api(runs, router, options, metrics),
         server(options, [this](const http_request& req) { return api.handle(req); },
                http_observer{[this](const std::string& path, unsigned status, double seconds) {
                                metrics.http_request(route_label(path), status, seconds);

@@ -7,15 +7,12 @@
 #include <boost/beast/http/verb.hpp>
 
 #include "messages/input_limits.hpp"
+#include "node/openai_wire.hpp"
 
 namespace cohort::node {
 namespace {
 
 namespace http = boost::beast::http;
-
-http_reply json_reply(unsigned status, const nlohmann::json& doc) {
-  return {status, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json", {}, {}};
-}
 
 api_error method_not_allowed(const http_request& req, const std::string& path) {
   return api_error(405, "method_not_allowed",
@@ -128,7 +125,11 @@ http_reply node_api::handle(const http_request& req) {
     authenticate(req);
     return route(req, target);
   } catch (const api_error& e) {
-    auto reply = json_reply(e.status(), e.to_json());
+    // The router's routes answer in OpenAI's error shape, which OpenAI clients read.
+    bool openai = path == "/v1/chat/completions" || path == "/v1/models";
+    auto reply = json_reply(e.status(), openai ? openai_error_json(e.status(), e.kind(), e.what(),
+                                                                   e.problems().empty() ? "" : e.problems()[0].path)
+                                               : e.to_json());
     if (e.status() == 429) reply.headers.emplace_back("Retry-After", "1");
     if (e.status() == 401) reply.headers.emplace_back("WWW-Authenticate", "Bearer");
     return reply;
@@ -141,7 +142,7 @@ http_reply node_api::route(const http_request& req, const std::string& target) {
   auto query = q == std::string::npos ? std::string() : target.substr(q + 1);
   if (path == "/metrics") {
     if (req.method() != http::verb::get) throw method_not_allowed(req, path);
-    return http_reply{200, metrics_.render(), "text/plain; version=0.0.4", {}, {}};
+    return text_reply(200, metrics_.render(), "text/plain; version=0.0.4");
   }
   if (path == "/readyz") {
     if (!accepting_) return json_reply(503, {{"status", "draining"}});
@@ -160,6 +161,14 @@ http_reply node_api::route(const http_request& req, const std::string& target) {
     return json_reply(201, {{"name", name}});
   }
   if (path == "/v1/runs" || path.rfind("/v1/runs/", 0) == 0) return runs_route(req, path, query);
+  if (path == "/v1/chat/completions") {
+    if (req.method() != http::verb::post) throw method_not_allowed(req, path);
+    return router_.chat_completions(req);
+  }
+  if (path == "/v1/models") {
+    if (req.method() != http::verb::get) throw method_not_allowed(req, path);
+    return router_.list_models();
+  }
   throw api_error(404, "not_found", "no route " + path, {{path, "route"}});
 }
 
@@ -192,7 +201,7 @@ http_reply node_api::runs_route(const http_request& req, const std::string& path
     if (req.method() == http::verb::get) return json_reply(200, runs_.get(id));
     if (req.method() == http::verb::delete_) {
       runs_.forget(id);
-      return http_reply{204, "", "application/json", {}, {}};
+      return text_reply(204, "");
     }
     throw method_not_allowed(req, path);
   }

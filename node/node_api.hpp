@@ -1,11 +1,12 @@
 #pragma once
 // The node's routes (docs/node.md): authentication, then /healthz, /readyz, the runs
-// API and the scenarios a client may name. Every refusal is a JSON error naming the
+// API, the scenarios a client may name and the OpenAI-compatible model router. Every refusal is a JSON error naming the
 // header, route or JSON path at fault.
 #include <atomic>
 #include <string>
 
 #include "node/http_server.hpp"
+#include "node/model_router.hpp"
 #include "node/node_metrics.hpp"
 #include "node/node_options.hpp"
 #include "node/run_registry.hpp"
@@ -14,8 +15,8 @@ namespace cohort::node {
 
 class node_api {
  public:
-  node_api(run_registry& runs, const node_options& options, const node_metrics& metrics)
-      : runs_(runs), options_(options), metrics_(metrics) {}
+  node_api(run_registry& runs, model_router& router, const node_options& options, const node_metrics& metrics)
+      : runs_(runs), router_(router), options_(options), metrics_(metrics) {}
 
   http_reply handle(const http_request& req);
   // /readyz answers 503 and new runs are refused from now on.
@@ -27,6 +28,7 @@ class node_api {
   void authenticate(const http_request& req) const;
 
   run_registry& runs_;
+  model_router& router_;
   const node_options& options_;
   const node_metrics& metrics_;
   std::atomic<bool> accepting_{true};

@@ -39,6 +39,31 @@ node_metrics::node_metrics() : registry_(std::make_shared<prometheus::Registry>(
                           .Name("cohort_http_request_seconds")
                           .Help("Time to answer an HTTP request (an event stream: until it starts), by route")
                           .Register(r);
+  router_calls_ = &prometheus::BuildCounter()
+                       .Name("cohort_router_requests_total")
+                       .Help("Chat completions through the router, by model and outcome (ok or the error's kind)")
+                       .Register(r);
+  router_tokens_ = &prometheus::BuildCounter()
+                        .Name("cohort_router_tokens_total")
+                        .Help("Tokens through the router, by model and kind (prompt, completion)")
+                        .Register(r);
+  router_cost_ = &prometheus::BuildCounter().Name("cohort_router_cost_total").Help("Router calls' cost, by model").Register(r);
+  router_seconds_ = &prometheus::BuildHistogram()
+                         .Name("cohort_router_request_seconds")
+                         .Help("Time from a router request to its answer's end, by model")
+                         .Register(r);
+  workflow_calls_ = &prometheus::BuildCounter()
+                         .Name("cohort_router_workflow_requests_total")
+                         .Help("Router calls by X-Workflow-Id (the first 1000 ids; later ones count as \"other\")")
+                         .Register(r);
+  workflow_tokens_ = &prometheus::BuildCounter()
+                          .Name("cohort_router_workflow_tokens_total")
+                          .Help("Router tokens by X-Workflow-Id and kind")
+                          .Register(r);
+  workflow_cost_ = &prometheus::BuildCounter()
+                        .Name("cohort_router_workflow_cost_total")
+                        .Help("Router cost by X-Workflow-Id")
+                        .Register(r);
   in_flight_ = &prometheus::BuildGauge().Name("cohort_runs_in_flight").Help("Runs running now").Register(r).Add({});
   watchers_ = &prometheus::BuildGauge().Name("cohort_sse_watchers").Help("Open event streams").Register(r).Add({});
   queue_depth_ = &prometheus::BuildGauge()
@@ -88,10 +113,36 @@ void node_metrics::watchers(int delta) {
   else watchers_->Decrement(-delta);
 }
 
+std::string node_metrics::workflow_label(const std::string& workflow) {
+  constexpr size_t max_workflows = 1000;
+  if (workflow.empty()) return "none";
+  std::lock_guard<std::mutex> lock(workflows_mutex_);
+  if (workflows_.count(workflow)) return workflow;
+  if (workflows_.size() >= max_workflows) return "other";
+  workflows_.insert(workflow);
+  return workflow;
+}
+
+void node_metrics::router_call(const std::string& model, const std::string& workflow, const std::string& outcome,
+                               int64_t prompt_tokens, int64_t completion_tokens, double cost, double seconds) {
+  auto prompt = static_cast<double>(prompt_tokens), completion = static_cast<double>(completion_tokens);
+  router_calls_->Add({{"model", model}, {"outcome", outcome}}).Increment();
+  router_tokens_->Add({{"model", model}, {"kind", "prompt"}}).Increment(prompt);
+  router_tokens_->Add({{"model", model}, {"kind", "completion"}}).Increment(completion);
+  router_cost_->Add({{"model", model}}).Increment(cost);
+  router_seconds_->Add({{"model", model}}, latency_buckets).Observe(seconds);
+  auto label = workflow_label(workflow);
+  workflow_calls_->Add({{"workflow", label}}).Increment();
+  workflow_tokens_->Add({{"workflow", label}, {"kind", "prompt"}}).Increment(prompt);
+  workflow_tokens_->Add({{"workflow", label}, {"kind", "completion"}}).Increment(completion);
+  workflow_cost_->Add({{"workflow", label}}).Increment(cost);
+}
+
 std::string node_metrics::render() const { return prometheus::TextSerializer().Serialize(registry_->Collect()); }
 
 std::string route_label(const std::string& path) {
-  static const char* const fixed[] = {"/healthz", "/readyz", "/metrics", "/v1/runs", "/v1/scenarios"};
+  static const char* const fixed[] = {"/healthz",  "/readyz", "/metrics", "/v1/runs", "/v1/scenarios", "/v1/chat/completions",
+                                      "/v1/models"};
   for (const char* f : fixed)
     if (path == f) return f;
   if (path.rfind("/v1/scenarios/", 0) == 0) return "/v1/scenarios/{name}";

@@ -5,7 +5,9 @@
 // runs in flight, SSE watchers and the submission queue's depth.
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include "cohort/runtime.hpp"
 
@@ -34,6 +36,10 @@ class node_metrics {
   void run_not_started();  // started, then refused by the runtime (its input)
   void http_request(const std::string& route, unsigned status, double seconds);
   void watchers(int delta);
+  // A call through the model router: its model, the caller's X-Workflow-Id ("" none),
+  // "ok" or the error's kind, its usage, cost and time.
+  void router_call(const std::string& model, const std::string& workflow, const std::string& outcome,
+                   int64_t prompt_tokens, int64_t completion_tokens, double cost, double seconds);
   void queue_depth(size_t waiting);
 
   std::string render() const;
@@ -48,6 +54,17 @@ class node_metrics {
   prometheus::Family<prometheus::Histogram>* call_seconds_;
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* request_seconds_;
+  prometheus::Family<prometheus::Counter>* router_calls_;
+  prometheus::Family<prometheus::Counter>* router_tokens_;
+  prometheus::Family<prometheus::Counter>* router_cost_;
+  prometheus::Family<prometheus::Histogram>* router_seconds_;
+  prometheus::Family<prometheus::Counter>* workflow_calls_;
+  prometheus::Family<prometheus::Counter>* workflow_tokens_;
+  prometheus::Family<prometheus::Counter>* workflow_cost_;
+  // A workflow label per X-Workflow-Id, up to a bound: the clients choose the ids.
+  std::string workflow_label(const std::string& workflow);
+  std::mutex workflows_mutex_;
+  std::unordered_set<std::string> workflows_;
   prometheus::Gauge* in_flight_;
   prometheus::Gauge* watchers_;
   prometheus::Gauge* queue_depth_;

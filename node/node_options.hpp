@@ -12,6 +12,7 @@ struct node_options {
   uint16_t port = 7070;                  // 0: any free port (the line printed at start says which)
   std::string data_dir = "cohort-data";  // the SQLite store
   std::string scenarios_dir;             // scenarios a client may name ("scenario_name"); "" = none
+  std::string models_file;               // the router's models ({"models": {...}}); "" = none
   std::string token;                     // the bearer token every route but /healthz needs; "" = none
   int max_runs = 64;                     // running at once; beyond it a submission waits in the queue
   size_t queue = 0;                      // submissions that may wait for a slot; beyond it 429

@@ -19,7 +19,22 @@ const json_schema& scenario_schema() {
   return schema;
 }
 
+// The scenario schema with "models" its one key, required.
+const json_schema& models_schema() {
+  static const json_schema schema([] {
+    auto doc = nlohmann::json::parse(detail::scenario_schema_text);
+    doc["required"] = {"models"};
+    doc["properties"] = {{"models", doc["properties"]["models"]}};
+    return doc;
+  }());
+  return schema;
+}
+
 }  // namespace
+
+void check_models_against_schema(const nlohmann::json& doc, std::vector<std::string>& problems) {
+  models_schema().check(doc, problems);
+}
 
 void check_against_schema(const nlohmann::json& doc, std::vector<std::string>& problems) {
   scenario_schema().check(doc, problems);

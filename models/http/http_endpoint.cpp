@@ -77,16 +77,35 @@ std::optional<std::string> api_key_problem(const std::string& api_key_env) {
          " contains a control character (a line break?), which would end its header: the request was not sent";
 }
 
+// A header line naming who asks (a router in front of vLLM keeps a workflow on one
+// server with it); a scenario's names may hold anything, so control characters are
+// dropped and the value is cut to 256 bytes.
+void append_caller_header(std::string& bytes, const char* name, const std::string& value) {
+  if (value.empty()) return;
+  bytes.append(name).append(": ");
+  size_t kept = 0;
+  for (unsigned char c : value) {
+    if (c < 0x20 || c == 0x7f) continue;
+    bytes.push_back(static_cast<char>(c));
+    if (++kept == 256) break;
+  }
+  bytes.append("\r\n");
+}
+
 // One call's bytes, sent as one buffer (a fraction of the cost of Beast's serializer
 // on every call): the rendered head; the API key, read from its variable on each
-// request as docs/models.md promises; the Content-Length; the body.
-std::string request_bytes(const endpoint& ep, const std::string& api_key_env, const std::string& body) {
+// request as docs/models.md promises; who asks; the Content-Length; the body.
+std::string request_bytes(const endpoint& ep, const std::string& api_key_env, const model_request& req,
+                          const std::string& body) {
   const char* key = api_key_env.empty() ? nullptr : std::getenv(api_key_env.c_str());
   auto length = std::to_string(body.size());
   std::string bytes;
-  bytes.reserve(ep.request_head.size() + (key ? std::strlen(key) + 32 : 0) + length.size() + body.size() + 24);
+  bytes.reserve(ep.request_head.size() + (key ? std::strlen(key) + 32 : 0) + length.size() + body.size() + 64 +
+                req.run_id.size() + req.path.size());
   bytes.append(ep.request_head);
   if (key && !has_control_chars(key)) bytes.append("Authorization: Bearer ").append(key).append("\r\n");
+  append_caller_header(bytes, "X-Workflow-Id", req.run_id);
+  append_caller_header(bytes, "X-Agent-Id", req.path);
   bytes.append("Content-Length: ").append(length).append("\r\n\r\n").append(body);
   return bytes;
 }
@@ -185,7 +204,7 @@ struct http_endpoint::impl {
     }
     auto connect_timeout = std::chrono::milliseconds(model->connect_timeout_ms);
     auto request_timeout = std::chrono::milliseconds(model->request_timeout_ms);
-    auto encode = [m = model, ep = ep, req = c.req] { return request_bytes(*ep, m->api_key_env, chat_request_body(*m, *req)); };
+    auto encode = [m = model, ep = ep, req = c.req] { return request_bytes(*ep, m->api_key_env, *req, chat_request_body(*m, *req)); };
     auto done = [inbox = inbox, io = io, wake = wake](uint64_t id, http_outcome out, model_reply reply) {
       out.body.clear();
       finish(inbox, io, wake, {id, std::move(out), std::move(reply)});

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <string>
 
+#include <set>
+
 #include <gtest/gtest.h>
 
 #include "cohort/runtime.hpp"
@@ -142,8 +144,44 @@ TEST(ExtraHeaders, ReachTheServer) {
   auto sa = cohort::testing::mock_stats(a.port()), sb = cohort::testing::mock_stats(b.port());
   ASSERT_GT(sa["requests"].get<int>(), 0) << sa.dump();
   ASSERT_GT(sb["requests"].get<int>(), 0) << sb.dump();
-  EXPECT_EQ(sa["extra_headers"], json({{"X-Team: red", sa["requests"]}, {"X-Trace: all", sa["requests"]}}));
-  EXPECT_EQ(sb["extra_headers"], json({{"x-team: blue", sb["requests"]}, {"X-Trace: all", sb["requests"]}}));
+  auto configured = [](const json& headers) {  // without the X-Workflow-Id and X-Agent-Id every call carries
+    json kept = json::object();
+    for (auto& [line, n] : headers.items())
+      if (line.rfind("X-Workflow-Id:", 0) != 0 && line.rfind("X-Agent-Id:", 0) != 0) kept[line] = n;
+    return kept;
+  };
+  EXPECT_EQ(configured(sa["extra_headers"]), json({{"X-Team: red", sa["requests"]}, {"X-Trace: all", sa["requests"]}}));
+  EXPECT_EQ(configured(sb["extra_headers"]), json({{"x-team: blue", sb["requests"]}, {"X-Trace: all", sb["requests"]}}));
+}
+
+// Every call says who asks: X-Workflow-Id (the run) and X-Agent-Id (the branch's node
+// path), so a router in front of vLLM can keep a workflow on one server. A name with a
+// control character in it cannot break the header: the character is left out.
+TEST(CallerHeaders, NameTheRunAndTheBranch) {
+  mock_llm_process mock;
+  cohort::Runtime rt;
+  auto doc = scenario({{"provider", "openai"}, {"base_url", mock.base_url()}});
+  doc["name"] = "bell\aname";
+  doc["agents"]["a"]["prompt"] = "call {{item}}";
+  doc["workflow"] = {{"type", "fan_out"}, {"over", "input.xs"}, {"agent", "a"}};
+  doc["input"] = {{"xs", {1, 2, 3}}};
+  auto r = rt.run(rt.load(doc));
+  ASSERT_TRUE(r.ok()) << r.error;
+  auto headers = cohort::testing::mock_stats(mock.port())["extra_headers"];
+  std::set<std::string> workflows, agents;
+  for (auto& [line, n] : headers.items()) {
+    if (line.rfind("X-Workflow-Id: ", 0) == 0) {
+      workflows.insert(line.substr(15));
+      EXPECT_EQ(n, 3) << line;
+    }
+    if (line.rfind("X-Agent-Id: ", 0) == 0) {
+      agents.insert(line.substr(12));
+      EXPECT_EQ(n, 1) << line;
+    }
+  }
+  ASSERT_EQ(workflows.size(), 1u) << headers;
+  EXPECT_EQ(workflows.begin()->rfind("bellname-", 0), 0u) << headers;
+  EXPECT_EQ(agents.size(), 3u) << "one path a branch: " << headers;
 }
 
 // An endpoint whose TLS context cannot be made (a CA file that holds no certificate)

@@ -60,17 +60,16 @@ http_answer http_call(int port, const std::string& method, const std::string& ta
   return out;
 }
 
-std::string http_stream(int port, const std::string& target,
-                        const std::vector<std::pair<std::string, std::string>>& headers, int timeout_ms) {
+namespace {
+
+// `req` sent; everything read until the server closes (or the time is up).
+std::string read_until_closed(int port, const std::string& req, int timeout_ms) {
   std::string got;
   try {
     asio::io_context io;
     beast::tcp_stream stream(io);
     stream.expires_after(std::chrono::milliseconds(timeout_ms));
     stream.connect(local(port));
-    std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
-    for (const auto& [name, value] : headers) req += name + ": " + value + "\r\n";
-    req += "\r\n";
     asio::write(stream, asio::buffer(req));
     char buf[4096];
     for (;;) {
@@ -82,6 +81,28 @@ std::string http_stream(int port, const std::string& target,
   } catch (const std::exception&) {
   }
   return got;
+}
+
+std::string header_lines(const std::vector<std::pair<std::string, std::string>>& headers) {
+  std::string lines;
+  for (const auto& [name, value] : headers) lines += name + ": " + value + "\r\n";
+  return lines;
+}
+
+}  // namespace
+
+std::string http_stream(int port, const std::string& target,
+                        const std::vector<std::pair<std::string, std::string>>& headers, int timeout_ms) {
+  return read_until_closed(port, "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header_lines(headers) + "\r\n",
+                           timeout_ms);
+}
+
+std::string http_post_stream(int port, const std::string& target, const std::string& body,
+                             const std::vector<std::pair<std::string, std::string>>& headers, int timeout_ms) {
+  return read_until_closed(port,
+                           "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+                               header_lines(headers) + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body,
+                           timeout_ms);
 }
 
 }  // namespace cohort::testing

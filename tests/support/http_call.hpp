@@ -21,4 +21,8 @@ http_answer http_call(int port, const std::string& method, const std::string& ta
 std::string http_stream(int port, const std::string& target,
                         const std::vector<std::pair<std::string, std::string>>& headers = {}, int timeout_ms = 10000);
 
+// The same for a POST of a JSON `body` whose answer is a stream.
+std::string http_post_stream(int port, const std::string& target, const std::string& body,
+                             const std::vector<std::pair<std::string, std::string>>& headers = {}, int timeout_ms = 10000);
+
 }  // namespace cohort::testing
