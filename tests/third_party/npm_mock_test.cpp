@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "cohort/runtime.hpp"
+#include "tests/support/node_process.hpp"
 #include "tests/support/process.hpp"
 
 using cohort::testing::child_process;
@@ -139,3 +140,30 @@ TEST(OfficialOpenAiClient, CohortMockLlmAnswersWhatItAsks) {
   EXPECT_EQ(node.wait(5000), 0) << out << node.read_stderr(1000);
   EXPECT_EQ(out, "ok\n") << node.read_stderr(1000);
 }
+
+namespace cohort::testing {
+namespace {
+
+// The official `openai` client against a node's router (tests/third_party/
+// openai_router_check.mjs): what an OpenAI user points at the node just works,
+// the node's token serving as the API key.
+TEST(OfficialOpenAiClient, TalksToTheNodesRouter) {
+  if (std::getenv("COHORT_SKIP_NPM_MOCK")) GTEST_SKIP() << "COHORT_SKIP_NPM_MOCK is set";
+  mock_llm_process mock;
+  auto dir = fresh_dir("router-openai-client");
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/models.json") << nlohmann::json{
+      {"models", {{"fast", {{"provider", "openai"}, {"stream", true}, {"base_url", mock.base_url()}}}}}};
+  ::setenv("COHORT_TEST_ROUTER_TOKEN", "router-token", 1);
+  node_process node(dir + "/data", {"--models", dir + "/models.json", "--token-env", "COHORT_TEST_ROUTER_TOKEN"});
+  child_process client({"/usr/bin/env", "node", std::string(COHORT_SOURCE_DIR) + "/tests/third_party/openai_router_check.mjs",
+                        node.url() + "/v1", mock_dir});
+  auto out = client.read_all(30000);
+  EXPECT_EQ(client.wait(5000), 0) << out << client.read_stderr(1000);
+  EXPECT_EQ(out, "ok\n") << client.read_stderr(1000);
+  auto headers = mock_stats(mock.port())["extra_headers"];
+  EXPECT_EQ(headers.value("X-Workflow-Id: js-client", 0), 2) << "the client's workflow id goes on upstream: " << headers;
+}
+
+}  // namespace
+}  // namespace cohort::testing
