@@ -170,6 +170,24 @@ TEST_F(Router, StreamsChunksThatAddUpToTheAnswer) {
   EXPECT_GT(usage["usage"]["total_tokens"].get<int>(), 0);
 }
 
+// A client that goes away mid-stream withdraws the call: the model's connection is
+// closed at once, not left to the request timeout (two minutes).
+TEST_F(Router, AStreamingClientThatHangsUpStopsTheCall) {
+  auto body = ask("never answered");
+  body["stream"] = true;
+  body["mock_fault"] = "hang";
+  auto raw = http_post_stream(node_->port(), "/v1/chat/completions", body.dump(), {{"X-Workflow-Id", "wf-hangup"}}, 500);
+  EXPECT_NE(raw.find("200 OK"), std::string::npos) << raw;
+  auto busy = [&](const json& s) { return s.value("requests", 0) > 0; };
+  size_t reached = mocks_.size();
+  for (size_t i = 0; i < mocks_.size(); ++i)
+    if (busy(mock_stats(mocks_[i]->port()))) reached = i;
+  ASSERT_LT(reached, mocks_.size()) << "no mock got the call";
+  auto stats = wait_stats(mocks_[reached]->port(), [](const json& s) { return s.value("open_connections", -1) == 0; }, 5000);
+  EXPECT_EQ(stats.value("open_connections", -1), 0) << stats;
+  EXPECT_EQ(chat(ask("next")).status, 200);
+}
+
 TEST_F(Router, AnUpstreamFailureIsAnOpenAIError) {
   auto body = ask("fail please");
   body["mock_fault"] = "500";  // passed through to the mock, on every endpoint

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <functional>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -71,13 +72,17 @@ std::string read_until_closed(int port, const std::string& req, int timeout_ms) 
     stream.expires_after(std::chrono::milliseconds(timeout_ms));
     stream.connect(local(port));
     asio::write(stream, asio::buffer(req));
+    // Read asynchronously: the stream's deadline binds async operations only, and a
+    // stream the server keeps open must still end at timeout_ms.
     char buf[4096];
-    for (;;) {
-      boost::system::error_code ec;
-      auto n = stream.read_some(asio::buffer(buf), ec);
-      got.append(buf, n);
-      if (ec) break;
-    }
+    std::function<void()> read_more = [&] {
+      stream.async_read_some(asio::buffer(buf), [&](boost::system::error_code ec, size_t n) {
+        got.append(buf, n);
+        if (!ec) read_more();
+      });
+    };
+    read_more();
+    io.run();
   } catch (const std::exception&) {
   }
   return got;
