@@ -72,3 +72,6 @@ curl -s "http://127.0.0.1:$node_port/v1/runs?limit=10" >/dev/null
 full_mib=$(peak_mib "$node_pid")
 stop_node
 echo "empty store: $empty_mib MiB; $(du -sh "$data/store" | cut -f1) store: $full_mib MiB; $(awk -v a="$empty_mib" -v b="$full_mib" -v n="$stored" 'BEGIN{printf "%.0f bytes per stored run", (b - a) * 1048576 / n}')"
+
+# The OpenAI-compatible router: share of wrk, CPU per call.
+"$(dirname "$0")/router.sh" "$build"
