@@ -13,4 +13,7 @@ caf::actor spawn_llm_agent(caf::actor_system& sys, const run_context_ptr& ctx,
 caf::actor spawn_tool_agent(caf::actor_system& sys, const run_context_ptr& ctx,
                             const agent_def& agent);
 
+// An agent a program outside the run plays, through the node (external_agent.cpp).
+caf::actor spawn_external_agent(caf::actor_system& sys, const run_context_ptr& ctx, const agent_def& agent);
+
 }  // namespace cohort

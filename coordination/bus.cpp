@@ -22,6 +22,7 @@ struct mailbox {
 struct receiver {
   std::string name;
   uint32_t count = 1;
+  bool at_most = false;  // bus_receive::at_most
   int64_t timeout_ms = 0;
   caf::response_promise promise;
 };
@@ -100,11 +101,13 @@ class bus_logic {
       return coordination_error(coordination_errc::invalid_argument,
                      where() + ": '" + r.name + "' must receive with a timeout > 0");
     auto& mb = st.mailboxes[r.name];
-    if (mb.receivers.empty() && mb.messages.size() >= r.count) return take(mb, r.count);
+    if (mb.receivers.empty() && mb.messages.size() >= needs(r.count, r.at_most))
+      return take(mb, takes(mb, r.count, r.at_most));
     auto id = st.next_receiver++;
     auto& waiting = st.receivers[id];
     waiting.name = r.name;
     waiting.count = r.count;
+    waiting.at_most = r.at_most;
     waiting.timeout_ms = r.timeout_ms;
     waiting.promise = self_->make_response_promise();
     mb.receivers.push_back(id);
@@ -133,6 +136,12 @@ class bus_logic {
 
   bool full(const mailbox& mb) const { return mb.messages.size() >= self_->state.config.mailbox_capacity; }
 
+  // How many messages a receive waits for, and how many it then takes.
+  static size_t needs(uint32_t count, bool at_most) { return at_most ? 1 : count; }
+  static uint32_t takes(const mailbox& mb, uint32_t count, bool at_most) {
+    return at_most ? static_cast<uint32_t>(std::min<size_t>(count, mb.messages.size())) : count;
+  }
+
   static std::vector<bus_message> take(mailbox& mb, uint32_t count) {
     std::vector<bus_message> out;
     out.reserve(count);
@@ -148,8 +157,8 @@ class bus_logic {
     auto& st = this->st();
     while (!mb.receivers.empty()) {
       auto it = st.receivers.find(mb.receivers.front());
-      if (mb.messages.size() < it->second.count) return;
-      it->second.promise.deliver(take(mb, it->second.count));
+      if (mb.messages.size() < needs(it->second.count, it->second.at_most)) return;
+      it->second.promise.deliver(take(mb, takes(mb, it->second.count, it->second.at_most)));
       st.receivers.erase(it);
       mb.receivers.pop_front();
     }

@@ -102,16 +102,19 @@ typename Inspector::result_type inspect(Inspector& f, bus_ack& x) {
 // The next `count` messages of `name`'s mailbox, all at once: they are taken only when
 // `count` are there, so a timed-out receive leaves the mailbox as it was. A count of 0
 // takes whatever is there now, without waiting (what a prompt's {{messages}} shows).
+// `at_most`: instead, as soon as one is there, take what is there up to `count` (a long
+// poll over HTTP).
 // -> std::vector<bus_message>, or timeout
 struct bus_receive {
   std::string name;
   uint32_t count = 1;
   int64_t timeout_ms = 0;
+  bool at_most = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, bus_receive& x) {
-  return f(caf::meta::type_name("cohort.bus_receive"), x.name, x.count, x.timeout_ms);
+  return f(caf::meta::type_name("cohort.bus_receive"), x.name, x.count, x.timeout_ms, x.at_most);
 }
 
 // ------------------------------------------------------------------ barrier

@@ -9,6 +9,7 @@
 #include "models/provider_actors.hpp"
 #include "node/api_error.hpp"
 #include "node/openai_wire.hpp"
+#include "node/request_parts.hpp"
 #include "runtime/runtime_access.hpp"
 
 namespace cohort::node {
@@ -153,13 +154,7 @@ http_reply model_router::list_models() const {
 }
 
 http_reply model_router::chat_completions(const http_request& http) {
-  nlohmann::json body;
-  try {
-    body = parse_untrusted_json(http.body(), "the request body");
-  } catch (const input_error& e) {
-    throw api_error(400, "invalid_json", e.what(), {{"$", e.what()}});
-  }
-  auto asked = read_chat_call(body);
+  auto asked = read_chat_call(body_json(http));
   auto it = impl_->models.find(asked.model);
   if (it == impl_->models.end())
     throw api_error(404, "model_not_found", "the node has no model \"" + asked.model + "\" (GET /v1/models lists them)",

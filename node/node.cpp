@@ -49,6 +49,7 @@ struct node::parts {
   run_store store;
   run_registry runs;
   model_router router;
+  agent_api agents;
   node_api api;
   http_server server;
 
@@ -58,7 +59,8 @@ struct node::parts {
         store(options.data_dir),
         runs(runtime, store, options, metrics),
         router(runtime, router_models(options.models_file), metrics),
-        api(runs, router, options, metrics),
+        agents(runtime, runs),
+        api(runs, router, agents, options, metrics),
         server(options, [this](const http_request& req) { return api.handle(req); },
                http_observer{[this](const std::string& path, unsigned status, double seconds) {
                                metrics.http_request(route_label(path), status, seconds);

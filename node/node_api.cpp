@@ -8,32 +8,12 @@
 
 #include "messages/input_limits.hpp"
 #include "node/openai_wire.hpp"
+#include "node/request_parts.hpp"
 
 namespace cohort::node {
 namespace {
 
 namespace http = boost::beast::http;
-
-api_error method_not_allowed(const http_request& req, const std::string& path) {
-  return api_error(405, "method_not_allowed",
-                   std::string(req.method_string()) + " is not allowed on " + path, {{path, "route"}});
-}
-
-// A run id or scenario name as it may appear in a route.
-bool plain_name(const std::string& s) {
-  if (s.empty() || s.size() > 128) return false;
-  for (unsigned char c : s)
-    if (!std::isalnum(c) && c != '-' && c != '_' && c != '.') return false;
-  return true;
-}
-
-nlohmann::json body_json(const http_request& req) {
-  try {
-    return parse_untrusted_json(req.body(), "the request body");
-  } catch (const input_error& e) {
-    throw api_error(400, "invalid_json", e.what(), {{"$", e.what()}});
-  }
-}
 
 submission submission_of(const nlohmann::json& body) {
   if (!body.is_object()) throw api_error(400, "invalid_request", "the body must be a JSON object", {{"$", "not an object"}});
@@ -62,38 +42,7 @@ submission submission_of(const nlohmann::json& body) {
   return s;
 }
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
-
-std::string query_value(const std::string& query, const std::string& key) {
-  size_t at = 0;
-  while (at <= query.size()) {
-    auto end = query.find('&', at);
-    if (end == std::string::npos) end = query.size();
-    auto pair = query.substr(at, end - at);
-    auto eq = pair.find('=');
-    if (pair.substr(0, eq) == key) {
-      std::string raw = eq == std::string::npos ? "" : pair.substr(eq + 1), out;
-      for (size_t i = 0; i < raw.size(); ++i) {
-        if (raw[i] == '%' && i + 2 < raw.size() + 0 && hex_digit(raw[i + 1]) >= 0 && hex_digit(raw[i + 2]) >= 0) {
-          out += static_cast<char>(hex_digit(raw[i + 1]) * 16 + hex_digit(raw[i + 2]));
-          i += 2;
-        } else {
-          out += raw[i] == '+' ? ' ' : raw[i];
-        }
-      }
-      return out;
-    }
-    at = end + 1;
-  }
-  return {};
-}
 
 bool same_secret(const std::string& a, const std::string& b) {
   size_t n = std::max(a.size(), b.size());
@@ -161,6 +110,7 @@ http_reply node_api::route(const http_request& req, const std::string& target) {
     return json_reply(201, {{"name", name}});
   }
   if (path == "/v1/runs" || path.rfind("/v1/runs/", 0) == 0) return runs_route(req, path, query);
+  if (path.rfind("/v1/workflows/", 0) == 0) return agents_.handle(req, path, query);
   if (path == "/v1/chat/completions") {
     if (req.method() != http::verb::post) throw method_not_allowed(req, path);
     return router_.chat_completions(req);

@@ -1,10 +1,12 @@
 #pragma once
 // The node's routes (docs/node.md): authentication, then /healthz, /readyz, the runs
-// API, the scenarios a client may name and the OpenAI-compatible model router. Every refusal is a JSON error naming the
+// API, the scenarios a client may name, the agent API of running runs and the
+// OpenAI-compatible model router. Every refusal is a JSON error naming the
 // header, route or JSON path at fault.
 #include <atomic>
 #include <string>
 
+#include "node/agent_api.hpp"
 #include "node/http_server.hpp"
 #include "node/model_router.hpp"
 #include "node/node_metrics.hpp"
@@ -15,8 +17,9 @@ namespace cohort::node {
 
 class node_api {
  public:
-  node_api(run_registry& runs, model_router& router, const node_options& options, const node_metrics& metrics)
-      : runs_(runs), router_(router), options_(options), metrics_(metrics) {}
+  node_api(run_registry& runs, model_router& router, agent_api& agents, const node_options& options,
+           const node_metrics& metrics)
+      : runs_(runs), router_(router), agents_(agents), options_(options), metrics_(metrics) {}
 
   http_reply handle(const http_request& req);
   // /readyz answers 503 and new runs are refused from now on.
@@ -29,13 +32,11 @@ class node_api {
 
   run_registry& runs_;
   model_router& router_;
+  agent_api& agents_;
   const node_options& options_;
   const node_metrics& metrics_;
   std::atomic<bool> accepting_{true};
 };
-
-// The value of `key` in a query string ("a=1&b=2"), percent-decoded; "" if absent.
-std::string query_value(const std::string& query, const std::string& key);
 
 // Constant-time comparison: how long it takes says nothing about where they differ.
 bool same_secret(const std::string& a, const std::string& b);

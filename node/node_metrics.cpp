@@ -1,5 +1,7 @@
 #include "node/node_metrics.hpp"
 
+#include <algorithm>
+
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -146,6 +148,15 @@ std::string route_label(const std::string& path) {
   for (const char* f : fixed)
     if (path == f) return f;
   if (path.rfind("/v1/scenarios/", 0) == 0) return "/v1/scenarios/{name}";
+  if (path.rfind("/v1/workflows/", 0) == 0) {
+    auto rest = path.substr(14);
+    auto tail = rest.substr(std::min(rest.find('/'), rest.size()));
+    if (tail == "/sync/barrier") return "/v1/workflows/{id}/sync/barrier";
+    auto action = tail.substr(tail.rfind('/') + 1);
+    if (tail.rfind("/agents/", 0) == 0 &&
+        (action == "send" || action == "messages" || action == "register" || action == "result"))
+      return "/v1/workflows/{id}/agents/{agent}/" + action;
+  }
   if (path.rfind("/v1/runs/", 0) == 0) {
     auto rest = path.substr(9);
     auto slash = rest.find('/');

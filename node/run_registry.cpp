@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "node/submission_policy.hpp"
+#include "runtime/runtime_access.hpp"
 #include "spec/scenario.hpp"
 
 namespace cohort::node {
@@ -315,6 +316,14 @@ nlohmann::json run_registry::cancel(const std::string& id) {
   }
   if (r.run) r.run->cancel("cancelled through the node's API");
   return {{"id", id}, {"status", "cancelling"}};
+}
+
+std::shared_ptr<const run_context> run_registry::live_context(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& r = find(id);
+  auto context = r.run ? runtime_access::context(*r.run) : nullptr;
+  if (!context) throw api_error(409, "not_running", "run " + id + " is " + r.stored.status + ", not running");
+  return context;
 }
 
 void run_registry::forget(const std::string& id) {

@@ -23,6 +23,10 @@
 #include "node/node_options.hpp"
 #include "node/run_store.hpp"
 
+namespace cohort {
+struct run_context;
+}
+
 namespace cohort::node {
 
 struct submission {
@@ -53,6 +57,9 @@ class run_registry {
   // Newest first; `after`: the id the previous page ended with.
   nlohmann::json list(const std::string& status, size_t limit, const std::string& after);
   nlohmann::json cancel(const std::string& id);
+  // What a running run's agents share (its bus, barrier, external desk), for the agent
+  // API. Throws api_error: 404 unknown, 409 not running (queued or ended).
+  std::shared_ptr<const run_context> live_context(const std::string& id);
   void forget(const std::string& id);
   // The events after `after_seq` to `w`, then the live ones; ends the stream after the result.
   void watch(const std::string& id, int64_t after_seq, const std::shared_ptr<event_watcher>& w);

@@ -14,6 +14,7 @@
 
 namespace cohort {
 
+class external_desk;
 class resource_pools;
 class usage_ledger;
 
@@ -41,6 +42,7 @@ struct run_context {
   caf::actor bus;
   caf::actor barrier;
   caf::actor board;
+  std::shared_ptr<external_desk> externals;  // where external agents hand in results (coordinated runs)
 };
 
 using run_context_ptr = std::shared_ptr<const run_context>;

@@ -24,6 +24,7 @@
 #include "messages/protocol.hpp"
 #include "models/model_pool.hpp"
 #include "models/provider_actors.hpp"
+#include "run/external_desk.hpp"
 #include "run/resource_pools.hpp"
 #include "run/run_events.hpp"
 #include "run/usage_ledger.hpp"
@@ -73,6 +74,7 @@ struct Run::state {
   std::promise<RunResult> promise;
   std::shared_future<RunResult> future = promise.get_future().share();
   caf::actor driver;
+  run_context_ptr context;  // its bus, barrier and external desk, for the node's agent API
 };
 
 void Run::cancel(const std::string& reason) {
@@ -297,6 +299,7 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
     ctx->barrier = spawn_barrier(sys, barrier_config{ctx->run_id, 0});
     for (const auto& [name, parties] : spec->barriers) caf::anon_send(ctx->barrier, barrier_define{name, parties});
     ctx->board = spawn_blackboard(sys, blackboard_config{ctx->run_id});
+    ctx->externals = std::make_shared<external_desk>();
     run_models.insert(run_models.end(), {ctx->bus, ctx->barrier, ctx->board});
   }
   // The sink keeps every pattern's report (DAG layers, race runners, a plan) for the
@@ -320,6 +323,7 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   root_task.deadline_ms = now_ms() + run_timeout;
 
   auto st = std::make_shared<Run::state>();
+  st->context = ctx;
   auto started_us = now_us();
   spdlog::debug("run {} started: {} model(s), timeout {} ms", ctx->run_id, ctx->models.size(), run_timeout);
   st->driver = spawn_run_driver(
@@ -374,6 +378,10 @@ void runtime_access::adopt(Runtime& rt, const caf::actor& actor) {
 std::weak_ptr<const void> runtime_access::lifetime(Runtime& rt) { return rt.impl_->alive; }
 
 caf::actor runtime_access::model_provider(Runtime& rt, const model_def& m) { return rt.impl_->provider_for(m); }
+
+std::shared_ptr<const run_context> runtime_access::context(const Run& run) {
+  return run.state_ ? run.state_->context : nullptr;
+}
 
 size_t Runtime::live_actors() const { return impl_->system->registry().running(); }
 

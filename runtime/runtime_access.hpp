@@ -11,6 +11,7 @@
 namespace cohort {
 
 struct model_def;
+struct run_context;
 
 struct runtime_access {
   static caf::actor_system& system(Runtime& rt);
@@ -23,6 +24,8 @@ struct runtime_access {
   // The actor an agent of model `m` asks (model_request -> model_reply): its pool, or
   // for a lone plain endpoint its HTTP client; made on first use, shared after.
   static caf::actor model_provider(Runtime& rt, const model_def& m);
+  // What a run's actors share (its bus, barrier, external desk); null for an empty handle.
+  static std::shared_ptr<const run_context> context(const Run& run);
 };
 
 }  // namespace cohort

@@ -80,6 +80,10 @@ class loader {
         read_output_schema(d, a, out_.models.at(d.model), path, problems_);
       check_template(path + ".system", d.system);
       check_template(path + ".prompt", d.prompt);
+    } else if (d.type == agent_type::external) {
+      // A program outside the run: the run waits for its result, never without a limit.
+      if (d.timeout_ms == 0) d.timeout_ms = 60000;
+      if (d.pool > 0) problem(path + ".pool", "an external agent is one program: it has no pool");
     } else {
       d.tool = a.value("tool", "");
       if (!tools_.count(d.tool))
@@ -91,7 +95,7 @@ class loader {
     }
     detail::read_tool_keys(d, a, path, problems_);
     if (a.contains("coordination")) load_coordination(d, a["coordination"], path + ".coordination");
-    out_.coordinated = out_.coordinated || d.coordination.enabled || d.detached;
+    out_.coordinated = out_.coordinated || d.coordination.enabled || d.detached || d.type == agent_type::external;
     out_.agents.emplace(name, std::move(d));
   }
 

@@ -11,7 +11,12 @@ caf::actor spawn_node(caf::actor_system& sys, const run_context_ptr& ctx,
                       const std::shared_ptr<const workflow_node>& node) {
   if (node->kind != node_kind::agent) return spawn_supervisor(sys, ctx, node);
   const auto& agent = ctx->spec->agents.at(node->agent);
-  return agent.type == agent_type::tool ? spawn_tool_agent(sys, ctx, agent) : spawn_llm_agent(sys, ctx, agent);
+  switch (agent.type) {
+    case agent_type::tool: return spawn_tool_agent(sys, ctx, agent);
+    case agent_type::external: return spawn_external_agent(sys, ctx, agent);
+    case agent_type::llm: break;
+  }
+  return spawn_llm_agent(sys, ctx, agent);
 }
 
 }  // namespace cohort

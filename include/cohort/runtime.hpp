@@ -126,6 +126,7 @@ class Run {
 
  private:
   friend class Runtime;
+  friend struct runtime_access;  // runtime/runtime_access.hpp
   std::shared_ptr<state> state_;
 };
 
