@@ -86,7 +86,8 @@ std::vector<std::string> recipients(const nlohmann::json& to) {
 
 class workflow_routes {
  public:
-  workflow_routes(caf::actor_system& sys, context_ptr ctx, std::string path) : sys_(sys), ctx_(std::move(ctx)), path_(std::move(path)) {}
+  workflow_routes(caf::actor_system& sys, std::string run, context_ptr ctx, std::string path)
+      : sys_(sys), run_(std::move(run)), ctx_(std::move(ctx)), path_(std::move(path)) {}
 
   http_reply send(const std::string& agent, const nlohmann::json& body) {
     if (!body.is_object() || !body.contains("to") || !body.contains("content"))
@@ -162,7 +163,7 @@ class workflow_routes {
     const auto& def = external_agent(*ctx_, agent, path_);
     caf::anon_send(ctx_->bus, bus_join_atom::value, agent);  // broadcasts reach it from now on
     bool first = ctx_->externals->check_in(agent);
-    return json_reply(200, {{"run", ctx_->run_id}, {"agent", agent}, {"first", first}, {"timeout_ms", def.timeout_ms},
+    return json_reply(200, {{"run", run_}, {"agent", agent}, {"first", first}, {"timeout_ms", def.timeout_ms},
                             {"input", *ctx_->input}});
   }
 
@@ -187,6 +188,7 @@ class workflow_routes {
   }
 
   caf::actor_system& sys_;
+  std::string run_;  // the node's id of the run
   context_ptr ctx_;
   std::string path_;
 };
@@ -210,7 +212,7 @@ http_reply agent_api::handle(const http_request& req, const std::string& path, c
   auto expect = [&](http::verb verb) {
     if (req.method() != verb) throw method_not_allowed(req, path);
   };
-  workflow_routes routes(runtime_access::system(runtime_), runs_.live_context(parts[0]), path);
+  workflow_routes routes(runtime_access::system(runtime_), parts[0], runs_.live_context(parts[0]), path);
   if (barrier_route) {
     expect(http::verb::post);
     return routes.barrier(body_json(req));

@@ -14,7 +14,8 @@ packages=(
   curl procps
   openssl  # the TLS tests make their certificates with it
   ca-certificates  # the system CA store https endpoints are verified against
-  wrk  # only the model-pool benchmark's baseline (bench/run.sh)
+  wrk  # the benchmarks' baselines (bench/run.sh, bench/router.sh)
+  python3  # examples/node: external agents written in Python (tested)
   clang-14 libclang-rt-14-dev  # make test-asan, test-tsan, fuzz: clang's sanitizers and libFuzzer
   llvm-14  # llvm-symbolizer: sanitizer reports with function names and lines
 )
