@@ -56,6 +56,10 @@ echo "the node's CPU per run: $(awk -v t=$((cpu_after - cpu_before)) -v n="$runs
 echo
 echo "== node: events per second delivered to 100 SSE watchers of one 10,000-branch run (sim 0-1000 ms), next to 1 watcher of the same run =="
 "$bench" watchers "$node_port" 100 10000
+
+echo
+echo "== node: a message's round trip between two external agents over the agent API (4 HTTP requests: send, long poll, send, long poll), next to four GET /healthz =="
+"$bench" messages "$node_port" 2000
 stop_node
 
 echo

@@ -7,6 +7,9 @@
 //                               with C in flight
 //   watchers PORT W BRANCHES    events per second delivered to W SSE watchers of one run of
 //                               BRANCHES sim branches, next to one watcher of the same run
+//   messages PORT N             round trip of a message between two external agents through
+//                               the node's agent API (ping sends, pong's long poll gets it and
+//                               answers, ping's long poll gets that), next to four GET /healthz
 #include <unistd.h>
 
 #include <algorithm>
@@ -242,10 +245,64 @@ int watchers(int port, int watchers, int branches) {
 
 }  // namespace
 
+namespace {
+
+// Two external agents, ping and pong, in a run that waits for them.
+std::string ping_pong_scenario() {
+  return R"({"name": "ping-pong", "timeout_ms": 600000,
+             "agents": {"ping": {"type": "external", "timeout_ms": 600000}, "pong": {"type": "external", "timeout_ms": 600000}},
+             "workflow": {"type": "fan_out", "branches": [{"agent": "ping"}, {"agent": "pong"}]}})";
+}
+
+// One message from a long poll of `agent`'s mailbox (empty polls are asked again).
+json next_message(link& l, const std::string& run, const std::string& agent) {
+  for (;;) {
+    auto [status, body] =
+        l.request(http::verb::get, "/v1/workflows/" + run + "/agents/" + agent + "/messages?max=1&timeout_ms=10000");
+    if (status != 200) throw std::runtime_error("messages: " + std::to_string(status) + " " + body);
+    auto list = json::parse(body)["messages"];
+    if (!list.empty()) return list[0];
+  }
+}
+
+int messages(int port, int n) {
+  link control(port);
+  auto run = submit(control, ping_pong_scenario());
+  auto send = [&](link& l, const std::string& from, const std::string& to, int i) {
+    auto [status, body] = l.request(http::verb::post, "/v1/workflows/" + run + "/agents/" + from + "/send",
+                                    json{{"to", to}, {"content", i}}.dump());
+    if (status != 200) throw std::runtime_error("send: " + std::to_string(status) + " " + body);
+  };
+  std::thread pong([&] {
+    link l(port);
+    for (int i = 0; i < n + n / 10; ++i) send(l, "pong", "ping", next_message(l, run, "pong")["content"].get<int>());
+  });
+  link ping(port);
+  std::vector<double> rtt_ms, health_ms;
+  for (int i = 0; i < n + n / 10; ++i) {  // the first tenth warms up
+    auto t = clock_type::now();
+    send(ping, "ping", "pong", i);
+    if (next_message(ping, run, "ping")["content"] != i) return 1;
+    if (i >= n / 10) rtt_ms.push_back(ms_since(t));
+  }
+  pong.join();
+  control.request(http::verb::post, "/v1/runs/" + run + "/cancel");
+  for (int i = 0; i < n; ++i) {
+    auto t = clock_type::now();
+    for (int k = 0; k < 4; ++k) ping.request(http::verb::get, "/healthz");
+    health_ms.push_back(ms_since(t));
+  }
+  report("node: message round trip ping -> pong -> ping", rtt_ms);
+  report("baseline: four GET /healthz on a kept connection", health_ms);
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   alarm(1800);  // a benchmark that hangs ends
   if (argc < 3) {
-    std::fprintf(stderr, "usage: cohort_node_bench latency|throughput|watchers PORT ...\n");
+    std::fprintf(stderr, "usage: cohort_node_bench latency|throughput|watchers|messages PORT ...\n");
     return 2;
   }
   std::string mode = argv[1];
@@ -255,6 +312,7 @@ int main(int argc, char** argv) {
     if (mode == "latency") return latency(port, arg(3, 2000));
     if (mode == "throughput") return throughput(port, arg(3, 100000), arg(4, 64));
     if (mode == "watchers") return watchers(port, arg(3, 100), arg(4, 10000));
+    if (mode == "messages") return messages(port, arg(3, 2000));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cohort_node_bench %s: %s\n", mode.c_str(), e.what());
     return 1;
