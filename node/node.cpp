@@ -50,6 +50,7 @@ struct node::parts {
   run_registry runs;
   model_router router;
   agent_api agents;
+  a2a_server a2a;
   node_api api;
   http_server server;
 
@@ -60,7 +61,8 @@ struct node::parts {
         runs(runtime, store, options, metrics),
         router(runtime, router_models(options.models_file), metrics),
         agents(runtime, runs),
-        api(runs, router, agents, options, metrics),
+        a2a(runs),
+        api(runs, router, agents, a2a, options, metrics),
         server(options, [this](const http_request& req) { return api.handle(req); },
                http_observer{[this](const std::string& path, unsigned status, double seconds) {
                                metrics.http_request(route_label(path), status, seconds);

@@ -111,6 +111,7 @@ http_reply node_api::route(const http_request& req, const std::string& target) {
   }
   if (path == "/v1/runs" || path.rfind("/v1/runs/", 0) == 0) return runs_route(req, path, query);
   if (path.rfind("/v1/workflows/", 0) == 0) return agents_.handle(req, path, query);
+  if (path.rfind("/a2a/", 0) == 0) return a2a_.handle(req, path);
   if (path == "/v1/chat/completions") {
     if (req.method() != http::verb::post) throw method_not_allowed(req, path);
     return router_.chat_completions(req);

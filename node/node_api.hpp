@@ -1,11 +1,12 @@
 #pragma once
 // The node's routes (docs/node.md): authentication, then /healthz, /readyz, the runs
-// API, the scenarios a client may name, the agent API of running runs and the
-// OpenAI-compatible model router. Every refusal is a JSON error naming the
+// API, the scenarios a client may name, the agent API of running runs, the
+// scenarios as A2A agents and the OpenAI-compatible model router. Every refusal is a JSON error naming the
 // header, route or JSON path at fault.
 #include <atomic>
 #include <string>
 
+#include "node/a2a_server.hpp"
 #include "node/agent_api.hpp"
 #include "node/http_server.hpp"
 #include "node/model_router.hpp"
@@ -17,9 +18,9 @@ namespace cohort::node {
 
 class node_api {
  public:
-  node_api(run_registry& runs, model_router& router, agent_api& agents, const node_options& options,
+  node_api(run_registry& runs, model_router& router, agent_api& agents, a2a_server& a2a, const node_options& options,
            const node_metrics& metrics)
-      : runs_(runs), router_(router), agents_(agents), options_(options), metrics_(metrics) {}
+      : runs_(runs), router_(router), agents_(agents), a2a_(a2a), options_(options), metrics_(metrics) {}
 
   http_reply handle(const http_request& req);
   // /readyz answers 503 and new runs are refused from now on.
@@ -33,6 +34,7 @@ class node_api {
   run_registry& runs_;
   model_router& router_;
   agent_api& agents_;
+  a2a_server& a2a_;
   const node_options& options_;
   const node_metrics& metrics_;
   std::atomic<bool> accepting_{true};

@@ -148,6 +148,7 @@ std::string route_label(const std::string& path) {
   for (const char* f : fixed)
     if (path == f) return f;
   if (path.rfind("/v1/scenarios/", 0) == 0) return "/v1/scenarios/{name}";
+  if (path.rfind("/a2a/", 0) == 0) return path.find("/.well-known/") != std::string::npos ? "/a2a/{name}/card" : "/a2a/{name}";
   if (path.rfind("/v1/workflows/", 0) == 0) {
     auto rest = path.substr(14);
     auto tail = rest.substr(std::min(rest.find('/'), rest.size()));

@@ -367,6 +367,12 @@ nlohmann::json run_registry::scenario_names() {
   return {{"scenarios", names}};
 }
 
+nlohmann::json run_registry::scenario(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = scenarios_.find(name);
+  return it == scenarios_.end() ? nlohmann::json() : it->second;
+}
+
 size_t run_registry::running() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return running_;

@@ -67,6 +67,8 @@ class run_registry {
   // Scenarios a client may name.
   void add_scenario(const std::string& name, nlohmann::json doc);
   nlohmann::json scenario_names();
+  // The document of a scenario a client may name; null when there is none.
+  nlohmann::json scenario(const std::string& name);
 
   // No new runs; running ones are cancelled after `grace_ms`; returns when all ended.
   void drain(int64_t grace_ms);

@@ -1,0 +1,222 @@
+#include "node/a2a_server.hpp"
+
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/verb.hpp>
+
+#include "messages/input_limits.hpp"
+#include "node/a2a_wire.hpp"
+#include "node/request_parts.hpp"
+
+namespace cohort::node {
+namespace {
+
+namespace http = boost::beast::http;
+
+std::string text_of(const nlohmann::json& v) { return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
+// Waits for a run's result event, then answers once (a blocking message/send, tasks/cancel).
+// Events come under the registry's lock: `done` must not call the registry. It keeps
+// itself alive until then (the registry holds its watchers weakly).
+class result_waiter : public event_watcher {
+ public:
+  using done_fn = std::function<void(const nlohmann::json* result)>;  // null: the run's log ended without one
+
+  static void watch(run_registry& runs, const std::string& id, done_fn done) {
+    auto w = std::make_shared<result_waiter>(std::move(done));
+    w->self_ = w;
+    runs.watch(id, 0, w);
+  }
+  explicit result_waiter(done_fn done) : done_(std::move(done)) {}
+  void deliver(const nlohmann::json& event, bool) override {
+    if (event.value("kind", "") != "result") return;
+    auto result = event.value("result", nlohmann::json::object());
+    finish(&result);
+  }
+  void end() override { finish(nullptr); }
+  void deliver_data(const std::string&) override {}
+  void on_close(std::function<void()>) override {}
+
+ private:
+  void finish(const nlohmann::json* result) {
+    done_fn done;
+    std::shared_ptr<result_waiter> keep;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done = std::exchange(done_, nullptr);
+      keep = std::exchange(self_, nullptr);
+    }
+    if (done) done(result);
+  }
+  std::mutex mutex_;
+  done_fn done_;
+  std::shared_ptr<result_waiter> self_;
+};
+
+// A task from a result event's result.
+nlohmann::json ended_task(const std::string& task_id, const std::string& context, const nlohmann::json* result) {
+  nlohmann::json run = {{"id", task_id}, {"status", "failed"}, {"error", {{"message", "the run's result is no longer kept"}}}};
+  if (result) {
+    run.erase("error");
+    run.update(*result);
+  }
+  return a2a::task(run, context);
+}
+
+// A run's events as A2A stream events (JSON-RPC answers to the message/stream request)
+// on an SSE connection: the task first, "working" once the run starts, then its output
+// as an artifact and the final status.
+class stream_relay : public event_watcher {
+ public:
+  static void watch(run_registry& runs, std::shared_ptr<event_watcher> out, nlohmann::json rpc_id, std::string task_id,
+                    std::string context_id) {
+    auto relay = std::make_shared<stream_relay>(std::move(out), std::move(rpc_id), task_id, std::move(context_id));
+    relay->self_ = relay;  // the registry holds watchers weakly: alive until the stream ends
+    runs.watch(task_id, 0, relay);
+  }
+  stream_relay(std::shared_ptr<event_watcher> out, nlohmann::json rpc_id, std::string task_id, std::string context_id)
+      : out_(std::move(out)), rpc_id_(std::move(rpc_id)), task_id_(std::move(task_id)), context_id_(std::move(context_id)) {}
+
+  void deliver(const nlohmann::json& event, bool) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto kind = event.value("kind", "");
+    if (kind == "started" && !working_) {
+      working_ = true;
+      send(a2a::status_update(task_id_, context_id_, {{"state", "working"}}, false));
+    } else if (kind == "result" && !ended_) {
+      ended_ = true;
+      nlohmann::json run = {{"id", task_id_}};
+      run.update(event.value("result", nlohmann::json::object()));
+      auto t = a2a::task(run, context_id_);
+      if (t.contains("artifacts"))
+        send({{"kind", "artifact-update"}, {"taskId", task_id_}, {"contextId", context_id_}, {"artifact", t["artifacts"][0]},
+              {"lastChunk", true}});
+      send(a2a::status_update(task_id_, context_id_, t["status"], true));
+    }
+  }
+  void end() override {
+    out_->end();
+    std::lock_guard<std::mutex> lock(mutex_);
+    self_.reset();
+  }
+  void deliver_data(const std::string&) override {}
+  void on_close(std::function<void()>) override {}
+
+ private:
+  void send(nlohmann::json result) { out_->deliver_data(text_of(a2a::rpc_result(rpc_id_, std::move(result)))); }
+
+  std::mutex mutex_;
+  std::shared_ptr<event_watcher> out_;
+  nlohmann::json rpc_id_;
+  std::string task_id_, context_id_;
+  std::shared_ptr<stream_relay> self_;
+  bool working_ = false, ended_ = false;
+};
+
+http_reply rpc_reply(const nlohmann::json& doc) { return json_reply(200, doc); }
+
+}  // namespace
+
+http_reply a2a_server::handle(const http_request& req, const std::string& path) {
+  auto rest = path.substr(5);  // after "/a2a/"
+  auto slash = rest.find('/');
+  auto name = rest.substr(0, slash);
+  auto tail = slash == std::string::npos ? std::string() : rest.substr(slash);
+  if (!plain_name(name) || runs_.scenario(name).is_null())
+    throw api_error(404, "unknown_agent", "no A2A agent " + name + " (the node's scenarios are: GET /v1/scenarios)", {{path, "route"}});
+  if (tail == "/.well-known/agent-card.json" || tail == "/.well-known/agent.json") {
+    if (req.method() != http::verb::get) throw method_not_allowed(req, path);
+    auto host = req.find(http::field::host);
+    std::string base = "http://" + (host == req.end() ? std::string("127.0.0.1") : std::string(host->value()));
+    return json_reply(200, a2a::agent_card(name, runs_.scenario(name), base + "/a2a/" + name));
+  }
+  if (!tail.empty() && tail != "/") throw api_error(404, "not_found", "no route " + path, {{path, "route"}});
+  if (req.method() != http::verb::post) throw method_not_allowed(req, path);
+  auto rpc = parse_untrusted_json_or_discarded(req.body());
+  if (rpc.is_discarded()) return rpc_reply(a2a::rpc_error(nullptr, a2a::parse_error, "the body is not valid JSON"));
+  return call(name, rpc);
+}
+
+http_reply a2a_server::call(const std::string& name, const nlohmann::json& rpc) {
+  nlohmann::json id = rpc.is_object() && rpc.contains("id") ? rpc["id"] : nlohmann::json();
+  if (!rpc.is_object() || rpc.value("jsonrpc", "") != "2.0" || !rpc.contains("method") || !rpc["method"].is_string() ||
+      !(id.is_string() || id.is_number_integer() || id.is_null()))
+    return rpc_reply(a2a::rpc_error(id, a2a::invalid_request, "a JSON-RPC 2.0 request has \"jsonrpc\": \"2.0\", \"method\" and \"id\""));
+  auto method = rpc["method"].get<std::string>();
+  auto params = rpc.value("params", nlohmann::json::object());
+  if (!params.is_object()) return rpc_reply(a2a::rpc_error(id, a2a::invalid_params, "params must be an object"));
+  try {
+    if (method == "message/send" || method == "message/stream") return send(name, id, params, method == "message/stream");
+    if (method == "tasks/get" || method == "tasks/cancel") {
+      if (!params.contains("id") || !params["id"].is_string() || !plain_name(params["id"].get<std::string>()))
+        return rpc_reply(a2a::rpc_error(id, a2a::invalid_params, "params.id must be a task id"));
+      auto task_id = params["id"].get<std::string>();
+      auto run = runs_.get(task_id);  // api_error 404: no such task
+      if (run.value("scenario", "") != runs_.scenario(name).value("name", "scenario"))
+        return rpc_reply(a2a::rpc_error(id, a2a::task_not_found, "agent " + name + " has no task " + task_id));
+      auto context = context_of(task_id);
+      if (method == "tasks/get") return rpc_reply(a2a::rpc_result(id, a2a::task(run, context)));
+      if (a2a::final_state(a2a::task_state(run.value("status", ""))))
+        return rpc_reply(a2a::rpc_error(id, a2a::task_not_cancelable, "task " + task_id + " has already ended (" + run.value("status", "") + ")"));
+      runs_.cancel(task_id);
+      http_reply reply;  // the canceled task, once the run has ended
+      reply.later = [this, id, task_id, context](reply_sink sink) {
+        result_waiter::watch(runs_, task_id, [id, task_id, context, sink](const nlohmann::json* result) {
+          sink(rpc_reply(a2a::rpc_result(id, ended_task(task_id, context, result))));
+        });
+      };
+      return reply;
+    }
+    if (method == "tasks/resubscribe" || method.rfind("tasks/pushNotificationConfig/", 0) == 0)
+      return rpc_reply(a2a::rpc_error(id, method == "tasks/resubscribe" ? a2a::unsupported_operation : a2a::push_not_supported,
+                                      method + " is not supported by this agent"));
+    return rpc_reply(a2a::rpc_error(id, a2a::method_not_found, "no method " + method));
+  } catch (const api_error& e) {
+    int code = e.status() == 404 ? a2a::task_not_found : e.status() == 400 ? a2a::invalid_params : a2a::internal_error;
+    return rpc_reply(a2a::rpc_error(id, code, e.what()));
+  } catch (const std::invalid_argument& e) {
+    return rpc_reply(a2a::rpc_error(id, a2a::invalid_params, e.what()));
+  }
+}
+
+http_reply a2a_server::send(const std::string& name, const nlohmann::json& id, const nlohmann::json& params, bool stream) {
+  const auto& message = params.value("message", nlohmann::json());
+  submission s;
+  s.scenario_name = name;
+  s.input = a2a::run_input(message);  // std::invalid_argument: invalid params
+  auto [run, created] = runs_.submit(s);
+  auto task_id = run["id"].get<std::string>();
+  std::string context = message.value("contextId", "");
+  if (context.empty() || context.size() > 200) context = "ctx-" + task_id;
+  remember_context(task_id, context);
+  bool blocking = !(params.contains("configuration") && params["configuration"].is_object() &&
+                    params["configuration"].value("blocking", true) == false);
+  http_reply reply;
+  if (stream) {
+    reply.stream = [this, id, task_id, context, run](const std::shared_ptr<event_watcher>& w) {
+      w->deliver_data(text_of(a2a::rpc_result(id, a2a::task(run, context))));
+      stream_relay::watch(runs_, w, id, task_id, context);
+    };
+    return reply;
+  }
+  if (!blocking) return rpc_reply(a2a::rpc_result(id, a2a::task(run, context)));
+  reply.later = [this, id, task_id, context](reply_sink sink) {
+    result_waiter::watch(runs_, task_id, [id, task_id, context, sink](const nlohmann::json* result) {
+      sink(rpc_reply(a2a::rpc_result(id, ended_task(task_id, context, result))));
+    });
+  };
+  return reply;
+}
+
+std::string a2a_server::context_of(const std::string& task_id) {
+  std::lock_guard<std::mutex> lock(contexts_mutex_);
+  auto it = contexts_.find(task_id);
+  return it == contexts_.end() ? "ctx-" + task_id : it->second;
+}
+
+void a2a_server::remember_context(const std::string& task_id, const std::string& context_id) {
+  std::lock_guard<std::mutex> lock(contexts_mutex_);
+  if (contexts_.size() >= 10000) contexts_.erase(contexts_.begin());  // ids sort by time: the oldest goes
+  contexts_[task_id] = context_id;
+}
+
+}  // namespace cohort::node
