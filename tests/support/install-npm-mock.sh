@@ -15,6 +15,9 @@ client_version=4.104.0
 mcp=@modelcontextprotocol/server-everything
 mcp_version=2026.8.31
 mcp_fs=@modelcontextprotocol/server-filesystem
+# The official A2A JavaScript SDK, a client of the node's A2A agents.
+a2a=@a2a-js/sdk
+a2a_version=0.3.14
 
 if [ -n "${COHORT_SKIP_NPM_MOCK:-}" ]; then
   echo "cohort: COHORT_SKIP_NPM_MOCK is set: not installing $package"
@@ -25,11 +28,13 @@ manifest="$dir/node_modules/$package/package.json"
 client_manifest="$dir/node_modules/$client/package.json"
 mcp_manifest="$dir/node_modules/$mcp/package.json"
 mcp_fs_manifest="$dir/node_modules/$mcp_fs/package.json"
-if [ -f "$manifest" ] && [ -f "$client_manifest" ] && [ -f "$mcp_manifest" ] && [ -f "$mcp_fs_manifest" ] &&
+a2a_manifest="$dir/node_modules/$a2a/package.json"
+if [ -f "$manifest" ] && [ -f "$client_manifest" ] && [ -f "$mcp_manifest" ] && [ -f "$mcp_fs_manifest" ] && [ -f "$a2a_manifest" ] &&
    command -v node >/dev/null &&
    [ "$(node -p "require('$manifest').version" 2>/dev/null)" = "$version" ] &&
    [ "$(node -p "require('$client_manifest').version" 2>/dev/null)" = "$client_version" ] &&
-   [ "$(node -p "require('$mcp_manifest').version" 2>/dev/null)" = "$mcp_version" ]; then
+   [ "$(node -p "require('$mcp_manifest').version" 2>/dev/null)" = "$mcp_version" ] &&
+   [ "$(node -p "require('$a2a_manifest').version" 2>/dev/null)" = "$a2a_version" ]; then
   exit 0
 fi
 
@@ -48,11 +53,11 @@ mkdir -p "$dir"
 cd "$dir"
 [ -f package.json ] || echo '{"name": "cohort-npm-mock", "private": true}' >package.json
 if ! npm install --no-audit --no-fund --save-exact --fetch-retries=1 --fetch-timeout=60000 \
-     "$package@$version" "$client@$client_version" "$mcp@$mcp_version" "$mcp_fs@$mcp_version" \
+     "$package@$version" "$client@$client_version" "$mcp@$mcp_version" "$mcp_fs@$mcp_version" "$a2a@$a2a_version" \
      >npm-install.log 2>&1; then
   echo "cohort: could not install $package@$version from the npm registry into $dir:" >&2
   tail -n 20 npm-install.log >&2
   echo "cohort: the third-party mock test needs it (COHORT_SKIP_NPM_MOCK=1 skips that test on purpose)" >&2
   exit 1
 fi
-echo "cohort: installed $package@$version, $client@$client_version, $mcp@$mcp_version and $mcp_fs in $dir"
+echo "cohort: installed $package@$version, $client@$client_version, $mcp@$mcp_version, $mcp_fs and $a2a@$a2a_version in $dir"

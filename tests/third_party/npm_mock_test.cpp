@@ -165,5 +165,25 @@ TEST(OfficialOpenAiClient, TalksToTheNodesRouter) {
   EXPECT_EQ(headers.value("X-Workflow-Id: js-client", 0), 2) << "the client's workflow id goes on upstream: " << headers;
 }
 
+// The official A2A JavaScript SDK against a node serving a scenario as an A2A agent
+// (tests/third_party/a2a_client_check.mjs): send, stream, get, cancel, errors.
+TEST(OfficialA2aSdk, TalksToTheNodesA2aAgents) {
+  if (std::getenv("COHORT_SKIP_NPM_MOCK")) GTEST_SKIP() << "COHORT_SKIP_NPM_MOCK is set";
+  auto dir = fresh_dir("a2a-sdk");
+  std::filesystem::create_directories(dir + "/scenarios");
+  std::ofstream(dir + "/scenarios/summarizer.json") << R"({"name": "summarizer", "description": "Summarises a text.",
+    "models": {"m": {"provider": "sim", "latency_ms": 20}},
+    "agents": {"a": {"model": "m", "prompt": "Summarise: {{input.text}}"}}, "workflow": {"agent": "a"}})";
+  // Long enough to be cancelled.
+  std::ofstream(dir + "/scenarios/slow.json") << R"({"name": "slow", "models": {"m": {"provider": "sim", "latency_ms": 5000}},
+    "agents": {"a": {"model": "m", "prompt": "{{input.text}}"}}, "workflow": {"agent": "a"}})";
+  node_process node(dir + "/data", {"--scenarios", dir + "/scenarios"});
+  child_process client({"/usr/bin/env", "node", std::string(COHORT_SOURCE_DIR) + "/tests/third_party/a2a_client_check.mjs",
+                        node.url(), mock_dir});
+  auto out = client.read_all(30000);
+  EXPECT_EQ(client.wait(5000), 0) << out << client.read_stderr(1000);
+  EXPECT_EQ(out, "ok\n") << client.read_stderr(1000);
+}
+
 }  // namespace
 }  // namespace cohort::testing

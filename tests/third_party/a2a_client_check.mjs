@@ -1,0 +1,53 @@
+// The official A2A JavaScript SDK (@a2a-js/sdk, from the npm registry) as a client of a
+// cohort node's A2A agents: the card, message/send, message/stream, tasks/get and
+// tasks/cancel, and the error a finished task's cancel gets.
+//   node a2a_client_check.mjs NODE_URL NODE_MODULES_DIR
+const [node, modules] = process.argv.slice(2);
+const { A2AClient } = await import(modules + "/node_modules/@a2a-js/sdk/dist/client/index.js");
+let failures = 0;
+const check = (ok, what, seen) => {
+  if (!ok) {
+    failures++;
+    console.error("FAILED: " + what + (seen === undefined ? "" : ": " + JSON.stringify(seen)));
+  }
+};
+const message = (text) => ({ kind: "message", messageId: "m-" + Math.random(), role: "user", parts: [{ kind: "text", text }] });
+const text = (task) => (task.artifacts || []).flatMap((a) => a.parts).map((p) => p.text || "").join("");
+
+const client = await A2AClient.fromCardUrl(node + "/a2a/summarizer/.well-known/agent-card.json");
+const card = await client.getAgentCard();
+check(card.name === "summarizer" && card.capabilities.streaming === true, "card", card);
+check(card.skills.length === 1 && card.skills[0].id === "summarizer", "card: the scenario as a skill", card.skills);
+
+const sent = await client.sendMessage({ message: message("the actor model") });
+check(!("error" in sent), "message/send: no error", sent.error);
+const task = sent.result;
+check(task.kind === "task" && task.status.state === "completed", "message/send: a completed task", task);
+check(text(task).includes("the actor model"), "message/send: the run's output as an artifact", task);
+
+const kinds = [];
+let last;
+for await (const event of client.sendMessageStream({ message: message("streams") })) {
+  kinds.push(event.kind);
+  last = event;
+}
+check(kinds[0] === "task", "message/stream: the task first", kinds);
+check(kinds.includes("artifact-update"), "message/stream: the output", kinds);
+check(last.kind === "status-update" && last.final === true && last.status.state === "completed", "message/stream: final", last);
+
+const got = await client.getTask({ id: task.id });
+check(got.result && got.result.status.state === "completed" && text(got.result) === text(task), "tasks/get", got);
+
+const slowAgent = await A2AClient.fromCardUrl(node + "/a2a/slow/.well-known/agent-card.json");
+const slow = await slowAgent.sendMessage({ message: message("take your time"), configuration: { blocking: false } });
+check(slow.result && slow.result.status.state !== "completed", "non-blocking send: not ended yet", slow.result);
+const cancelled = await slowAgent.cancelTask({ id: slow.result.id });
+check(cancelled.result && cancelled.result.status.state === "canceled", "tasks/cancel: canceled", cancelled);
+
+const again = await client.cancelTask({ id: task.id });
+check(again.error && again.error.code === -32002, "tasks/cancel of a completed task: TaskNotCancelable", again);
+const missing = await client.getTask({ id: "no-such-task" });
+check(missing.error && missing.error.code === -32001, "tasks/get of an unknown task: TaskNotFound", missing);
+
+console.log(failures === 0 ? "ok" : failures + " checks failed");
+process.exit(failures === 0 ? 0 : 1);
