@@ -47,10 +47,7 @@ class external_agent_logic {
                        std::to_string(limit_ms_) + " ms"));
   }
 
-  void cancelled() {
-    if (ctx_->externals) ctx_->externals->stop_waiting(def_->name);
-    self_->quit();
-  }
+  void cancelled(const cancel& c) { finish(failure(outcome::cancelled, "cancelled", c.reason)); }
 
  private:
   void finish(result r) {
@@ -81,7 +78,7 @@ caf::behavior external_agent(caf::event_based_actor* self, run_context_ptr ctx, 
       [=](const task& t) { return logic->start(t); },
       [=](external_result_atom, nlohmann::json& output) { logic->handed_in(std::move(output)); },
       [=](external_timeout_atom) { logic->timed_out(); },
-      [=](const cancel&) { logic->cancelled(); },
+      [=](const cancel& c) { logic->cancelled(c); },
   };
 }
 

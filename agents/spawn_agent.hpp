@@ -16,4 +16,7 @@ caf::actor spawn_tool_agent(caf::actor_system& sys, const run_context_ptr& ctx,
 // An agent a program outside the run plays, through the node (external_agent.cpp).
 caf::actor spawn_external_agent(caf::actor_system& sys, const run_context_ptr& ctx, const agent_def& agent);
 
+// A remote agent spoken to with the A2A protocol (a2a_agent.cpp).
+caf::actor spawn_a2a_agent(caf::actor_system& sys, const run_context_ptr& ctx, const agent_def& agent);
+
 }  // namespace cohort

@@ -12,6 +12,10 @@
 #include "cohort/tool.hpp"
 #include "spec/scenario.hpp"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace cohort {
 
 class external_desk;
@@ -43,6 +47,7 @@ struct run_context {
   caf::actor barrier;
   caf::actor board;
   std::shared_ptr<external_desk> externals;  // where external agents hand in results (coordinated runs)
+  boost::asio::io_context* io = nullptr;     // the runtime's I/O (a2a agents' HTTP calls)
 };
 
 using run_context_ptr = std::shared_ptr<const run_context>;

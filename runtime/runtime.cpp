@@ -274,6 +274,7 @@ Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, Even
   ctx->spec = spec;
   ctx->input = input ? std::make_shared<const nlohmann::json>(std::move(*input)) : spec->input;
   ctx->tools = impl_->tools;
+  ctx->io = impl_->io.get();
   ctx->mcp_call = [registry = impl_->mcp, spec = ctx->spec](const std::string& server, const std::string& tool,
                                                             const nlohmann::json& arguments) {
     return mcp_output(registry->client(spec->mcp_servers.at(server))->call_tool(tool, arguments));

@@ -154,6 +154,11 @@ class model_reader {
 
 namespace detail {
 
+bool plain_http_url(const std::string& text) {
+  auto url = boost::urls::parse_absolute_uri(text);
+  return url && (url->scheme() == "http" || url->scheme() == "https") && !url->host().empty();
+}
+
 model_def read_model(const std::string& name, const nlohmann::json& m, std::vector<std::string>& problems) {
   return model_reader(problems).read(name, m);
 }

@@ -16,6 +16,9 @@ namespace detail {
 // Each problem ("$.models.NAME.base_url: ...") goes to `problems`.
 model_def read_model(const std::string& name, const nlohmann::json& m, std::vector<std::string>& problems);
 
+// An absolute http or https URL with a host (a model's base_url, a remote agent's url).
+bool plain_http_url(const std::string& text);
+
 }  // namespace detail
 
 // The models of a document {"models": {...}} (each as in a scenario). Throws

@@ -80,6 +80,13 @@ class loader {
         read_output_schema(d, a, out_.models.at(d.model), path, problems_);
       check_template(path + ".system", d.system);
       check_template(path + ".prompt", d.prompt);
+    } else if (d.type == agent_type::a2a) {
+      d.prompt = a.value("prompt", "");
+      check_template(path + ".prompt", d.prompt);
+      d.url = a.value("url", "");
+      d.api_key_env = a.value("api_key_env", "");
+      d.poll_ms = a.value("poll_ms", d.poll_ms);
+      if (!detail::plain_http_url(d.url)) problem(path + ".url", "not an http or https URL: \"" + d.url + "\"");
     } else if (d.type == agent_type::external) {
       // A program outside the run: the run waits for its result, never without a limit.
       if (d.timeout_ms == 0) d.timeout_ms = 60000;

@@ -134,7 +134,7 @@ struct agent_def {
   agent_type type = agent_type::llm;
   std::string model;               // llm
   std::string system;              // llm: system message template
-  std::string prompt;              // llm: user message template
+  std::string prompt;              // llm: user message template; a2a: the message's text
   bool json_output = false;        // llm: parse the reply as JSON
   // llm: the JSON Schema the answer must match; an answer that does not is sent back
   // with its problems, up to max_repairs times (docs/tools.md, "Structured output").
@@ -153,6 +153,9 @@ struct agent_def {
   bool detached = false;           // tool: runs on a thread of its own (may wait on the bus, barrier, board)
   std::string mcp_server;          // tool: a tool of this MCP server (made by the loader: "mcp:server/tool")
   std::string mcp_tool;
+  std::string url;                 // a2a: the remote agent's JSON-RPC endpoint
+  std::string api_key_env;         // a2a: its bearer token's variable
+  int poll_ms = 200;               // a2a: how often a running remote task is asked for
 
   // llm: the tools the model may call, and how the loop runs (docs/tools.md). Their
   // "tools" request array is added to params where the scenario is loaded.

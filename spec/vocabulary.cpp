@@ -44,8 +44,8 @@ constexpr names<merge_mode, 3> merge_modes{{
     {merge_mode::shallow, "shallow"},
     {merge_mode::concat, "concat"},
 }};
-constexpr names<agent_type, 3> agent_types{
-    {{agent_type::llm, "llm"}, {agent_type::tool, "tool"}, {agent_type::external, "external"}}};
+constexpr names<agent_type, 4> agent_types{
+    {{agent_type::llm, "llm"}, {agent_type::tool, "tool"}, {agent_type::external, "external"}, {agent_type::a2a, "a2a"}}};
 constexpr names<tool_error_mode, 2> tool_error_modes{{{tool_error_mode::tell_model, "tell_model"},
                                                     {tool_error_mode::fail, "fail"}}};
 constexpr names<model_provider, 2> model_providers{{{model_provider::sim, "sim"}, {model_provider::openai, "openai"}}};

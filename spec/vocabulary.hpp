@@ -16,7 +16,7 @@ enum class failure_mode { fail_fast, fail_soft, all_settled };
 // How branch outputs combine (workflow/aggregate.hpp, workflow/fan_in.hpp).
 enum class aggregation_kind { collect, join, merge, reduce, first, vote, synthesize, by_id };
 enum class merge_mode { deep, shallow, concat };
-enum class agent_type { llm, tool, external };
+enum class agent_type { llm, tool, external, a2a };
 // What a failed tool call does to an agent's tool loop.
 enum class tool_error_mode { tell_model, fail };
 enum class model_provider { sim, openai };

@@ -14,6 +14,7 @@ caf::actor spawn_node(caf::actor_system& sys, const run_context_ptr& ctx,
   switch (agent.type) {
     case agent_type::tool: return spawn_tool_agent(sys, ctx, agent);
     case agent_type::external: return spawn_external_agent(sys, ctx, agent);
+    case agent_type::a2a: return spawn_a2a_agent(sys, ctx, agent);
     case agent_type::llm: break;
   }
   return spawn_llm_agent(sys, ctx, agent);

@@ -10,7 +10,7 @@ using cohort::evaluate_arithmetic;
 
 namespace {
 
-std::string error_of(const std::string& expression) {
+std::string calculation_error(const std::string& expression) {
   try {
     evaluate_arithmetic(expression);
   } catch (const std::invalid_argument& e) {
@@ -33,17 +33,17 @@ TEST(Calculator, PrecedenceAssociativityAndSigns) {
 }
 
 TEST(Calculator, ABadExpressionSaysWhereAndWhat) {
-  EXPECT_EQ(error_of("2 +"), "a number is missing at character 4");
-  EXPECT_EQ(error_of("2 * (3 + 4"), "missing ')' at character 11");
-  EXPECT_EQ(error_of("2 $ 3"), "unexpected '$' at character 3");
-  EXPECT_EQ(error_of("1.2.3"), "\"1.2.3\" is not a number at character 1");
-  EXPECT_EQ(error_of("1 / (2 - 2)"), "division by zero at character 12");
-  EXPECT_EQ(error_of("10 ^ 400"), "the result is not a finite number");
-  EXPECT_EQ(error_of(""), "a number is missing at character 1");
+  EXPECT_EQ(calculation_error("2 +"), "a number is missing at character 4");
+  EXPECT_EQ(calculation_error("2 * (3 + 4"), "missing ')' at character 11");
+  EXPECT_EQ(calculation_error("2 $ 3"), "unexpected '$' at character 3");
+  EXPECT_EQ(calculation_error("1.2.3"), "\"1.2.3\" is not a number at character 1");
+  EXPECT_EQ(calculation_error("1 / (2 - 2)"), "division by zero at character 12");
+  EXPECT_EQ(calculation_error("10 ^ 400"), "the result is not a finite number");
+  EXPECT_EQ(calculation_error(""), "a number is missing at character 1");
 }
 
 TEST(Calculator, HostileInputIsBounded) {
-  EXPECT_EQ(error_of(std::string(100, '(') + "1" + std::string(100, ')')), "nested deeper than 64 levels at character 66");
-  EXPECT_EQ(error_of(std::string(1001, '1')), "the expression is longer than 1000 characters");
-  EXPECT_EQ(error_of(std::string(500, '-') + "1"), "nested deeper than 64 levels at character 66");
+  EXPECT_EQ(calculation_error(std::string(100, '(') + "1" + std::string(100, ')')), "nested deeper than 64 levels at character 66");
+  EXPECT_EQ(calculation_error(std::string(1001, '1')), "the expression is longer than 1000 characters");
+  EXPECT_EQ(calculation_error(std::string(500, '-') + "1"), "nested deeper than 64 levels at character 66");
 }

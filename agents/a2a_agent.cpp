@@ -1,0 +1,225 @@
+// The a2a agent: a remote agent spoken to with the Agent2Agent protocol (JSON-RPC over
+// HTTP). It sends its rendered prompt as a message (message/send, not blocking), asks
+// for the task (tasks/get) every poll_ms until it ends, and answers the task's output;
+// a cancelled or timed-out branch cancels the remote task (tasks/cancel). The HTTP
+// calls run on the runtime's I/O threads; no thread waits.
+#include <atomic>
+
+#include <boost/url/parse.hpp>
+#include <caf/all.hpp>
+
+#include "agents/spawn_agent.hpp"
+#include "messages/cancel.hpp"
+#include "messages/input_limits.hpp"
+#include "models/http/http_connection.hpp"
+#include "models/http/tls_client.hpp"
+#include "run/run_events.hpp"
+#include "spec/template.hpp"
+
+namespace cohort::a2a_detail {
+
+// An HTTP answer, from an I/O thread to the agent (never leaves the process).
+struct http_answer {
+  http_outcome outcome;
+};
+
+}  // namespace cohort::a2a_detail
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cohort::a2a_detail::http_answer)
+
+namespace cohort {
+namespace {
+
+using a2a_detail::http_answer;
+using poll_atom = caf::atom_constant<caf::atom("a2apoll")>;
+using timeout_atom = caf::atom_constant<caf::atom("a2atimeout")>;
+
+struct remote {
+  std::string host, port, host_header, target;
+  std::shared_ptr<boost::asio::ssl::context> tls;
+};
+
+remote parse_remote(const std::string& text) {
+  remote r;
+  auto url = boost::urls::parse_absolute_uri(text);  // checked when the scenario loaded
+  if (!url) return r;
+  bool https = url->scheme() == "https";
+  r.host = url->host_address();
+  r.port = url->has_port() ? std::string(url->port()) : (https ? "443" : "80");
+  r.host_header = std::string(url->encoded_host()) + (url->has_port() ? ":" + r.port : "");
+  r.target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
+  if (https) r.tls = make_tls_client_context({"", true});
+  return r;
+}
+
+// The output of a finished remote task: its artifacts' parts, a text part as a string,
+// a data part as its data (cohort's own {"value": x} as x), several as a list.
+nlohmann::json task_output(const nlohmann::json& task) {
+  auto outputs = nlohmann::json::array();
+  for (const auto& artifact : task.value("artifacts", nlohmann::json::array()))
+    for (const auto& part : artifact.value("parts", nlohmann::json::array())) {
+      if (part.value("kind", "") == "text") outputs.push_back(part.value("text", ""));
+      if (part.value("kind", "") == "data") {
+        auto data = part.value("data", nlohmann::json());
+        outputs.push_back(data.is_object() && data.size() == 1 && data.contains("value") ? data["value"] : data);
+      }
+    }
+  if (outputs.size() == 1) return outputs[0];
+  return outputs;
+}
+
+class a2a_agent_logic {
+ public:
+  a2a_agent_logic(caf::event_based_actor* self, run_context_ptr ctx, const agent_def* def)
+      : self_(self), ctx_(std::move(ctx)), def_(def), remote_(parse_remote(def->url)) {}
+
+  caf::result<result> start(const task& t) {
+    task_ = t;
+    start_us_ = now_us();
+    promise_ = self_->make_response_promise();
+    emit(*ctx_, t, event_kind::started, def_->name);
+    std::string text;
+    try {
+      text = render(def_->prompt, make_scope(*ctx_, t));
+    } catch (const template_error& e) {
+      finish(failure(outcome::failed, "invalid_input", "agent " + def_->name + ": " + e.what()));
+      return promise_;
+    }
+    nlohmann::json message = {{"kind", "message"}, {"role", "user"}, {"messageId", t.run_id + "/" + t.path + "#" + std::to_string(t.attempt)},
+                              {"parts", {{{"kind", "text"}, {"text", text}}}}};
+    call("message/send", {{"message", message}, {"configuration", {{"blocking", false}}}});
+    auto limit = child_timeout_ms(*ctx_, t, def_->timeout_ms);
+    if (limit > 0) self_->delayed_send(self_, std::chrono::milliseconds(limit), timeout_atom::value);
+    return promise_;
+  }
+
+  void answered(const http_outcome& out) {
+    if (!promise_.pending()) return;
+    if (!out.error_kind.empty()) return finish(failure(outcome::failed, out.error_kind, where() + out.error));
+    if (out.status != 200)
+      return finish(failure(outcome::failed, out.status >= 500 ? "server_error" : "http_status",
+                            where() + "HTTP " + std::to_string(out.status) + ": " + out.body.substr(0, 300)));
+    auto rpc = parse_untrusted_json_or_discarded(out.body);
+    if (rpc.is_discarded() || !rpc.is_object())
+      return finish(failure(outcome::failed, "malformed_response", where() + "the answer is not JSON-RPC"));
+    if (rpc.contains("error") && rpc["error"].is_object())
+      return finish(failure(outcome::failed, "remote_error",
+                            where() + rpc["error"].value("message", "error") + " (code " + rpc["error"].value("code", nlohmann::json(0)).dump() + ")"));
+    const auto& got = rpc.value("result", nlohmann::json());
+    if (got.value("kind", "") == "message") return succeed(task_output({{"artifacts", {{{"parts", got.value("parts", nlohmann::json::array())}}}}}));
+    if (got.value("kind", "") != "task" || !got.contains("id") || !got["id"].is_string())
+      return finish(failure(outcome::failed, "malformed_response", where() + "the answer is neither a task nor a message"));
+    remote_task_ = got["id"].get<std::string>();
+    auto state = got.value("/status/state"_json_pointer, std::string());
+    if (state == "completed") return succeed(task_output(got));
+    if (state == "failed" || state == "canceled" || state == "rejected")
+      return finish(failure(outcome::failed, "remote_" + state,
+                            where() + "task " + remote_task_ + " " + state + ": " +
+                                got.value("/status/message/parts/0/text"_json_pointer, std::string("no reason given"))));
+    if (state == "input-required" || state == "auth-required")
+      return finish(failure(outcome::failed, "remote_" + state, where() + "task " + remote_task_ + " is " + state));
+    self_->delayed_send(self_, std::chrono::milliseconds(def_->poll_ms), poll_atom::value);
+  }
+
+  void poll() {
+    if (promise_.pending()) call("tasks/get", {{"id", remote_task_}});
+  }
+
+  // Cancelled (or timed out by its supervisor): the remote task is cancelled too.
+  void cancelled(const cancel& c) {
+    cancel_remote();
+    finish(failure(outcome::cancelled, "cancelled", c.reason));
+  }
+
+  // Its own limit: a root agent has no supervisor to time it out.
+  void timed_out() {
+    cancel_remote();
+    finish(failure(outcome::timed_out, "timeout",
+                   where() + "no answer within " + std::to_string(child_timeout_ms(*ctx_, task_, def_->timeout_ms)) + " ms"));
+  }
+
+ private:
+  std::string where() const { return task_.path + ": A2A agent " + def_->url + ": "; }
+
+  // tasks/cancel on a connection of its own, which lives until the remote answers.
+  void cancel_remote() {
+    if (!promise_.pending() || remote_task_.empty() || !ctx_->io) return;
+    auto conn = connect();
+    auto bytes = request_bytes("tasks/cancel", {{"id", remote_task_}});
+    conn->send([bytes] { return bytes; }, std::chrono::milliseconds(5000), std::chrono::milliseconds(10000),
+               [conn](http_outcome) { conn->close_gracefully(); });
+  }
+
+  std::shared_ptr<http_connection> connect() {
+    static auto sockets = std::make_shared<std::atomic<int64_t>>(0);
+    return make_http_connection(*ctx_->io, remote_.host, remote_.port, remote_.tls, true, sockets);
+  }
+
+  std::string request_bytes(const std::string& method, nlohmann::json params) {
+    auto body = nlohmann::json{{"jsonrpc", "2.0"}, {"id", ++rpc_id_}, {"method", method}, {"params", std::move(params)}}
+                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    std::string head = "POST " + remote_.target + " HTTP/1.1\r\nHost: " + remote_.host_header +
+                       "\r\nContent-Type: application/json\r\nAccept: application/json\r\nUser-Agent: cohort/0.1\r\n";
+    const char* key = def_->api_key_env.empty() ? nullptr : std::getenv(def_->api_key_env.c_str());
+    if (key && !has_control_chars(key)) head += "Authorization: Bearer " + std::string(key) + "\r\n";
+    return head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
+
+  void call(const std::string& method, nlohmann::json params) {
+    if (!ctx_->io) return finish(failure(outcome::failed, "no_io", where() + "this runtime makes no HTTP calls"));
+    if (!conn_) conn_ = connect();
+    auto bytes = request_bytes(method, std::move(params));
+    auto limit = std::chrono::milliseconds(std::max<int64_t>(1, child_timeout_ms(*ctx_, task_, def_->timeout_ms)));
+    conn_->send([bytes] { return bytes; }, std::min(limit, std::chrono::milliseconds(10000)), limit,
+                [who = caf::actor_cast<caf::actor>(self_)](http_outcome out) { caf::anon_send(who, http_answer{std::move(out)}); });
+  }
+
+  void succeed(nlohmann::json output) {
+    result r;
+    r.output = std::move(output);
+    finish(std::move(r));
+  }
+
+  void finish(result r) {
+    if (!promise_.pending()) return;
+    r.stats.start_ms = now_ms();
+    r.stats.end_ms = r.stats.start_ms;
+    r.stats.agent_us = now_us() - start_us_;
+    r.stats.count(r.status);
+    emit(*ctx_, task_, event_kind::finished, def_->name, r.status, r.error.message, r.stats.agent_us);
+    promise_.deliver(std::move(r));
+    promise_ = caf::response_promise{};
+    if (conn_) conn_->close_gracefully();
+    self_->quit();
+  }
+
+  caf::event_based_actor* self_;
+  run_context_ptr ctx_;
+  const agent_def* def_;
+  remote remote_;
+  std::shared_ptr<http_connection> conn_;
+  task task_;
+  caf::response_promise promise_;
+  std::string remote_task_;
+  int64_t rpc_id_ = 0;
+  int64_t start_us_ = 0;
+};
+
+caf::behavior a2a_agent(caf::event_based_actor* self, run_context_ptr ctx, const agent_def* def) {
+  auto logic = std::make_shared<a2a_agent_logic>(self, std::move(ctx), def);
+  return {
+      [=](const task& t) { return logic->start(t); },
+      [=](http_answer& a) { logic->answered(a.outcome); },
+      [=](poll_atom) { logic->poll(); },
+      [=](timeout_atom) { logic->timed_out(); },
+      [=](const cancel& c) { logic->cancelled(c); },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_a2a_agent(caf::actor_system& sys, const run_context_ptr& ctx, const agent_def& agent) {
+  return sys.spawn(a2a_agent, ctx, &agent);
+}
+
+}  // namespace cohort

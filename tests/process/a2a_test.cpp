@@ -1,0 +1,127 @@
+// A2A both ways between two real `cohort serve` processes on 127.0.0.1: node A runs a
+// scenario whose agent of "type": "a2a" calls a scenario node B serves as an A2A agent.
+// The answer comes back as the agent's output; a cancel or a timeout on A cancels B's
+// task; failures of the remote name it.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/http_call.hpp"
+#include "tests/support/node_process.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/test_runtime.hpp"
+
+namespace cohort::testing {
+namespace {
+
+using json = nlohmann::json;
+
+class A2a : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = fresh_dir("a2a");
+    std::filesystem::create_directories(dir + "/scenarios");
+    std::ofstream(dir + "/scenarios/summarizer.json") << R"({"name": "summarizer", "description": "Summarises a text.",
+      "models": {"m": {"provider": "sim", "latency_ms": 10}},
+      "agents": {"a": {"model": "m", "prompt": "Summarise: {{input.text}}"}}, "workflow": {"agent": "a"}})";
+    std::ofstream(dir + "/scenarios/slow.json") << R"({"name": "slow", "models": {"m": {"provider": "sim", "latency_ms": 10000}},
+      "agents": {"a": {"model": "m", "prompt": "{{input.text}}"}}, "workflow": {"agent": "a"}})";
+    remote_ = std::make_unique<node_process>(dir + "/remote", std::vector<std::string>{"--scenarios", dir + "/scenarios"});
+    local_ = std::make_unique<node_process>(dir + "/local");
+  }
+
+  json caller(const std::string& agent, int timeout_ms = 20000) {
+    return {{"name", "caller"},
+            {"agents",
+             {{"remote",
+               {{"type", "a2a"},
+                {"url", remote_->url() + "/a2a/" + agent},
+                {"prompt", "Tell me about {{input.topic}}"},
+                {"poll_ms", 20},
+                {"timeout_ms", timeout_ms}}}}},
+            {"workflow", {{"agent", "remote"}}},
+            {"input", {{"topic", "mailboxes"}}}};
+  }
+
+  // The remote's runs of scenario `name`, newest first.
+  json remote_runs() { return json::parse(http_call(remote_->port(), "GET", "/v1/runs?limit=10").body)["runs"]; }
+
+  // The remote's newest run once it has `status` (or after 5 s, as it is then).
+  json wait_remote_status(const std::string& status) {
+    json runs;
+    for (int i = 0; i < 200; ++i) {
+      runs = remote_runs();
+      if (!runs.empty() && runs[0]["status"] == status) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    return runs.empty() ? json::object() : runs[0];
+  }
+
+  std::unique_ptr<node_process> remote_, local_;
+};
+
+TEST_F(A2a, ANodeCallsAnotherNodesAgent) {
+  auto run = submit(local_->port(), {{"scenario", caller("summarizer")}})["id"].get<std::string>();
+  auto done = wait_finished(local_->port(), run);
+  ASSERT_EQ(done["status"], "succeeded") << done;
+  auto output = done["output"].get<std::string>();
+  EXPECT_NE(output.find("Summarise: Tell me about mailboxes"), std::string::npos) << output;
+  auto theirs = remote_runs();
+  ASSERT_EQ(theirs.size(), 1u);
+  EXPECT_EQ(theirs[0]["status"], "succeeded");
+  auto their_run = json::parse(http_call(remote_->port(), "GET", "/v1/runs/" + theirs[0]["id"].get<std::string>()).body);
+  EXPECT_EQ(their_run["output"], output) << "the remote task's output is the agent's";
+}
+
+TEST_F(A2a, CancellingTheCallerCancelsTheRemoteTask) {
+  auto run = submit(local_->port(), {{"scenario", caller("slow")}})["id"].get<std::string>();
+  wait_remote_status("running");
+  ASSERT_EQ(http_call(local_->port(), "POST", "/v1/runs/" + run + "/cancel").status, 202);
+  EXPECT_EQ(wait_finished(local_->port(), run)["status"], "cancelled");
+  EXPECT_EQ(wait_remote_status("cancelled")["status"], "cancelled") << remote_runs();
+}
+
+TEST_F(A2a, ATimedOutCallCancelsTheRemoteTask) {
+  cohort::Runtime rt;
+  auto r = rt.run(rt.load(caller("slow", 500)));
+  EXPECT_EQ(r.status, "timed_out") << r.error;
+  EXPECT_EQ(wait_remote_status("cancelled")["status"], "cancelled") << remote_runs();
+}
+
+TEST_F(A2a, RemoteFailuresNameTheAgent) {
+  cohort::Runtime rt;
+  auto r = rt.run(rt.load(caller("no-such-agent")));
+  EXPECT_EQ(r.status, "failed");
+  EXPECT_TRUE(has_text(r.error, "A2A agent " + remote_->url() + "/a2a/no-such-agent")) << r.error;
+  EXPECT_TRUE(has_text(r.error, "HTTP 404")) << r.error;
+  auto down = caller("summarizer");
+  down["agents"]["remote"]["url"] = "http://127.0.0.1:1/a2a/x";
+  auto refused = rt.run(rt.load(down));
+  EXPECT_EQ(refused.status, "failed");
+  EXPECT_TRUE(has_text(refused.error, "127.0.0.1:1")) << refused.error;
+}
+
+TEST(A2aScenario, BadAgentsAreLoadErrors) {
+  cohort::Runtime rt;
+  auto text = load_problems(rt, {{"agents", {{"r", {{"type", "a2a"}, {"url", "ftp://x"}, {"prompt", "p"}}}}},
+                                 {"workflow", {{"agent", "r"}}}});
+  EXPECT_TRUE(has_text(text, "$.agents.r.url: not an http or https URL")) << text;
+  text = load_problems(rt, {{"agents", {{"r", {{"type", "a2a"}, {"prompt", "p"}}}}}, {"workflow", {{"agent", "r"}}}});
+  EXPECT_TRUE(has_text(text, "url")) << text;
+}
+
+TEST(A2aScenario, ASubmittedScenarioMayNotReadTheNodesSecrets) {
+  node_process node(fresh_dir("a2a-secret"));
+  json doc = {{"agents", {{"r", {{"type", "a2a"}, {"url", "http://127.0.0.1:9/a2a/x"}, {"prompt", "p"}, {"api_key_env", "HOME"}}}}},
+              {"workflow", {{"agent", "r"}}}};
+  auto refused = http_call(node.port(), "POST", "/v1/runs", json{{"scenario", doc}}.dump());
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_TRUE(has_text(refused.body, "$.agents.r.api_key_env")) << refused.body;
+}
+
+}  // namespace
+}  // namespace cohort::testing
