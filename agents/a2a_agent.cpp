@@ -8,6 +8,7 @@
 #include <boost/url/parse.hpp>
 #include <caf/all.hpp>
 
+#include "agents/leaf_answer.hpp"
 #include "agents/spawn_agent.hpp"
 #include "messages/cancel.hpp"
 #include "messages/input_limits.hpp"
@@ -94,7 +95,7 @@ class a2a_agent_logic {
   }
 
   void answered(const http_outcome& out) {
-    if (!promise_.pending()) return;
+    if (!promise_.pending()) return late_answer(out);
     if (!out.error_kind.empty()) return finish(failure(outcome::failed, out.error_kind, where() + out.error));
     if (out.status != 200)
       return finish(failure(outcome::failed, out.status >= 500 ? "server_error" : "http_status",
@@ -125,25 +126,33 @@ class a2a_agent_logic {
     if (promise_.pending()) call("tasks/get", {{"id", remote_task_}});
   }
 
-  // Cancelled (or timed out by its supervisor): the remote task is cancelled too.
+  // Cancelled (or timed out by its supervisor): the remote task is cancelled too. Before
+  // message/send has answered there is no task id yet: the actor stays for that answer.
   void cancelled(const cancel& c) {
+    bool unknown_task = promise_.pending() && remote_task_.empty();
     cancel_remote();
-    finish(failure(outcome::cancelled, "cancelled", c.reason));
+    finish(failure(outcome::cancelled, "cancelled", c.reason), unknown_task);
   }
 
   // Its own limit: a root agent has no supervisor to time it out.
   void timed_out() {
+    bool unknown_task = promise_.pending() && remote_task_.empty();
     cancel_remote();
     finish(failure(outcome::timed_out, "timeout",
-                   where() + "no answer within " + std::to_string(child_timeout_ms(*ctx_, task_, def_->timeout_ms)) + " ms"));
+                   where() + "no answer within " + std::to_string(child_timeout_ms(*ctx_, task_, def_->timeout_ms)) + " ms"),
+           unknown_task);
   }
 
  private:
   std::string where() const { return task_.path + ": A2A agent " + def_->url + ": "; }
 
-  // tasks/cancel on a connection of its own, which lives until the remote answers.
   void cancel_remote() {
-    if (!promise_.pending() || remote_task_.empty() || !ctx_->io) return;
+    if (promise_.pending() && !remote_task_.empty()) send_cancel();
+  }
+
+  // tasks/cancel on a connection of its own, which lives until the remote answers.
+  void send_cancel() {
+    if (!ctx_->io) return;
     auto conn = connect();
     auto bytes = request_bytes("tasks/cancel", {{"id", remote_task_}});
     conn->send([bytes] { return bytes; }, std::chrono::milliseconds(5000), std::chrono::milliseconds(10000),
@@ -180,15 +189,25 @@ class a2a_agent_logic {
     finish(std::move(r));
   }
 
-  void finish(result r) {
+  // `await_task`: the branch is answered, but message/send is still on its way: its
+  // answer names the task to cancel (late_answer).
+  void finish(result r, bool await_task = false) {
     if (!promise_.pending()) return;
-    r.stats.start_ms = now_ms();
-    r.stats.end_ms = r.stats.start_ms;
-    r.stats.agent_us = now_us() - start_us_;
-    r.stats.count(r.status);
-    emit(*ctx_, task_, event_kind::finished, def_->name, r.status, r.error.message, r.stats.agent_us);
-    promise_.deliver(std::move(r));
-    promise_ = caf::response_promise{};
+    deliver_leaf_answer(*ctx_, task_, def_->name, start_us_, promise_, std::move(r));
+    cancel_on_answer_ = await_task;
+    if (await_task) return;
+    if (conn_) conn_->close_gracefully();
+    self_->quit();
+  }
+
+  void late_answer(const http_outcome& out) {
+    if (!cancel_on_answer_) return;
+    auto rpc = parse_untrusted_json_or_discarded(out.body);
+    auto id = rpc.is_object() ? rpc.value("/result/id"_json_pointer, std::string()) : std::string();
+    if (!id.empty() && out.status == 200) {
+      remote_task_ = id;
+      send_cancel();
+    }
     if (conn_) conn_->close_gracefully();
     self_->quit();
   }
@@ -201,6 +220,7 @@ class a2a_agent_logic {
   task task_;
   caf::response_promise promise_;
   std::string remote_task_;
+  bool cancel_on_answer_ = false;  // answered before the remote task's id was known
   int64_t rpc_id_ = 0;
   int64_t start_us_ = 0;
 };

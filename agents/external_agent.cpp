@@ -4,6 +4,7 @@
 // the run's agents through the bus and barrier as any agent does.
 #include <caf/all.hpp>
 
+#include "agents/leaf_answer.hpp"
 #include "agents/spawn_agent.hpp"
 #include "messages/cancel.hpp"
 #include "run/external_desk.hpp"
@@ -53,14 +54,8 @@ class external_agent_logic {
   void finish(result r) {
     if (!promise_.pending()) return;
     if (ctx_->externals) ctx_->externals->stop_waiting(def_->name);
-    r.stats.start_ms = now_ms();
-    r.stats.end_ms = r.stats.start_ms;
-    r.stats.agent_us = now_us() - start_us_;
-    r.stats.count(r.status);
-    emit(*ctx_, task_, event_kind::finished, def_->name, r.status, r.error.message, r.stats.agent_us);
-    promise_.deliver(std::move(r));
-    promise_ = caf::response_promise{};  // a promise holds its actor: one branch, then gone
-    self_->quit();
+    deliver_leaf_answer(*ctx_, task_, def_->name, start_us_, promise_, std::move(r));
+    self_->quit();  // one branch, then gone
   }
 
   caf::event_based_actor* self_;

@@ -150,8 +150,8 @@ std::pair<nlohmann::json, bool> run_registry::submit(const submission& s) {
 
 void run_registry::launch(const std::string& id, const Scenario& scenario, std::optional<nlohmann::json> input) {
   try {
-    auto run = runtime_.start(
-        scenario, std::move(input),
+    auto run = runtime_access::start(
+        runtime_, id, scenario, std::move(input),
         [alive = alive_, id](const Event& e) {
           std::lock_guard<std::mutex> guard(alive->mutex);
           if (alive->registry) alive->registry->on_event(id, e);

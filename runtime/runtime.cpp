@@ -265,12 +265,17 @@ Scenario Runtime::load(const nlohmann::json& doc, const std::string& origin) con
 
 Run Runtime::start(const Scenario& sc, std::optional<nlohmann::json> input, EventHandler on_event,
                    ResultHandler on_result) {
+  return start_as("", sc, std::move(input), std::move(on_event), std::move(on_result));
+}
+
+Run Runtime::start_as(std::string run_id, const Scenario& sc, std::optional<nlohmann::json> input, EventHandler on_event,
+                      ResultHandler on_result) {
   auto& sys = *impl_->system;
   const auto& spec = sc.impl_;
   if (input) sc.check_input(*input);
 
   auto ctx = std::make_shared<run_context>();
-  ctx->run_id = spec->name + "-" + std::to_string(next_run++);
+  ctx->run_id = run_id.empty() ? spec->name + "-" + std::to_string(next_run++) : std::move(run_id);
   ctx->spec = spec;
   ctx->input = input ? std::make_shared<const nlohmann::json>(std::move(*input)) : spec->input;
   ctx->tools = impl_->tools;
@@ -379,6 +384,11 @@ void runtime_access::adopt(Runtime& rt, const caf::actor& actor) {
 std::weak_ptr<const void> runtime_access::lifetime(Runtime& rt) { return rt.impl_->alive; }
 
 caf::actor runtime_access::model_provider(Runtime& rt, const model_def& m) { return rt.impl_->provider_for(m); }
+
+Run runtime_access::start(Runtime& rt, std::string run_id, const Scenario& scenario, std::optional<nlohmann::json> input,
+                          EventHandler on_event, ResultHandler on_result) {
+  return rt.start_as(std::move(run_id), scenario, std::move(input), std::move(on_event), std::move(on_result));
+}
 
 std::shared_ptr<const run_context> runtime_access::context(const Run& run) {
   return run.state_ ? run.state_->context : nullptr;

@@ -24,6 +24,10 @@ struct runtime_access {
   // The actor an agent of model `m` asks (model_request -> model_reply): its pool, or
   // for a lone plain endpoint its HTTP client; made on first use, shared after.
   static caf::actor model_provider(Runtime& rt, const model_def& m);
+  // Runtime::start, the run's id given: a node's runs go by the node's ids (their
+  // events, errors and the X-Workflow-Id of their model calls say it).
+  static Run start(Runtime& rt, std::string run_id, const Scenario& scenario, std::optional<nlohmann::json> input,
+                   EventHandler on_event, ResultHandler on_result);
   // What a run's actors share (its bus, barrier, external desk); null for an empty handle.
   static std::shared_ptr<const run_context> context(const Run& run);
 };

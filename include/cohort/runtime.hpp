@@ -175,6 +175,9 @@ class Runtime {
 
  private:
   friend struct runtime_access;  // runtime/runtime_access.hpp
+  // start(), with the run's id given ("" = the scenario's name and a number).
+  Run start_as(std::string run_id, const Scenario& scenario, std::optional<nlohmann::json> input,
+               EventHandler on_event, ResultHandler on_result);
   struct impl;
   std::unique_ptr<impl> impl_;
 };

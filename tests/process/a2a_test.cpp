@@ -105,6 +105,40 @@ TEST_F(A2a, RemoteFailuresNameTheAgent) {
   EXPECT_TRUE(has_text(refused.error, "127.0.0.1:1")) << refused.error;
 }
 
+// What a client sends wrong gets JSON-RPC's and A2A's error codes, and the node goes on.
+TEST_F(A2a, BadRequestsGetJsonRpcErrors) {
+  auto rpc = [&](const std::string& body) {
+    auto a = http_call(remote_->port(), "POST", "/a2a/summarizer", body, {{"Content-Type", "application/json"}});
+    EXPECT_EQ(a.status, 200) << a.body;
+    return json::parse(a.body, nullptr, false);
+  };
+  auto code = [&](const std::string& body) { return rpc(body)["error"]["code"]; };
+  EXPECT_EQ(code("{\"jsonrpc\": "), -32700);
+  EXPECT_EQ(code(R"({"jsonrpc": "1.0", "id": 1, "method": "message/send"})"), -32600);
+  EXPECT_EQ(code(R"({"jsonrpc": "2.0", "id": {"x": 1}, "method": "message/send"})"), -32600);
+  EXPECT_EQ(code(R"({"jsonrpc": "2.0", "id": 1, "method": "agents/dance"})"), -32601);
+  EXPECT_EQ(code(R"({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": []})"), -32602);
+  EXPECT_EQ(code(R"({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {}})"), -32602);
+  auto file = rpc(R"({"jsonrpc": "2.0", "id": 7, "method": "message/send", "params": {"message": {"kind": "message",
+      "messageId": "m", "role": "user", "parts": [{"kind": "file", "file": {"uri": "file:///etc/passwd"}}]}}})");
+  EXPECT_EQ(file["error"]["code"], -32602);
+  EXPECT_EQ(file["id"], 7);
+  EXPECT_TRUE(has_text(file["error"]["message"].get<std::string>(), "params.message.parts[0]")) << file;
+  EXPECT_EQ(code(R"({"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": 5}})"), -32602);
+  EXPECT_EQ(code(R"({"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": "run-0-none"}})"), -32001);
+  EXPECT_EQ(code(R"({"jsonrpc": "2.0", "id": 1, "method": "tasks/resubscribe", "params": {"id": "x"}})"), -32004);
+  EXPECT_EQ(http_call(remote_->port(), "GET", "/a2a/nobody/.well-known/agent-card.json").status, 404);
+  EXPECT_EQ(http_call(remote_->port(), "GET", "/a2a/summarizer").status, 405);
+  // A task of another agent is not this one's.
+  auto slow = rpc(R"({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"configuration": {"blocking": false},
+      "message": {"kind": "message", "messageId": "m", "role": "user", "parts": [{"kind": "text", "text": "x"}]}}})");
+  auto id = slow["result"]["id"].get<std::string>();
+  auto other = http_call(remote_->port(), "POST", "/a2a/slow",
+                         json{{"jsonrpc", "2.0"}, {"id", 2}, {"method", "tasks/get"}, {"params", {{"id", id}}}}.dump());
+  EXPECT_EQ(json::parse(other.body)["error"]["code"], -32001) << other.body;
+  EXPECT_EQ(http_call(remote_->port(), "GET", "/healthz").status, 200);
+}
+
 TEST(A2aScenario, BadAgentsAreLoadErrors) {
   cohort::Runtime rt;
   auto text = load_problems(rt, {{"agents", {{"r", {{"type", "a2a"}, {"url", "ftp://x"}, {"prompt", "p"}}}}},

@@ -229,6 +229,20 @@ TEST_F(Router, RefusesBadRequestsInOpenAIsShape) {
   EXPECT_EQ(chat(ask("still there?")).status, 200);
 }
 
+// The other way: a run on the node calls its model with the node's run id as
+// X-Workflow-Id and the branch's node path as X-Agent-Id.
+TEST_F(Router, ARunsOwnModelCallsCarryItsIdUpstream) {
+  json scenario = {{"name", "upstream"},
+                   {"models", {{"m", {{"provider", "openai"}, {"base_url", mocks_[0]->base_url()}}}}},
+                   {"agents", {{"writer", {{"model", "m"}, {"prompt", "write"}}}}},
+                   {"workflow", {{"agent", "writer"}}}};
+  auto run = submit(node_->port(), {{"scenario", scenario}})["id"].get<std::string>();
+  ASSERT_EQ(wait_finished(node_->port(), run)["status"], "succeeded");
+  auto headers = mock_stats(mocks_[0]->port())["extra_headers"];
+  EXPECT_EQ(headers.value("X-Workflow-Id: " + run, 0), 1) << headers;
+  EXPECT_EQ(headers.value("X-Agent-Id: writer", 0), 1) << headers;
+}
+
 TEST(RouterWithToken, NeedsTheNodesTokenAsAnApiKey) {
   auto dir = fresh_dir("router-token");
   std::filesystem::create_directories(dir);
