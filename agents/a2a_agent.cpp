@@ -1,8 +1,10 @@
 // The a2a agent: a remote agent spoken to with the Agent2Agent protocol (JSON-RPC over
 // HTTP). It sends its rendered prompt as a message (message/send, not blocking), asks
 // for the task (tasks/get) every poll_ms until it ends, and answers the task's output;
+// with "stream", message/stream's artifact pieces become token events as they come;
 // a cancelled or timed-out branch cancels the remote task (tasks/cancel). The HTTP
 // calls run on the runtime's I/O threads; no thread waits.
+#include <algorithm>
 #include <atomic>
 
 #include <boost/url/parse.hpp>
@@ -13,6 +15,7 @@
 #include "messages/cancel.hpp"
 #include "messages/input_limits.hpp"
 #include "models/http/http_connection.hpp"
+#include "models/http/sse_parser.hpp"
 #include "models/http/tls_client.hpp"
 #include "run/run_events.hpp"
 #include "spec/template.hpp"
@@ -34,6 +37,7 @@ namespace {
 using a2a_detail::http_answer;
 using poll_atom = caf::atom_constant<caf::atom("a2apoll")>;
 using timeout_atom = caf::atom_constant<caf::atom("a2atimeout")>;
+using stream_event_atom = caf::atom_constant<caf::atom("a2aevent")>;
 
 struct remote {
   std::string host, port, host_header, target;
@@ -88,7 +92,9 @@ class a2a_agent_logic {
     }
     nlohmann::json message = {{"kind", "message"}, {"role", "user"}, {"messageId", t.run_id + "/" + t.path + "#" + std::to_string(t.attempt)},
                               {"parts", {{{"kind", "text"}, {"text", text}}}}};
-    call("message/send", {{"message", message}, {"configuration", {{"blocking", false}}}});
+    streaming_ = def_->stream;
+    if (streaming_) call("message/stream", {{"message", message}});
+    else call("message/send", {{"message", message}, {"configuration", {{"blocking", false}}}});
     auto limit = child_timeout_ms(*ctx_, t, def_->timeout_ms);
     if (limit > 0) self_->delayed_send(self_, std::chrono::milliseconds(limit), timeout_atom::value);
     return promise_;
@@ -100,26 +106,72 @@ class a2a_agent_logic {
     if (out.status != 200)
       return finish(failure(outcome::failed, out.status >= 500 ? "server_error" : "http_status",
                             where() + "HTTP " + std::to_string(out.status) + ": " + out.body.substr(0, 300)));
-    auto rpc = parse_untrusted_json_or_discarded(out.body);
+    if (streaming_) {  // the stream ended before the task did: ask for it from now on
+      streaming_ = false;
+      if (remote_task_.empty())
+        return finish(failure(outcome::failed, "malformed_response", where() + "the stream ended without a task"));
+      return poll();
+    }
+    took_rpc(out.body);
+  }
+
+  // One event of message/stream: a JSON-RPC answer of its own.
+  void stream_event(const std::string& data) {
+    if (promise_.pending()) took_rpc(data);
+  }
+
+  void took_rpc(const std::string& text) {
+    auto rpc = parse_untrusted_json_or_discarded(text);
     if (rpc.is_discarded() || !rpc.is_object())
       return finish(failure(outcome::failed, "malformed_response", where() + "the answer is not JSON-RPC"));
     if (rpc.contains("error") && rpc["error"].is_object())
       return finish(failure(outcome::failed, "remote_error",
                             where() + rpc["error"].value("message", "error") + " (code " + rpc["error"].value("code", nlohmann::json(0)).dump() + ")"));
-    const auto& got = rpc.value("result", nlohmann::json());
-    if (got.value("kind", "") == "message") return succeed(task_output({{"artifacts", {{{"parts", got.value("parts", nlohmann::json::array())}}}}}));
-    if (got.value("kind", "") != "task" || !got.contains("id") || !got["id"].is_string())
+    took(rpc.value("result", nlohmann::json()));
+  }
+
+  // A result: a task (message/send, tasks/get, a stream's first event), a message, or a
+  // stream's status or artifact update.
+  void took(const nlohmann::json& got) {
+    auto kind = got.is_object() ? got.value("kind", "") : "";
+    if (kind == "message") return succeed(task_output({{"artifacts", {{{"parts", got.value("parts", nlohmann::json::array())}}}}}));
+    if (kind == "artifact-update") return artifact(got.value("artifact", nlohmann::json::object()), got.value("append", false));
+    if (kind == "status-update") {
+      if (remote_task_.empty()) remote_task_ = got.value("taskId", "");
+      return status(got.value("status", nlohmann::json::object()));
+    }
+    if (kind != "task" || !got.contains("id") || !got["id"].is_string())
       return finish(failure(outcome::failed, "malformed_response", where() + "the answer is neither a task nor a message"));
     remote_task_ = got["id"].get<std::string>();
-    auto state = got.value("/status/state"_json_pointer, std::string());
-    if (state == "completed") return succeed(task_output(got));
+    if (got.contains("artifacts") && got["artifacts"].is_array()) artifacts_ = got["artifacts"];
+    status(got.value("status", nlohmann::json::object()));
+  }
+
+  // A streamed artifact, appended or replacing. Its text pieces are token events, but
+  // for a replacement of one already shown piece by piece (a cohort node's final output).
+  void artifact(const nlohmann::json& a, bool append) {
+    auto id = a.value("artifactId", "");
+    auto known = std::find_if(artifacts_.begin(), artifacts_.end(), [&](const nlohmann::json& k) { return k.value("artifactId", "") == id; });
+    if (append || known == artifacts_.end())
+      for (const auto& part : a.value("parts", nlohmann::json::array()))
+        if (part.value("kind", "") == "text")
+          emit(*ctx_, task_, event_kind::token, def_->name, outcome::succeeded, part.value("text", ""));
+    if (known == artifacts_.end()) return artifacts_.push_back(a);
+    if (!append) *known = a;
+    else
+      for (const auto& part : a.value("parts", nlohmann::json::array())) (*known)["parts"].push_back(part);
+  }
+
+  void status(const nlohmann::json& st) {
+    auto state = st.value("state", "");
+    if (state == "completed") return succeed(task_output({{"artifacts", artifacts_}}));
     if (state == "failed" || state == "canceled" || state == "rejected")
       return finish(failure(outcome::failed, "remote_" + state,
                             where() + "task " + remote_task_ + " " + state + ": " +
-                                got.value("/status/message/parts/0/text"_json_pointer, std::string("no reason given"))));
+                                st.value("/message/parts/0/text"_json_pointer, std::string("no reason given"))));
     if (state == "input-required" || state == "auth-required")
       return finish(failure(outcome::failed, "remote_" + state, where() + "task " + remote_task_ + " is " + state));
-    self_->delayed_send(self_, std::chrono::milliseconds(def_->poll_ms), poll_atom::value);
+    if (!streaming_) self_->delayed_send(self_, std::chrono::milliseconds(def_->poll_ms), poll_atom::value);
   }
 
   void poll() {
@@ -164,11 +216,11 @@ class a2a_agent_logic {
     return make_http_connection(*ctx_->io, remote_.host, remote_.port, remote_.tls, true, sockets);
   }
 
-  std::string request_bytes(const std::string& method, nlohmann::json params) {
+  std::string request_bytes(const std::string& method, nlohmann::json params, const char* accept = "application/json") {
     auto body = nlohmann::json{{"jsonrpc", "2.0"}, {"id", ++rpc_id_}, {"method", method}, {"params", std::move(params)}}
                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     std::string head = "POST " + remote_.target + " HTTP/1.1\r\nHost: " + remote_.host_header +
-                       "\r\nContent-Type: application/json\r\nAccept: application/json\r\nUser-Agent: cohort/0.1\r\n";
+                       "\r\nContent-Type: application/json\r\nAccept: " + accept + "\r\nUser-Agent: cohort/0.1\r\n";
     const char* key = def_->api_key_env.empty() ? nullptr : std::getenv(def_->api_key_env.c_str());
     if (key && !has_control_chars(key)) head += "Authorization: Bearer " + std::string(key) + "\r\n";
     return head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
@@ -177,10 +229,18 @@ class a2a_agent_logic {
   void call(const std::string& method, nlohmann::json params) {
     if (!ctx_->io) return finish(failure(outcome::failed, "no_io", where() + "this runtime makes no HTTP calls"));
     if (!conn_) conn_ = connect();
-    auto bytes = request_bytes(method, std::move(params));
+    auto bytes = request_bytes(method, std::move(params), streaming_ ? "text/event-stream" : "application/json");
     auto limit = std::chrono::milliseconds(std::max<int64_t>(1, child_timeout_ms(*ctx_, task_, def_->timeout_ms)));
+    auto who = caf::actor_cast<caf::actor>(self_);
+    http_connection::data_fn on_data;
+    if (streaming_) {  // SSE pieces, parsed on the I/O thread; each event goes to the actor
+      auto parser = std::make_shared<sse_parser>();
+      on_data = [parser, who](const std::string& bytes) {
+        parser->feed(bytes, [&](const std::string& data) { caf::anon_send(who, stream_event_atom::value, data); });
+      };
+    }
     conn_->send([bytes] { return bytes; }, std::min(limit, std::chrono::milliseconds(10000)), limit,
-                [who = caf::actor_cast<caf::actor>(self_)](http_outcome out) { caf::anon_send(who, http_answer{std::move(out)}); });
+                [who](http_outcome out) { caf::anon_send(who, http_answer{std::move(out)}); }, on_data);
   }
 
   void succeed(nlohmann::json output) {
@@ -196,7 +256,7 @@ class a2a_agent_logic {
     deliver_leaf_answer(*ctx_, task_, def_->name, start_us_, promise_, std::move(r));
     cancel_on_answer_ = await_task;
     if (await_task) return;
-    if (conn_) conn_->close_gracefully();
+    if (conn_) streaming_ ? conn_->close() : conn_->close_gracefully();  // a stream still open is cut
     self_->quit();
   }
 
@@ -221,6 +281,8 @@ class a2a_agent_logic {
   caf::response_promise promise_;
   std::string remote_task_;
   bool cancel_on_answer_ = false;  // answered before the remote task's id was known
+  bool streaming_ = false;         // message/stream's events are coming
+  nlohmann::json artifacts_ = nlohmann::json::array();  // the remote task's, as they came
   int64_t rpc_id_ = 0;
   int64_t start_us_ = 0;
 };
@@ -231,6 +293,7 @@ caf::behavior a2a_agent(caf::event_based_actor* self, run_context_ptr ctx, const
       [=](const task& t) { return logic->start(t); },
       [=](http_answer& a) { logic->answered(a.outcome); },
       [=](poll_atom) { logic->poll(); },
+      [=](stream_event_atom, const std::string& data) { logic->stream_event(data); },
       [=](timeout_atom) { logic->timed_out(); },
       [=](const cancel& c) { logic->cancelled(c); },
   };

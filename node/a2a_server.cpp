@@ -63,8 +63,9 @@ nlohmann::json ended_task(const std::string& task_id, const std::string& context
 }
 
 // A run's events as A2A stream events (JSON-RPC answers to the message/stream request)
-// on an SSE connection: the task first, "working" once the run starts, then its output
-// as an artifact and the final status.
+// on an SSE connection: the task first, "working" once the run starts, a streaming
+// model's pieces appended to the output artifact, then the output (replacing them) and
+// the final status.
 class stream_relay : public event_watcher {
  public:
   static void watch(run_registry& runs, std::shared_ptr<event_watcher> out, nlohmann::json rpc_id, std::string task_id,
@@ -82,6 +83,10 @@ class stream_relay : public event_watcher {
     if (kind == "started" && !working_) {
       working_ = true;
       send(a2a::status_update(task_id_, context_id_, {{"state", "working"}}, false));
+    } else if (kind == "token" && !ended_) {
+      // A streaming model's pieces, appended to the output artifact; the final one replaces them.
+      send({{"kind", "artifact-update"}, {"taskId", task_id_}, {"contextId", context_id_}, {"append", true}, {"lastChunk", false},
+            {"artifact", {{"artifactId", "output"}, {"name", "output"}, {"parts", {{{"kind", "text"}, {"text", event.value("text", "")}}}}}}});
     } else if (kind == "result" && !ended_) {
       ended_ = true;
       nlohmann::json run = {{"id", task_id_}};
@@ -89,7 +94,7 @@ class stream_relay : public event_watcher {
       auto t = a2a::task(run, context_id_);
       if (t.contains("artifacts"))
         send({{"kind", "artifact-update"}, {"taskId", task_id_}, {"contextId", context_id_}, {"artifact", t["artifacts"][0]},
-              {"lastChunk", true}});
+              {"append", false}, {"lastChunk", true}});
       send(a2a::status_update(task_id_, context_id_, t["status"], true));
     }
   }

@@ -86,6 +86,7 @@ class loader {
       d.url = a.value("url", "");
       d.api_key_env = a.value("api_key_env", "");
       d.poll_ms = a.value("poll_ms", d.poll_ms);
+      d.stream = a.value("stream", false);
       if (!detail::plain_http_url(d.url)) problem(path + ".url", "not an http or https URL: \"" + d.url + "\"");
     } else if (d.type == agent_type::external) {
       // A program outside the run: the run waits for its result, never without a limit.

@@ -156,6 +156,7 @@ struct agent_def {
   std::string url;                 // a2a: the remote agent's JSON-RPC endpoint
   std::string api_key_env;         // a2a: its bearer token's variable
   int poll_ms = 200;               // a2a: how often a running remote task is asked for
+  bool stream = false;             // a2a: message/stream, its pieces as token events
 
   // llm: the tools the model may call, and how the loop runs (docs/tools.md). Their
   // "tools" request array is added to params where the scenario is loaded.

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -30,6 +31,12 @@ class A2a : public ::testing::Test {
       "agents": {"a": {"model": "m", "prompt": "Summarise: {{input.text}}"}}, "workflow": {"agent": "a"}})";
     std::ofstream(dir + "/scenarios/slow.json") << R"({"name": "slow", "models": {"m": {"provider": "sim", "latency_ms": 10000}},
       "agents": {"a": {"model": "m", "prompt": "{{input.text}}"}}, "workflow": {"agent": "a"}})";
+    // A streaming model behind the remote: its pieces travel as A2A artifact updates.
+    std::ofstream(dir + "/scenarios/streamer.json")
+        << json{{"name", "streamer"},
+                {"models", {{"m", {{"provider", "openai"}, {"stream", true}, {"base_url", mock_.base_url()}}}}},
+                {"agents", {{"a", {{"model", "m"}, {"prompt", "{{input.text}}"}}}}},
+                {"workflow", {{"agent", "a"}}}};
     remote_ = std::make_unique<node_process>(dir + "/remote", std::vector<std::string>{"--scenarios", dir + "/scenarios"});
     local_ = std::make_unique<node_process>(dir + "/local");
   }
@@ -61,6 +68,7 @@ class A2a : public ::testing::Test {
     return runs.empty() ? json::object() : runs[0];
   }
 
+  mock_llm_process mock_;
   std::unique_ptr<node_process> remote_, local_;
 };
 
@@ -75,6 +83,27 @@ TEST_F(A2a, ANodeCallsAnotherNodesAgent) {
   EXPECT_EQ(theirs[0]["status"], "succeeded");
   auto their_run = json::parse(http_call(remote_->port(), "GET", "/v1/runs/" + theirs[0]["id"].get<std::string>()).body);
   EXPECT_EQ(their_run["output"], output) << "the remote task's output is the agent's";
+}
+
+// With "stream": message/stream; the remote model's pieces arrive as token events, and
+// the output is the remote's whole answer.
+TEST_F(A2a, AStreamingCallShowsTheRemotesPiecesAsTheyCome) {
+  auto doc = caller("streamer");
+  doc["agents"]["remote"]["stream"] = true;
+  cohort::Runtime rt;
+  std::mutex m;
+  std::string pieces;
+  int tokens = 0;
+  auto r = rt.run(rt.load(doc), std::nullopt, [&](const cohort::Event& e) {
+    if (e.kind != "token") return;
+    std::lock_guard<std::mutex> lock(m);
+    ++tokens;
+    pieces += e.message;
+  });
+  ASSERT_EQ(r.status, "succeeded") << r.error;
+  EXPECT_GT(tokens, 3) << "pieces, not one answer";
+  EXPECT_EQ(pieces, r.output.get<std::string>());
+  EXPECT_NE(pieces.find("Tell me about mailboxes"), std::string::npos) << pieces;
 }
 
 TEST_F(A2a, CancellingTheCallerCancelsTheRemoteTask) {

@@ -151,7 +151,10 @@ TEST_F(AgentApi, AnExternalAgentThatNeverAnswersTimesOut) {
   auto run = submit(node_->port(), {{"scenario", talk_scenario(300)}})["id"].get<std::string>();
   auto done = wait_finished(node_->port(), run);
   EXPECT_EQ(done["status"], "timed_out") << done;
-  EXPECT_EQ(done["error"]["message"], "workflow/outside: no result within 300 ms") << done;
+  // Its own timer or its supervisor's, whichever fires first.
+  auto message = done["error"]["message"].get<std::string>();
+  EXPECT_EQ(message.rfind("workflow/outside: ", 0), 0u) << done;
+  EXPECT_NE(message.find("no result within"), std::string::npos) << done;
 }
 
 TEST_F(AgentApi, RefusalsNameWhatIsWrong) {
