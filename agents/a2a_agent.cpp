@@ -90,11 +90,15 @@ class a2a_agent_logic {
       finish(failure(outcome::failed, "invalid_input", "agent " + def_->name + ": " + e.what()));
       return promise_;
     }
-    nlohmann::json message = {{"kind", "message"}, {"role", "user"}, {"messageId", t.run_id + "/" + t.path + "#" + std::to_string(t.attempt)},
+    nlohmann::json message = {{"kind", "message"},
+                              {"role", "user"},
+                              {"messageId", t.run_id + "/" + t.path + "#" + std::to_string(t.attempt)},
                               {"parts", {{{"kind", "text"}, {"text", text}}}}};
     streaming_ = def_->stream;
-    if (streaming_) call("message/stream", {{"message", message}});
-    else call("message/send", {{"message", message}, {"configuration", {{"blocking", false}}}});
+    if (streaming_)
+      call("message/stream", {{"message", message}});
+    else
+      call("message/send", {{"message", message}, {"configuration", {{"blocking", false}}}});
     auto limit = child_timeout_ms(*ctx_, t, def_->timeout_ms);
     if (limit > 0) self_->delayed_send(self_, std::chrono::milliseconds(limit), timeout_atom::value);
     return promise_;
@@ -126,7 +130,8 @@ class a2a_agent_logic {
       return finish(failure(outcome::failed, "malformed_response", where() + "the answer is not JSON-RPC"));
     if (rpc.contains("error") && rpc["error"].is_object())
       return finish(failure(outcome::failed, "remote_error",
-                            where() + rpc["error"].value("message", "error") + " (code " + rpc["error"].value("code", nlohmann::json(0)).dump() + ")"));
+                            where() + rpc["error"].value("message", "error") + " (code " +
+                                rpc["error"].value("code", nlohmann::json(0)).dump() + ")"));
     took(rpc.value("result", nlohmann::json()));
   }
 
@@ -134,14 +139,17 @@ class a2a_agent_logic {
   // stream's status or artifact update.
   void took(const nlohmann::json& got) {
     auto kind = got.is_object() ? got.value("kind", "") : "";
-    if (kind == "message") return succeed(task_output({{"artifacts", {{{"parts", got.value("parts", nlohmann::json::array())}}}}}));
-    if (kind == "artifact-update") return artifact(got.value("artifact", nlohmann::json::object()), got.value("append", false));
+    if (kind == "message")
+      return succeed(task_output({{"artifacts", {{{"parts", got.value("parts", nlohmann::json::array())}}}}}));
+    if (kind == "artifact-update")
+      return artifact(got.value("artifact", nlohmann::json::object()), got.value("append", false));
     if (kind == "status-update") {
       if (remote_task_.empty()) remote_task_ = got.value("taskId", "");
       return status(got.value("status", nlohmann::json::object()));
     }
     if (kind != "task" || !got.contains("id") || !got["id"].is_string())
-      return finish(failure(outcome::failed, "malformed_response", where() + "the answer is neither a task nor a message"));
+      return finish(
+          failure(outcome::failed, "malformed_response", where() + "the answer is neither a task nor a message"));
     remote_task_ = got["id"].get<std::string>();
     if (got.contains("artifacts") && got["artifacts"].is_array()) artifacts_ = got["artifacts"];
     status(got.value("status", nlohmann::json::object()));
@@ -151,13 +159,15 @@ class a2a_agent_logic {
   // for a replacement of one already shown piece by piece (a cohort node's final output).
   void artifact(const nlohmann::json& a, bool append) {
     auto id = a.value("artifactId", "");
-    auto known = std::find_if(artifacts_.begin(), artifacts_.end(), [&](const nlohmann::json& k) { return k.value("artifactId", "") == id; });
+    auto known = std::find_if(artifacts_.begin(), artifacts_.end(),
+                              [&](const nlohmann::json& k) { return k.value("artifactId", "") == id; });
     if (append || known == artifacts_.end())
       for (const auto& part : a.value("parts", nlohmann::json::array()))
         if (part.value("kind", "") == "text")
           emit(*ctx_, task_, event_kind::token, def_->name, outcome::succeeded, part.value("text", ""));
     if (known == artifacts_.end()) return artifacts_.push_back(a);
-    if (!append) *known = a;
+    if (!append)
+      *known = a;
     else
       for (const auto& part : a.value("parts", nlohmann::json::array())) (*known)["parts"].push_back(part);
   }
@@ -191,7 +201,8 @@ class a2a_agent_logic {
     bool unknown_task = promise_.pending() && remote_task_.empty();
     cancel_remote();
     finish(failure(outcome::timed_out, "timeout",
-                   where() + "no answer within " + std::to_string(child_timeout_ms(*ctx_, task_, def_->timeout_ms)) + " ms"),
+                   where() + "no answer within " + std::to_string(child_timeout_ms(*ctx_, task_, def_->timeout_ms)) +
+                       " ms"),
            unknown_task);
   }
 
@@ -217,8 +228,9 @@ class a2a_agent_logic {
   }
 
   std::string request_bytes(const std::string& method, nlohmann::json params, const char* accept = "application/json") {
-    auto body = nlohmann::json{{"jsonrpc", "2.0"}, {"id", ++rpc_id_}, {"method", method}, {"params", std::move(params)}}
-                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    auto body =
+        nlohmann::json{{"jsonrpc", "2.0"}, {"id", ++rpc_id_}, {"method", method}, {"params", std::move(params)}}.dump(
+            -1, ' ', false, nlohmann::json::error_handler_t::replace);
     std::string head = "POST " + remote_.target + " HTTP/1.1\r\nHost: " + remote_.host_header +
                        "\r\nContent-Type: application/json\r\nAccept: " + accept + "\r\nUser-Agent: cohort/0.1\r\n";
     const char* key = def_->api_key_env.empty() ? nullptr : std::getenv(def_->api_key_env.c_str());
@@ -280,8 +292,8 @@ class a2a_agent_logic {
   task task_;
   caf::response_promise promise_;
   std::string remote_task_;
-  bool cancel_on_answer_ = false;  // answered before the remote task's id was known
-  bool streaming_ = false;         // message/stream's events are coming
+  bool cancel_on_answer_ = false;                       // answered before the remote task's id was known
+  bool streaming_ = false;                              // message/stream's events are coming
   nlohmann::json artifacts_ = nlohmann::json::array();  // the remote task's, as they came
   int64_t rpc_id_ = 0;
   int64_t start_us_ = 0;

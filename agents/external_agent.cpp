@@ -26,7 +26,8 @@ class external_agent_logic {
     promise_ = self_->make_response_promise();
     emit(*ctx_, t, event_kind::started, def_->name);
     if (!ctx_->externals) {
-      finish(failure(outcome::failed, "no_desk", "external agent " + def_->name + ": this run takes no external results"));
+      finish(
+          failure(outcome::failed, "no_desk", "external agent " + def_->name + ": this run takes no external results"));
     } else if (auto output = ctx_->externals->wait(def_->name, caf::actor_cast<caf::actor>(self_))) {
       handed_in(*output);
     } else {

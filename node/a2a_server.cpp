@@ -12,7 +12,9 @@ namespace {
 
 namespace http = boost::beast::http;
 
-std::string text_of(const nlohmann::json& v) { return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+std::string text_of(const nlohmann::json& v) {
+  return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 // Waits for a run's result event, then answers once (a blocking message/send, tasks/cancel).
 // Events come under the registry's lock: `done` must not call the registry. It keeps
@@ -54,7 +56,8 @@ class result_waiter : public event_watcher {
 
 // A task from a result event's result.
 nlohmann::json ended_task(const std::string& task_id, const std::string& context, const nlohmann::json* result) {
-  nlohmann::json run = {{"id", task_id}, {"status", "failed"}, {"error", {{"message", "the run's result is no longer kept"}}}};
+  nlohmann::json run = {
+      {"id", task_id}, {"status", "failed"}, {"error", {{"message", "the run's result is no longer kept"}}}};
   if (result) {
     run.erase("error");
     run.update(*result);
@@ -75,7 +78,10 @@ class stream_relay : public event_watcher {
     runs.watch(task_id, 0, relay);
   }
   stream_relay(std::shared_ptr<event_watcher> out, nlohmann::json rpc_id, std::string task_id, std::string context_id)
-      : out_(std::move(out)), rpc_id_(std::move(rpc_id)), task_id_(std::move(task_id)), context_id_(std::move(context_id)) {}
+      : out_(std::move(out)),
+        rpc_id_(std::move(rpc_id)),
+        task_id_(std::move(task_id)),
+        context_id_(std::move(context_id)) {}
 
   void deliver(const nlohmann::json& event, bool) override {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -85,16 +91,27 @@ class stream_relay : public event_watcher {
       send(a2a::status_update(task_id_, context_id_, {{"state", "working"}}, false));
     } else if (kind == "token" && !ended_) {
       // A streaming model's pieces, appended to the output artifact; the final one replaces them.
-      send({{"kind", "artifact-update"}, {"taskId", task_id_}, {"contextId", context_id_}, {"append", true}, {"lastChunk", false},
-            {"artifact", {{"artifactId", "output"}, {"name", "output"}, {"parts", {{{"kind", "text"}, {"text", event.value("text", "")}}}}}}});
+      send({{"kind", "artifact-update"},
+            {"taskId", task_id_},
+            {"contextId", context_id_},
+            {"append", true},
+            {"lastChunk", false},
+            {"artifact",
+             {{"artifactId", "output"},
+              {"name", "output"},
+              {"parts", {{{"kind", "text"}, {"text", event.value("text", "")}}}}}}});
     } else if (kind == "result" && !ended_) {
       ended_ = true;
       nlohmann::json run = {{"id", task_id_}};
       run.update(event.value("result", nlohmann::json::object()));
       auto t = a2a::task(run, context_id_);
       if (t.contains("artifacts"))
-        send({{"kind", "artifact-update"}, {"taskId", task_id_}, {"contextId", context_id_}, {"artifact", t["artifacts"][0]},
-              {"append", false}, {"lastChunk", true}});
+        send({{"kind", "artifact-update"},
+              {"taskId", task_id_},
+              {"contextId", context_id_},
+              {"artifact", t["artifacts"][0]},
+              {"append", false},
+              {"lastChunk", true}});
       send(a2a::status_update(task_id_, context_id_, t["status"], true));
     }
   }
@@ -127,7 +144,8 @@ http_reply a2a_server::handle(const http_request& req, const std::string& path) 
   auto name = rest.substr(0, slash);
   auto tail = slash == std::string::npos ? std::string() : rest.substr(slash);
   if (!plain_name(name) || runs_.scenario(name).is_null())
-    throw api_error(404, "unknown_agent", "no A2A agent " + name + " (the node's scenarios are: GET /v1/scenarios)", {{path, "route"}});
+    throw api_error(404, "unknown_agent", "no A2A agent " + name + " (the node's scenarios are: GET /v1/scenarios)",
+                    {{path, "route"}});
   if (tail == "/.well-known/agent-card.json" || tail == "/.well-known/agent.json") {
     if (req.method() != http::verb::get) throw method_not_allowed(req, path);
     auto host = req.find(http::field::host);
@@ -145,12 +163,14 @@ http_reply a2a_server::call(const std::string& name, const nlohmann::json& rpc) 
   nlohmann::json id = rpc.is_object() && rpc.contains("id") ? rpc["id"] : nlohmann::json();
   if (!rpc.is_object() || rpc.value("jsonrpc", "") != "2.0" || !rpc.contains("method") || !rpc["method"].is_string() ||
       !(id.is_string() || id.is_number_integer() || id.is_null()))
-    return rpc_reply(a2a::rpc_error(id, a2a::invalid_request, "a JSON-RPC 2.0 request has \"jsonrpc\": \"2.0\", \"method\" and \"id\""));
+    return rpc_reply(a2a::rpc_error(id, a2a::invalid_request,
+                                    "a JSON-RPC 2.0 request has \"jsonrpc\": \"2.0\", \"method\" and \"id\""));
   auto method = rpc["method"].get<std::string>();
   auto params = rpc.value("params", nlohmann::json::object());
   if (!params.is_object()) return rpc_reply(a2a::rpc_error(id, a2a::invalid_params, "params must be an object"));
   try {
-    if (method == "message/send" || method == "message/stream") return send(name, id, params, method == "message/stream");
+    if (method == "message/send" || method == "message/stream")
+      return send(name, id, params, method == "message/stream");
     if (method == "tasks/get" || method == "tasks/cancel") {
       if (!params.contains("id") || !params["id"].is_string() || !plain_name(params["id"].get<std::string>()))
         return rpc_reply(a2a::rpc_error(id, a2a::invalid_params, "params.id must be a task id"));
@@ -161,7 +181,8 @@ http_reply a2a_server::call(const std::string& name, const nlohmann::json& rpc) 
       auto context = context_of(task_id);
       if (method == "tasks/get") return rpc_reply(a2a::rpc_result(id, a2a::task(run, context)));
       if (a2a::final_state(a2a::task_state(run.value("status", ""))))
-        return rpc_reply(a2a::rpc_error(id, a2a::task_not_cancelable, "task " + task_id + " has already ended (" + run.value("status", "") + ")"));
+        return rpc_reply(a2a::rpc_error(id, a2a::task_not_cancelable,
+                                        "task " + task_id + " has already ended (" + run.value("status", "") + ")"));
       runs_.cancel(task_id);
       http_reply reply;  // the canceled task, once the run has ended
       reply.later = [this, id, task_id, context](reply_sink sink) {
@@ -172,8 +193,9 @@ http_reply a2a_server::call(const std::string& name, const nlohmann::json& rpc) 
       return reply;
     }
     if (method == "tasks/resubscribe" || method.rfind("tasks/pushNotificationConfig/", 0) == 0)
-      return rpc_reply(a2a::rpc_error(id, method == "tasks/resubscribe" ? a2a::unsupported_operation : a2a::push_not_supported,
-                                      method + " is not supported by this agent"));
+      return rpc_reply(
+          a2a::rpc_error(id, method == "tasks/resubscribe" ? a2a::unsupported_operation : a2a::push_not_supported,
+                         method + " is not supported by this agent"));
     return rpc_reply(a2a::rpc_error(id, a2a::method_not_found, "no method " + method));
   } catch (const api_error& e) {
     int code = e.status() == 404 ? a2a::task_not_found : e.status() == 400 ? a2a::invalid_params : a2a::internal_error;
@@ -183,12 +205,13 @@ http_reply a2a_server::call(const std::string& name, const nlohmann::json& rpc) 
   }
 }
 
-http_reply a2a_server::send(const std::string& name, const nlohmann::json& id, const nlohmann::json& params, bool stream) {
+http_reply a2a_server::send(const std::string& name, const nlohmann::json& id, const nlohmann::json& params,
+                            bool stream) {
   const auto& message = params.value("message", nlohmann::json());
   submission s;
   s.scenario_name = name;
   s.input = a2a::run_input(message);  // std::invalid_argument: invalid params
-  auto [run, created] = runs_.submit(s);
+  auto run = runs_.submit(s).first;  // (a structured binding cannot be captured in C++17)
   auto task_id = run["id"].get<std::string>();
   std::string context = message.value("contextId", "");
   if (context.empty() || context.size() > 200) context = "ctx-" + task_id;

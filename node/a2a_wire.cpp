@@ -17,8 +17,8 @@ std::string iso_now() {
 }
 
 nlohmann::json agent_message(const std::string& text, const std::string& task_id, const std::string& context_id) {
-  return {{"kind", "message"}, {"role", "agent"}, {"messageId", task_id + "-status"}, {"taskId", task_id},
-          {"contextId", context_id}, {"parts", {{{"kind", "text"}, {"text", text}}}}};
+  return {{"kind", "message"}, {"role", "agent"},         {"messageId", task_id + "-status"},
+          {"taskId", task_id}, {"contextId", context_id}, {"parts", {{{"kind", "text"}, {"text", text}}}}};
 }
 
 }  // namespace
@@ -60,7 +60,8 @@ nlohmann::json run_input(const nlohmann::json& message) {
     } else if (kind == "file") {
       throw std::invalid_argument(at + ": file parts are not taken (text and data are)");
     } else {
-      throw std::invalid_argument(at + ": a part is {\"kind\": \"text\", \"text\"} or {\"kind\": \"data\", \"data\": {...}}");
+      throw std::invalid_argument(
+          at + ": a part is {\"kind\": \"text\", \"text\"} or {\"kind\": \"data\", \"data\": {...}}");
     }
   }
   nlohmann::json input = {{"text", text}};
@@ -79,8 +80,10 @@ const char* task_state(const std::string& s) {
 bool final_state(const std::string& state) { return state == "completed" || state == "canceled" || state == "failed"; }
 
 nlohmann::json output_artifact(const nlohmann::json& output) {
-  nlohmann::json part = output.is_string() ? nlohmann::json{{"kind", "text"}, {"text", output}}
-                                            : nlohmann::json{{"kind", "data"}, {"data", output.is_object() ? output : nlohmann::json{{"value", output}}}};
+  nlohmann::json part =
+      output.is_string()
+          ? nlohmann::json{{"kind", "text"}, {"text", output}}
+          : nlohmann::json{{"kind", "data"}, {"data", output.is_object() ? output : nlohmann::json{{"value", output}}}};
   return {{"artifactId", "output"}, {"name", "output"}, {"parts", {part}}};
 }
 
@@ -97,7 +100,8 @@ nlohmann::json task(const nlohmann::json& run, const std::string& context_id) {
 
 nlohmann::json status_update(const std::string& task_id, const std::string& context_id, const nlohmann::json& status,
                              bool final) {
-  return {{"kind", "status-update"}, {"taskId", task_id}, {"contextId", context_id}, {"status", status}, {"final", final}};
+  return {
+      {"kind", "status-update"}, {"taskId", task_id}, {"contextId", context_id}, {"status", status}, {"final", final}};
 }
 
 nlohmann::json rpc_result(const nlohmann::json& id, nlohmann::json result) {

@@ -61,17 +61,21 @@ const agent_def& declared_agent(const run_context& ctx, const std::string& agent
 const agent_def& external_agent(const run_context& ctx, const std::string& agent, const std::string& path) {
   const auto& def = declared_agent(ctx, agent, path);
   if (def.type != agent_type::external)
-    throw api_error(409, "not_external", "agent \"" + agent + "\" runs in the run; only an agent of \"type\": \"external\" is played from outside",
-                    {{path, "route"}});
+    throw api_error(
+        409, "not_external",
+        "agent \"" + agent + "\" runs in the run; only an agent of \"type\": \"external\" is played from outside",
+        {{path, "route"}});
   return def;
 }
 
 std::vector<std::string> recipients(const nlohmann::json& to) {
   std::vector<std::string> names;
   auto bad = [] {
-    return api_error(400, "invalid_request", "\"to\" must be a name, a list of 1 to 1000 names, or \"*\"", {{"$.to", "not recipients"}});
+    return api_error(400, "invalid_request", "\"to\" must be a name, a list of 1 to 1000 names, or \"*\"",
+                     {{"$.to", "not recipients"}});
   };
-  if (to.is_string()) names.push_back(to.get<std::string>());
+  if (to.is_string())
+    names.push_back(to.get<std::string>());
   else if (to.is_array() && !to.empty() && to.size() <= 1000)
     for (const auto& n : to) {
       if (!n.is_string()) throw bad();
@@ -91,7 +95,8 @@ class workflow_routes {
 
   http_reply send(const std::string& agent, const nlohmann::json& body) {
     if (!body.is_object() || !body.contains("to") || !body.contains("content"))
-      throw api_error(400, "invalid_request", "the body is {\"to\": NAME | [NAMES] | \"*\", \"content\": ...}", {{"$", "needs to and content"}});
+      throw api_error(400, "invalid_request", "the body is {\"to\": NAME | [NAMES] | \"*\", \"content\": ...}",
+                      {{"$", "needs to and content"}});
     const auto& to = body["to"];
     if (to == "*")
       return later<bus_ack>(ctx_->bus, bus_broadcast{agent, body["content"]}, 5000, [](bus_ack& a) {
@@ -101,7 +106,8 @@ class workflow_routes {
     // One request a recipient, in order (the bus keeps one sender's order); the answer
     // lists each message's id, or the first refusal (what went before it is delivered).
     http_reply reply;
-    reply.later = [sys = &sys_, bus = ctx_->bus, agent, names, content = body["content"], where = path_](reply_sink sink) {
+    reply.later = [sys = &sys_, bus = ctx_->bus, agent, names, content = body["content"],
+                   where = path_](reply_sink sink) {
       auto ids = std::make_shared<std::vector<nlohmann::json>>(names.size());
       auto left = std::make_shared<std::atomic<size_t>>(names.size());
       auto failed = std::make_shared<std::atomic<bool>>(false);
@@ -124,16 +130,17 @@ class workflow_routes {
     bus_receive r{agent, static_cast<uint32_t>(max), std::max<int64_t>(1, timeout_ms), true};
     http_reply reply;
     reply.later = [sys = &sys_, bus = ctx_->bus, r, where = path_](reply_sink sink) {
-      ask<std::vector<bus_message>>(*sys, bus, r, r.timeout_ms + 5000, [=](caf::expected<std::vector<bus_message>> got) {
-        auto list = nlohmann::json::array();
-        if (got) {
-          for (const auto& m : *got) list.push_back(message_json(m));
-        } else if (!(got.error().category() == caf::atom("coord") &&
-                     static_cast<coordination_errc>(got.error().code()) == coordination_errc::timeout)) {
-          return sink(refusal(got.error(), where));
-        }
-        sink(json_reply(200, {{"messages", std::move(list)}}));  // a long poll that timed out: none
-      });
+      ask<std::vector<bus_message>>(
+          *sys, bus, r, r.timeout_ms + 5000, [=](caf::expected<std::vector<bus_message>> got) {
+            auto list = nlohmann::json::array();
+            if (got) {
+              for (const auto& m : *got) list.push_back(message_json(m));
+            } else if (!(got.error().category() == caf::atom("coord") &&
+                         static_cast<coordination_errc>(got.error().code()) == coordination_errc::timeout)) {
+              return sink(refusal(got.error(), where));
+            }
+            sink(json_reply(200, {{"messages", std::move(list)}}));  // a long poll that timed out: none
+          });
     };
     return reply;
   }
@@ -142,20 +149,26 @@ class workflow_routes {
     auto text = [&](const char* key) {
       auto it = body.find(key);
       if (it == body.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
-        throw api_error(400, "invalid_request", std::string("\"") + key + "\" must be a non-empty string", {{std::string("$.") + key, "missing"}});
+        throw api_error(400, "invalid_request", std::string("\"") + key + "\" must be a non-empty string",
+                        {{std::string("$.") + key, "missing"}});
       return it->get<std::string>();
     };
-    if (!body.is_object()) throw api_error(400, "invalid_request", "the body must be a JSON object", {{"$", "not an object"}});
+    if (!body.is_object())
+      throw api_error(400, "invalid_request", "the body must be a JSON object", {{"$", "not an object"}});
     barrier_arrive a{text("name"), text("agent"), body.value("value", nlohmann::json()), 30000};
     if (auto t = body.find("timeout_ms"); t != body.end()) {
       if (!t->is_number_integer() || t->get<int64_t>() < 1 || t->get<int64_t>() > 600000)
-        throw api_error(400, "invalid_request", "\"timeout_ms\" must be a whole number from 1 to 600000", {{"$.timeout_ms", "out of range"}});
+        throw api_error(400, "invalid_request", "\"timeout_ms\" must be a whole number from 1 to 600000",
+                        {{"$.timeout_ms", "out of range"}});
       a.timeout_ms = t->get<int64_t>();
     }
     if (!ctx_->spec->barriers.count(a.name))
-      throw api_error(404, "unknown_barrier", "the run's scenario declares no sync point \"" + a.name + "\"", {{"$.name", "unknown"}});
+      throw api_error(404, "unknown_barrier", "the run's scenario declares no sync point \"" + a.name + "\"",
+                      {{"$.name", "unknown"}});
     return later<barrier_release>(ctx_->barrier, a, a.timeout_ms + 5000, [](barrier_release& r) {
-      return json_reply(200, {{"name", r.name}, {"generation", r.generation}, {"arrival_index", r.arrival_index}, {"result", r.result}});
+      return json_reply(
+          200,
+          {{"name", r.name}, {"generation", r.generation}, {"arrival_index", r.arrival_index}, {"result", r.result}});
     });
   }
 
@@ -163,8 +176,9 @@ class workflow_routes {
     const auto& def = external_agent(*ctx_, agent, path_);
     caf::anon_send(ctx_->bus, bus_join_atom::value, agent);  // broadcasts reach it from now on
     bool first = ctx_->externals->check_in(agent);
-    return json_reply(200, {{"run", run_}, {"agent", agent}, {"first", first}, {"timeout_ms", def.timeout_ms},
-                            {"input", *ctx_->input}});
+    return json_reply(
+        200,
+        {{"run", run_}, {"agent", agent}, {"first", first}, {"timeout_ms", def.timeout_ms}, {"input", *ctx_->input}});
   }
 
   http_reply result(const std::string& agent, const nlohmann::json& body) {
@@ -172,7 +186,8 @@ class workflow_routes {
     if (!body.is_object() || !body.contains("output"))
       throw api_error(400, "invalid_request", "the body is {\"output\": ...}", {{"$.output", "missing"}});
     if (ctx_->externals->hand_in(agent, body["output"]) == external_desk::handed::already_given)
-      throw api_error(409, "result_given", "agent \"" + agent + "\" has already handed in its result", {{path_, "route"}});
+      throw api_error(409, "result_given", "agent \"" + agent + "\" has already handed in its result",
+                      {{path_, "route"}});
     return json_reply(200, {{"accepted", true}});
   }
 
@@ -181,8 +196,10 @@ class workflow_routes {
   template <class Reply, class Message>
   http_reply later(const caf::actor& to, Message message, int64_t limit_ms, std::function<http_reply(Reply&)> answer) {
     http_reply reply;
-    reply.later = [sys = &sys_, to, message = std::move(message), limit_ms, answer = std::move(answer), where = path_](reply_sink sink) {
-      ask<Reply>(*sys, to, message, limit_ms, [=](caf::expected<Reply> r) { sink(r ? answer(*r) : refusal(r.error(), where)); });
+    reply.later = [sys = &sys_, to, message = std::move(message), limit_ms, answer = std::move(answer),
+                   where = path_](reply_sink sink) {
+      ask<Reply>(*sys, to, message, limit_ms,
+                 [=](caf::expected<Reply> r) { sink(r ? answer(*r) : refusal(r.error(), where)); });
     };
     return reply;
   }
@@ -208,7 +225,8 @@ http_reply agent_api::handle(const http_request& req, const std::string& path, c
   if (!agent_route && !barrier_route) throw api_error(404, "not_found", "no route " + path, {{path, "route"}});
   if (!plain_name(parts[0])) throw api_error(404, "unknown_run", "no run " + parts[0], {{path, "route"}});
   if (agent_route && !plain_name(parts[2]))
-    throw api_error(400, "invalid_name", "an agent name in a route is 1 to 128 letters, digits, '-', '_', '.'", {{path, "route"}});
+    throw api_error(400, "invalid_name", "an agent name in a route is 1 to 128 letters, digits, '-', '_', '.'",
+                    {{path, "route"}});
   auto expect = [&](http::verb verb) {
     if (req.method() != verb) throw method_not_allowed(req, path);
   };

@@ -32,7 +32,8 @@ std::string caller_header(const http_request& req, const char* name) {
   if (h == req.end()) return {};
   std::string value(h->value());
   if (value.size() > 256 || has_control_chars(value))
-    throw api_error(400, "invalid_header", std::string(name) + " must be at most 256 characters, none a control character",
+    throw api_error(400, "invalid_header",
+                    std::string(name) + " must be at most 256 characters, none a control character",
                     {{std::string("header ") + name, "not a usable id"}});
   return value;
 }
@@ -48,8 +49,8 @@ struct routed_call {
   reply_sink sink;                         // not streamed
   node_metrics* metrics = nullptr;
   std::chrono::steady_clock::time_point began = std::chrono::steady_clock::now();
-  size_t pieces = 0;   // text pieces streamed to the client
-  bool broken = false; // the upstream stream failed after pieces were sent: they cannot be taken back
+  size_t pieces = 0;    // text pieces streamed to the client
+  bool broken = false;  // the upstream stream failed after pieces were sent: they cannot be taken back
 
   void count(const model_reply& r, const std::string& outcome) const {
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
@@ -70,7 +71,8 @@ struct routed_call {
     auto status = status_of(r.error);
     auto reply = json_reply(status, openai_error_json(status, r.error.kind, r.error.message));
     if (status == 429)
-      reply.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, (r.error.retry_after_ms + 999) / 1000)));
+      reply.headers.emplace_back("Retry-After",
+                                 std::to_string(std::max<int64_t>(1, (r.error.retry_after_ms + 999) / 1000)));
     sink(std::move(reply));
   }
 
@@ -82,8 +84,9 @@ struct routed_call {
       watcher->deliver_data("[DONE]");
     } else {
       // Mid-stream: the status line is sent, so the error is an event (OpenAI's SDKs raise it).
-      auto error = broken ? error_info{"stream_broken", "the model's stream failed part way; the pieces sent are incomplete"}
-                          : r.error;
+      auto error =
+          broken ? error_info{"stream_broken", "the model's stream failed part way; the pieces sent are incomplete"}
+                 : r.error;
       watcher->deliver_data(json_text(openai_error_json(status_of(error), error.kind, error.message)));
     }
     watcher->end();
@@ -96,16 +99,21 @@ caf::behavior route_call(caf::event_based_actor* self, std::shared_ptr<routed_ca
     call->watcher->on_close([who = caf::actor_cast<caf::actor>(self)] { caf::anon_send(who, hangup_atom::value); });
   }
   // The pool bounds each attempt; this bounds a pool that never answers.
-  auto limit = std::chrono::milliseconds(2 * int64_t{call->model->request_timeout_ms} + call->model->connect_timeout_ms + 5000);
+  auto limit =
+      std::chrono::milliseconds(2 * int64_t{call->model->request_timeout_ms} + call->model->connect_timeout_ms + 5000);
   self->request(call->provider, limit, call->req)
-      .then([=](model_reply& r) { call->finish(r); self->quit(); },
-            [=](caf::error& e) {
-              model_reply r;
-              r.error = {e == caf::sec::request_timeout ? "timeout" : "internal",
-                         "the model " + call->ids.model + " did not answer: " + self->system().render(e)};
-              call->finish(r);
-              self->quit();
-            });
+      .then(
+          [=](model_reply& r) {
+            call->finish(r);
+            self->quit();
+          },
+          [=](caf::error& e) {
+            model_reply r;
+            r.error = {e == caf::sec::request_timeout ? "timeout" : "internal",
+                       "the model " + call->ids.model + " did not answer: " + self->system().render(e)};
+            call->finish(r);
+            self->quit();
+          });
   return {
       [=](stream_delta_atom, uint64_t, const std::string& text) { call->delta(text); },
       [=](stream_reset_atom, uint64_t) {
@@ -128,7 +136,8 @@ struct model_router::impl {
   node_metrics& metrics;
   std::atomic<uint64_t> answers{0};
 
-  impl(Runtime& rt, std::map<std::string, model_def> m, node_metrics& nm) : runtime(rt), models(std::move(m)), metrics(nm) {
+  impl(Runtime& rt, std::map<std::string, model_def> m, node_metrics& nm)
+      : runtime(rt), models(std::move(m)), metrics(nm) {
     auto& sys = runtime_access::system(runtime);
     for (const auto& [name, model] : models) {
       if (model.provider == model_provider::sim) {

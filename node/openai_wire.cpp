@@ -15,10 +15,15 @@ nlohmann::json usage_json(const model_reply& r) {
           {"total_tokens", saturating_add(r.prompt_tokens, r.completion_tokens)}};
 }
 
-const char* finish_reason(const model_reply& r) { return r.tool_calls.is_array() && !r.tool_calls.empty() ? "tool_calls" : "stop"; }
+const char* finish_reason(const model_reply& r) {
+  return r.tool_calls.is_array() && !r.tool_calls.empty() ? "tool_calls" : "stop";
+}
 
 nlohmann::json chunk(const answer_ids& ids, nlohmann::json choices) {
-  return {{"id", ids.id}, {"object", "chat.completion.chunk"}, {"created", ids.created}, {"model", ids.model},
+  return {{"id", ids.id},
+          {"object", "chat.completion.chunk"},
+          {"created", ids.created},
+          {"model", ids.model},
           {"choices", std::move(choices)}};
 }
 
@@ -109,7 +114,9 @@ nlohmann::json openai_error_json(unsigned status, const std::string& code, const
                      : status >= 500 ? "server_error"
                                      : "invalid_request_error";
   return {{"error",
-           {{"message", message}, {"type", type}, {"param", param.empty() ? nlohmann::json() : nlohmann::json(param)},
+           {{"message", message},
+            {"type", type},
+            {"param", param.empty() ? nlohmann::json() : nlohmann::json(param)},
             {"code", code}}}};
 }
 

@@ -12,11 +12,11 @@
 namespace cohort::node {
 
 struct chat_call {
-  std::string model;                  // the alias asked for
-  nlohmann::json messages;            // as sent
+  std::string model;                                 // the alias asked for
+  nlohmann::json messages;                           // as sent
   nlohmann::json params = nlohmann::json::object();  // the rest of the body, passed through
   bool stream = false;
-  bool include_usage = false;         // stream_options.include_usage: a last chunk with the usage
+  bool include_usage = false;  // stream_options.include_usage: a last chunk with the usage
 };
 
 // Throws api_error (400) naming the JSON path at fault.

@@ -66,7 +66,8 @@ int64_t query_int(const std::string& query, const std::string& key, int64_t min,
   bool digits = text.size() <= 12 && text.find_first_not_of("0123456789") == std::string::npos;
   auto value = digits ? std::stoll(text) : -1;
   if (!digits || value < min || value > max)
-    throw api_error(400, "invalid_query", key + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max),
+    throw api_error(400, "invalid_query",
+                    key + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max),
                     {{"query " + key, text}});
   return value;
 }

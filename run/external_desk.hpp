@@ -30,7 +30,7 @@ class external_desk {
 
  private:
   struct desk_entry {
-    caf::actor branch;                   // waiting now
+    caf::actor branch;                     // waiting now
     std::optional<nlohmann::json> output;  // handed in before its branch waited
     bool given = false;
     bool checked_in = false;

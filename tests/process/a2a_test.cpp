@@ -29,7 +29,8 @@ class A2a : public ::testing::Test {
     std::ofstream(dir + "/scenarios/summarizer.json") << R"({"name": "summarizer", "description": "Summarises a text.",
       "models": {"m": {"provider": "sim", "latency_ms": 10}},
       "agents": {"a": {"model": "m", "prompt": "Summarise: {{input.text}}"}}, "workflow": {"agent": "a"}})";
-    std::ofstream(dir + "/scenarios/slow.json") << R"({"name": "slow", "models": {"m": {"provider": "sim", "latency_ms": 10000}},
+    std::ofstream(dir + "/scenarios/slow.json")
+        << R"({"name": "slow", "models": {"m": {"provider": "sim", "latency_ms": 10000}},
       "agents": {"a": {"model": "m", "prompt": "{{input.text}}"}}, "workflow": {"agent": "a"}})";
     // A streaming model behind the remote: its pieces travel as A2A artifact updates.
     std::ofstream(dir + "/scenarios/streamer.json")
@@ -37,7 +38,8 @@ class A2a : public ::testing::Test {
                 {"models", {{"m", {{"provider", "openai"}, {"stream", true}, {"base_url", mock_.base_url()}}}}},
                 {"agents", {{"a", {{"model", "m"}, {"prompt", "{{input.text}}"}}}}},
                 {"workflow", {{"agent", "a"}}}};
-    remote_ = std::make_unique<node_process>(dir + "/remote", std::vector<std::string>{"--scenarios", dir + "/scenarios"});
+    remote_ =
+        std::make_unique<node_process>(dir + "/remote", std::vector<std::string>{"--scenarios", dir + "/scenarios"});
     local_ = std::make_unique<node_process>(dir + "/local");
   }
 
@@ -81,7 +83,8 @@ TEST_F(A2a, ANodeCallsAnotherNodesAgent) {
   auto theirs = remote_runs();
   ASSERT_EQ(theirs.size(), 1u);
   EXPECT_EQ(theirs[0]["status"], "succeeded");
-  auto their_run = json::parse(http_call(remote_->port(), "GET", "/v1/runs/" + theirs[0]["id"].get<std::string>()).body);
+  auto their_run =
+      json::parse(http_call(remote_->port(), "GET", "/v1/runs/" + theirs[0]["id"].get<std::string>()).body);
   EXPECT_EQ(their_run["output"], output) << "the remote task's output is the agent's";
 }
 
@@ -159,7 +162,8 @@ TEST_F(A2a, BadRequestsGetJsonRpcErrors) {
   EXPECT_EQ(http_call(remote_->port(), "GET", "/a2a/nobody/.well-known/agent-card.json").status, 404);
   EXPECT_EQ(http_call(remote_->port(), "GET", "/a2a/summarizer").status, 405);
   // A task of another agent is not this one's.
-  auto slow = rpc(R"({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"configuration": {"blocking": false},
+  auto slow =
+      rpc(R"({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"configuration": {"blocking": false},
       "message": {"kind": "message", "messageId": "m", "role": "user", "parts": [{"kind": "text", "text": "x"}]}}})");
   auto id = slow["result"]["id"].get<std::string>();
   auto other = http_call(remote_->port(), "POST", "/a2a/slow",
@@ -179,8 +183,10 @@ TEST(A2aScenario, BadAgentsAreLoadErrors) {
 
 TEST(A2aScenario, ASubmittedScenarioMayNotReadTheNodesSecrets) {
   node_process node(fresh_dir("a2a-secret"));
-  json doc = {{"agents", {{"r", {{"type", "a2a"}, {"url", "http://127.0.0.1:9/a2a/x"}, {"prompt", "p"}, {"api_key_env", "HOME"}}}}},
-              {"workflow", {{"agent", "r"}}}};
+  json doc = {
+      {"agents",
+       {{"r", {{"type", "a2a"}, {"url", "http://127.0.0.1:9/a2a/x"}, {"prompt", "p"}, {"api_key_env", "HOME"}}}}},
+      {"workflow", {{"agent", "r"}}}};
   auto refused = http_call(node.port(), "POST", "/v1/runs", json{{"scenario", doc}}.dump());
   EXPECT_EQ(refused.status, 400) << refused.body;
   EXPECT_TRUE(has_text(refused.body, "$.agents.r.api_key_env")) << refused.body;

@@ -55,8 +55,8 @@ class AgentApi : public ::testing::Test {
 // Seed 000's example across processes: four Python analyzers (examples/node) and the
 // in-run aggregator exchange messages both ways and meet at a barrier.
 TEST_F(AgentApi, TheExternalAnalyzersExampleRuns) {
-  child_process driver({"/usr/bin/env", "python3", std::string(COHORT_SOURCE_DIR) + "/examples/node/run_analyzers.py",
-                        node_->url()});
+  child_process driver(
+      {"/usr/bin/env", "python3", std::string(COHORT_SOURCE_DIR) + "/examples/node/run_analyzers.py", node_->url()});
   auto out = driver.read_all(90000);
   ASSERT_EQ(driver.wait(5000), 0) << out << driver.read_stderr(1000);
   auto doc = json::parse(out.substr(out.find("{\n")));
@@ -135,7 +135,9 @@ TEST_F(AgentApi, TwoPartiesOverHttpAreReleasedTogether) {
   auto s = talk_scenario();
   auto run = submit(node_->port(), {{"scenario", s}})["id"].get<std::string>();
   http_answer first;
-  std::thread waiting([&] { first = post(at(run, "/sync/barrier"), {{"name", "meet"}, {"agent", "a"}, {"timeout_ms", 10000}}); });
+  std::thread waiting([&] {
+    first = post(at(run, "/sync/barrier"), {{"name", "meet"}, {"agent", "a"}, {"timeout_ms", 10000}});
+  });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   auto second = post(at(run, "/sync/barrier"), {{"name", "meet"}, {"agent", "b"}, {"timeout_ms", 10000}});
   waiting.join();
@@ -175,7 +177,8 @@ TEST_F(AgentApi, RefusalsNameWhatIsWrong) {
   expect(get(at(run, "/agents/a/messages?timeout_ms=99999999")), 400, "invalid_query");
   expect(post(at(run, "/sync/barrier"), {{"name", "nowhere"}, {"agent", "a"}}), 404, "unknown_barrier");
   expect(post(at(run, "/sync/barrier"), {{"name", "meet"}}), 400, "invalid_request");
-  expect(post(at(run, "/sync/barrier"), {{"name", "meet"}, {"agent", "a"}, {"timeout_ms", -1}}), 400, "invalid_request");
+  expect(post(at(run, "/sync/barrier"), {{"name", "meet"}, {"agent", "a"}, {"timeout_ms", -1}}), 400,
+         "invalid_request");
   expect(http_call(node_->port(), "GET", at(run, "/agents/a/send")), 405, "method_not_allowed");
   expect(post(at(run, "/agents/a/dance"), json::object()), 404, "not_found");
   expect(post(at(run, "/agents/bad%20name/send"), {{"to", "b"}, {"content", 1}}), 400, "invalid_name");

@@ -33,8 +33,11 @@ class Router : public ::testing::Test {
     std::filesystem::create_directories(dir);
     models_file_ = dir + "/models.json";
     std::ofstream(models_file_) << json{{"models",
-                                         {{"fast", {{"provider", "openai"}, {"stream", true}, {"endpoints", endpoints},
-                                                    {"price", {{"prompt_per_million", 1e6}, {"completion_per_million", 0}}}}},
+                                         {{"fast",
+                                           {{"provider", "openai"},
+                                            {"stream", true},
+                                            {"endpoints", endpoints},
+                                            {"price", {{"prompt_per_million", 1e6}, {"completion_per_million", 0}}}}},
                                           {"local", {{"provider", "sim"}, {"latency_ms", 1}}}}}};
     node_ = std::make_unique<node_process>(dir + "/data", std::vector<std::string>{"--models", models_file_});
   }
@@ -86,13 +89,15 @@ TEST_F(Router, AnswersInOpenAIsShapeAndListsItsModels) {
 
   auto sim = chat({{"model", "local"}, {"messages", {{{"role", "user"}, {"content", "hello"}}}}});
   ASSERT_EQ(sim.status, 200) << sim.body;
-  EXPECT_NE(json::parse(sim.body)["choices"][0]["message"]["content"].get<std::string>().find("hello"), std::string::npos)
+  EXPECT_NE(json::parse(sim.body)["choices"][0]["message"]["content"].get<std::string>().find("hello"),
+            std::string::npos)
       << sim.body;
 }
 
 TEST_F(Router, KeepsEachWorkflowOnOneEndpointAndSpreadsWorkflows) {
   for (int round = 0; round < 3; ++round)
-    for (int w = 0; w < 6; ++w) ASSERT_EQ(chat(ask("step " + std::to_string(round)), "wf-" + std::to_string(w)).status, 200);
+    for (int w = 0; w < 6; ++w)
+      ASSERT_EQ(chat(ask("step " + std::to_string(round)), "wf-" + std::to_string(w)).status, 200);
   auto where = where_workflows_went();
   ASSERT_EQ(where.size(), 6u);
   std::set<size_t> used;
@@ -104,7 +109,8 @@ TEST_F(Router, KeepsEachWorkflowOnOneEndpointAndSpreadsWorkflows) {
 
   // Usage and cost per workflow and per model (a prompt token costs 1 here).
   auto metrics = http_call(node_->port(), "GET", "/metrics").body;
-  EXPECT_NE(metrics.find("cohort_router_requests_total{model=\"fast\",outcome=\"ok\"} 18"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("cohort_router_requests_total{model=\"fast\",outcome=\"ok\"} 18"), std::string::npos)
+      << metrics;
   EXPECT_NE(metrics.find("cohort_router_workflow_requests_total{workflow=\"wf-3\"} 3"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("cohort_router_workflow_cost_total{workflow=\"wf-3\"} "), std::string::npos) << metrics;
   EXPECT_EQ(metrics.find("cohort_router_workflow_cost_total{workflow=\"wf-3\"} 0\n"), std::string::npos) << metrics;
@@ -176,14 +182,16 @@ TEST_F(Router, AStreamingClientThatHangsUpStopsTheCall) {
   auto body = ask("never answered");
   body["stream"] = true;
   body["mock_fault"] = "hang";
-  auto raw = http_post_stream(node_->port(), "/v1/chat/completions", body.dump(), {{"X-Workflow-Id", "wf-hangup"}}, 500);
+  auto raw =
+      http_post_stream(node_->port(), "/v1/chat/completions", body.dump(), {{"X-Workflow-Id", "wf-hangup"}}, 500);
   EXPECT_NE(raw.find("200 OK"), std::string::npos) << raw;
   auto busy = [&](const json& s) { return s.value("requests", 0) > 0; };
   size_t reached = mocks_.size();
   for (size_t i = 0; i < mocks_.size(); ++i)
     if (busy(mock_stats(mocks_[i]->port()))) reached = i;
   ASSERT_LT(reached, mocks_.size()) << "no mock got the call";
-  auto stats = wait_stats(mocks_[reached]->port(), [](const json& s) { return s.value("open_connections", -1) == 0; }, 5000);
+  auto stats = wait_stats(
+      mocks_[reached]->port(), [](const json& s) { return s.value("open_connections", -1) == 0; }, 5000);
   EXPECT_EQ(stats.value("open_connections", -1), 0) << stats;
   EXPECT_EQ(chat(ask("next")).status, 200);
 }
@@ -216,15 +224,17 @@ TEST_F(Router, RefusesBadRequestsInOpenAIsShape) {
     EXPECT_TRUE(doc["error"]["message"].is_string());
   };
   expect(http_call(port, "POST", "/v1/chat/completions", "{\"model\":"), 400, "invalid_json", "$");
-  expect(chat({{"model", "gpt-9"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}}), 404, "model_not_found", "$.model");
+  expect(chat({{"model", "gpt-9"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}}), 404, "model_not_found",
+         "$.model");
   expect(chat({{"model", "fast"}, {"messages", "hello"}}), 400, "invalid_request", "$.messages");
   expect(chat({{"model", "fast"}, {"messages", {{{"content", "x"}}}}}), 400, "invalid_request", "$.messages[0].role");
   expect(chat({{"model", 7}, {"messages", {{{"role", "user"}}}}}), 400, "invalid_request", "$.model");
-  expect(chat({{"model", "fast"}, {"stream", "yes"}, {"messages", {{{"role", "user"}}}}}), 400, "invalid_request", "$.stream");
+  expect(chat({{"model", "fast"}, {"stream", "yes"}, {"messages", {{{"role", "user"}}}}}), 400, "invalid_request",
+         "$.stream");
   expect(chat({{"model", "fast"}, {"n", 2}, {"messages", {{{"role", "user"}}}}}), 400, "invalid_request", "$.n");
   expect(http_call(port, "GET", "/v1/chat/completions"), 405, "method_not_allowed", "");
-  expect(http_call(port, "POST", "/v1/chat/completions", ask("x").dump(), {{"X-Workflow-Id", std::string(300, 'w')}}), 400,
-         "invalid_header", "header X-Workflow-Id");
+  expect(http_call(port, "POST", "/v1/chat/completions", ask("x").dump(), {{"X-Workflow-Id", std::string(300, 'w')}}),
+         400, "invalid_header", "header X-Workflow-Id");
   // The node still answers.
   EXPECT_EQ(chat(ask("still there?")).status, 200);
 }
@@ -253,7 +263,8 @@ TEST(RouterWithToken, NeedsTheNodesTokenAsAnApiKey) {
   auto refused = http_call(node.port(), "POST", "/v1/chat/completions", body.dump());
   EXPECT_EQ(refused.status, 401);
   EXPECT_EQ(json::parse(refused.body)["error"]["type"], "authentication_error");
-  auto ok = http_call(node.port(), "POST", "/v1/chat/completions", body.dump(), {{"Authorization", "Bearer s3cret-router"}});
+  auto ok =
+      http_call(node.port(), "POST", "/v1/chat/completions", body.dump(), {{"Authorization", "Bearer s3cret-router"}});
   EXPECT_EQ(ok.status, 200) << ok.body;
 }
 
@@ -261,7 +272,8 @@ TEST(RouterModelsFile, ABrokenFileStopsTheNodeNamingThePath) {
   auto dir = fresh_dir("router-bad");
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/models.json") << R"({"models": {"fast": {"provider": "openai", "base_url": "ftp://x"}}})";
-  child_process serve({COHORT_BINARY, "serve", "--port", "0", "--data", dir + "/data", "--models", dir + "/models.json"});
+  child_process serve(
+      {COHORT_BINARY, "serve", "--port", "0", "--data", dir + "/data", "--models", dir + "/models.json"});
   EXPECT_NE(serve.wait(10000), 0);
   auto err = serve.read_stderr(2000);
   EXPECT_NE(err.find("$.models.fast.base_url"), std::string::npos) << err;
