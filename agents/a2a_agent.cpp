@@ -218,8 +218,12 @@ class a2a_agent_logic {
     if (!ctx_->io) return;
     auto conn = connect();
     auto bytes = request_bytes("tasks/cancel", {{"id", remote_task_}});
+    // The connection's own operations keep it alive until the answer; a strong capture
+    // here would be a cycle that outlives a runtime shut down meanwhile.
     conn->send([bytes] { return bytes; }, std::chrono::milliseconds(5000), std::chrono::milliseconds(10000),
-               [conn](http_outcome) { conn->close_gracefully(); });
+               [weak = std::weak_ptr<http_connection>(conn)](http_outcome) {
+                 if (auto c = weak.lock()) c->close_gracefully();
+               });
   }
 
   std::shared_ptr<http_connection> connect() {

@@ -226,6 +226,8 @@ http_reply a2a_server::send(const std::string& name, const nlohmann::json& id, c
     };
     return reply;
   }
+  // A run that ended before its brief was made: the whole document has its output.
+  if (a2a::final_state(a2a::task_state(run.value("status", "")))) run = runs_.get(task_id);
   if (!blocking) return rpc_reply(a2a::rpc_result(id, a2a::task(run, context)));
   reply.later = [this, id, task_id, context](reply_sink sink) {
     result_waiter::watch(runs_, task_id, [id, task_id, context, sink](const nlohmann::json* result) {
