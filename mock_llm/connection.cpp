@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "mock_llm/answers.hpp"
+#include "mock_llm/read_deadline.hpp"
 #include "mock_llm/routes.hpp"
 #include "mock_llm/socket_peek.hpp"
 
@@ -32,8 +33,6 @@ constexpr std::uint32_t max_header_bytes = 64 * 1024;
 
 // `Socket`: tcp::socket, or an ssl::stream over one (--tls): the TLS one only adds
 // the handshake; the socket-level calls go to its lowest layer.
-enum class read_phase { idle, request };
-
 template <class Socket>
 class connection final : public connection_base, public std::enable_shared_from_this<connection<Socket>> {
   static constexpr bool tls = !std::is_same_v<Socket, tcp::socket>;
@@ -42,7 +41,7 @@ class connection final : public connection_base, public std::enable_shared_from_
   connection(Socket socket, std::shared_ptr<server_state> state)
       : socket_(std::move(socket)),
         timer_(socket_.get_executor()),
-        read_timer_(socket_.get_executor()),
+        read_deadline_(socket_.get_executor()),
         state_(std::move(state)) {}
 
   ~connection() { release(); }
@@ -103,30 +102,18 @@ class connection final : public connection_base, public std::enable_shared_from_
                             [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
   }
 
-  std::chrono::milliseconds idle_timeout() const {
-    return std::chrono::milliseconds(state_->options().idle_timeout_ms);
-  }
-  std::chrono::milliseconds header_timeout() const {
-    return std::chrono::milliseconds(state_->options().header_timeout_ms);
-  }
+  using ms = std::chrono::milliseconds;
+  ms idle_timeout() const { return ms(state_->options().idle_timeout_ms); }
+  ms header_timeout() const { return ms(state_->options().header_timeout_ms); }
 
   // The read in progress gets `limit`; when it passes, the read is cancelled and
-  // on_read_error sees read_timed_out_.
+  // on_read_error sees the deadline timed out.
   void arm_read_deadline(std::chrono::milliseconds limit, read_phase phase) {
-    read_phase_ = phase;
-    read_timed_out_ = false;
-    read_timer_.expires_after(limit);
-    read_timer_.async_wait([self = this->shared_from_this(), generation = ++read_generation_](error_code ec) {
-      if (ec || self->closed_ || generation != self->read_generation_) return;
-      self->read_timed_out_ = true;
+    read_deadline_.arm(limit, phase, [self = this->shared_from_this()] {
+      if (self->closed_) return;
       error_code ignored;
       self->socket_.lowest_layer().cancel(ignored);
     });
-  }
-
-  void disarm_read_deadline() {
-    ++read_generation_;
-    read_timer_.cancel();
   }
 
   void on_header(error_code ec) {
@@ -158,10 +145,10 @@ class connection final : public connection_base, public std::enable_shared_from_
   }
 
   void on_read_error(error_code ec) {
-    disarm_read_deadline();
-    if (read_timed_out_) {
+    read_deadline_.disarm();
+    if (read_deadline_.timed_out()) {
       ++state_->count().timed_out_connections;
-      if (read_phase_ == read_phase::idle) return shutdown();
+      if (read_deadline_.phase() == read_phase::idle) return shutdown();
       keep_alive_ = false;  // the request was cut short: say so, then close
       return send(request_timeout_answer(state_->options().header_timeout_ms));
     }
@@ -177,7 +164,7 @@ class connection final : public connection_base, public std::enable_shared_from_
   // ----- routing
 
   void on_request() {
-    disarm_read_deadline();
+    read_deadline_.disarm();
     auto req = parser_->release();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
@@ -358,7 +345,7 @@ class connection final : public connection_base, public std::enable_shared_from_
     closed_ = true;
     end_job();
     timer_.cancel();
-    disarm_read_deadline();
+    read_deadline_.disarm();
     error_code ignored;
     socket_.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
     socket_.lowest_layer().close(ignored);
@@ -379,10 +366,7 @@ class connection final : public connection_base, public std::enable_shared_from_
 
   Socket socket_;
   asio::steady_timer timer_;
-  asio::steady_timer read_timer_;
-  unsigned read_generation_ = 0;
-  read_phase read_phase_ = read_phase::idle;
-  bool read_timed_out_ = false;
+  read_deadline read_deadline_;
   std::shared_ptr<server_state> state_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;

@@ -143,14 +143,14 @@ http_reply a2a_server::handle(const http_request& req, const std::string& path) 
   auto slash = rest.find('/');
   auto name = rest.substr(0, slash);
   auto tail = slash == std::string::npos ? std::string() : rest.substr(slash);
-  if (!plain_name(name) || runs_.scenario(name).is_null())
+  if (!plain_name(name) || runs_.scenarios().find(name).is_null())
     throw api_error(404, "unknown_agent", "no A2A agent " + name + " (the node's scenarios are: GET /v1/scenarios)",
                     {{path, "route"}});
   if (tail == "/.well-known/agent-card.json" || tail == "/.well-known/agent.json") {
     if (req.method() != http::verb::get) throw method_not_allowed(req, path);
     auto host = req.find(http::field::host);
     std::string base = "http://" + (host == req.end() ? std::string("127.0.0.1") : std::string(host->value()));
-    return json_reply(200, a2a::agent_card(name, runs_.scenario(name), base + "/a2a/" + name));
+    return json_reply(200, a2a::agent_card(name, runs_.scenarios().find(name), base + "/a2a/" + name));
   }
   if (!tail.empty() && tail != "/") throw api_error(404, "not_found", "no route " + path, {{path, "route"}});
   if (req.method() != http::verb::post) throw method_not_allowed(req, path);
@@ -176,7 +176,7 @@ http_reply a2a_server::call(const std::string& name, const nlohmann::json& rpc) 
         return rpc_reply(a2a::rpc_error(id, a2a::invalid_params, "params.id must be a task id"));
       auto task_id = params["id"].get<std::string>();
       auto run = runs_.get(task_id);  // api_error 404: no such task
-      if (run.value("scenario", "") != runs_.scenario(name).value("name", "scenario"))
+      if (run.value("scenario", "") != runs_.scenarios().find(name).value("name", "scenario"))
         return rpc_reply(a2a::rpc_error(id, a2a::task_not_found, "agent " + name + " has no task " + task_id));
       auto context = context_of(task_id);
       if (method == "tasks/get") return rpc_reply(a2a::rpc_result(id, a2a::task(run, context)));

@@ -82,7 +82,7 @@ node::node(node_options options, RuntimeOptions runtime_options) {
     try {
       auto doc = parse_untrusted_json(read_bounded_file(entry.path().string()), entry.path().string());
       parts_->runtime.load(doc, entry.path().string());  // refuse a broken one now, not at its first run
-      parts_->runs.add_scenario(name, std::move(doc));
+      parts_->runs.scenarios().add(name, std::move(doc));
     } catch (const std::exception& e) {
       spdlog::warn("serve: scenario {} not offered: {}", entry.path().string(), e.what());
     }

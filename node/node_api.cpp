@@ -99,14 +99,14 @@ http_reply node_api::route(const http_request& req, const std::string& target) {
   }
   if (path == "/v1/scenarios") {
     if (req.method() != http::verb::get) throw method_not_allowed(req, path);
-    return json_reply(200, runs_.scenario_names());
+    return json_reply(200, runs_.scenarios().names());
   }
   if (path.rfind("/v1/scenarios/", 0) == 0) {
     auto name = path.substr(14);
     if (!plain_name(name)) throw api_error(400, "invalid_name", "a scenario name is letters, digits, '-', '_', '.'", {{path, "route"}});
     if (req.method() != http::verb::put) throw method_not_allowed(req, path);
     auto doc = body_json(req);
-    runs_.add_scenario(name, doc);
+    runs_.scenarios().add(name, doc);
     return json_reply(201, {{"name", name}});
   }
   if (path == "/v1/runs" || path.rfind("/v1/runs/", 0) == 0) return runs_route(req, path, query);

@@ -67,12 +67,11 @@ run_registry::~run_registry() {
 
 nlohmann::json run_registry::scenario_for(const submission& s) {
   if (!s.scenario.is_null()) return s.scenario;
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = scenarios_.find(s.scenario_name);
-  if (it == scenarios_.end())
+  auto doc = scenarios_.find(s.scenario_name);
+  if (doc.is_null())
     throw api_error(404, "unknown_scenario", "no scenario named \"" + s.scenario_name + "\" on this node",
                     {{"$.scenario_name", "not registered (GET /v1/scenarios lists them)"}});
-  return it->second;
+  return doc;
 }
 
 std::pair<nlohmann::json, bool> run_registry::submit(const submission& s) {
@@ -353,24 +352,6 @@ void run_registry::watch(const std::string& id, int64_t after_seq, const std::sh
   store_.flush();  // its last events may still be on their way to disk
   for (const auto& e : store_.events(id, after_seq)) w->deliver(e, true);
   w->end();
-}
-
-void run_registry::add_scenario(const std::string& name, nlohmann::json doc) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  scenarios_[name] = std::move(doc);
-}
-
-nlohmann::json run_registry::scenario_names() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto names = nlohmann::json::array();
-  for (const auto& [name, doc] : scenarios_) names.push_back(name);
-  return {{"scenarios", names}};
-}
-
-nlohmann::json run_registry::scenario(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = scenarios_.find(name);
-  return it == scenarios_.end() ? nlohmann::json() : it->second;
 }
 
 size_t run_registry::running() const {

@@ -22,6 +22,7 @@
 #include "node/node_metrics.hpp"
 #include "node/node_options.hpp"
 #include "node/run_store.hpp"
+#include "node/scenario_catalog.hpp"
 
 namespace cohort {
 struct run_context;
@@ -65,10 +66,7 @@ class run_registry {
   void watch(const std::string& id, int64_t after_seq, const std::shared_ptr<event_watcher>& w);
 
   // Scenarios a client may name.
-  void add_scenario(const std::string& name, nlohmann::json doc);
-  nlohmann::json scenario_names();
-  // The document of a scenario a client may name; null when there is none.
-  nlohmann::json scenario(const std::string& name);
+  scenario_catalog& scenarios() { return scenarios_; }
 
   // No new runs; running ones are cancelled after `grace_ms`; returns when all ended.
   void drain(int64_t grace_ms);
@@ -119,7 +117,7 @@ class run_registry {
   std::map<std::string, record> runs_;
   std::vector<std::string> order_;                 // ids, oldest first
   std::map<std::string, std::string> by_key_;      // idempotency key -> id
-  std::map<std::string, nlohmann::json> scenarios_;
+  scenario_catalog scenarios_;
   size_t running_ = 0;
   bool draining_ = false;
   uint64_t next_ = 0;

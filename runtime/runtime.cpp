@@ -22,13 +22,13 @@
 #include "messages/event.hpp"
 #include "messages/input_limits.hpp"
 #include "messages/protocol.hpp"
-#include "models/model_pool.hpp"
 #include "models/provider_actors.hpp"
 #include "run/external_desk.hpp"
 #include "run/resource_pools.hpp"
 #include "run/run_events.hpp"
 #include "run/usage_ledger.hpp"
 #include "runtime/builtin_tools.hpp"
+#include "runtime/model_providers.hpp"
 #include "runtime/open_file_limit.hpp"
 #include "runtime/public_results.hpp"
 #include "runtime/runtime_access.hpp"
@@ -105,51 +105,7 @@ struct Runtime::impl {
   std::shared_ptr<mcp_registry> mcp = std::make_shared<mcp_registry>();  // the scenarios' MCP servers
   std::mutex runs_mutex;
   std::vector<std::weak_ptr<Run::state>> runs;
-  // One HTTP client per lone plain endpoint for the runtime's life: runs share its
-  // keep-alive connections and its max_in_flight limit.
-  std::mutex clients_mutex;
-  std::map<std::string, caf::actor> http_clients;
-
-  // One pool per model alias (and endpoint set) for the runtime's life too: its
-  // connections, breakers, rate limits and affinity span runs.
-  std::map<std::string, caf::actor> pools;
-
-  // Everything an HTTP client reads of its model (see http_client.cpp).
-  static std::string client_key(const model_def& m) {
-    auto key = m.base_url + "|" + m.model + "|" + m.api_key_env + "|" + std::to_string(m.max_in_flight) + "|" +
-               std::to_string(m.connect_timeout_ms) + "|" + std::to_string(m.request_timeout_ms) + "|" +
-               m.params.dump() + (m.stream ? "|stream" : "");
-    if (m.endpoints.size() == 1) key += "|" + endpoint_key(m.endpoints[0]);
-    return key;
-  }
-
-  static std::string endpoint_key(const endpoint_def& e) {
-    auto key = e.base_url + "," + std::to_string(e.max_in_flight) + "," + std::to_string(e.rpm) + "," +
-               std::to_string(e.tpm) + "," + std::to_string(e.weight) + "," + e.ca_file + "," +
-               (e.tls_verify ? "verify" : "no-verify");
-    for (const auto& [name, value] : e.headers) key += "," + name + "=" + value;
-    return key;
-  }
-
-  // The caller holds clients_mutex.
-  caf::actor http_client_for(const model_def& m) {
-    auto& client = http_clients[client_key(m)];
-    if (!client) client = spawn_http_client(*system, m, *io, open_connections);
-    return client;
-  }
-
-  // The actor an agent of model `m` asks: its pool, or for a lone plain endpoint its client.
-  caf::actor provider_for(const model_def& m) {
-    std::lock_guard<std::mutex> lock(clients_mutex);
-    if (!m.needs_pool()) return http_client_for(m.for_endpoint(0));
-    auto key = m.name + "|" + to_string(m.affinity) + "|" + std::to_string(m.breaker.failures) + "|" +
-               std::to_string(m.breaker.open_ms) + "|";
-    for (const auto& e : m.endpoints) key += endpoint_key(e) + ";";
-    key += client_key(m);
-    auto& pool = pools[key];
-    if (!pool) pool = spawn_model_pool(*system, m, *io, open_connections);
-    return pool;
-  }
+  std::unique_ptr<model_providers> providers;  // made with the actor system
   int threads = 2;  // scheduler threads
   // Coordination actors created through handles (cohort/coordination.hpp): stopped at
   // shutdown if their handles have not; `alive` tells the handles that it began.
@@ -169,6 +125,7 @@ struct Runtime::impl {
     config.set("scheduler.policy", options.scheduler_policy == "sharing" ? caf::atom("sharing") : caf::atom("stealing"));
     config.set("logger.verbosity", caf::atom("quiet"));
     system = std::make_unique<caf::actor_system>(config);
+    providers = std::make_unique<model_providers>(*system, *io, open_connections);
     io_threads_running = options.io_threads;
     for (int i = 0; i < options.io_threads; ++i)
       io_threads.emplace_back([this] {
@@ -190,11 +147,8 @@ struct Runtime::impl {
       caf::anon_send(s->driver, cancel{"runtime shutting down"});
       s->future.wait_for(std::chrono::seconds(2));
     }
-    for (auto& kv : pools) caf::anon_send_exit(kv.second, caf::exit_reason::user_shutdown);
-    pools.clear();
+    providers->stop();
     mcp.reset();  // ends the MCP servers (by their process groups)
-    for (auto& kv : http_clients) caf::anon_send_exit(kv.second, caf::exit_reason::user_shutdown);
-    http_clients.clear();
     alive.reset();
     {
       std::lock_guard<std::mutex> lock(adopted_mutex);
@@ -297,7 +251,7 @@ Run Runtime::start_as(std::string run_id, const Scenario& sc, std::optional<nloh
       ctx->models[name] = spawn_sim_model(sys, model);
       run_models.push_back(ctx->models[name]);
     } else {
-      ctx->models[name] = impl_->provider_for(model);
+      ctx->models[name] = impl_->providers->provider_for(model);
     }
   }
   if (spec->coordinated) {
@@ -383,7 +337,7 @@ void runtime_access::adopt(Runtime& rt, const caf::actor& actor) {
 
 std::weak_ptr<const void> runtime_access::lifetime(Runtime& rt) { return rt.impl_->alive; }
 
-caf::actor runtime_access::model_provider(Runtime& rt, const model_def& m) { return rt.impl_->provider_for(m); }
+caf::actor runtime_access::model_provider(Runtime& rt, const model_def& m) { return rt.impl_->providers->provider_for(m); }
 
 Run runtime_access::start(Runtime& rt, std::string run_id, const Scenario& scenario, std::optional<nlohmann::json> input,
                           EventHandler on_event, ResultHandler on_result) {
@@ -397,11 +351,7 @@ std::shared_ptr<const run_context> runtime_access::context(const Run& run) {
 size_t Runtime::live_actors() const { return impl_->system->registry().running(); }
 
 nlohmann::json Runtime::model_pool_stats() const {
-  std::vector<caf::actor> pools;
-  {
-    std::lock_guard<std::mutex> lock(impl_->clients_mutex);
-    for (auto& kv : impl_->pools) pools.push_back(kv.second);
-  }
+  auto pools = impl_->providers->pools();
   auto out = nlohmann::json::array();
   caf::scoped_actor self{*impl_->system};
   for (auto& pool : pools)
