@@ -46,6 +46,7 @@ class bus_logic {
 
   caf::result<uint64_t> join(const std::string& name) {
     if (name.empty()) return coordination_error(coordination_errc::invalid_argument, where() + ": a name to join is empty");
+    if (!admits(name)) return too_many(name);
     st().joined.insert(name);
     st().mailboxes[name];
     return st().joined.size();
@@ -53,6 +54,7 @@ class bus_logic {
 
   caf::result<bus_ack> send(bus_send& m) {
     if (m.to.empty()) return coordination_error(coordination_errc::invalid_argument, where() + ": a message needs a recipient");
+    if (!admits(m.to)) return too_many(m.to);
     auto& mb = st().mailboxes[m.to];
     if (full(mb))
       return coordination_error(coordination_errc::mailbox_full, where() + ": the mailbox of '" + m.to + "' is full (" +
@@ -89,6 +91,7 @@ class bus_logic {
   caf::result<std::vector<bus_message>> receive(const bus_receive& r) {
     auto& st = this->st();
     if (r.name.empty()) return coordination_error(coordination_errc::invalid_argument, where() + ": receive needs a name");
+    if (!admits(r.name)) return too_many(r.name);
     if (r.count == 0) {  // what is there now; never what a waiting receiver is owed
       auto& mb = st.mailboxes[r.name];
       return mb.receivers.empty() ? take(mb, static_cast<uint32_t>(mb.messages.size())) : std::vector<bus_message>{};
@@ -133,6 +136,17 @@ class bus_logic {
   bus_state& st() { return self_->state; }
 
   std::string where() const { return "bus of " + self_->state.config.label; }
+
+  // Names come from outside too (the node's agent API): their number is bounded.
+  bool admits(const std::string& name) const {
+    const auto& st = self_->state;
+    return st.mailboxes.size() < st.config.max_mailboxes || st.mailboxes.count(name) > 0;
+  }
+  caf::error too_many(const std::string& name) const {
+    return coordination_error(coordination_errc::mailbox_full,
+                              where() + ": '" + name + "' would be mailbox " +
+                                  std::to_string(self_->state.config.max_mailboxes + 1) + ", beyond the bus's limit");
+  }
 
   bool full(const mailbox& mb) const { return mb.messages.size() >= self_->state.config.mailbox_capacity; }
 

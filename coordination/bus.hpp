@@ -24,6 +24,7 @@ struct bus_config {
   std::string label = "bus";          // named in every error (a run id, say)
   size_t mailbox_capacity = 10000;    // messages waiting per name (at least 1)
   std::vector<std::string> names;     // joined from the start
+  size_t max_mailboxes = 100000;      // names with a mailbox; a new one beyond it is refused (mailbox_full)
 };
 
 // Stop it with an exit message (user_shutdown): it answers its receivers `stopped` first.

@@ -18,6 +18,7 @@ namespace {
 
 namespace http = boost::beast::http;
 using context_ptr = std::shared_ptr<const run_context>;
+constexpr size_t max_content_bytes = 1u << 20;  // one message over HTTP
 
 // Asks `to` from a short-lived actor and gives the answer, or the error, to `done`
 // (on an actor thread). The actor lives until the answer comes.
@@ -97,6 +98,11 @@ class workflow_routes {
     if (!body.is_object() || !body.contains("to") || !body.contains("content"))
       throw api_error(400, "invalid_request", "the body is {\"to\": NAME | [NAMES] | \"*\", \"content\": ...}",
                       {{"$", "needs to and content"}});
+    // The run's bus keeps what is sent until it is read: one message is bounded.
+    if (body["content"].dump().size() > max_content_bytes)
+      throw api_error(413, "content_too_large",
+                      "\"content\" is larger than " + std::to_string(max_content_bytes) + " bytes as JSON",
+                      {{"$.content", "too large"}});
     const auto& to = body["to"];
     if (to == "*")
       return later<bus_ack>(ctx_->bus, bus_broadcast{agent, body["content"]}, 5000, [](bus_ack& a) {

@@ -128,12 +128,18 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
     if (reply.later && !reply.stream) {
       // Answered on this connection's strand, once, whichever thread gives the reply.
       auto given = std::make_shared<std::atomic<bool>>(false);
-      reply.later([self = shared_from_this(), given, target, began, version = req.version()](http_reply r) {
+      reply_sink sink = [self = shared_from_this(), given, target, began, version = req.version()](http_reply r) {
         if (given->exchange(true)) return;
         asio::post(self->stream_.get_executor(), [self, r = std::move(r), target, began, version]() mutable {
           self->answer(r, target, began, version);
         });
-      });
+      };
+      try {
+        reply.later(sink);
+      } catch (const std::exception& e) {  // it failed before it could answer: answered here
+        spdlog::error("node: {} {} failed: {}", std::string(req.method_string()), target, e.what());
+        sink(text_reply(500, error_json("internal", "the node failed to answer this request")));
+      }
       return;
     }
     answer(reply, target, began, req.version());
@@ -188,7 +194,13 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
     queue_.push_back(std::move(head));
     write_next();
     watch_for_hangup();
-    reply.stream(shared_from_this());
+    try {
+      reply.stream(shared_from_this());
+    } catch (const std::exception& e) {  // no events will come: the stream ends
+      spdlog::error("node: an event stream failed to start: {}", e.what());
+      ending_ = true;
+      if (!writing_) close();
+    }
   }
 
   // A watcher that went away: its connection reads EOF or an error.

@@ -29,7 +29,7 @@ std::shared_ptr<coordination_actor> owned(Runtime& rt, caf::actor actor) {
 
 Bus::Bus(Runtime& rt, BusOptions o)
     : actor_(owned(rt, spawn_bus(runtime_access::system(rt),
-                                 bus_config{std::move(o.label), o.mailbox_capacity, std::move(o.names)}))) {}
+                                 bus_config{std::move(o.label), o.mailbox_capacity, std::move(o.names), o.max_mailboxes}))) {}
 
 Barrier::Barrier(Runtime& rt, size_t parties, std::string label)
     : actor_(owned(rt, spawn_barrier(runtime_access::system(rt),

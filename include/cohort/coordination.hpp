@@ -63,6 +63,7 @@ struct BusOptions {
   size_t mailbox_capacity = 10000;  // messages waiting per name (at least 1)
   std::vector<std::string> names;   // joined from the start: what broadcast reaches
   std::string label = "bus";        // named in error messages
+  size_t max_mailboxes = 100000;    // names with a mailbox; a new name beyond it gets mailbox_full
 };
 
 struct BusMessage {

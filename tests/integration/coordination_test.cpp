@@ -351,6 +351,23 @@ TEST_F(Coordination, BusKeepsMessagesForAnAgentThatHasNotStarted) {
   EXPECT_LT(got[1].id, got[2].id);
 }
 
+// Names can come from outside (the node's agent API): a bus holds a bounded number of
+// mailboxes, and a new name beyond them is refused while known names go on working.
+TEST_F(Coordination, BusRefusesNewNamesBeyondItsMailboxLimit) {
+  cohort::BusOptions options;
+  options.label = "run-7";
+  options.max_mailboxes = 3;
+  cohort::Bus bus(rt, options);
+  for (const char* name : {"a", "b", "c"}) bus.send("x", name, 1);
+  auto e = error_of([&] { bus.send("x", "d", 1); });
+  EXPECT_EQ(e.kind(), "mailbox_full");
+  EXPECT_TRUE(contains(e.what(), "'d' would be mailbox 4")) << e.what();
+  EXPECT_EQ(error_of([&] { bus.receive("e", 10ms); }).kind(), "mailbox_full");
+  EXPECT_EQ(error_of([&] { bus.join("f"); }).kind(), "mailbox_full");
+  bus.send("x", "a", 2);
+  EXPECT_EQ(bus.receive("a", 1s).payload, 1);
+}
+
 TEST_F(Coordination, BusReceiveTimesOutAndReceiveNTakesAllOrNothing) {
   cohort::Bus bus(rt, {10000, {}, "run-5"});
   auto started = clock_type::now();

@@ -174,6 +174,7 @@ TEST_F(AgentApi, RefusalsNameWhatIsWrong) {
   expect(http_call(node_->port(), "POST", at(run, "/agents/a/send"), "{\"to\":"), 400, "invalid_json");
   expect(post(at(run, "/agents/a/send"), {{"to", 7}, {"content", 1}}), 400, "invalid_request");
   expect(post(at(run, "/agents/a/send"), {{"to", "b"}}), 400, "invalid_request");
+  expect(post(at(run, "/agents/a/send"), {{"to", "b"}, {"content", std::string(1100000, 'x')}}), 413, "content_too_large");
   expect(get(at(run, "/agents/a/messages?max=0")), 400, "invalid_query");
   expect(get(at(run, "/agents/a/messages?timeout_ms=99999999")), 400, "invalid_query");
   expect(post(at(run, "/sync/barrier"), {{"name", "nowhere"}, {"agent", "a"}}), 404, "unknown_barrier");
