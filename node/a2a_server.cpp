@@ -117,8 +117,9 @@ class stream_relay : public event_watcher {
   }
   void end() override {
     out_->end();
+    std::shared_ptr<stream_relay> last;  // let go after the lock: it may be this object's last reference
     std::lock_guard<std::mutex> lock(mutex_);
-    self_.reset();
+    last = std::move(self_);
   }
   void deliver_data(const std::string&) override {}
   void on_close(std::function<void()>) override {}
