@@ -6,6 +6,9 @@
 
 namespace cohort {
 
+// The agent of `agent`'s type (spawn_leaf_agent.cpp): one of those below.
+caf::actor spawn_leaf_agent(caf::actor_system& sys, const run_context_ptr& ctx, const agent_def& agent);
+
 // An agent that asks a model (llm_agent.cpp).
 caf::actor spawn_llm_agent(caf::actor_system& sys, const run_context_ptr& ctx,
                            const agent_def& agent);

@@ -18,6 +18,7 @@
 #include "cli/run_command.hpp"
 #include "cli/runs_command.hpp"
 #include "cli/serve_command.hpp"
+#include "cli/worker_command.hpp"
 #include "cli/stop_signals.hpp"
 #include "cli/terminal_text.hpp"
 #include "cohort/runtime.hpp"
@@ -112,6 +113,10 @@ int main(int argc, char** argv) {
 
   cohort::serve_flags sf;
   auto* serve = cohort::add_serve_command(app, sf);
+  cohort::worker_flags wf;
+  auto* worker = cohort::add_worker_command(app, wf);
+  cohort::cluster_flags cf;
+  auto* cluster = cohort::add_cluster_command(app, cf);
 
   CLI11_PARSE(app, argc, argv);
   if (tls && (mo.tls_cert_file.empty() || mo.tls_key_file.empty())) {
@@ -132,6 +137,8 @@ int main(int argc, char** argv) {
     if (*run) return rf.node.empty() || rf.local ? cohort::cmd_run_local(rf, options) : cohort::cmd_run_remote(rf, token);
     if (*runs) return cohort::cmd_runs(*runs, runs_f, token);
     if (*serve) return cohort::cmd_serve(*serve, sf, options, config_file);
+    if (*worker) return cohort::cmd_worker(wf, options);
+    if (*cluster) return cohort::cmd_cluster(cf, token);
     if (*validate) {
       cohort::Runtime rt(options);
       auto s = rt.load_file(validate_file);

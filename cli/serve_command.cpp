@@ -43,6 +43,13 @@ CLI::App* add_serve_command(CLI::App& app, serve_flags& f) {
   serve->add_option("--keep-days", f.node.keep_days, "ended runs older than this many days are pruned (0: kept forever)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  serve->add_option("--cluster-port", f.node.cluster_port,
+                    "workers join here (cohort worker --join HOST:PORT; 0: any free port, printed on stdout)");
+  serve->add_option("--cluster-bind", f.node.cluster_bind,
+                    "address of the cluster port (other than loopback only with --cluster-secret-env)")
+      ->capture_default_str();
+  serve->add_option("--cluster-secret-env", f.cluster_secret_env,
+                    "environment variable holding the secret workers prove at join");
   serve->add_option("--drain-s", f.drain_s, "on SIGTERM, how long running runs may finish before they are cancelled")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
@@ -60,6 +67,15 @@ int cmd_serve(const CLI::App& serve, serve_flags f, const RuntimeOptions& option
     }
     f.node.token = token;
   }
+  if (!f.cluster_secret_env.empty()) {
+    const char* secret = std::getenv(f.cluster_secret_env.c_str());
+    if (!secret || !*secret) {
+      std::fprintf(stderr, "cohort serve: --cluster-secret-env %s: the variable is not set or empty\n",
+                   f.cluster_secret_env.c_str());
+      return 2;
+    }
+    f.node.cluster_secret = secret;
+  }
   std::stringstream list(f.allowed_key_env);
   for (std::string name; std::getline(list, name, ',');)
     if (!name.empty()) f.node.allowed_key_env.push_back(name);
@@ -67,6 +83,8 @@ int cmd_serve(const CLI::App& serve, serve_flags f, const RuntimeOptions& option
   node::node server(f.node, options);
   auto port = server.start();
   std::printf("cohort serve listening on http://%s:%u\n", f.node.bind.c_str(), port);
+  if (server.cluster_port() >= 0)
+    std::printf("cohort serve cluster port %s:%d\n", f.node.cluster_bind.c_str(), server.cluster_port());
   std::fflush(stdout);
   int sig = stop.wait();
   // SIGINT drains faster: a person at a terminal wants it to stop.

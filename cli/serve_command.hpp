@@ -15,6 +15,7 @@ struct serve_flags {
   node::node_options node;
   std::string token_env;   // the variable holding the bearer token
   std::string allowed_key_env;  // comma-separated
+  std::string cluster_secret_env;  // the variable holding the cluster secret
   int drain_s = 30;
 };
 

@@ -74,7 +74,8 @@ void apply_node_config(const CLI::App& serve, const nlohmann::json& doc, const s
   constexpr int64_t int_max = std::numeric_limits<int>::max();
   node_settings s(serve, node, where);
   s.check_known({"bind", "port", "data", "scenarios", "models", "token_env", "allowed_key_env", "max_runs", "queue",
-                 "max_body_bytes", "watcher_queue", "keep_runs", "keep_days", "drain_s"});
+                 "max_body_bytes", "watcher_queue", "keep_runs", "keep_days", "drain_s", "cluster_port", "cluster_bind",
+                 "cluster_secret_env"});
   s.text("bind", "--bind", f.node.bind);
   s.integer("port", "--port", f.node.port, 0, 65535);
   s.text("data", "--data", f.node.data_dir);
@@ -89,6 +90,9 @@ void apply_node_config(const CLI::App& serve, const nlohmann::json& doc, const s
   s.integer("keep_runs", "--keep-runs", f.node.keep_runs, 0, int64_t{1} << 40);
   s.number("keep_days", "--keep-days", f.node.keep_days);
   s.integer("drain_s", "--drain-s", f.drain_s, 0, int_max / 1000);
+  s.integer("cluster_port", "--cluster-port", f.node.cluster_port, 0, 65535);
+  s.text("cluster_bind", "--cluster-bind", f.node.cluster_bind);
+  s.text("cluster_secret_env", "--cluster-secret-env", f.cluster_secret_env);
 }
 
 }  // namespace cohort

@@ -3,6 +3,7 @@
 #include <caf/actor_system_config.hpp>
 
 #include "messages/cancel.hpp"
+#include "messages/cluster.hpp"
 #include "messages/coordination.hpp"
 #include "messages/event.hpp"
 #include "messages/model_call.hpp"
@@ -82,6 +83,13 @@ void register_messages(caf::actor_system_config& cfg) {
   cfg.add_message_type<board_cas_result>("cohort.board_cas_result");
   cfg.add_message_type<board_condition>("cohort.board_condition");
   cfg.add_message_type<board_wait>("cohort.board_wait");
+  // The cluster: head and workers (messages/cluster.hpp).
+  cfg.add_message_type<worker_info>("cohort.worker_info");
+  cfg.add_message_type<worker_welcome>("cohort.worker_welcome");
+  cfg.add_message_type<branch_order>("cohort.branch_order");
+  cfg.add_message_type<branch_answer>("cohort.branch_answer");
+  cfg.add_message_type<branch_cancel>("cohort.branch_cancel");
+  cfg.add_message_type<run_spec>("cohort.run_spec");
   cfg.add_error_category(caf::atom("coord"), [](uint8_t code, caf::atom_value, const caf::message& ctx) {
     std::string text = "coord.";
     text += to_string(static_cast<coordination_errc>(code));

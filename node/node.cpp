@@ -9,6 +9,7 @@
 
 #include "messages/input_limits.hpp"
 #include "spec/model_reader.hpp"
+#include "node/cluster.hpp"
 #include "node/http_server.hpp"
 #include "node/node_metrics.hpp"
 #include "node/model_router.hpp"
@@ -40,12 +41,27 @@ std::map<std::string, model_def> router_models(const std::string& file) {
   return models;
 }
 
+RuntimeOptions with_cluster(RuntimeOptions ro, const node_options& o) {
+  ro.cluster = o.cluster_port >= 0;
+  return ro;
+}
+
+std::unique_ptr<cluster_head> start_cluster(Runtime& rt, const node_options& o) {
+  if (o.cluster_port < 0) return nullptr;
+  cluster_options c;
+  c.bind = o.cluster_bind;
+  c.port = static_cast<uint16_t>(o.cluster_port);
+  c.secret = o.cluster_secret;
+  return std::make_unique<cluster_head>(rt, std::move(c));
+}
+
 // Declared in this order so they are destroyed in reverse: the server first (no more
 // requests), then the runs (cancelled, waited for), the store (flushed), the runtime.
 struct node::parts {
   node_options options;
   node_metrics metrics;
   Runtime runtime;
+  std::unique_ptr<cluster_head> cluster;  // outlives the runs: their placed branches answer through it
   run_store store;
   run_registry runs;
   model_router router;
@@ -56,13 +72,14 @@ struct node::parts {
 
   parts(node_options o, RuntimeOptions ro)
       : options(std::move(o)),
-        runtime(std::move(ro)),
+        runtime(with_cluster(std::move(ro), options)),
+        cluster(start_cluster(runtime, options)),
         store(options.data_dir),
         runs(runtime, store, options, metrics),
         router(runtime, router_models(options.models_file), metrics),
         agents(runtime, runs),
         a2a(runs),
-        api(runs, router, agents, a2a, options, metrics),
+        api(runs, router, agents, a2a, cluster.get(), options, metrics),
         server(options, [this](const http_request& req) { return api.handle(req); },
                http_observer{[this](const std::string& path, unsigned status, double seconds) {
                                metrics.http_request(route_label(path), status, seconds);
@@ -95,6 +112,8 @@ node::~node() {
 }
 
 uint16_t node::start() { return parts_->server.start(); }
+
+int node::cluster_port() const { return parts_->cluster ? parts_->cluster->port() : -1; }
 
 void node::drain_and_stop(int64_t grace_ms) {
   parts_->api.stop_accepting();

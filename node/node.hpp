@@ -17,6 +17,7 @@ class node {
   ~node();
 
   uint16_t start();  // listening; returns the port
+  int cluster_port() const;  // where workers join; -1: no cluster
   // SIGTERM: no new runs (503), running ones get `grace_ms` to finish, then are
   // cancelled; the store is flushed. Then the server stops.
   void drain_and_stop(int64_t grace_ms);

@@ -116,6 +116,11 @@ http_reply node_api::route(const http_request& req, const std::string& target) {
     if (req.method() != http::verb::post) throw method_not_allowed(req, path);
     return router_.chat_completions(req);
   }
+  if (path == "/v1/cluster") {
+    if (req.method() != http::verb::get) throw method_not_allowed(req, path);
+    if (!cluster_) throw api_error(404, "no_cluster", "this node has no cluster port (serve --cluster-port)", {{path, "route"}});
+    return json_reply(200, cluster_->status());
+  }
   if (path == "/v1/models") {
     if (req.method() != http::verb::get) throw method_not_allowed(req, path);
     return router_.list_models();

@@ -8,6 +8,7 @@
 
 #include "node/a2a_server.hpp"
 #include "node/agent_api.hpp"
+#include "node/cluster.hpp"
 #include "node/http_server.hpp"
 #include "node/model_router.hpp"
 #include "node/node_metrics.hpp"
@@ -18,9 +19,9 @@ namespace cohort::node {
 
 class node_api {
  public:
-  node_api(run_registry& runs, model_router& router, agent_api& agents, a2a_server& a2a, const node_options& options,
-           const node_metrics& metrics)
-      : runs_(runs), router_(router), agents_(agents), a2a_(a2a), options_(options), metrics_(metrics) {}
+  node_api(run_registry& runs, model_router& router, agent_api& agents, a2a_server& a2a, cluster_head* cluster,
+           const node_options& options, const node_metrics& metrics)
+      : runs_(runs), router_(router), agents_(agents), a2a_(a2a), cluster_(cluster), options_(options), metrics_(metrics) {}
 
   http_reply handle(const http_request& req);
   // /readyz answers 503 and new runs are refused from now on.
@@ -35,6 +36,7 @@ class node_api {
   model_router& router_;
   agent_api& agents_;
   a2a_server& a2a_;
+  cluster_head* cluster_;  // null: the node has no cluster port
   const node_options& options_;
   const node_metrics& metrics_;
   std::atomic<bool> accepting_{true};

@@ -144,7 +144,7 @@ std::string node_metrics::render() const { return prometheus::TextSerializer().S
 
 std::string route_label(const std::string& path) {
   static const char* const fixed[] = {"/healthz",  "/readyz", "/metrics", "/v1/runs", "/v1/scenarios", "/v1/chat/completions",
-                                      "/v1/models"};
+                                      "/v1/models", "/v1/cluster"};
   for (const char* f : fixed)
     if (path == f) return f;
   if (path.rfind("/v1/scenarios/", 0) == 0) return "/v1/scenarios/{name}";

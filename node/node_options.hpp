@@ -26,6 +26,9 @@ struct node_options {
   size_t keep_runs = 0;                  // ended runs kept (the newest); 0 = all
   double keep_days = 0;                  // ended runs older than this are pruned; 0 = forever
   int prune_interval_ms = 1000;          // how often the age limit is looked at
+  int cluster_port = -1;                 // workers join here (docs/cluster.md); -1: no cluster, 0: any port
+  std::string cluster_bind = "127.0.0.1";
+  std::string cluster_secret;            // workers prove it at join; needed off loopback
 };
 
 // Throws std::invalid_argument for a node that would be open to anyone: a bind address

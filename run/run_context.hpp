@@ -48,6 +48,9 @@ struct run_context {
   caf::actor board;
   std::shared_ptr<external_desk> externals;  // where external agents hand in results (coordinated runs)
   boost::asio::io_context* io = nullptr;     // the runtime's I/O (a2a agents' HTTP calls)
+  // The node's cluster membership when it has workers (node/cluster.hpp): placed leaf
+  // agents' branches go through it; null: everything runs here.
+  caf::actor cluster;
 };
 
 using run_context_ptr = std::shared_ptr<const run_context>;

@@ -10,6 +10,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
 #include <spdlog/spdlog.h>
 
 #include "agents/mcp_client.hpp"
@@ -32,6 +33,7 @@
 #include "runtime/open_file_limit.hpp"
 #include "runtime/public_results.hpp"
 #include "runtime/runtime_access.hpp"
+#include "runtime/runtime_impl.hpp"
 #include "spec/scenario.hpp"
 #include "spec/json_schema.hpp"
 #include "spec/tool_uses.hpp"
@@ -88,86 +90,64 @@ std::optional<RunResult> Run::wait_for(std::chrono::milliseconds timeout) {
 
 RunResult Run::wait() { return state_->future.get(); }
 
-struct Runtime::impl {
-  RuntimeOptions options;
-  caf::actor_system_config config;
-  std::unique_ptr<caf::actor_system> system;
-  // Handlers pending in the io_context hold actor handles, so it must go before the
-  // actor system; the actors holding connections must go before it.
-  // The hint lets a lone I/O thread skip waking others for every handler.
-  std::unique_ptr<boost::asio::io_context> io = std::make_unique<boost::asio::io_context>(options.io_threads);
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io->get_executor()};
-  std::vector<std::thread> io_threads;
-  std::atomic<int> io_threads_running{0};
-  std::shared_ptr<std::map<std::string, Tool>> tools =
-      std::make_shared<std::map<std::string, Tool>>(builtin_tools());
-  std::map<std::string, ToolInfo> tool_infos = builtin_tool_infos();  // what models are told of tools
-  std::shared_ptr<mcp_registry> mcp = std::make_shared<mcp_registry>();  // the scenarios' MCP servers
-  std::mutex runs_mutex;
-  std::vector<std::weak_ptr<Run::state>> runs;
-  std::unique_ptr<model_providers> providers;  // made with the actor system
-  int threads = 2;  // scheduler threads
-  // Coordination actors created through handles (cohort/coordination.hpp): stopped at
-  // shutdown if their handles have not; `alive` tells the handles that it began.
-  std::mutex adopted_mutex;
-  std::vector<caf::actor_addr> adopted;
-  std::shared_ptr<const void> alive = std::make_shared<int>(0);
-  std::shared_ptr<std::atomic<int64_t>> open_connections = std::make_shared<std::atomic<int64_t>>(0);
-
-  explicit impl(RuntimeOptions o) : options(std::move(o)) {
-    set_input_limits({options.max_json_depth, options.max_file_bytes, options.max_rendered_bytes});
-    raise_open_file_limit();
-    register_messages(config);
-    threads = options.scheduler_threads > 0
-                      ? options.scheduler_threads
-                      : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
-    config.set("scheduler.max-threads", threads);
-    config.set("scheduler.policy", options.scheduler_policy == "sharing" ? caf::atom("sharing") : caf::atom("stealing"));
-    config.set("logger.verbosity", caf::atom("quiet"));
-    system = std::make_unique<caf::actor_system>(config);
-    providers = std::make_unique<model_providers>(*system, *io, open_connections);
-    io_threads_running = options.io_threads;
-    for (int i = 0; i < options.io_threads; ++i)
-      io_threads.emplace_back([this] {
-        io->run();
-        --io_threads_running;
-      });
+Runtime::impl::impl(RuntimeOptions o) : options(std::move(o)) {
+  set_input_limits({options.max_json_depth, options.max_file_bytes, options.max_rendered_bytes});
+  raise_open_file_limit();
+  register_messages(config);
+  threads = options.scheduler_threads > 0 ? options.scheduler_threads
+                                          : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+  config.set("scheduler.max-threads", threads);
+  config.set("scheduler.policy", options.scheduler_policy == "sharing" ? caf::atom("sharing") : caf::atom("stealing"));
+  config.set("logger.verbosity", caf::atom("quiet"));
+  if (options.cluster) {
+    config.load<caf::io::middleman>();
+    // CAF sees no frozen peer without them: its connection times out, the peer's actors go down.
+    config.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(500)});
+    config.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(2)});
   }
+  system = std::make_unique<caf::actor_system>(config);
+  providers = std::make_unique<model_providers>(*system, *io, open_connections);
+  io_threads_running = options.io_threads;
+  for (int i = 0; i < options.io_threads; ++i)
+    io_threads.emplace_back([this] {
+      io->run();
+      --io_threads_running;
+    });
+}
 
-  ~impl() {
-    // Stop what still runs, give it a moment to answer, then tear down in order:
-    // actors first, the I/O threads next, the actor system last.
-    std::vector<std::shared_ptr<Run::state>> live;
-    {
-      std::lock_guard<std::mutex> lock(runs_mutex);
-      for (auto& w : runs)
-        if (auto s = w.lock()) live.push_back(s);
-    }
-    for (auto& s : live) {
-      caf::anon_send(s->driver, cancel{"runtime shutting down"});
-      s->future.wait_for(std::chrono::seconds(2));
-    }
-    providers->stop();
-    mcp.reset();  // ends the MCP servers (by their process groups)
-    alive.reset();
-    {
-      std::lock_guard<std::mutex> lock(adopted_mutex);
-      for (auto& addr : adopted)
-        if (auto a = caf::actor_cast<caf::actor>(addr)) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-      adopted.clear();
-    }
-    for (int i = 0; i < 400 && system->registry().running() > 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    // The HTTP clients have posted their closes: let them run (an idle keep-alive
-    // connection ends with a FIN, not a reset), then stop what is still pending.
-    work.reset();
-    for (int i = 0; i < 100 && io_threads_running > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    io->stop();
-    for (auto& t : io_threads) t.join();
-    io.reset();
-    system.reset();
+Runtime::impl::~impl() {
+  // Stop what still runs, give it a moment to answer, then tear down in order:
+  // actors first, the I/O threads next, the actor system last.
+  std::vector<std::shared_ptr<Run::state>> live;
+  {
+    std::lock_guard<std::mutex> lock(runs_mutex);
+    for (auto& w : runs)
+      if (auto s = w.lock()) live.push_back(s);
   }
-};
+  for (auto& s : live) {
+    caf::anon_send(s->driver, cancel{"runtime shutting down"});
+    s->future.wait_for(std::chrono::seconds(2));
+  }
+  providers->stop();
+  mcp.reset();  // ends the MCP servers (by their process groups)
+  alive.reset();
+  {
+    std::lock_guard<std::mutex> lock(adopted_mutex);
+    for (auto& addr : adopted)
+      if (auto a = caf::actor_cast<caf::actor>(addr)) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    adopted.clear();
+  }
+  for (int i = 0; i < 400 && system->registry().running() > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // The HTTP clients have posted their closes: let them run (an idle keep-alive
+  // connection ends with a FIN, not a reset), then stop what is still pending.
+  work.reset();
+  for (int i = 0; i < 100 && io_threads_running > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  io->stop();
+  for (auto& t : io_threads) t.join();
+  io.reset();
+  system.reset();
+}
 
 Runtime::Runtime(RuntimeOptions options) : impl_(std::make_unique<impl>(std::move(options))) {}
 
@@ -234,6 +214,7 @@ Run Runtime::start_as(std::string run_id, const Scenario& sc, std::optional<nloh
   ctx->input = input ? std::make_shared<const nlohmann::json>(std::move(*input)) : spec->input;
   ctx->tools = impl_->tools;
   ctx->io = impl_->io.get();
+  ctx->cluster = impl_->cluster;
   ctx->mcp_call = [registry = impl_->mcp, spec = ctx->spec](const std::string& server, const std::string& tool,
                                                             const nlohmann::json& arguments) {
     return mcp_output(registry->client(spec->mcp_servers.at(server))->call_tool(tool, arguments));
@@ -343,6 +324,8 @@ Run runtime_access::start(Runtime& rt, std::string run_id, const Scenario& scena
                           EventHandler on_event, ResultHandler on_result) {
   return rt.start_as(std::move(run_id), scenario, std::move(input), std::move(on_event), std::move(on_result));
 }
+
+void runtime_access::set_cluster(Runtime& rt, caf::actor cluster) { rt.impl_->cluster = std::move(cluster); }
 
 std::shared_ptr<const run_context> runtime_access::context(const Run& run) {
   return run.state_ ? run.state_->context : nullptr;

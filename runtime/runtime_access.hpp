@@ -2,7 +2,12 @@
 // What code inside cohort (coordination handles, tests, benches) may reach in a
 // Runtime besides its public API: its actor system, its list of actors to stop when
 // it shuts down, and the model provider its agents ask.
+#include <map>
 #include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
 
 #include <caf/fwd.hpp>
 
@@ -12,6 +17,15 @@ namespace cohort {
 
 struct model_def;
 struct run_context;
+struct run_spec;
+
+// A head's run as a worker holds it: the scenario loaded here, this runtime's tools,
+// the run's models (its own sim models, in `owned`; this runtime's pool for the others,
+// or the worker's own definition of an alias), and the head's event sink.
+struct worker_run {
+  std::shared_ptr<const run_context> ctx;
+  std::vector<caf::actor> owned;  // end with the run
+};
 
 struct runtime_access {
   static caf::actor_system& system(Runtime& rt);
@@ -28,6 +42,12 @@ struct runtime_access {
   // events, errors and the X-Workflow-Id of their model calls say it).
   static Run start(Runtime& rt, std::string run_id, const Scenario& scenario, std::optional<nlohmann::json> input,
                    EventHandler on_event, ResultHandler on_result);
+  // Runs started from now on place their leaf agents through `cluster` (node/cluster.hpp).
+  static void set_cluster(Runtime& rt, caf::actor cluster);
+  // What a worker's agents of a head's run share (runtime/worker_context.cpp).
+  static worker_run worker_context(Runtime& rt, const run_spec& spec, const std::map<std::string, model_def>& own_models);
+  // The names of the tools registered here (built-in ones included).
+  static std::vector<std::string> tool_names(Runtime& rt);
   // What a run's actors share (its bus, barrier, external desk); null for an empty handle.
   static std::shared_ptr<const run_context> context(const Run& run);
 };

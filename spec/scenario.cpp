@@ -33,6 +33,8 @@ class loader {
     out_.name = doc_.value("name", "scenario");
     out_.timeout_ms = doc_.value("timeout_ms", 0);
     out_.retry_budget = doc_.value("retry_budget", out_.retry_budget);
+    out_.placement = parse_name_at(doc_.value("placement_policy", "least_loaded"), "$.placement_policy", problems_,
+                                   placement_policy::least_loaded);
     if (taken_input_) out_.input = std::move(taken_input_);
     else if (doc_.contains("input")) out_.input = std::make_shared<const nlohmann::json>(doc_["input"]);
     // A scenario of tool agents alone needs no models.
@@ -47,6 +49,9 @@ class loader {
     load_resources();
     out_.workflow = load_workflow(doc_["workflow"], out_, problems_);
     if (!problems_.empty()) throw scenario_error(out_.origin, problems_);
+    auto source = doc_;
+    source.erase("input");
+    out_.source = std::make_shared<const nlohmann::json>(std::move(source));
     return std::move(out_);
   }
 
@@ -103,8 +108,23 @@ class loader {
     }
     detail::read_tool_keys(d, a, path, problems_);
     if (a.contains("coordination")) load_coordination(d, a["coordination"], path + ".coordination");
+    if (a.contains("placement")) load_placement(d, a["placement"], path + ".placement");
     out_.coordinated = out_.coordinated || d.coordination.enabled || d.detached || d.type == agent_type::external;
     out_.agents.emplace(name, std::move(d));
+  }
+
+  // "any", "local" or {"labels": {...}}; the JSON Schema has checked the shape.
+  void load_placement(agent_def& d, const nlohmann::json& p, const std::string& path) {
+    auto& rule = d.placement;
+    if (p.is_string()) {
+      rule.kind = p == "local" ? placement_rule::where::local : placement_rule::where::any;
+      return;
+    }
+    rule.kind = placement_rule::where::labels;
+    for (auto& [k, v] : p["labels"].items()) rule.labels[k] = v.get<std::string>();
+    if (d.type == agent_type::external || d.coordination.enabled || d.detached || d.pool > 0 || !d.mcp_server.empty())
+      problem(path, "this agent runs on the head only (an external, coordinating, detached, pooled or MCP agent): "
+                    "it cannot be placed by labels");
   }
 
   void load_coordination(agent_def& d, const nlohmann::json& c, const std::string& path) {

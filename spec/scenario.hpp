@@ -99,7 +99,7 @@ struct retry_policy {
   int max_attempts = 1;            // 1: no retry
   int backoff_ms = 200;
   int max_backoff_ms = 10000;
-  std::vector<std::string> on{"timeout", "rate_limited", "server_error", "connection"};
+  std::vector<std::string> on{"timeout", "rate_limited", "server_error", "connection", "node_lost"};
 };
 
 class json_schema;  // spec/json_schema.hpp
@@ -127,6 +127,15 @@ struct tool_use {
   std::shared_ptr<const json_schema> arguments_schema;  // what the call's arguments must match
   int timeout_ms = 0;              // 0: the run's limits only
   retry_policy retry;
+};
+
+// Where a leaf agent's branches run when the node has workers (docs/cluster.md):
+// anywhere (a worker, or the head when it has none), on the head, or only on a worker
+// whose labels include all of `labels`.
+struct placement_rule {
+  enum class where { any, local, labels };
+  where kind = where::any;
+  std::map<std::string, std::string> labels;
 };
 
 struct agent_def {
@@ -157,6 +166,7 @@ struct agent_def {
   std::string api_key_env;         // a2a: its bearer token's variable
   int poll_ms = 200;               // a2a: how often a running remote task is asked for
   bool stream = false;             // a2a: message/stream, its pieces as token events
+  placement_rule placement;        // on a cluster: where its branches run
 
   // llm: the tools the model may call, and how the loop runs (docs/tools.md). Their
   // "tools" request array is added to params where the scenario is loaded.
@@ -298,6 +308,9 @@ struct scenario {
   // The run gets its own bus, barrier and blackboard actors: some agent coordinates,
   // or a detached tool agent may reach them through its ToolCall.
   bool coordinated = false;
+  placement_policy placement = placement_policy::least_loaded;  // on a cluster: which worker
+  // The document it was loaded from, without its input: a worker of a cluster loads it too.
+  std::shared_ptr<const nlohmann::json> source;
 };
 
 // Thrown with every problem found, each as "JSON path: what is wrong".

@@ -54,6 +54,10 @@ constexpr names<affinity_mode, 3> affinity_modes{{
     {affinity_mode::run, "run"},
     {affinity_mode::agent, "agent"},
 }};
+constexpr names<placement_policy, 2> placement_policies{{
+    {placement_policy::least_loaded, "least_loaded"},
+    {placement_policy::round_robin, "round_robin"},
+}};
 
 template <class E, size_t N>
 const char* name_in(const names<E, N>& table, E v) {
@@ -85,6 +89,7 @@ const auto& table_of(agent_type) { return agent_types; }
 const auto& table_of(tool_error_mode) { return tool_error_modes; }
 const auto& table_of(model_provider) { return model_providers; }
 const auto& table_of(affinity_mode) { return affinity_modes; }
+const auto& table_of(placement_policy) { return placement_policies; }
 
 }  // namespace
 
@@ -96,6 +101,7 @@ const char* to_string(agent_type v) { return name_in(agent_types, v); }
 const char* to_string(tool_error_mode v) { return name_in(tool_error_modes, v); }
 const char* to_string(model_provider v) { return name_in(model_providers, v); }
 const char* to_string(affinity_mode v) { return name_in(affinity_modes, v); }
+const char* to_string(placement_policy v) { return name_in(placement_policies, v); }
 
 template <class E>
 std::optional<E> parse_name(std::string_view name) {
@@ -119,6 +125,7 @@ COHORT_VOCABULARY(agent_type)
 COHORT_VOCABULARY(tool_error_mode)
 COHORT_VOCABULARY(model_provider)
 COHORT_VOCABULARY(affinity_mode)
+COHORT_VOCABULARY(placement_policy)
 #undef COHORT_VOCABULARY
 
 }  // namespace cohort

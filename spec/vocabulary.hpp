@@ -22,6 +22,8 @@ enum class tool_error_mode { tell_model, fail };
 enum class model_provider { sim, openai };
 // Which calls of a model stay on one endpoint.
 enum class affinity_mode { none, run, agent };
+// Which worker of a cluster gets a placed branch: the one with the most free slots, or each in turn.
+enum class placement_policy { least_loaded, round_robin };
 
 // A value's name, as a scenario spells it.
 const char* to_string(node_kind v);
@@ -32,6 +34,7 @@ const char* to_string(agent_type v);
 const char* to_string(tool_error_mode v);
 const char* to_string(model_provider v);
 const char* to_string(affinity_mode v);
+const char* to_string(placement_policy v);
 
 // The value a name spells, if any: parse_name<failure_mode>("fail_soft").
 template <class E>

@@ -32,7 +32,8 @@ struct branch_slot {
   int64_t timeout_ms = 0;
   deadline_queue::clock::time_point deadline;  // of this attempt: queued ones of earlier attempts are stale
   int attempt = 1;
-  std::optional<branch> spec;           // kept to start it again, when the node has a retry policy
+  int lost = 0;                         // tries whose worker was lost: again with the same attempt number
+  std::optional<branch> spec;           // kept to start it again, when it may be retried
   bool backing_off = false;             // between two attempts: no child
   permit claim;                         // its resources (kept between attempts), given back when it ends
 };

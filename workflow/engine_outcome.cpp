@@ -9,7 +9,10 @@ namespace cohort::detail {
 bool engine::retry_later(size_t index, branch_slot& slot, const result& r, bool child_answered) {
   if (!slot.spec || self_->state.done || r.status == outcome::cancelled) return false;
   const auto& policy = slot.spec->node->retry;
-  if (!retries(policy, slot.attempt, r.error)) return false;
+  // A branch whose worker died runs again as the same attempt: the same sim draw, the
+  // same output as on one machine.
+  bool lost = r.error.kind == "node_lost";
+  if (lost ? !retries_lost(policy, slot.lost) : !retries(policy, slot.attempt, r.error)) return false;
   auto& st = self_->state;
   auto delay = backoff_ms(policy, slot.attempt, r.error);
   // A retry that could not start before this supervisor's deadline would turn the
@@ -23,7 +26,7 @@ bool engine::retry_later(size_t index, branch_slot& slot, const result& r, bool 
   st.stats.add(spent);
   let_go(slot, child_answered);
   slot.backing_off = true;
-  ++slot.attempt;
+  ++(lost ? slot.lost : slot.attempt);
   self_->delayed_send(self_, std::chrono::milliseconds(delay), branch_retry_atom::value, static_cast<uint64_t>(index));
   return true;
 }

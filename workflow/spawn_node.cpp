@@ -2,6 +2,7 @@
 
 #include <caf/actor_system.hpp>
 
+#include "agents/remote_agent.hpp"
 #include "agents/spawn_agent.hpp"
 #include "spec/scenario.hpp"
 
@@ -11,13 +12,9 @@ caf::actor spawn_node(caf::actor_system& sys, const run_context_ptr& ctx,
                       const std::shared_ptr<const workflow_node>& node) {
   if (node->kind != node_kind::agent) return spawn_supervisor(sys, ctx, node);
   const auto& agent = ctx->spec->agents.at(node->agent);
-  switch (agent.type) {
-    case agent_type::tool: return spawn_tool_agent(sys, ctx, agent);
-    case agent_type::external: return spawn_external_agent(sys, ctx, agent);
-    case agent_type::a2a: return spawn_a2a_agent(sys, ctx, agent);
-    case agent_type::llm: break;
-  }
-  return spawn_llm_agent(sys, ctx, agent);
+  // On a node with workers, the cluster decides where a placeable leaf runs.
+  if (ctx->cluster && placeable(agent)) return spawn_remote_agent(sys, ctx, agent);
+  return spawn_leaf_agent(sys, ctx, agent);
 }
 
 }  // namespace cohort

@@ -166,7 +166,7 @@ void engine::dispatch(branch b, permit claim) {
   auto index = b.index;
   auto& slot = st.running[index];
   slot.claim = std::move(claim);
-  if (b.node->retry.max_attempts > 1) slot.spec = b;
+  if (b.node->retry.max_attempts > 1 || ctx_->cluster) slot.spec = b;
   start_attempt(index, slot, std::move(b));
 }
 

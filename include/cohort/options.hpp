@@ -23,6 +23,9 @@ struct RuntimeOptions {
   size_t max_json_depth = 256;
   size_t max_file_bytes = size_t{64} << 20;
   size_t max_rendered_bytes = size_t{16} << 20;
+  // Takes part in a cluster (a head with --cluster-port, or a worker): starts CAF's
+  // network layer, with heartbeats so that a frozen peer is noticed (docs/cluster.md).
+  bool cluster = false;
 
   // The compiled-in defaults (config/cohort.json).
   static RuntimeOptions defaults();

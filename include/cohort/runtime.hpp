@@ -17,6 +17,7 @@
 
 #include "cohort/options.hpp"
 #include "cohort/tool.hpp"
+#include "cohort/worker.hpp"
 
 namespace cohort {
 
@@ -172,6 +173,10 @@ class Runtime {
   nlohmann::json model_pool_stats() const;
 
   const RuntimeOptions& options() const;
+
+  // Joins a head node as a worker of its cluster (cohort/worker.hpp): the head places
+  // leaf-agent branches here until the Worker is destroyed. Needs options().cluster.
+  std::unique_ptr<Worker> join(WorkerOptions options);
 
  private:
   friend struct runtime_access;  // runtime/runtime_access.hpp

@@ -1,0 +1,33 @@
+#pragma once
+// `cohort worker --join HOST:PORT` (a worker of a head's cluster) and
+// `cohort cluster --node URL` (what the head's cluster looks like): docs/cluster.md.
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cohort/options.hpp"
+
+namespace cohort {
+
+struct worker_flags {
+  std::string join;  // HOST:PORT of the head's cluster port
+  int slots = 16;
+  std::string labels;  // k=v,k=v
+  std::string name;
+  std::string secret_env;   // the variable holding the cluster secret
+  std::string models_file;  // {"models": {...}}: this worker's own definition of aliases
+};
+
+CLI::App* add_worker_command(CLI::App& app, worker_flags& flags);
+// Runs until SIGINT or SIGTERM (0) or the head refuses it (2).
+int cmd_worker(const worker_flags& flags, RuntimeOptions options);
+
+struct cluster_flags {
+  std::string node;
+  bool json = false;
+};
+
+CLI::App* add_cluster_command(CLI::App& app, cluster_flags& flags);
+int cmd_cluster(const cluster_flags& flags, const std::string& token);
+
+}  // namespace cohort

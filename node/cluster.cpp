@@ -1,0 +1,81 @@
+#include "node/cluster.hpp"
+
+#include <stdexcept>
+
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+
+#include "messages/atoms.hpp"
+#include "node/cluster_membership.hpp"
+#include "node/node_options.hpp"
+#include "runtime/runtime_access.hpp"
+
+namespace cohort::node {
+namespace {
+
+using cluster_tick_atom = caf::atom_constant<caf::atom("ctick")>;
+
+caf::behavior membership(caf::event_based_actor* self, cluster_options options) {
+  auto tick = std::chrono::milliseconds(std::max(50, options.heartbeat_ms / 2));
+  auto logic = std::make_shared<cluster_membership>(self, std::move(options));
+  self->set_down_handler([=](caf::down_msg& dm) { logic->host_down(dm); });
+  self->delayed_send(self, tick, cluster_tick_atom::value);
+  return {
+      [=](hello_atom) { return logic->challenge(); },
+      [=](join_atom, worker_info& info, const std::string& proof, const caf::actor& host) {
+        return logic->join(info, proof, host);
+      },
+      [=](heartbeat_atom, uint64_t worker) { return logic->heartbeat(worker); },
+      [=](run_spec_atom, const std::string& run_id) { return logic->spec_of(run_id); },
+      [=](branch_answer& a) { logic->answered(a); },
+      [=](place_atom, placement_request& req) { logic->place(req); },
+      [=](const branch_cancel& c) { logic->withdraw(c); },
+      [=](stats_atom) { return logic->status(); },
+      [=](cluster_tick_atom) {
+        logic->tick();
+        self->delayed_send(self, tick, cluster_tick_atom::value);
+      },
+  };
+}
+
+}  // namespace
+
+cluster_head::cluster_head(Runtime& rt, cluster_options options) : rt_(rt) {
+  if (!is_loopback(options.bind) && options.secret.empty())
+    throw std::invalid_argument("serve: --cluster-bind " + options.bind +
+                                " would let anyone on the network join as a worker; give a secret with "
+                                "--cluster-secret-env NAME, or bind 127.0.0.1");
+  auto& sys = runtime_access::system(rt);
+  auto bind = options.bind;
+  auto port = options.port;
+  actor_ = sys.spawn(membership, std::move(options));
+  auto published = sys.middleman().publish(actor_, port, bind.c_str(), true);
+  if (!published) {
+    caf::anon_send_exit(actor_, caf::exit_reason::user_shutdown);
+    throw std::runtime_error("serve: cannot open the cluster port " + bind + ":" + std::to_string(port) + ": " +
+                             sys.render(published.error()));
+  }
+  port_ = *published;
+  runtime_access::set_cluster(rt, actor_);
+}
+
+cluster_head::~cluster_head() {
+  runtime_access::set_cluster(rt_, caf::actor{});
+  auto& sys = runtime_access::system(rt_);
+  sys.middleman().unpublish(actor_, port_);
+  caf::anon_send_exit(actor_, caf::exit_reason::user_shutdown);
+}
+
+nlohmann::json cluster_head::status() {
+  auto out = nlohmann::json::object();
+  caf::scoped_actor self{runtime_access::system(rt_)};
+  self->request(actor_, std::chrono::seconds(2), stats_atom::value)
+      .receive([&](nlohmann::json& s) { out = std::move(s); },
+               [&](caf::error& e) {
+                 out = {{"error", runtime_access::system(rt_).render(e)}};
+               });
+  out["port"] = port_;
+  return out;
+}
+
+}  // namespace cohort::node

@@ -1,0 +1,44 @@
+#pragma once
+// The head node's side of a cluster (docs/cluster.md): the membership actor that lets
+// workers join (version, protocol and secret checked), hears their heartbeats, places
+// branches on them and answers node_lost for every branch of a worker that dies or
+// falls silent. Published on the cluster port with CAF's middleman.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <caf/actor.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cohort/runtime.hpp"
+
+namespace cohort::node {
+
+struct cluster_options {
+  std::string bind = "127.0.0.1";
+  uint16_t port = 0;         // 0: any free port
+  std::string secret;        // workers prove it at join; "" only on loopback
+  int heartbeat_ms = 500;    // how often workers beat
+  int lost_after_ms = 1500;  // silent this long: declared lost
+};
+
+class cluster_head {
+ public:
+  // Starts the membership, publishes it and hands it to `rt`'s runs. Throws
+  // std::invalid_argument (no secret off loopback) or std::runtime_error (cannot bind).
+  cluster_head(Runtime& rt, cluster_options options);
+  ~cluster_head();
+  cluster_head(const cluster_head&) = delete;
+  cluster_head& operator=(const cluster_head&) = delete;
+
+  uint16_t port() const { return port_; }
+  // GET /v1/cluster: {"workers": [...], "queued", "in_flight", "placed", "lost_branches", ...}
+  nlohmann::json status();
+
+ private:
+  Runtime& rt_;
+  caf::actor actor_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace cohort::node
