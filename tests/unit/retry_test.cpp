@@ -56,3 +56,24 @@ TEST(RetryUnit, ARateLimitsRetryAfterWinsWithinAnHour) {
 
 }  // namespace
 }  // namespace cohort
+
+namespace cohort {
+namespace {
+
+// A branch whose worker died runs again whatever its max_attempts, a bounded number of
+// times, at once, unless its retry_on leaves node_lost out.
+TEST(RetryUnit, ALostWorkersBranchRunsAgainAtOnceAFewTimes) {
+  retry_policy none;  // the default: one attempt, node_lost among the classes
+  EXPECT_TRUE(retries_lost(none, 0));
+  EXPECT_TRUE(retries_lost(none, node_lost_retries - 1));
+  EXPECT_FALSE(retries_lost(none, node_lost_retries));
+  EXPECT_FALSE(retries(none, 1, error_info{"node_lost", "gone", -1})) << "the attempt budget is not what decides";
+  EXPECT_EQ(backoff_ms(none, 1, error_info{"node_lost", "gone", -1}), 0);
+  retry_policy narrow;
+  narrow.on = {"timeout"};
+  EXPECT_FALSE(retries_lost(narrow, 0));
+  EXPECT_EQ(retry_class("node_lost"), "node_lost");
+}
+
+}  // namespace
+}  // namespace cohort
