@@ -79,3 +79,6 @@ echo "empty store: $empty_mib MiB; $(du -sh "$data/store" | cut -f1) store: $ful
 
 # The OpenAI-compatible router: share of wrk, CPU per call.
 "$(dirname "$0")/router.sh" "$build"
+
+# The cluster: a head and workers on loopback, next to the same work on one node.
+"$(dirname "$0")/cluster.sh" "$build"
