@@ -16,6 +16,7 @@ packages=(
   ca-certificates  # the system CA store https endpoints are verified against
   wrk  # the benchmarks' baselines (bench/run.sh, bench/router.sh)
   python3  # examples/node: external agents written in Python (tested)
+  iproute2  # tests/process/cluster_netns_test: a worker cut off in a network namespace
   clang-14 libclang-rt-14-dev  # make test-asan, test-tsan, fuzz: clang's sanitizers and libFuzzer
   llvm-14  # llvm-symbolizer: sanitizer reports with function names and lines
 )

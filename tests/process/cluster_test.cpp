@@ -24,8 +24,8 @@ using clock_type = std::chrono::steady_clock;
 // A head with a cluster port; the second line it prints says the port.
 class head_process {
  public:
-  explicit head_process(const std::string& name, std::vector<std::string> args = {}) {
-    args.insert(args.begin(), {"--cluster-port", "0"});
+  explicit head_process(const std::string& name, std::vector<std::string> args = {}, int cluster_port = 0) {
+    args.insert(args.begin(), {"--cluster-port", std::to_string(cluster_port)});
     node_ = std::make_unique<node_process>(fresh_dir(name), args);
     auto line = node_->process().read_line(10000);
     auto colon = line.rfind(':');
@@ -34,6 +34,7 @@ class head_process {
     cluster_port_ = std::stoi(line.substr(colon + 1));
   }
   int port() const { return node_->port(); }
+  int cluster_port() const { return cluster_port_; }
   std::string join() const { return "127.0.0.1:" + std::to_string(cluster_port_); }
   json cluster() const { return json::parse(http_call(port(), "GET", "/v1/cluster").body, nullptr, false); }
   // Polls /v1/cluster until `done` holds (or timeout_ms); the last answer.
@@ -199,6 +200,37 @@ TEST(Cluster, AFrozenWorkerIsLostWithinTwoSecondsAndRejoinsWhenThawed) {
   auto again = run_on(head.port(), spread_scenario(0), {{"items", items(64)}});
   EXPECT_EQ(again["status"], "succeeded") << again;
   EXPECT_GT((*worker_named(head.cluster(), "frozen"))["done"].get<int64_t>(), 0) << "the rejoined worker got no work";
+}
+
+// The head dies mid-run: the worker stops its model calls at once (none is left
+// orphaned at the model server) and joins the head that comes back on the same port.
+TEST(Cluster, AWorkerWhoseHeadDiesStopsItsCallsAndRejoinsTheNextHead) {
+  mock_llm_process mock({"--latency-ms", "20000", "--threads", "2"});
+  auto head = std::make_unique<head_process>("cluster-head-dies");
+  auto port = head->cluster_port();
+  auto worker = start_worker(*head, "survivor", 50);
+  expect_joined(*worker);
+  json doc = {{"name", "calls"},
+              {"models", {{"m", {{"provider", "openai"}, {"base_url", mock.base_url()}, {"max_in_flight", 100}}}}},
+              {"agents", {{"a", {{"model", "m"}, {"prompt", "item {{item}}"}}}}},
+              {"workflow", {{"type", "fan_out"}, {"over", "input.items"}, {"do", {{"agent", "a"}}}}},
+              {"input", {{"items", json::array()}}}};
+  submit(head->port(), {{"scenario", doc}, {"input", {{"items", items(20)}}}});
+  auto busy = wait_stats(mock.port(), [](const json& s) { return s["in_flight"] == 20; }, 10000);
+  ASSERT_EQ(busy["in_flight"], 20) << "the worker is not making the calls: " << busy;
+  head->process().signal(SIGKILL);
+  head->process().wait(5000);
+  auto quiet = wait_stats(mock.port(), [](const json& s) { return s["in_flight"] == 0; }, 3000);
+  EXPECT_EQ(quiet["in_flight"], 0) << "orphaned model calls: " << quiet;
+  EXPECT_EQ(quiet["client_cancellations"], 20) << quiet;
+  EXPECT_EQ(worker->wait(0), -1) << "the worker must outlive its head";
+
+  head_process again("cluster-head-again", {}, port);
+  auto back = again.wait_cluster([](const json& c) { return worker_named(c, "survivor") != nullptr; }, 10000);
+  ASSERT_NE(worker_named(back, "survivor"), nullptr) << back;
+  auto done = run_on(again.port(), spread_scenario(0), {{"items", items(20)}});
+  EXPECT_EQ(done["status"], "succeeded") << done;
+  EXPECT_EQ((*worker_named(again.cluster(), "survivor"))["done"], 20);
 }
 
 TEST(Cluster, AWrongSecretIsRefusedOnBothSides) {
