@@ -5,12 +5,15 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <sstream>
 
 #include <spdlog/spdlog.h>
 
 #include "cli/console_progress.hpp"
+#include "cli/worker_command.hpp"
 #include "cli/terminal_text.hpp"
 #include "messages/input_limits.hpp"
+#include "node/cluster.hpp"
 
 namespace cohort {
 namespace {
@@ -31,6 +34,10 @@ CLI::App* add_run_command(CLI::App& app, run_flags& f) {
   run->add_option("--node", f.node, "run on the node at this URL (http://HOST:PORT; token from COHORT_TOKEN)")
                    ->envname("COHORT_NODE");
   run->add_flag("--local", f.local, "run on this machine even when COHORT_NODE is set");
+  run->add_option("--workers", f.workers,
+                  "HOST:PORT,... of workers started with `cohort worker --listen`: this run places its agents on them");
+  run->add_option("--cluster-secret-env", f.cluster_secret_env,
+                  "environment variable holding the secret those workers expect");
   return run;
 }
 
@@ -88,8 +95,41 @@ std::pair<std::shared_ptr<events_file>, EventHandler> event_outputs(const run_fl
   return {events, on_event};
 }
 
-int cmd_run_local(const run_flags& flags, const RuntimeOptions& options) {
+// --workers: this run is the head of a cluster without a port; the workers it invites
+// join it. Null without --workers; throws std::runtime_error naming the worker at fault.
+std::unique_ptr<node::cluster_head> invite_workers(Runtime& rt, const run_flags& flags) {
+  if (flags.workers.empty()) return nullptr;
+  node::cluster_options o;
+  o.publish = false;
+  if (!flags.cluster_secret_env.empty()) {
+    const char* secret = std::getenv(flags.cluster_secret_env.c_str());
+    if (!secret || !*secret)
+      throw std::runtime_error("--cluster-secret-env " + flags.cluster_secret_env + ": the variable is not set or empty");
+    o.secret = secret;
+  }
+  auto head = std::make_unique<node::cluster_head>(rt, o);
+  std::stringstream list(flags.workers);
+  size_t invited = 0;
+  for (std::string item; std::getline(list, item, ',');) {
+    if (item.empty()) continue;
+    auto [host, port] = host_and_port(item, "run: --workers", "127.0.0.1");
+    auto why = head->invite(host, port);
+    if (!why.empty()) throw std::runtime_error("--workers: " + why);
+    ++invited;
+  }
+  auto joined = head->wait_for_workers(invited, 10000);
+  if (joined < invited)
+    throw std::runtime_error("--workers: only " + std::to_string(joined) + " of " + std::to_string(invited) +
+                             " invited workers joined within 10 s");
+  spdlog::info("run: {} worker(s) joined", joined);
+  return head;
+}
+
+int cmd_run_local(const run_flags& flags, const RuntimeOptions& runtime_options) {
+  auto options = runtime_options;
+  options.cluster = options.cluster || !flags.workers.empty();
   Runtime rt(options);
+  auto workers = invite_workers(rt, flags);
   auto scenario = rt.load_file(flags.file);
   auto mask = std::make_shared<const secret_mask>(scenario.secrets());
   set_log_mask(mask);

@@ -20,6 +20,8 @@ struct run_flags {
   std::string events;  // a file for every event as JSON Lines
   std::string node;    // a node's URL: run there
   bool local = false;  // run here even when COHORT_NODE is set
+  std::string workers;             // HOST:PORT,... of listening workers this run invites (docs/cluster.md)
+  std::string cluster_secret_env;  // the variable holding their secret
   bool json = false;
   bool quiet = false;
 };

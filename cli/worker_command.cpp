@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 
@@ -31,10 +32,25 @@ std::map<std::string, std::string> parse_labels(const std::string& text) {
 
 }  // namespace
 
+std::pair<std::string, uint16_t> host_and_port(const std::string& text, const std::string& what,
+                                               const std::string& default_host) {
+  auto colon = text.rfind(':');
+  auto host = colon == std::string::npos ? default_host : text.substr(0, colon);
+  auto port_text = colon == std::string::npos ? text : text.substr(colon + 1);
+  char* end = nullptr;
+  long port = std::strtol(port_text.c_str(), &end, 10);
+  if (host.empty() || port_text.empty() || *end != '\0' || port < 0 || port > 65535)
+    throw std::invalid_argument(what + " " + text + ": give HOST:PORT");
+  return {host, static_cast<uint16_t>(port)};
+}
+
 CLI::App* add_worker_command(CLI::App& app, worker_flags& f) {
   auto* worker = app.add_subcommand("worker", "join a head node's cluster and run the branches it places here");
-  worker->add_option("--join", f.join, "HOST:PORT of the head's cluster port (cohort serve --cluster-port)")
-      ->required();
+  auto* join = worker->add_option("--join", f.join, "HOST:PORT of the head's cluster port (cohort serve --cluster-port)");
+  auto* listen = worker->add_option("--listen", f.listen,
+                                    "[HOST:]PORT to wait on for a head that dials in (cohort run FILE --workers HOST:PORT; "
+                                    "0: any free port, printed on stdout)");
+  join->excludes(listen);
   worker->add_option("--slots", f.slots, "branches run here at once")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
@@ -48,13 +64,15 @@ CLI::App* add_worker_command(CLI::App& app, worker_flags& f) {
 
 int cmd_worker(const worker_flags& f, RuntimeOptions options) {
   WorkerOptions w;
-  auto colon = f.join.rfind(':');
-  if (colon == std::string::npos || colon == 0)
-    throw std::invalid_argument("worker: --join " + f.join + ": give HOST:PORT");
-  w.head_host = f.join.substr(0, colon);
-  int port = std::atoi(f.join.c_str() + colon + 1);
-  if (port <= 0 || port > 65535) throw std::invalid_argument("worker: --join " + f.join + ": not a port");
-  w.head_port = static_cast<uint16_t>(port);
+  if (f.join.empty() && f.listen.empty())
+    throw std::invalid_argument("worker: give --join HOST:PORT (dial a head) or --listen [HOST:]PORT (wait for one)");
+  if (!f.join.empty()) {
+    std::tie(w.head_host, w.head_port) = host_and_port(f.join, "worker: --join", "");
+    if (w.head_port == 0) throw std::invalid_argument("worker: --join " + f.join + ": not a port");
+  } else {
+    w.listen = true;
+    std::tie(w.listen_bind, w.listen_port) = host_and_port(f.listen, "worker: --listen", "127.0.0.1");
+  }
   w.slots = f.slots;
   w.labels = parse_labels(f.labels);
   w.name = f.name;
@@ -74,6 +92,11 @@ int cmd_worker(const worker_flags& f, RuntimeOptions options) {
   options.cluster = true;
   Runtime rt(options);
   Worker worker(rt, w);
+  if (w.listen) {
+    std::printf("cohort worker listening on %s:%u\n", w.listen_bind.c_str(), worker.listening_port());
+    std::fflush(stdout);
+  }
+  auto head = w.listen ? std::string("the head that invited it") : f.join;
   bool announced = false;
   for (;;) {
     if (int sig = stop.wait_for(std::chrono::milliseconds(100))) {
@@ -82,11 +105,12 @@ int cmd_worker(const worker_flags& f, RuntimeOptions options) {
       return 0;
     }
     if (auto why = worker.refused(); !why.empty()) {
-      std::fprintf(stderr, "cohort worker: the head %s refused this worker: %s\n", f.join.c_str(), why.c_str());
+      std::fprintf(stderr, "cohort worker: %s refused this worker: %s\n", head.c_str(), why.c_str());
       return 2;
     }
+    if (w.listen && announced && !worker.joined()) announced = false;  // its head is gone: announce the next
     if (!announced && worker.joined()) {
-      std::printf("cohort worker joined %s as worker %llu\n", f.join.c_str(),
+      std::printf("cohort worker joined %s as worker %llu\n", head.c_str(),
                   static_cast<unsigned long long>(worker.worker_id()));
       std::fflush(stdout);
       announced = true;

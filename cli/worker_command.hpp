@@ -1,7 +1,9 @@
 #pragma once
 // `cohort worker --join HOST:PORT` (a worker of a head's cluster) and
 // `cohort cluster --node URL` (what the head's cluster looks like): docs/cluster.md.
+#include <cstdint>
 #include <string>
+#include <utility>
 
 #include <CLI/CLI.hpp>
 
@@ -10,7 +12,8 @@
 namespace cohort {
 
 struct worker_flags {
-  std::string join;  // HOST:PORT of the head's cluster port
+  std::string join;    // HOST:PORT of the head's cluster port
+  std::string listen;  // [HOST:]PORT where heads dial in instead
   int slots = 16;
   std::string labels;  // k=v,k=v
   std::string name;
@@ -21,6 +24,11 @@ struct worker_flags {
 CLI::App* add_worker_command(CLI::App& app, worker_flags& flags);
 // Runs until SIGINT or SIGTERM (0) or the head refuses it (2).
 int cmd_worker(const worker_flags& flags, RuntimeOptions options);
+
+// "HOST:PORT" (or "PORT", on `default_host`) -> the two; throws std::invalid_argument
+// naming `what` (the command and flag).
+std::pair<std::string, uint16_t> host_and_port(const std::string& text, const std::string& what,
+                                               const std::string& default_host);
 
 struct cluster_flags {
   std::string node;

@@ -27,6 +27,7 @@ using run_spec_atom = caf::atom_constant<caf::atom("runspec")>;     // worker ->
 using place_atom = caf::atom_constant<caf::atom("place")>;          // head-local: run this branch somewhere
 using run_here_atom = caf::atom_constant<caf::atom("runhere")>;     // head-local: no worker; run it on the head
 using joined_atom = caf::atom_constant<caf::atom("joined")>;        // worker-local: the head took us
+using invite_atom = caf::atom_constant<caf::atom("invite")>;        // head -> listening worker: join me
 
 // What a worker says of itself when it joins.
 struct worker_info {

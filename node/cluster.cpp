@@ -1,6 +1,7 @@
 #include "node/cluster.hpp"
 
 #include <stdexcept>
+#include <thread>
 
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
@@ -8,6 +9,7 @@
 #include "messages/atoms.hpp"
 #include "node/cluster_membership.hpp"
 #include "node/node_options.hpp"
+#include "runtime/cluster_auth.hpp"
 #include "runtime/runtime_access.hpp"
 
 namespace cohort::node {
@@ -41,14 +43,18 @@ caf::behavior membership(caf::event_based_actor* self, cluster_options options) 
 }  // namespace
 
 cluster_head::cluster_head(Runtime& rt, cluster_options options) : rt_(rt) {
-  if (!is_loopback(options.bind) && options.secret.empty())
+  if (options.publish && !is_loopback(options.bind) && options.secret.empty())
     throw std::invalid_argument("serve: --cluster-bind " + options.bind +
                                 " would let anyone on the network join as a worker; give a secret with "
                                 "--cluster-secret-env NAME, or bind 127.0.0.1");
   auto& sys = runtime_access::system(rt);
   auto bind = options.bind;
   auto port = options.port;
+  auto publish = options.publish;
+  secret_ = options.secret;
   actor_ = sys.spawn(membership, std::move(options));
+  runtime_access::set_cluster(rt, actor_);
+  if (!publish) return;
   auto published = sys.middleman().publish(actor_, port, bind.c_str(), true);
   if (!published) {
     caf::anon_send_exit(actor_, caf::exit_reason::user_shutdown);
@@ -56,13 +62,41 @@ cluster_head::cluster_head(Runtime& rt, cluster_options options) : rt_(rt) {
                              sys.render(published.error()));
   }
   port_ = *published;
-  runtime_access::set_cluster(rt, actor_);
+}
+
+std::string cluster_head::invite(const std::string& host, uint16_t port) {
+  auto& sys = runtime_access::system(rt_);
+  auto where = host + ":" + std::to_string(port);
+  auto worker = sys.middleman().remote_actor(host, port);
+  if (!worker) return "cannot reach the worker " + where + ": " + sys.render(worker.error());
+  caf::scoped_actor self{sys};
+  std::string failed, challenge, answer;
+  self->request(*worker, std::chrono::seconds(5), hello_atom::value)
+      .receive([&](std::string& c) { challenge = std::move(c); },
+               [&](caf::error& e) { failed = "the worker " + where + " did not answer: " + sys.render(e); });
+  if (!failed.empty()) return failed;
+  auto proof = secret_.empty() ? std::string{} : prove_cluster_secret(secret_, challenge);
+  self->request(*worker, std::chrono::seconds(5), invite_atom::value, proof, actor_)
+      .receive([&](std::string& why) { answer = std::move(why); },
+               [&](caf::error& e) { answer = "the worker did not answer the invitation: " + sys.render(e); });
+  return answer.empty() ? answer : "the worker " + where + " refused: " + answer;
+}
+
+size_t cluster_head::wait_for_workers(size_t n, int timeout_ms) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  size_t joined = 0;
+  for (;;) {
+    auto s = status();
+    joined = s.contains("workers") ? s["workers"].size() : 0;
+    if (joined >= n || std::chrono::steady_clock::now() >= until) return joined;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 cluster_head::~cluster_head() {
   runtime_access::set_cluster(rt_, caf::actor{});
   auto& sys = runtime_access::system(rt_);
-  sys.middleman().unpublish(actor_, port_);
+  if (port_ != 0) sys.middleman().unpublish(actor_, port_);
   caf::anon_send_exit(actor_, caf::exit_reason::user_shutdown);
 }
 

@@ -17,6 +17,7 @@ namespace cohort::node {
 struct cluster_options {
   std::string bind = "127.0.0.1";
   uint16_t port = 0;         // 0: any free port
+  bool publish = true;       // false: no port; workers come by invitation (invite())
   std::string secret;        // workers prove it at join; "" only on loopback
   int heartbeat_ms = 500;    // how often workers beat
   int lost_after_ms = 1500;  // silent this long: declared lost
@@ -32,6 +33,11 @@ class cluster_head {
   cluster_head& operator=(const cluster_head&) = delete;
 
   uint16_t port() const { return port_; }
+  // Dials a worker that listens (cohort worker --listen) and invites it to join, proving
+  // the secret to it first; "" when it took the invitation (it then joins), else why not.
+  std::string invite(const std::string& host, uint16_t port);
+  // Waits until `n` workers have joined, up to `timeout_ms`; how many have.
+  size_t wait_for_workers(size_t n, int timeout_ms);
   // GET /v1/cluster: {"workers": [...], "queued", "in_flight", "placed", "lost_branches", ...}
   nlohmann::json status();
 
@@ -39,6 +45,7 @@ class cluster_head {
   Runtime& rt_;
   caf::actor actor_;
   uint16_t port_ = 0;
+  std::string secret_;
 };
 
 }  // namespace cohort::node

@@ -15,8 +15,14 @@ namespace cohort {
 class Runtime;
 
 struct WorkerOptions {
+  // Where the head is (the worker dials it), or `listen`: the worker waits on
+  // listen_bind:listen_port (0: any free port) for a head to dial it and invite it
+  // (`cohort run FILE --workers HOST:PORT`); it serves one head at a time.
   std::string head_host = "127.0.0.1";
   uint16_t head_port = 7071;
+  bool listen = false;
+  std::string listen_bind = "127.0.0.1";  // other than loopback only with a secret
+  uint16_t listen_port = 0;
   int slots = 16;                             // branches run at once
   std::map<std::string, std::string> labels;  // placement matches on these
   std::string name;                           // "" = host name and process id
@@ -46,6 +52,7 @@ class Worker {
   bool joined() const;
   std::string refused() const;  // why the head refused us ("" if it has not)
   uint64_t worker_id() const;   // the head's id for us (0 before joining)
+  uint16_t listening_port() const;  // with `listen`: where heads dial in
 
  private:
   struct state;

@@ -5,6 +5,7 @@
 #include <csignal>
 
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <thread>
 
@@ -231,6 +232,52 @@ TEST(Cluster, AWorkerWhoseHeadDiesStopsItsCallsAndRejoinsTheNextHead) {
   auto done = run_on(again.port(), spread_scenario(0), {{"items", items(20)}});
   EXPECT_EQ(done["status"], "succeeded") << done;
   EXPECT_EQ((*worker_named(again.cluster(), "survivor"))["done"], 20);
+}
+
+// `cohort run FILE --workers`: the run dials workers that listen, proves the secret to
+// them, and places its agents there; the workers serve the next run after it.
+TEST(Cluster, ACliRunInvitesListeningWorkersThatCheckItsSecret) {
+  setenv("COHORT_TEST_LISTEN_SECRET", "listen secret", 1);
+  setenv("COHORT_TEST_LISTEN_WRONG", "not it", 1);
+  std::vector<std::unique_ptr<child_process>> workers;
+  std::string list;
+  for (auto name : {"l1", "l2"}) {
+    workers.push_back(std::make_unique<child_process>(std::vector<std::string>{
+        COHORT_BINARY, "--log-level", "warn", "worker", "--listen", "127.0.0.1:0", "--name", name, "--labels",
+        "zone=w", "--secret-env", "COHORT_TEST_LISTEN_SECRET"}));
+    auto line = workers.back()->read_line(10000);
+    ASSERT_NE(line.find("listening on 127.0.0.1:"), std::string::npos) << line;
+    list += (list.empty() ? "" : ",") + line.substr(line.rfind(' ') + 1);
+  }
+  auto placed = spread_scenario(0, {{"labels", {{"zone", "w"}}}});
+  placed["input"]["items"] = items(100);
+  auto file = fresh_dir("cluster-cli") + ".json";
+  std::ofstream(file) << placed.dump();
+  auto plain = placed;
+  plain["agents"]["a"].erase("placement");
+  auto plain_file = fresh_dir("cluster-cli-plain") + ".json";
+  std::ofstream(plain_file) << plain.dump();
+
+  child_process wrong({COHORT_BINARY, "run", file, "--json", "-q", "--workers", list, "--cluster-secret-env",
+                       "COHORT_TEST_LISTEN_WRONG"});
+  EXPECT_EQ(wrong.wait(20000), 2);
+  EXPECT_NE(wrong.read_stderr(1000).find("refused: wrong cluster secret"), std::string::npos);
+
+  child_process alone({COHORT_BINARY, "run", plain_file, "--json", "-q"});
+  auto alone_doc = json::parse(alone.read_all(30000), nullptr, false);
+  for (int round = 0; round < 2; ++round) {  // the workers serve one head after another
+    child_process run({COHORT_BINARY, "run", file, "--json", "-q", "--workers", list, "--cluster-secret-env",
+                       "COHORT_TEST_LISTEN_SECRET"});
+    auto out = run.read_all(30000);
+    ASSERT_EQ(run.wait(5000), 0) << out << run.read_stderr(1000);
+    auto doc = json::parse(out, nullptr, false);
+    EXPECT_EQ(doc["status"], "succeeded") << out;
+    EXPECT_EQ(doc["output"], alone_doc["output"]) << "round " << round;
+  }
+  // Without workers there is no cluster: placement does not apply, the run is this machine's.
+  child_process none({COHORT_BINARY, "run", file, "--json", "-q"});
+  auto none_doc = json::parse(none.read_all(30000), nullptr, false);
+  EXPECT_EQ(none_doc["status"], "succeeded") << none_doc;
 }
 
 TEST(Cluster, AWrongSecretIsRefusedOnBothSides) {
