@@ -46,10 +46,12 @@ std::pair<std::string, uint16_t> host_and_port(const std::string& text, const st
 
 CLI::App* add_worker_command(CLI::App& app, worker_flags& f) {
   auto* worker = app.add_subcommand("worker", "join a head node's cluster and run the branches it places here");
-  auto* join = worker->add_option("--join", f.join, "HOST:PORT of the head's cluster port (cohort serve --cluster-port)");
-  auto* listen = worker->add_option("--listen", f.listen,
-                                    "[HOST:]PORT to wait on for a head that dials in (cohort run FILE --workers HOST:PORT; "
-                                    "0: any free port, printed on stdout)");
+  auto* join =
+      worker->add_option("--join", f.join, "HOST:PORT of the head's cluster port (cohort serve --cluster-port)");
+  auto* listen =
+      worker->add_option("--listen", f.listen,
+                         "[HOST:]PORT to wait on for a head that dials in (cohort run FILE --workers HOST:PORT; "
+                         "0: any free port, printed on stdout)");
   join->excludes(listen);
   worker->add_option("--slots", f.slots, "branches run here at once")
       ->capture_default_str()

@@ -90,6 +90,10 @@ void register_messages(caf::actor_system_config& cfg) {
   cfg.add_message_type<branch_answer>("cohort.branch_answer");
   cfg.add_message_type<branch_cancel>("cohort.branch_cancel");
   cfg.add_message_type<run_spec>("cohort.run_spec");
+  // Batches: what one actor sends a peer while working through its mailbox, at once.
+  cfg.add_message_type<std::vector<branch_order>>("cohort.branch_orders");
+  cfg.add_message_type<std::vector<branch_answer>>("cohort.branch_answers");
+  cfg.add_message_type<std::vector<event>>("cohort.events");
   cfg.add_error_category(caf::atom("coord"), [](uint8_t code, caf::atom_value, const caf::message& ctx) {
     std::string text = "coord.";
     text += to_string(static_cast<coordination_errc>(code));

@@ -30,6 +30,8 @@ caf::behavior membership(caf::event_based_actor* self, cluster_options options) 
       [=](heartbeat_atom, uint64_t worker) { return logic->heartbeat(worker); },
       [=](run_spec_atom, const std::string& run_id) { return logic->spec_of(run_id); },
       [=](branch_answer& a) { logic->answered(a); },
+      [=](std::vector<branch_answer>& batch) { logic->answered(batch); },
+      [=](cluster_flush_atom) { logic->flush(); },
       [=](place_atom, placement_request& req) { logic->place(req); },
       [=](const branch_cancel& c) { logic->withdraw(c); },
       [=](stats_atom) { return logic->status(); },

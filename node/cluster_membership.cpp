@@ -94,7 +94,12 @@ void cluster_membership::act(placement_request& req, const placement_table::choi
       in_flight_[req.request_id] = {c.worker, req.requester, req.work.path};
       table_.started(c.worker);
       ++placed_;
-      self_->send(hosts_.at(c.worker), branch_order{req.request_id, req.ctx->run_id, req.agent->name, req.work});
+      // Orders leave in one batch per worker when the flush comes up (fewer network messages under load).
+      orders_out_[c.worker].push_back(branch_order{req.request_id, req.ctx->run_id, req.agent->name, req.work});
+      if (!flush_scheduled_) {
+        flush_scheduled_ = true;
+        self_->send(self_, cluster_flush_atom::value);
+      }
       break;
     }
     case placement_table::verdict::here:
@@ -127,6 +132,18 @@ void cluster_membership::pump(bool full) {
   }
 }
 
+void cluster_membership::flush() {
+  flush_scheduled_ = false;
+  for (auto& [worker, orders] : orders_out_)
+    if (auto host = hosts_.find(worker); host != hosts_.end() && !orders.empty())
+      self_->send(host->second, std::move(orders));
+  orders_out_.clear();
+}
+
+void cluster_membership::answered(std::vector<branch_answer>& batch) {
+  for (auto& a : batch) answered(a);
+}
+
 void cluster_membership::answered(branch_answer& a) {
   auto it = in_flight_.find(a.request_id);
   if (it == in_flight_.end() || it->second.worker != a.worker_id) {
@@ -143,6 +160,7 @@ void cluster_membership::answered(branch_answer& a) {
 void cluster_membership::withdraw(const branch_cancel& c) {
   if (auto it = in_flight_.find(c.request_id); it != in_flight_.end()) {
     it->second.requester = caf::actor{};  // its slot is busy until the worker answers
+    flush();                              // its order first: a cancel must not overtake it
     self_->send(hosts_.at(it->second.worker), c);
     return;
   }
@@ -203,6 +221,7 @@ void cluster_membership::lose(uint64_t worker, const std::string& why) {
   }
   ++lost_workers_;
   lost_branches_ += lost;
+  orders_out_.erase(worker);
   spdlog::warn("cluster: worker {} ({}) lost with {} branch(es) in flight: {}", name, worker, lost, why);
   if (auto h = hosts_.find(worker); h != hosts_.end()) {
     self_->demonitor(h->second);

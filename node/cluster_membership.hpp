@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <caf/fwd.hpp>
 #include <caf/actor.hpp>
@@ -22,6 +23,8 @@
 
 namespace cohort::node {
 
+using cluster_flush_atom = caf::atom_constant<caf::atom("cflush")>;
+
 class cluster_membership {
  public:
   cluster_membership(caf::event_based_actor* self, cluster_options options);
@@ -31,6 +34,8 @@ class cluster_membership {
   bool heartbeat(uint64_t worker);
   void place(placement_request& req);
   void answered(branch_answer& a);
+  void answered(std::vector<branch_answer>& batch);
+  void flush();  // the orders placed since the last flush, one batch per worker
   void withdraw(const branch_cancel& c);
   run_spec spec_of(const std::string& run_id);
   void tick();
@@ -61,6 +66,8 @@ class cluster_membership {
   std::deque<placement_request> queue_;                // waiting for a free slot
   std::map<std::string, std::weak_ptr<const run_context>> runs_;
   std::map<caf::actor_addr, pending_challenge> challenges_;
+  std::map<uint64_t, std::vector<branch_order>> orders_out_;  // by worker, until the flush
+  bool flush_scheduled_ = false;
   int64_t placed_ = 0, answered_ = 0, ran_here_ = 0, refused_ = 0;
   int64_t lost_workers_ = 0, lost_branches_ = 0, late_answers_ = 0, refused_joins_ = 0;
 };

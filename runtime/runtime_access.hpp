@@ -45,7 +45,9 @@ struct runtime_access {
   // Runs started from now on place their leaf agents through `cluster` (node/cluster.hpp).
   static void set_cluster(Runtime& rt, caf::actor cluster);
   // What a worker's agents of a head's run share (runtime/worker_context.cpp).
-  static worker_run worker_context(Runtime& rt, const run_spec& spec, const std::map<std::string, model_def>& own_models);
+  // Its agents' events go to `event_relay` (the worker's host, which batches them to the head).
+  static worker_run worker_context(Runtime& rt, const run_spec& spec, const std::map<std::string, model_def>& own_models,
+                                   const caf::actor& event_relay);
   // The names of the tools registered here (built-in ones included).
   static std::vector<std::string> tool_names(Runtime& rt);
   // What a run's actors share (its bus, barrier, external desk); null for an empty handle.

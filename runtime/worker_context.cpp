@@ -15,7 +15,8 @@
 namespace cohort {
 
 worker_run runtime_access::worker_context(Runtime& rt, const run_spec& spec,
-                                          const std::map<std::string, model_def>& own_models) {
+                                          const std::map<std::string, model_def>& own_models,
+                                          const caf::actor& event_relay) {
   auto& impl = *rt.impl_;
   auto& sys = *impl.system;
   auto origin = "the head's run " + spec.run_id;
@@ -45,7 +46,7 @@ worker_run runtime_access::worker_context(Runtime& rt, const run_spec& spec,
       ctx->models[alias] = impl.providers->provider_for(def);
     }
   }
-  ctx->events = spec.events;
+  ctx->events = spec.events ? event_relay : caf::actor{};
   ctx->all_events = spec.all_events && spec.events;
   ctx->spec = std::move(loaded);
   out.ctx = std::move(ctx);

@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <unordered_map>
+#include <vector>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -9,6 +10,7 @@
 #include "agents/spawn_agent.hpp"
 #include "messages/cancel.hpp"
 #include "messages/cluster.hpp"
+#include "messages/event.hpp"
 #include "run/run_events.hpp"
 #include "runtime/runtime_access.hpp"
 
@@ -17,6 +19,7 @@ namespace {
 
 using beat_atom = caf::atom_constant<caf::atom("beat")>;
 using branch_deadline_atom = caf::atom_constant<caf::atom("bdeadline")>;
+using worker_flush_atom = caf::atom_constant<caf::atom("wflush")>;
 
 // Past a branch's deadline the head cancels it; if that cancel never comes (the head
 // stopped caring), the worker stops it itself a little later.
@@ -87,11 +90,14 @@ class worker_host_logic {
     branches_.clear();
     for (auto& [id, run] : runs_) end_run(run);
     runs_.clear();
+    answers_out_.clear();
+    events_out_.clear();
   }
 
  private:
   struct held_run {
     worker_run shared;
+    caf::actor sink;                  // the run's event sink on the head
     std::deque<branch_order> parked;  // orders that came before the run's spec
     bool asked = false;
     int active = 0;
@@ -120,7 +126,9 @@ class worker_host_logic {
       return;
     }
     try {
-      it->second.shared = runtime_access::worker_context(*config_.runtime, spec, config_.own_models);
+      it->second.shared = runtime_access::worker_context(*config_.runtime, spec, config_.own_models,
+                                                         caf::actor_cast<caf::actor>(self_));
+      it->second.sink = spec.events;
     } catch (const std::exception& e) {
       fail_parked(run_id, "invalid_input", std::string("the worker cannot load the run: ") + e.what());
       return;
@@ -177,8 +185,37 @@ class worker_host_logic {
     answer(id, std::move(r));
   }
 
+  // Answers and events go to the head in batches: what the mailbox brought meanwhile
+  // leaves together when the flush scheduled by the first of them comes up (fewer
+  // messages over the network under load, no added wait when idle). A branch's events
+  // leave before its answer, so its run never ends before they arrive.
   void answer(uint64_t id, result r) {
-    if (head_) self_->send(head_, branch_answer{id, worker_id_, std::move(r)});
+    answers_out_.push_back(branch_answer{id, worker_id_, std::move(r)});
+    schedule_flush();
+  }
+
+ public:
+  void relay(event& e) {
+    events_out_[e.run_id].push_back(std::move(e));
+    schedule_flush();
+  }
+
+  void flush() {
+    flush_scheduled_ = false;
+    for (auto& [run_id, events] : events_out_) {
+      auto run = runs_.find(run_id);
+      if (run != runs_.end() && run->second.sink && !events.empty()) self_->send(run->second.sink, std::move(events));
+    }
+    events_out_.clear();
+    if (head_ && !answers_out_.empty()) self_->send(head_, std::move(answers_out_));
+    answers_out_.clear();
+  }
+
+ private:
+  void schedule_flush() {
+    if (flush_scheduled_) return;
+    flush_scheduled_ = true;
+    self_->send(self_, worker_flush_atom::value);
   }
 
   void drop_idle_runs() {
@@ -206,6 +243,9 @@ class worker_host_logic {
   uint64_t generation_ = 0;  // of the current membership: beats of an earlier one stop
   std::unordered_map<std::string, held_run> runs_;
   std::unordered_map<uint64_t, running_branch> branches_;
+  std::vector<branch_answer> answers_out_;
+  std::unordered_map<std::string, std::vector<event>> events_out_;  // by run
+  bool flush_scheduled_ = false;
 };
 
 caf::behavior worker_host(caf::event_based_actor* self, worker_host_config config) {
@@ -215,7 +255,11 @@ caf::behavior worker_host(caf::event_based_actor* self, worker_host_config confi
       [=](joined_atom, const caf::actor& head, uint64_t id, int32_t heartbeat_ms) {
         logic->joined(head, id, heartbeat_ms);
       },
-      [=](branch_order& o) { logic->order(o); },
+      [=](std::vector<branch_order>& orders) {
+        for (auto& o : orders) logic->order(o);
+      },
+      [=](event& e) { logic->relay(e); },
+      [=](worker_flush_atom) { logic->flush(); },
       [=](const branch_cancel& c) { logic->cancel_branch(c); },
       [=](branch_deadline_atom, uint64_t id) { logic->deadline(id); },
       [=](beat_atom, uint64_t generation) { logic->beat(generation); },

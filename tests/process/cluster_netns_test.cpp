@@ -80,7 +80,7 @@ TEST(ClusterNetns, AWorkerCutOffMidRunIsLostWithinTwoSecondsAndItsBranchesRunEls
   if (!link.why_not().empty()) GTEST_SKIP() << "no network namespace for the cut-off test: " << link.why_not();
   setenv("COHORT_TEST_NETNS_SECRET", "a shared secret for the veth", 1);
   node_process head(fresh_dir("cluster-netns"), {"--cluster-port", "0", "--cluster-bind", link.host_ip(),
-                                                  "--cluster-secret-env", "COHORT_TEST_NETNS_SECRET"});
+                                                 "--cluster-secret-env", "COHORT_TEST_NETNS_SECRET"});
   auto line = head.process().read_line(10000);
   ASSERT_NE(line.find("cluster port"), std::string::npos) << line;
   auto join = link.host_ip() + ":" + line.substr(line.rfind(':') + 1);
@@ -97,8 +97,8 @@ TEST(ClusterNetns, AWorkerCutOffMidRunIsLostWithinTwoSecondsAndItsBranchesRunEls
   auto inside = worker("inside", true);
   for (auto* w : {outside.get(), inside.get()}) {
     auto said = w->read_line(10000);
-    ASSERT_NE(said.find("joined"), std::string::npos) << (w == inside.get() ? "inside: " : "outside: ") << said
-                                                      << w->read_stderr(1000) << " exit " << w->wait(100);
+    ASSERT_NE(said.find("joined"), std::string::npos)
+        << (w == inside.get() ? "inside: " : "outside: ") << said << w->read_stderr(1000) << " exit " << w->wait(100);
   }
 
   json scenario = {{"name", "cut"},

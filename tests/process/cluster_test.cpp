@@ -58,8 +58,8 @@ class head_process {
 
 std::unique_ptr<child_process> start_worker(const head_process& head, const std::string& name, int slots,
                                             std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv{COHORT_BINARY, "--log-level", "warn", "worker", "--join", head.join(),
-                                "--slots", std::to_string(slots), "--name", name};
+  std::vector<std::string> argv{COHORT_BINARY, "--log-level",         "warn",   "worker", "--join", head.join(),
+                                "--slots",     std::to_string(slots), "--name", name};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return std::make_unique<child_process>(argv);
 }
@@ -217,11 +217,13 @@ TEST(Cluster, AWorkerWhoseHeadDiesStopsItsCallsAndRejoinsTheNextHead) {
               {"workflow", {{"type", "fan_out"}, {"over", "input.items"}, {"do", {{"agent", "a"}}}}},
               {"input", {{"items", json::array()}}}};
   submit(head->port(), {{"scenario", doc}, {"input", {{"items", items(20)}}}});
-  auto busy = wait_stats(mock.port(), [](const json& s) { return s["in_flight"] == 20; }, 10000);
+  auto busy = wait_stats(
+      mock.port(), [](const json& s) { return s["in_flight"] == 20; }, 10000);
   ASSERT_EQ(busy["in_flight"], 20) << "the worker is not making the calls: " << busy;
   head->process().signal(SIGKILL);
   head->process().wait(5000);
-  auto quiet = wait_stats(mock.port(), [](const json& s) { return s["in_flight"] == 0; }, 3000);
+  auto quiet = wait_stats(
+      mock.port(), [](const json& s) { return s["in_flight"] == 0; }, 3000);
   EXPECT_EQ(quiet["in_flight"], 0) << "orphaned model calls: " << quiet;
   EXPECT_EQ(quiet["client_cancellations"], 20) << quiet;
   EXPECT_EQ(worker->wait(0), -1) << "the worker must outlive its head";
@@ -242,9 +244,9 @@ TEST(Cluster, ACliRunInvitesListeningWorkersThatCheckItsSecret) {
   std::vector<std::unique_ptr<child_process>> workers;
   std::string list;
   for (auto name : {"l1", "l2"}) {
-    workers.push_back(std::make_unique<child_process>(std::vector<std::string>{
-        COHORT_BINARY, "--log-level", "warn", "worker", "--listen", "127.0.0.1:0", "--name", name, "--labels",
-        "zone=w", "--secret-env", "COHORT_TEST_LISTEN_SECRET"}));
+    workers.push_back(std::make_unique<child_process>(
+        std::vector<std::string>{COHORT_BINARY, "--log-level", "warn", "worker", "--listen", "127.0.0.1:0", "--name",
+                                 name, "--labels", "zone=w", "--secret-env", "COHORT_TEST_LISTEN_SECRET"}));
     auto line = workers.back()->read_line(10000);
     ASSERT_NE(line.find("listening on 127.0.0.1:"), std::string::npos) << line;
     list += (list.empty() ? "" : ",") + line.substr(line.rfind(' ') + 1);

@@ -74,7 +74,8 @@ TEST(PlacementTable, LabelsAndToolsNarrowTheChoiceAndNoMatchIsRefusedOrRunHere) 
   ASSERT_EQ(c.what, verdict::placed);
   EXPECT_EQ(c.worker, gpu);
   t.started(gpu);
-  EXPECT_EQ(t.choose(llm(wants_gpu), placement_policy::least_loaded).what, verdict::wait) << "the only gpu worker is full";
+  EXPECT_EQ(t.choose(llm(wants_gpu), placement_policy::least_loaded).what, verdict::wait)
+      << "the only gpu worker is full";
   placement_rule wants_b{placement_rule::where::labels, {{"zone", "b"}}};
   auto refused = t.choose(llm(wants_b), placement_policy::least_loaded);
   EXPECT_EQ(refused.what, verdict::refuse);
