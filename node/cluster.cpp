@@ -54,6 +54,9 @@ cluster_head::cluster_head(Runtime& rt, cluster_options options) : rt_(rt) {
   auto port = options.port;
   auto publish = options.publish;
   secret_ = options.secret;
+  options.on_worker_tools = [&rt](const std::vector<std::string>& tools) {
+    runtime_access::offer_cluster_tools(rt, tools);
+  };
   actor_ = sys.spawn(membership, std::move(options));
   runtime_access::set_cluster(rt, actor_);
   if (!publish) return;

@@ -4,6 +4,8 @@
 // branches on them and answers node_lost for every branch of a worker that dies or
 // falls silent. Published on the cluster port with CAF's middleman.
 #include <cstdint>
+#include <functional>
+#include <vector>
 #include <memory>
 #include <string>
 
@@ -21,6 +23,8 @@ struct cluster_options {
   std::string secret;        // workers prove it at join; "" only on loopback
   int heartbeat_ms = 500;    // how often workers beat
   int lost_after_ms = 1500;  // silent this long: declared lost
+  // Told the tools of each worker that joins (the head then accepts scenarios naming them).
+  std::function<void(const std::vector<std::string>&)> on_worker_tools;
 };
 
 class cluster_head {

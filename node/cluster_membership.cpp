@@ -61,6 +61,7 @@ worker_welcome cluster_membership::join(worker_info& info, const std::string& pr
     spdlog::warn("cluster: refused worker {}: {}", info.name.substr(0, max_text), w.refused);
     return w;
   }
+  if (options_.on_worker_tools) options_.on_worker_tools(info.tools);
   w.worker_id = table_.add(info, now_ms());
   hosts_[w.worker_id] = host;
   self_->monitor(host);
@@ -81,11 +82,17 @@ void cluster_membership::place(placement_request& req) {
     queue_.push_back(std::move(req));
     return;
   }
-  auto c = table_.choose(*req.agent, req.ctx->spec->placement);
+  auto c = choose(req);
   if (c.what == placement_table::verdict::wait)
     queue_.push_back(std::move(req));
   else
     act(req, c);
+}
+
+placement_table::choice cluster_membership::choose(const placement_request& req) {
+  const auto& agent = *req.agent;
+  bool head_can = agent.type != agent_type::tool || req.ctx->tools->count(agent.tool) > 0;
+  return table_.choose(agent, req.ctx->spec->placement, head_can);
 }
 
 void cluster_membership::act(placement_request& req, const placement_table::choice& c) {
@@ -121,7 +128,7 @@ void cluster_membership::act(placement_request& req, const placement_table::choi
 void cluster_membership::pump(bool full) {
   for (auto it = queue_.begin(); it != queue_.end();) {
     if (!full && table_.size() > 0 && !table_.any_free()) break;
-    auto c = table_.choose(*it->agent, it->ctx->spec->placement);
+    auto c = choose(*it);
     if (c.what == placement_table::verdict::wait) {
       ++it;
       continue;

@@ -25,7 +25,7 @@ bool placement_table::suits(const worker_entry& w, const agent_def& agent) const
   return agent.type != agent_type::tool || w.tools.count(agent.tool) > 0;
 }
 
-placement_table::choice placement_table::choose(const agent_def& agent, placement_policy policy) {
+placement_table::choice placement_table::choose(const agent_def& agent, placement_policy policy, bool head_can) {
   const worker_entry* best = nullptr;
   bool any_suits = false;
   // round_robin: the first free one after the last chosen, in id order, wrapping.
@@ -48,7 +48,7 @@ placement_table::choice placement_table::choose(const agent_def& agent, placemen
   }
   if (any_suits) return {verdict::wait, 0, {}};
   // "any": the head has every tool and model of the run, and takes what no worker can.
-  if (agent.placement.kind != placement_rule::where::labels) return {verdict::here, 0, {}};
+  if (agent.placement.kind != placement_rule::where::labels && head_can) return {verdict::here, 0, {}};
   std::string want;
   for (const auto& [key, value] : agent.placement.labels) want += (want.empty() ? "" : ",") + key + "=" + value;
   if (agent.type == agent_type::tool) want += std::string(want.empty() ? "" : " and ") + "tool " + agent.tool;

@@ -43,7 +43,8 @@ class placement_table {
   // Where a branch of `agent` goes now: a worker with a free slot (placed), a busy one
   // later (wait), the head (here: no worker could ever take it and the rule allows the
   // head), or nowhere (refuse: the rule asks for labels or a tool no worker has).
-  choice choose(const agent_def& agent, placement_policy policy);
+  // `head_can`: the head itself could run it (a tool agent: the head has the tool).
+  choice choose(const agent_def& agent, placement_policy policy, bool head_can = true);
   void started(uint64_t id);
   void finished(uint64_t id);
   bool any_free() const;

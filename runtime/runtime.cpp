@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <future>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <boost/algorithm/string/predicate.hpp>
@@ -168,17 +169,17 @@ void Runtime::register_tool(const std::string& name, Tool tool, ToolInfo info) {
   impl_->tool_infos[name] = std::move(info);
 }
 
-namespace {
-std::vector<std::string> tool_names(const std::map<std::string, Tool>& tools) {
-  std::vector<std::string> names;
-  for (auto& kv : tools) names.push_back(kv.first);
-  return names;
+std::vector<std::string> Runtime::impl::known_tools() {
+  std::set<std::string> names;
+  for (const auto& kv : *tools) names.insert(kv.first);
+  std::lock_guard<std::mutex> lock(cluster_tools_mutex);
+  names.insert(cluster_tools.begin(), cluster_tools.end());
+  return {names.begin(), names.end()};
 }
-}  // namespace
 
 Scenario Runtime::load_file(const std::string& path) const {
   Scenario s;
-  auto loaded = load_scenario_file(path, tool_names(*impl_->tools), impl_->mcp->lister());
+  auto loaded = load_scenario_file(path, impl_->known_tools(), impl_->mcp->lister());
   describe_registered_tools(loaded, impl_->tool_infos);
   s.impl_ = std::make_shared<const scenario>(std::move(loaded));
   return s;
@@ -191,7 +192,7 @@ Scenario Runtime::load(const nlohmann::json& doc, const std::string& origin) con
     throw scenario_error(origin, {e.detail});
   }
   Scenario s;
-  auto loaded = load_scenario(doc, origin, tool_names(*impl_->tools), impl_->mcp->lister());
+  auto loaded = load_scenario(doc, origin, impl_->known_tools(), impl_->mcp->lister());
   describe_registered_tools(loaded, impl_->tool_infos);
   s.impl_ = std::make_shared<const scenario>(std::move(loaded));
   return s;
@@ -326,6 +327,11 @@ Run runtime_access::start(Runtime& rt, std::string run_id, const Scenario& scena
 }
 
 void runtime_access::set_cluster(Runtime& rt, caf::actor cluster) { rt.impl_->cluster = std::move(cluster); }
+
+void runtime_access::offer_cluster_tools(Runtime& rt, const std::vector<std::string>& names) {
+  std::lock_guard<std::mutex> lock(rt.impl_->cluster_tools_mutex);
+  rt.impl_->cluster_tools.insert(names.begin(), names.end());
+}
 
 std::shared_ptr<const run_context> runtime_access::context(const Run& run) {
   return run.state_ ? run.state_->context : nullptr;

@@ -44,6 +44,8 @@ struct runtime_access {
                    EventHandler on_event, ResultHandler on_result);
   // Runs started from now on place their leaf agents through `cluster` (node/cluster.hpp).
   static void set_cluster(Runtime& rt, caf::actor cluster);
+  // Tools a worker offers: scenarios loaded from now on may name them.
+  static void offer_cluster_tools(Runtime& rt, const std::vector<std::string>& names);
   // What a worker's agents of a head's run share (runtime/worker_context.cpp).
   // Its agents' events go to `event_relay` (the worker's host, which batches them to the head).
   static worker_run worker_context(Runtime& rt, const run_spec& spec, const std::map<std::string, model_def>& own_models,

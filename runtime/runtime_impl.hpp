@@ -5,6 +5,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -47,6 +49,13 @@ struct Runtime::impl {
   std::shared_ptr<const void> alive = std::make_shared<int>(0);
   std::shared_ptr<std::atomic<int64_t>> open_connections = std::make_shared<std::atomic<int64_t>>(0);
   caf::actor cluster;  // the node's cluster membership, when it has a cluster port
+  // Tools that workers of the cluster registered: a scenario may name them (placement
+  // sends their branches to those workers).
+  std::mutex cluster_tools_mutex;
+  std::set<std::string> cluster_tools;
+
+  // What a scenario's tool agents may name: this runtime's tools and the workers'.
+  std::vector<std::string> known_tools();
 
   explicit impl(RuntimeOptions o);
   ~impl();

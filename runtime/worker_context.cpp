@@ -24,7 +24,9 @@ worker_run runtime_access::worker_context(Runtime& rt, const run_spec& spec,
   check_json_depth(spec.input, origin + " (input)");
   auto doc = spec.scenario;
   if (doc.is_object()) doc["input"] = spec.input;  // the loader checks the workflow's paths against it
-  auto loaded = std::make_shared<scenario>(load_scenario(std::move(doc), origin, spec.tool_names));
+  auto tool_names = spec.tool_names;  // the head's, and this worker's own (what it was placed here for)
+  for (const auto& kv : *impl.tools) tool_names.push_back(kv.first);
+  auto loaded = std::make_shared<scenario>(load_scenario(std::move(doc), origin, tool_names));
   worker_run out;
   auto ctx = std::make_shared<run_context>();
   ctx->run_id = spec.run_id;

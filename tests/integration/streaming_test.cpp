@@ -22,7 +22,7 @@ using nlohmann::json;
 
 namespace {
 
-json scenario(const std::string& base_url, bool stream) {
+json streaming_scenario(const std::string& base_url, bool stream) {
   return {{"name", "streaming"},
           {"models", {{"m", {{"provider", "openai"}, {"base_url", base_url}, {"stream", stream}}}}},
           {"agents", {{"a", {{"model", "m"}, {"prompt", "Describe {{item}} in a few words."}}}}},
@@ -51,11 +51,11 @@ struct recorded {
 TEST(Streaming, SameTextAndUsageAsWithoutAndTokenEventsComeFirst) {
   mock_llm_process mock({"--latency-ms", "60"});
   cohort::Runtime rt;
-  auto plain = rt.run(rt.load(scenario(mock.base_url(), false)));
+  auto plain = rt.run(rt.load(streaming_scenario(mock.base_url(), false)));
   ASSERT_TRUE(plain.ok()) << plain.error;
 
   recorded events;
-  auto streamed = rt.run(rt.load(scenario(mock.base_url(), true)), std::nullopt, std::ref(events));
+  auto streamed = rt.run(rt.load(streaming_scenario(mock.base_url(), true)), std::nullopt, std::ref(events));
   ASSERT_TRUE(streamed.ok()) << streamed.error_kind << ": " << streamed.error;
   EXPECT_EQ(streamed.output, plain.output);
   EXPECT_EQ(streamed.summary.prompt_tokens, plain.summary.prompt_tokens);
@@ -77,8 +77,8 @@ TEST(Streaming, SameTextAndUsageAsWithoutAndTokenEventsComeFirst) {
 TEST(Streaming, WithoutAListenerTheAnswerIsTheSame) {
   mock_llm_process mock;
   cohort::Runtime rt;
-  auto plain = rt.run(rt.load(scenario(mock.base_url(), false)));
-  auto streamed = rt.run(rt.load(scenario(mock.base_url(), true)));
+  auto plain = rt.run(rt.load(streaming_scenario(mock.base_url(), false)));
+  auto streamed = rt.run(rt.load(streaming_scenario(mock.base_url(), true)));
   ASSERT_TRUE(streamed.ok()) << streamed.error;
   EXPECT_EQ(streamed.output, plain.output);
 }
@@ -86,7 +86,7 @@ TEST(Streaming, WithoutAListenerTheAnswerIsTheSame) {
 TEST(Streaming, CancellingClosesTheStreamingConnection) {
   mock_llm_process mock({"--latency-ms", "3000"});
   cohort::Runtime rt;
-  auto doc = scenario(mock.base_url(), true);
+  auto doc = streaming_scenario(mock.base_url(), true);
   doc["input"]["xs"] = {"one long answer"};
   std::mutex m;
   std::condition_variable cv;

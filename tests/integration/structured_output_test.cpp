@@ -22,7 +22,7 @@ const json person_schema = {{"type", "object"},
                             {"properties", {{"name", {{"type", "string"}}}, {"born", {{"type", "integer"}}}}}};
 
 // The first answer is `first`; an answer to a repair request is `repaired`.
-json scenario(const std::string& first, const std::string& repaired, int max_repairs = 2) {
+json structured_scenario(const std::string& first, const std::string& repaired, int max_repairs = 2) {
   return {{"name", "structured"},
           {"models", {{"m", {{"provider", "sim"},
                              {"rules", json::array({{{"match", "does not match the required JSON Schema"},
@@ -37,7 +37,7 @@ json scenario(const std::string& first, const std::string& repaired, int max_rep
 
 TEST(StructuredOutput, AnInvalidAnswerIsRepairedOnce) {
   cohort::Runtime rt(test_options());
-  auto r = rt.run(rt.load(scenario(R"({"name": 5, "born": 1815})", R"({"name": "Ada", "born": 1815})")));
+  auto r = rt.run(rt.load(structured_scenario(R"({"name": 5, "born": 1815})", R"({"name": "Ada", "born": 1815})")));
   ASSERT_TRUE(r.ok()) << r.error;
   EXPECT_EQ(r.output, json({{"name", "Ada"}, {"born", 1815}}));
   EXPECT_EQ(r.summary.model_calls, 2);  // both calls count, in the summary and the usage
@@ -46,21 +46,21 @@ TEST(StructuredOutput, AnInvalidAnswerIsRepairedOnce) {
 
 TEST(StructuredOutput, AnAnswerThatIsNotJsonIsRepairedToo) {
   cohort::Runtime rt(test_options());
-  auto r = rt.run(rt.load(scenario("Ada Lovelace, born 1815.", "```json\n{\"name\": \"Ada\", \"born\": 1815}\n```")));
+  auto r = rt.run(rt.load(structured_scenario("Ada Lovelace, born 1815.", "```json\n{\"name\": \"Ada\", \"born\": 1815}\n```")));
   ASSERT_TRUE(r.ok()) << r.error;
   EXPECT_EQ(r.output["born"], 1815);
 }
 
 TEST(StructuredOutput, StillInvalidAfterMaxRepairsFailsWithTheProblems) {
   cohort::Runtime rt(test_options());
-  auto r = rt.run(rt.load(scenario(R"({"name": 5})", R"({"name": "Ada", "born": "1815"})")));
+  auto r = rt.run(rt.load(structured_scenario(R"({"name": 5})", R"({"name": "Ada", "born": "1815"})")));
   EXPECT_EQ(r.status, "failed");
   EXPECT_EQ(r.error_kind, "invalid_output") << r.error;
   EXPECT_TRUE(has_text(r.error, "does not match its output_schema after 2 repairs")) << r.error;
   EXPECT_TRUE(has_text(r.error, "$.born")) << r.error;  // the last answer's problem, by JSON path
   EXPECT_EQ(r.summary.model_calls, 3);
   // No repairs allowed: the first answer's problems.
-  r = rt.run(rt.load(scenario(R"({"name": 5})", R"({"name": "Ada", "born": 1815})", 0)));
+  r = rt.run(rt.load(structured_scenario(R"({"name": 5})", R"({"name": "Ada", "born": 1815})", 0)));
   EXPECT_EQ(r.error_kind, "invalid_output") << r.error;
   EXPECT_TRUE(has_text(r.error, "$.name")) << r.error;
   EXPECT_EQ(r.summary.model_calls, 1);
@@ -94,7 +94,7 @@ TEST(StructuredOutput, ResponseFormatOrInstructionAsTheModelDeclares) {
   for (bool takes_schema : {true, false}) {
     SCOPED_TRACE(takes_schema ? "json_schema" : "instruction");
     cohort::Runtime rt(test_options());
-    auto doc = scenario("", "");
+    auto doc = structured_scenario("", "");
     doc["models"]["m"] = {{"provider", "openai"}, {"base_url", mock.base_url()}, {"json_schema", takes_schema}};
     auto r = rt.run(rt.load(doc));
     auto body = json::parse(cohort::testing::http_get(mock.port(), "/last-request"), nullptr, false);
@@ -123,7 +123,7 @@ TEST(StructuredOutput, ResponseFormatOrInstructionAsTheModelDeclares) {
 
 TEST(StructuredOutput, TheScenarioSaysWhatIsWrongWithTheSchema) {
   cohort::Runtime rt(test_options());
-  auto doc = scenario("{}", "{}");
+  auto doc = structured_scenario("{}", "{}");
   doc["agents"]["a"]["output_schema"] = {{"type", 12}};
   doc["agents"]["a"]["params"] = {{"response_format", {{"type", "json_object"}}}};
   auto problems = load_problems(rt, doc);

@@ -47,7 +47,7 @@ class self_signed_cert {
   std::string dir_;
 };
 
-json scenario(const json& model) {
+json tls_scenario(const json& model) {
   return {{"name", "tls"},
           {"models", {{"m", model}}},
           {"agents", {{"a", {{"model", "m"}, {"prompt", "say hello to {{input.who}}"}}}}},
@@ -66,23 +66,23 @@ TEST(Tls, TrustedCaFileWorksAndUntrustedCertificateIsAClearError) {
 
   // The same answer as over plain http from the same simulated model.
   mock_llm_process plain;
-  auto expected = rt.run(rt.load(scenario({{"provider", "openai"}, {"base_url", plain.base_url()}})));
+  auto expected = rt.run(rt.load(tls_scenario({{"provider", "openai"}, {"base_url", plain.base_url()}})));
   ASSERT_TRUE(expected.ok()) << expected.error;
 
-  auto trusted = rt.run(rt.load(scenario({{"provider", "openai"}, {"base_url", https_url(mock.port())},
+  auto trusted = rt.run(rt.load(tls_scenario({{"provider", "openai"}, {"base_url", https_url(mock.port())},
                                           {"ca_file", cert.cert()}})));
   ASSERT_TRUE(trusted.ok()) << trusted.error_kind << ": " << trusted.error;
   EXPECT_EQ(trusted.output, expected.output);
 
   // By host name too (SNI and a DNS name in the certificate).
-  auto by_name = rt.run(rt.load(scenario({{"provider", "openai"},
+  auto by_name = rt.run(rt.load(tls_scenario({{"provider", "openai"},
                                           {"base_url", "https://localhost:" + std::to_string(mock.port()) + "/v1"},
                                           {"ca_file", cert.cert()}})));
   EXPECT_TRUE(by_name.ok()) << by_name.error_kind << ": " << by_name.error;
 
   // Not in the system store: verification fails, says so, names the URL, and the
   // retry policy (timeout, rate_limited, server_error, connection) does not retry it.
-  auto untrusted = rt.run(rt.load(scenario({{"provider", "openai"}, {"base_url", https_url(mock.port())}})));
+  auto untrusted = rt.run(rt.load(tls_scenario({{"provider", "openai"}, {"base_url", https_url(mock.port())}})));
   ASSERT_FALSE(untrusted.ok());
   EXPECT_EQ(untrusted.error_kind, "tls_verify") << untrusted.error;
   EXPECT_NE(untrusted.error.find("could not be verified"), std::string::npos) << untrusted.error;
@@ -95,21 +95,21 @@ TEST(Tls, CertificateForAnotherNameFailsHostnameChecking) {
   self_signed_cert cert("DNS:model.example.org");
   mock_llm_process mock({"--tls", "--cert", cert.cert(), "--key", cert.key()});
   cohort::Runtime rt;
-  auto r = rt.run(rt.load(scenario({{"provider", "openai"}, {"base_url", https_url(mock.port())},
+  auto r = rt.run(rt.load(tls_scenario({{"provider", "openai"}, {"base_url", https_url(mock.port())},
                                     {"ca_file", cert.cert()}})));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error_kind, "tls_verify") << r.error;
   EXPECT_NE(r.error.find("mismatch"), std::string::npos) << r.error;
 
   // The unsafe escape hatch: no checks at all.
-  auto unchecked = rt.run(rt.load(scenario({{"provider", "openai"}, {"base_url", https_url(mock.port())},
+  auto unchecked = rt.run(rt.load(tls_scenario({{"provider", "openai"}, {"base_url", https_url(mock.port())},
                                             {"tls_verify", false}})));
   EXPECT_TRUE(unchecked.ok()) << unchecked.error_kind << ": " << unchecked.error;
 }
 
 TEST(Tls, ScenarioErrorsNameTheirPath) {
   cohort::Runtime rt;
-  auto problems = [&](const json& model) { return load_problems(rt, scenario(model)); };
+  auto problems = [&](const json& model) { return load_problems(rt, tls_scenario(model)); };
   auto text = problems({{"provider", "openai"}, {"base_url", "https://127.0.0.1:1/v1"}, {"ca_file", "/nonexistent/ca.pem"}});
   EXPECT_NE(text.find("$.models.m.ca_file: cannot read \"/nonexistent/ca.pem\""), std::string::npos) << text;
   text = problems({{"provider", "openai"}, {"base_url", "http://127.0.0.1:1/v1"}, {"headers", {{"Bad Name", "x"}}}});
@@ -135,7 +135,7 @@ TEST(ExtraHeaders, ReachTheServer) {
              {"headers", {{"X-Team", "red"}, {"X-Trace", "all"}}},
              {"endpoints", {{{"base_url", a.base_url()}},
                             {{"base_url", b.base_url()}, {"headers", {{"x-team", "blue"}}}}}}};  // names: any case
-  auto doc = scenario(model);
+  auto doc = tls_scenario(model);
   doc["agents"]["a"]["prompt"] = "call {{item}}";
   doc["workflow"] = {{"type", "fan_out"}, {"over", "input.xs"}, {"agent", "a"}};
   doc["input"] = {{"xs", {1, 2, 3, 4, 5, 6}}};
@@ -160,7 +160,7 @@ TEST(ExtraHeaders, ReachTheServer) {
 TEST(CallerHeaders, NameTheRunAndTheBranch) {
   mock_llm_process mock;
   cohort::Runtime rt;
-  auto doc = scenario({{"provider", "openai"}, {"base_url", mock.base_url()}});
+  auto doc = tls_scenario({{"provider", "openai"}, {"base_url", mock.base_url()}});
   doc["name"] = "bell\aname";
   doc["agents"]["a"]["prompt"] = "call {{item}}";
   doc["workflow"] = {{"type", "fan_out"}, {"over", "input.xs"}, {"agent", "a"}};
@@ -197,7 +197,7 @@ TEST(Tls, APooledEndpointWithoutAUsableCaFileFailsOverToAHealthyOne) {
   json model{{"provider", "openai"},
              {"endpoints", {{{"base_url", "https://127.0.0.1:1/v1"}, {"ca_file", bad_ca}},
                             {{"base_url", plain.base_url()}}}}};
-  auto doc = scenario(model);
+  auto doc = tls_scenario(model);
   doc["agents"]["a"]["prompt"] = "call {{item}}";
   doc["workflow"] = {{"type", "fan_out"}, {"over", "input.xs"}, {"agent", "a"}};
   doc["input"] = {{"xs", {1, 2, 3, 4, 5, 6}}};

@@ -20,7 +20,7 @@ namespace {
 constexpr double prompt_price = 2.5, completion_price = 10.0;  // per million tokens
 
 // A pipeline: three writers in a fan-out, then one editor.
-json scenario(const std::string& base_url, bool stream = false) {
+json usage_scenario(const std::string& base_url, bool stream = false) {
   return {{"name", "usage"},
           {"models", {{"m", {{"provider", "openai"},
                              {"base_url", base_url},
@@ -89,7 +89,7 @@ TEST(Usage, TotalsEqualWhatTheServerCountedByRunAgentAndPattern) {
     SCOPED_TRACE(stream ? "streamed" : "not streamed");
     mock_llm_process mock;
     cohort::Runtime rt;
-    auto r = rt.run(rt.load(scenario(mock.base_url(), stream)));
+    auto r = rt.run(rt.load(usage_scenario(mock.base_url(), stream)));
     check_run(r, mock_stats(mock.port()), 0);
   }
 }
@@ -101,7 +101,7 @@ TEST(Usage, TotalsEqualWhatTheServerCountedByRunAgentAndPattern) {
 TEST(Usage, ACallWhoseBranchThenTimedOutStillCounts) {
   mock_llm_process mock;
   cohort::Runtime rt;
-  auto doc = scenario(mock.base_url());
+  auto doc = usage_scenario(mock.base_url());
   doc["barriers"] = {{"never", 4}};
   doc["agents"]["writer"]["coordination"] = {{"as", "writer-{{index}}"}, {"barrier", "never"}};
   doc["agents"]["writer"]["timeout_ms"] = 500;
@@ -127,7 +127,7 @@ TEST(Usage, WithoutUsageFromTheServerItIsEstimatedAndMarked) {
     SCOPED_TRACE(stream ? "streamed" : "not streamed");
     mock_llm_process mock({"--no-usage"});
     cohort::Runtime rt;
-    auto r = rt.run(rt.load(scenario(mock.base_url(), stream)));
+    auto r = rt.run(rt.load(usage_scenario(mock.base_url(), stream)));
     // The mock's own count uses the same 4-characters-a-token rule as cohort's estimate.
     check_run(r, mock_stats(mock.port()), 1);
   }
@@ -138,7 +138,7 @@ TEST(Usage, CohortRunPrintsTheCostLine) {
   char path[] = "/tmp/cohort-usage-XXXXXX.json";
   int fd = mkstemps(path, 5);
   ASSERT_GE(fd, 0);
-  auto text = scenario(mock.base_url()).dump();
+  auto text = usage_scenario(mock.base_url()).dump();
   ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
   close(fd);
   cohort::testing::child_process run({COHORT_BINARY, "run", "-q", path});

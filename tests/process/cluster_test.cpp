@@ -84,7 +84,7 @@ json spread_scenario(int n, const json& placement = "any") {
           {"input", {{"items", json::array()}}}};
 }
 
-json items(int n) {
+json numbered(int n) {
   auto out = json::array();
   for (int i = 0; i < n; ++i) out.push_back(i);
   return out;
@@ -102,7 +102,7 @@ TEST(Cluster, PlacementSpreadsBySlotsAndHonoursLabels) {
   auto w3 = start_worker(head, "gpu", 4, {"--labels", "gpu=1,zone=a"});
   for (auto* w : {w1.get(), w2.get(), w3.get()}) expect_joined(*w);
 
-  auto done = run_on(head.port(), spread_scenario(0), {{"items", items(200)}});
+  auto done = run_on(head.port(), spread_scenario(0), {{"items", numbered(200)}});
   ASSERT_EQ(done["status"], "succeeded") << done;
   EXPECT_EQ(done["output"].size(), 200u);
   auto c = head.cluster();
@@ -115,7 +115,7 @@ TEST(Cluster, PlacementSpreadsBySlotsAndHonoursLabels) {
   EXPECT_GT(large, 2 * small) << c;
 
   // Only a worker with every label asked for.
-  auto labelled = run_on(head.port(), spread_scenario(0, {{"labels", {{"gpu", "1"}}}}), {{"items", items(40)}});
+  auto labelled = run_on(head.port(), spread_scenario(0, {{"labels", {{"gpu", "1"}}}}), {{"items", numbered(40)}});
   ASSERT_EQ(labelled["status"], "succeeded") << labelled;
   auto after = head.cluster();
   EXPECT_EQ((*worker_named(after, "gpu"))["done"].get<int64_t>(), gpu + 40) << after;
@@ -123,19 +123,19 @@ TEST(Cluster, PlacementSpreadsBySlotsAndHonoursLabels) {
   EXPECT_EQ((*worker_named(after, "large"))["done"].get<int64_t>(), large) << after;
 
   // Labels no worker has: the branch fails at placement, saying what is missing.
-  auto none = run_on(head.port(), spread_scenario(0, {{"labels", {{"gpu", "2"}}}}), {{"items", items(1)}});
+  auto none = run_on(head.port(), spread_scenario(0, {{"labels", {{"gpu", "2"}}}}), {{"items", numbered(1)}});
   EXPECT_EQ(none["status"], "failed") << none;
   EXPECT_NE(none.dump().find("no worker of this node has gpu=2"), std::string::npos) << none;
   EXPECT_NE(none.dump().find("placement"), std::string::npos) << none;
 
   // "local" stays on the head.
-  auto local = run_on(head.port(), spread_scenario(0, "local"), {{"items", items(5)}});
+  auto local = run_on(head.port(), spread_scenario(0, "local"), {{"items", numbered(5)}});
   EXPECT_EQ(local["status"], "succeeded") << local;
   EXPECT_EQ(head.cluster()["placed"], c["placed"].get<int64_t>() + 40) << "local branches were not placed";
 }
 
 TEST(Cluster, AKilledWorkerCostsOnlyRetriesAndTheOutputIsTheSingleMachineOne) {
-  auto input = json{{"items", items(2000)}};
+  auto input = json{{"items", numbered(2000)}};
   node_process solo(fresh_dir("cluster-solo"));
   auto alone = run_on(solo.port(), spread_scenario(0), input);
   ASSERT_EQ(alone["status"], "succeeded") << alone.dump().substr(0, 500);
@@ -176,7 +176,7 @@ TEST(Cluster, AFrozenWorkerIsLostWithinTwoSecondsAndRejoinsWhenThawed) {
   expect_joined(*w2);
   auto slow = spread_scenario(0);
   slow["models"]["m"]["latency_ms"] = 1500;
-  auto id = submit(head.port(), {{"scenario", slow}, {"input", {{"items", items(16)}}}})["id"].get<std::string>();
+  auto id = submit(head.port(), {{"scenario", slow}, {"input", {{"items", numbered(16)}}}})["id"].get<std::string>();
   auto busy = head.wait_cluster([](const json& c) {
     const auto* f = worker_named(c, "frozen");
     return f && (*f)["busy"].get<int>() > 0;
@@ -198,7 +198,7 @@ TEST(Cluster, AFrozenWorkerIsLostWithinTwoSecondsAndRejoinsWhenThawed) {
   auto back = head.wait_cluster([](const json& c) { return worker_named(c, "frozen") != nullptr; }, 10000);
   ASSERT_NE(worker_named(back, "frozen"), nullptr) << back;
   EXPECT_EQ((*worker_named(back, "frozen"))["busy"], 0) << back;
-  auto again = run_on(head.port(), spread_scenario(0), {{"items", items(64)}});
+  auto again = run_on(head.port(), spread_scenario(0), {{"items", numbered(64)}});
   EXPECT_EQ(again["status"], "succeeded") << again;
   EXPECT_GT((*worker_named(head.cluster(), "frozen"))["done"].get<int64_t>(), 0) << "the rejoined worker got no work";
 }
@@ -216,7 +216,7 @@ TEST(Cluster, AWorkerWhoseHeadDiesStopsItsCallsAndRejoinsTheNextHead) {
               {"agents", {{"a", {{"model", "m"}, {"prompt", "item {{item}}"}}}}},
               {"workflow", {{"type", "fan_out"}, {"over", "input.items"}, {"do", {{"agent", "a"}}}}},
               {"input", {{"items", json::array()}}}};
-  submit(head->port(), {{"scenario", doc}, {"input", {{"items", items(20)}}}});
+  submit(head->port(), {{"scenario", doc}, {"input", {{"items", numbered(20)}}}});
   auto busy = wait_stats(
       mock.port(), [](const json& s) { return s["in_flight"] == 20; }, 10000);
   ASSERT_EQ(busy["in_flight"], 20) << "the worker is not making the calls: " << busy;
@@ -231,7 +231,7 @@ TEST(Cluster, AWorkerWhoseHeadDiesStopsItsCallsAndRejoinsTheNextHead) {
   head_process again("cluster-head-again", {}, port);
   auto back = again.wait_cluster([](const json& c) { return worker_named(c, "survivor") != nullptr; }, 10000);
   ASSERT_NE(worker_named(back, "survivor"), nullptr) << back;
-  auto done = run_on(again.port(), spread_scenario(0), {{"items", items(20)}});
+  auto done = run_on(again.port(), spread_scenario(0), {{"items", numbered(20)}});
   EXPECT_EQ(done["status"], "succeeded") << done;
   EXPECT_EQ((*worker_named(again.cluster(), "survivor"))["done"], 20);
 }
@@ -252,7 +252,7 @@ TEST(Cluster, ACliRunInvitesListeningWorkersThatCheckItsSecret) {
     list += (list.empty() ? "" : ",") + line.substr(line.rfind(' ') + 1);
   }
   auto placed = spread_scenario(0, {{"labels", {{"zone", "w"}}}});
-  placed["input"]["items"] = items(100);
+  placed["input"]["items"] = numbered(100);
   auto file = fresh_dir("cluster-cli") + ".json";
   std::ofstream(file) << placed.dump();
   auto plain = placed;
@@ -298,7 +298,7 @@ TEST(Cluster, AWrongSecretIsRefusedOnBothSides) {
   EXPECT_TRUE(c["workers"].empty()) << c;
   auto right = start_worker(head, "member", 4, {"--secret-env", "COHORT_TEST_CLUSTER_SECRET"});
   expect_joined(*right);
-  auto done = run_on(head.port(), spread_scenario(0), {{"items", items(10)}});
+  auto done = run_on(head.port(), spread_scenario(0), {{"items", numbered(10)}});
   EXPECT_EQ(done["status"], "succeeded") << done;
   EXPECT_EQ((*worker_named(head.cluster(), "member"))["done"], 10);
 }

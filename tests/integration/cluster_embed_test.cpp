@@ -1,0 +1,149 @@
+// The cluster from C++ (docs/cluster.md): a head and an embedded worker, two Runtimes
+// in this process talking over CAF's middleman on 127.0.0.1. The worker registers a
+// C++ tool the head does not have; the join checks version, protocol and secret, and
+// says why it refuses.
+#include <cctype>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cohort/runtime.hpp"
+#include "cohort/worker.hpp"
+#include "messages/cluster.hpp"
+#include "node/cluster.hpp"
+#include "runtime/cluster_auth.hpp"
+#include "runtime/runtime_access.hpp"
+
+namespace cohort {
+namespace {
+
+using json = nlohmann::json;
+
+RuntimeOptions cluster_options() {
+  auto o = RuntimeOptions::defaults();
+  o.cluster = true;
+  o.scheduler_threads = 2;
+  return o;
+}
+
+json shout_scenario() {
+  return {{"name", "shouting"},
+          {"agents", {{"shout", {{"type", "tool"}, {"tool", "shout"}, {"input", "{{item}}"}}}}},
+          {"workflow", {{"type", "fan_out"}, {"over", "input.words"}, {"do", {{"agent", "shout"}}}}},
+          {"input", {{"words", {"ab", "cd", "ef"}}}}};
+}
+
+TEST(ClusterEmbed, AnEmbeddedWorkerRunsItsOwnToolForTheHead) {
+  Runtime head_rt(cluster_options());
+  node::cluster_options o;
+  o.secret = "embedded secret";
+  node::cluster_head head(head_rt, o);
+  EXPECT_THROW(head_rt.load(shout_scenario()), std::exception) << "no one has the tool yet";
+
+  Runtime worker_rt(cluster_options());
+  worker_rt.register_tool("shout", [](const ToolCall& call) {
+    auto text = call.input.get<std::string>();
+    for (auto& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return json(text + "!");
+  });
+  WorkerOptions w;
+  w.head_port = head.port();
+  w.secret = "embedded secret";
+  w.slots = 4;
+  w.name = "embedded";
+  auto worker = worker_rt.join(w);
+  ASSERT_TRUE(worker->wait_joined(10000)) << worker->refused();
+
+  auto result = head_rt.run(head_rt.load(shout_scenario()));
+  ASSERT_TRUE(result.ok()) << result.error;
+  EXPECT_EQ(result.output, json({"AB!", "CD!", "EF!"}));
+  auto status = head.status();
+  ASSERT_EQ(status["workers"].size(), 1u) << status;
+  EXPECT_EQ(status["workers"][0]["done"], 3) << status;
+
+  // With the worker gone, the head cannot run the tool, and says so at placement.
+  worker->stop();
+  worker.reset();
+  auto gone = head.wait_for_workers(1, 0);
+  for (int i = 0; i < 200 && gone > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    gone = head.status()["workers"].size();
+  }
+  ASSERT_EQ(gone, 0u);
+  auto without = head_rt.run(head_rt.load(shout_scenario()));
+  EXPECT_FALSE(without.ok());
+  EXPECT_NE(without.error.find("no worker of this node has tool shout"), std::string::npos) << without.error;
+}
+
+// Joins by hand, as a worker of another build or a stranger would.
+class RawJoin : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    node::cluster_options o;
+    o.secret = "s3cret";
+    head_ = std::make_unique<node::cluster_head>(head_rt_, o);
+    auto& sys = runtime_access::system(other_rt_);
+    auto h = sys.middleman().remote_actor("127.0.0.1", head_->port());
+    ASSERT_TRUE(h) << sys.render(h.error());
+    membership_ = *h;
+  }
+
+  worker_info info() {
+    worker_info i;
+    i.name = "raw";
+    i.version = cohort_version_text;
+    i.protocol = cluster_protocol;
+    i.slots = 2;
+    return i;
+  }
+
+  // hello (unless `skip_hello`), then join with `i` and the proof for `secret`.
+  worker_welcome join(const worker_info& i, const std::string& secret, bool skip_hello = false) {
+    caf::scoped_actor self{runtime_access::system(other_rt_)};
+    std::string challenge;
+    if (!skip_hello)
+      self->request(membership_, std::chrono::seconds(5), hello_atom::value)
+          .receive([&](std::string& c) { challenge = c; }, [&](caf::error&) {});
+    worker_welcome out;
+    out.refused = "no answer";
+    self->request(membership_, std::chrono::seconds(5), join_atom::value, i, prove_cluster_secret(secret, challenge),
+                  caf::actor_cast<caf::actor>(self))
+        .receive([&](worker_welcome& w) { out = w; }, [&](caf::error&) {});
+    return out;
+  }
+
+  Runtime head_rt_{cluster_options()};
+  Runtime other_rt_{cluster_options()};
+  std::unique_ptr<node::cluster_head> head_;
+  caf::actor membership_;
+};
+
+TEST_F(RawJoin, AnotherVersionOrProtocolIsRefusedSayingWhy) {
+  auto old = info();
+  old.version = "0.0.9";
+  auto w = join(old, "s3cret");
+  EXPECT_EQ(w.worker_id, 0u);
+  EXPECT_EQ(w.refused, std::string("the worker is cohort 0.0.9, this head ") + cohort_version_text);
+  auto other = info();
+  other.protocol = cluster_protocol + 1;
+  EXPECT_NE(join(other, "s3cret").refused.find("cluster protocol"), std::string::npos);
+  auto greedy = info();
+  greedy.slots = 0;
+  EXPECT_EQ(join(greedy, "s3cret").refused, "slots must be 1..100000");
+  EXPECT_EQ(head_->status()["refused_joins"], 3);
+}
+
+TEST_F(RawJoin, TheSecretIsProvenAgainstAFreshChallengeNeverSent) {
+  EXPECT_EQ(join(info(), "not it").refused, "wrong cluster secret");
+  EXPECT_EQ(join(info(), "s3cret", true).refused, "no open challenge: say hello first");
+  auto w = join(info(), "s3cret");
+  EXPECT_GT(w.worker_id, 0u) << w.refused;
+  EXPECT_EQ(w.heartbeat_ms, 500);
+  EXPECT_EQ(head_->status()["workers"].size(), 1u);
+}
+
+}  // namespace
+}  // namespace cohort
