@@ -29,7 +29,8 @@ struct Worker::state {
   Runtime* runtime = nullptr;
   WorkerOptions options;
   worker_info info;
-  caf::actor host;
+  worker_host_config host_config;
+  caf::actor host;  // the current membership's (under `mutex`)
   caf::actor invitations;  // listen mode: what heads dial
   uint16_t listening_port = 0;
   std::mutex mutex;
@@ -50,10 +51,11 @@ struct Worker::state {
   // not (and `refused` says it when the head refused rather than failed to answer).
   std::string handshake(const caf::actor& head, std::string& refusal) {
     auto& sys = runtime_access::system(*runtime);
+    auto host = fresh_host();
     caf::scoped_actor self{sys};
     std::string failed;
     std::string challenge;
-    self->request(head, std::chrono::seconds(5), hello_atom::value)
+    self->request(head, std::chrono::seconds(3), hello_atom::value)
         .receive([&](std::string& c) { challenge = std::move(c); },
                  [&](caf::error& e) { failed = "the head did not answer hello: " + sys.render(e); });
     if (!failed.empty()) return failed;
@@ -73,6 +75,17 @@ struct Worker::state {
     caf::anon_send(host, joined_atom::value, head, welcome.worker_id, welcome.heartbeat_ms);
     changed.notify_all();
     return {};
+  }
+
+  // Each membership gets a host actor of its own: a head that lost our connection may
+  // still hold the proxy of the last one, dead with that connection, and CAF would give
+  // it that dead proxy again for the same actor.
+  caf::actor fresh_host() {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (host) caf::anon_send(host, stop_work_atom::value);
+    host = spawn_worker_host(runtime_access::system(*runtime), host_config);
+    runtime_access::adopt(*runtime, host);
+    return host;
   }
 
   // Dial mode: reach the head and join it, until stopped; a refusal ends it.
@@ -102,6 +115,9 @@ struct Worker::state {
       }
       spdlog::info("worker: joined {}:{} as worker {}", options.head_host, options.head_port, worker_id);
       changed.wait(lock, [&] { return stopping || head_lost; });
+      // A pause before dialling again: CAF's middleman forgets the lost head's proxy only
+      // when it hears of the loss too, and until then hands out the dead one.
+      pause(lock, options.reconnect_ms);
     }
   }
 
@@ -199,8 +215,7 @@ Worker::Worker(Runtime& runtime, WorkerOptions options) : state_(std::make_share
     }
   };
   st.options = std::move(options);
-  st.host = spawn_worker_host(runtime_access::system(runtime), std::move(config));
-  runtime_access::adopt(runtime, st.host);
+  st.host_config = std::move(config);
   if (st.options.listen) {
     auto& sys = runtime_access::system(runtime);
     st.invitations = sys.spawn(state::invitation_desk, st.options.secret, std::weak_ptr<state>(state_));
@@ -247,8 +262,8 @@ void Worker::stop() {
     if (state_->stopping) return;
     state_->stopping = true;
     state_->changed.notify_all();
+    if (state_->host) caf::anon_send(state_->host, stop_work_atom::value);
   }
-  caf::anon_send(state_->host, stop_work_atom::value);
   if (state_->invitations) caf::anon_send_exit(state_->invitations, caf::exit_reason::user_shutdown);
 }
 
