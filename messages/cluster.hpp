@@ -18,7 +18,7 @@
 namespace cohort {
 
 // Bumped whenever a message below changes shape: a worker of another protocol is refused.
-constexpr int32_t cluster_protocol = 1;
+constexpr int32_t cluster_protocol = 2;
 
 using hello_atom = caf::atom_constant<caf::atom("hello")>;          // worker -> head: a challenge, please
 using join_atom = caf::atom_constant<caf::atom("join")>;            // worker -> head: who I am, my proof
@@ -92,12 +92,13 @@ struct run_spec {
   int32_t default_timeout_ms = 300000;
   bool all_events = false;
   caf::actor events;  // the run's event sink on the head
+  std::map<std::string, caf::actor> head_models;  // the providers of models that say "via": "head"
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_spec& x) {
   return f(caf::meta::type_name("cohort.run_spec"), x.run_id, x.scenario, x.input, x.tool_names, x.default_timeout_ms,
-           x.all_events, x.events);
+           x.all_events, x.events, x.head_models);
 }
 
 // Head -> worker at join: its id and how often to beat, or why it is refused.

@@ -221,8 +221,12 @@ http_reply a2a_server::send(const std::string& name, const nlohmann::json& id, c
                     params["configuration"].value("blocking", true) == false);
   http_reply reply;
   if (stream) {
-    reply.stream = [this, id, task_id, context, run](const std::shared_ptr<event_watcher>& w) {
-      w->deliver_data(text_of(a2a::rpc_result(id, a2a::task(run, context))));
+    // The first event is the task as submitted, whatever the run did meanwhile (under
+    // load it may have ended already): the replayed log that follows brings its pieces,
+    // its artifact and its final state, so a streaming client sees them all.
+    auto submitted = nlohmann::json{{"id", task_id}, {"status", "queued"}};
+    reply.stream = [this, id, task_id, context, submitted](const std::shared_ptr<event_watcher>& w) {
+      w->deliver_data(text_of(a2a::rpc_result(id, a2a::task(submitted, context))));
       stream_relay::watch(runs_, w, id, task_id, context);
     };
     return reply;

@@ -190,6 +190,8 @@ run_spec cluster_membership::spec_of(const std::string& run_id) {
   out.default_timeout_ms = ctx->default_timeout_ms;
   out.all_events = ctx->all_events;
   out.events = ctx->events;
+  for (const auto& [alias, model] : ctx->spec->models)
+    if (model.via_head && ctx->models.count(alias)) out.head_models[alias] = ctx->models.at(alias);
   return out;
 }
 

@@ -39,6 +39,10 @@ worker_run runtime_access::worker_context(Runtime& rt, const run_spec& spec,
   ctx->retry_budget = std::make_shared<std::atomic<int64_t>>(0);  // retries are the head's
   ctx->usage = std::make_shared<usage_ledger>();                  // the head counts what the results say
   for (const auto& [alias, model] : loaded->models) {
+    if (auto head = spec.head_models.find(alias); model.via_head && head != spec.head_models.end() && head->second) {
+      ctx->models[alias] = head->second;  // the head's pool makes these calls
+      continue;
+    }
     auto own = own_models.find(alias);
     const auto& def = own != own_models.end() ? own->second : model;
     if (def.provider == model_provider::sim) {

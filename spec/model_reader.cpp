@@ -24,6 +24,7 @@ class model_reader {
     d.name = name;
     d.provider = parse_name_at(m.value("provider", ""), path + ".provider", problems_, model_provider::sim);
     if (m.contains("params")) d.params = m["params"];
+    d.via_head = m.value("via", "worker") == "head";
     if (m.contains("price")) {
       d.prompt_price_per_million = m["price"].value("prompt_per_million", 0.0);
       d.completion_price_per_million = m["price"].value("completion_per_million", 0.0);

@@ -58,6 +58,7 @@ struct model_def {
   nlohmann::json params = nlohmann::json::object();  // merged into every request body
   bool stream = false;             // ask for SSE: text deltas become token events
   bool takes_json_schema = false;  // response_format json_schema (else an output_schema is an instruction)
+  bool via_head = false;           // on a cluster: workers' agents call it through the head's pool
   // "price": what a million prompt / completion tokens cost (any currency; 0 = free).
   double prompt_price_per_million = 0;
   double completion_price_per_million = 0;

@@ -89,7 +89,12 @@ class RawJoin : public ::testing::Test {
     auto h = sys.middleman().remote_actor("127.0.0.1", head_->port());
     ASSERT_TRUE(h) << sys.render(h.error());
     membership_ = *h;
+    // What the head holds as the worker's host: it must outlive each join (a host
+    // that ends is a worker lost).
+    host_ = sys.spawn([]() -> caf::behavior { return {[](int) {}}; });
   }
+
+  void TearDown() override { caf::anon_send_exit(host_, caf::exit_reason::user_shutdown); }
 
   worker_info info() {
     worker_info i;
@@ -110,7 +115,7 @@ class RawJoin : public ::testing::Test {
     worker_welcome out;
     out.refused = "no answer";
     self->request(membership_, std::chrono::seconds(5), join_atom::value, i, prove_cluster_secret(secret, challenge),
-                  caf::actor_cast<caf::actor>(self))
+                  host_)
         .receive([&](worker_welcome& w) { out = w; }, [&](caf::error&) {});
     return out;
   }
@@ -119,6 +124,7 @@ class RawJoin : public ::testing::Test {
   Runtime other_rt_{cluster_options()};
   std::unique_ptr<node::cluster_head> head_;
   caf::actor membership_;
+  caf::actor host_;
 };
 
 TEST_F(RawJoin, AnotherVersionOrProtocolIsRefusedSayingWhy) {

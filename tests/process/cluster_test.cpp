@@ -282,6 +282,36 @@ TEST(Cluster, ACliRunInvitesListeningWorkersThatCheckItsSecret) {
   EXPECT_EQ(none_doc["status"], "succeeded") << none_doc;
 }
 
+// A worker makes a model's calls itself, with its own definition of the alias when it
+// has one (--models: the vLLM next to it); a model that says "via": "head" is called
+// through the head's pool instead.
+TEST(Cluster, AWorkerCallsItsOwnModelUnlessTheModelGoesViaTheHead) {
+  mock_llm_process heads_server({"--latency-ms", "5"});
+  mock_llm_process workers_server({"--latency-ms", "5"});
+  auto models = fresh_dir("cluster-models") + ".json";
+  std::ofstream(models) << json{{"models", {{"m", {{"provider", "openai"}, {"base_url", workers_server.base_url()}}}}}}
+                               .dump();
+  head_process head("cluster-models");
+  auto worker = start_worker(head, "gpu-box", 8, {"--models", models});
+  expect_joined(*worker);
+  json doc = {{"name", "calls"},
+              {"models", {{"m", {{"provider", "openai"}, {"base_url", heads_server.base_url()}}}}},
+              {"agents", {{"a", {{"model", "m"}, {"prompt", "item {{item}}"}}}}},
+              {"workflow", {{"type", "fan_out"}, {"over", "input.items"}, {"do", {{"agent", "a"}}}}},
+              {"input", {{"items", numbered(10)}}}};
+  auto own = run_on(head.port(), doc, doc["input"]);
+  ASSERT_EQ(own["status"], "succeeded") << own;
+  EXPECT_EQ(mock_stats(workers_server.port())["requests"], 10);
+  EXPECT_EQ(mock_stats(heads_server.port())["requests"], 0);
+
+  doc["models"]["m"]["via"] = "head";
+  auto via = run_on(head.port(), doc, doc["input"]);
+  ASSERT_EQ(via["status"], "succeeded") << via;
+  EXPECT_EQ(mock_stats(heads_server.port())["requests"], 10);
+  EXPECT_EQ(mock_stats(workers_server.port())["requests"], 10) << "unchanged";
+  EXPECT_EQ((*worker_named(head.cluster(), "gpu-box"))["done"], 20) << "both runs' agents ran on the worker";
+}
+
 TEST(Cluster, AWrongSecretIsRefusedOnBothSides) {
   setenv("COHORT_TEST_CLUSTER_SECRET", "right horse battery staple", 1);
   setenv("COHORT_TEST_WRONG_SECRET", "wrong horse", 1);
