@@ -70,8 +70,15 @@ worker_welcome cluster_membership::join(worker_info& info, const std::string& pr
   return w;
 }
 
+// Whether the message being handled comes from `worker`'s own host: a worker that knows
+// the secret still speaks only for itself (its beats, its answers), whatever id it claims.
+bool cluster_membership::from_host_of(uint64_t worker) const {
+  auto host = hosts_.find(worker);
+  return host != hosts_.end() && caf::actor_cast<caf::actor_addr>(self_->current_sender()) == host->second.address();
+}
+
 bool cluster_membership::heartbeat(uint64_t worker) {
-  if (!table_.has(worker)) return false;  // declared lost: it must join again
+  if (!table_.has(worker) || !from_host_of(worker)) return false;  // declared lost (or not its own): join again
   table_.heard_from(worker, now_ms());
   return true;
 }
@@ -153,8 +160,8 @@ void cluster_membership::answered(std::vector<branch_answer>& batch) {
 
 void cluster_membership::answered(branch_answer& a) {
   auto it = in_flight_.find(a.request_id);
-  if (it == in_flight_.end() || it->second.worker != a.worker_id) {
-    ++late_answers_;  // its worker was declared lost, or it never was ours
+  if (it == in_flight_.end() || it->second.worker != a.worker_id || !from_host_of(a.worker_id)) {
+    ++late_answers_;  // its worker was declared lost, or it is not that worker's to answer
     return;
   }
   table_.finished(it->second.worker);

@@ -55,6 +55,7 @@ class cluster_membership {
 
   std::string refusal(const worker_info& info, const std::string& proof);
   placement_table::choice choose(const placement_request& req);
+  bool from_host_of(uint64_t worker) const;
   void act(placement_request& req, const placement_table::choice& c);
   void pump(bool full);
   void lose(uint64_t worker, const std::string& why);

@@ -153,3 +153,22 @@ TEST_F(RawJoin, TheSecretIsProvenAgainstAFreshChallengeNeverSent) {
 
 }  // namespace
 }  // namespace cohort
+
+namespace cohort {
+namespace {
+
+// A member speaks only for itself: a beat for a worker's id that does not come from that
+// worker's own host is refused (the worker is not kept alive by someone else).
+TEST_F(RawJoin, ABeatNotFromTheWorkersOwnHostIsRefused) {
+  auto w = join(info(), "s3cret");
+  ASSERT_GT(w.worker_id, 0u) << w.refused;
+  caf::scoped_actor stranger{runtime_access::system(other_rt_)};
+  bool known = true;
+  stranger->request(membership_, std::chrono::seconds(5), heartbeat_atom::value, w.worker_id)
+      .receive([&](bool k) { known = k; }, [&](caf::error&) {});
+  EXPECT_FALSE(known);
+  EXPECT_EQ(head_->status()["workers"].size(), 1u) << "the worker itself is not harmed";
+}
+
+}  // namespace
+}  // namespace cohort
