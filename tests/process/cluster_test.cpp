@@ -69,6 +69,16 @@ void expect_joined(child_process& w) {
   ASSERT_NE(line.find("joined"), std::string::npos) << line << w.read_stderr(500);
 }
 
+// Workers w1, w2 and w3 of `slots` slots each, joined.
+std::vector<std::unique_ptr<child_process>> three_workers(const head_process& head, int slots) {
+  std::vector<std::unique_ptr<child_process>> out;
+  for (auto name : {"w1", "w2", "w3"}) {
+    out.push_back(start_worker(head, name, slots));
+    expect_joined(*out.back());
+  }
+  return out;
+}
+
 const json* worker_named(const json& cluster, const std::string& name) {
   for (const auto& w : cluster["workers"])
     if (w["name"] == name) return &w;
@@ -141,11 +151,7 @@ TEST(Cluster, AKilledWorkerCostsOnlyRetriesAndTheOutputIsTheSingleMachineOne) {
   ASSERT_EQ(alone["status"], "succeeded") << alone.dump().substr(0, 500);
 
   head_process head("cluster-kill");
-  std::vector<std::unique_ptr<child_process>> workers;
-  for (auto name : {"w1", "w2", "w3"}) {
-    workers.push_back(start_worker(head, name, 16));
-    expect_joined(*workers.back());
-  }
+  auto workers = three_workers(head, 16);
   auto id = submit(head.port(), {{"scenario", spread_scenario(0)}, {"input", input}})["id"].get<std::string>();
   auto mid = head.wait_cluster([](const json& c) { return c["answered"].get<int64_t>() >= 300; });
   ASSERT_GE(mid["answered"].get<int64_t>(), 300) << mid;
@@ -347,11 +353,7 @@ TEST(Cluster, OpinionDynamicsOverThreeWorkersGivesTheSingleMachineTranscript) {
   ASSERT_EQ(alone["status"], "succeeded") << alone.dump().substr(0, 500);
 
   head_process head("cluster-opinions");
-  std::vector<std::unique_ptr<child_process>> workers;
-  for (auto name : {"w1", "w2", "w3"}) {
-    workers.push_back(start_worker(head, name, 64));
-    expect_joined(*workers.back());
-  }
+  auto workers = three_workers(head, 64);
   auto spread = run_on(head.port(), scenario, scenario["input"], 120000);
   ASSERT_EQ(spread["status"], "succeeded") << spread.dump().substr(0, 500);
   EXPECT_EQ(spread["output"], alone["output"]);
