@@ -187,6 +187,12 @@ void cluster_membership::withdraw(const branch_cancel& c) {
 
 run_spec cluster_membership::spec_of(const std::string& run_id) {
   run_spec out;
+  // Anyone can reach the cluster port before joining: a run's scenario and input go only
+  // to a joined worker's host.
+  auto sender = caf::actor_cast<caf::actor_addr>(self_->current_sender());
+  bool member = false;
+  for (const auto& [id, host] : hosts_) member = member || host.address() == sender;
+  if (!member) return out;
   auto it = runs_.find(run_id);
   auto ctx = it == runs_.end() ? nullptr : it->second.lock();
   if (!ctx || !ctx->spec->source) return out;  // ended: the worker fails the branch

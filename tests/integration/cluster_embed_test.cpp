@@ -172,3 +172,29 @@ TEST_F(RawJoin, ABeatNotFromTheWorkersOwnHostIsRefused) {
 
 }  // namespace
 }  // namespace cohort
+
+namespace cohort {
+namespace {
+
+// The cluster port answers strangers before they join: a run's scenario and input are
+// not among what they can ask for.
+TEST_F(RawJoin, AStrangerGetsNoRunsScenario) {
+  json slow = {{"name", "secretive"},
+               {"models", {{"m", {{"provider", "sim"}, {"latency_ms", 3000}}}}},
+               {"agents", {{"a", {{"model", "m"}, {"prompt", "the secret plan"}}}}},
+               {"workflow", {{"type", "fan_out"}, {"branches", {{{"agent", "a"}}}}}}};
+  auto run = runtime_access::start(head_rt_, "run-secretive", head_rt_.load(slow), std::nullopt, nullptr, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // its stand-in has asked the cluster by now
+  caf::scoped_actor stranger{runtime_access::system(other_rt_)};
+  run_spec got;
+  got.run_id = "no answer";
+  stranger->request(membership_, std::chrono::seconds(5), run_spec_atom::value, std::string("run-secretive"))
+      .receive([&](run_spec& s) { got = s; }, [&](caf::error&) {});
+  EXPECT_EQ(got.run_id, "");
+  EXPECT_TRUE(got.scenario.is_null()) << got.scenario;
+  run.cancel("done");
+  run.wait();
+}
+
+}  // namespace
+}  // namespace cohort
