@@ -85,8 +85,8 @@ const json* worker_named(const json& cluster, const std::string& name) {
   return nullptr;
 }
 
-// `n` branches of one sim agent, each answering after 20..60 ms with a seeded draw.
-json spread_scenario(int n, const json& placement = "any") {
+// A fan-out of one sim agent over input.items, each answering after 20..60 ms with a seeded draw.
+json spread_scenario(const json& placement = "any") {
   return {{"name", "spread"},
           {"models", {{"m", {{"provider", "sim"}, {"seed", 7}, {"latency_ms", {{"min", 20}, {"max", 60}}}}}}},
           {"agents", {{"a", {{"model", "m"}, {"prompt", "item {{item}}"}, {"placement", placement}}}}},
@@ -112,7 +112,7 @@ TEST(Cluster, PlacementSpreadsBySlotsAndHonoursLabels) {
   auto w3 = start_worker(head, "gpu", 4, {"--labels", "gpu=1,zone=a"});
   for (auto* w : {w1.get(), w2.get(), w3.get()}) expect_joined(*w);
 
-  auto done = run_on(head.port(), spread_scenario(0), {{"items", numbered(200)}});
+  auto done = run_on(head.port(), spread_scenario(), {{"items", numbered(200)}});
   ASSERT_EQ(done["status"], "succeeded") << done;
   EXPECT_EQ(done["output"].size(), 200u);
   auto c = head.cluster();
@@ -125,7 +125,7 @@ TEST(Cluster, PlacementSpreadsBySlotsAndHonoursLabels) {
   EXPECT_GT(large, 2 * small) << c;
 
   // Only a worker with every label asked for.
-  auto labelled = run_on(head.port(), spread_scenario(0, {{"labels", {{"gpu", "1"}}}}), {{"items", numbered(40)}});
+  auto labelled = run_on(head.port(), spread_scenario({{"labels", {{"gpu", "1"}}}}), {{"items", numbered(40)}});
   ASSERT_EQ(labelled["status"], "succeeded") << labelled;
   auto after = head.cluster();
   EXPECT_EQ((*worker_named(after, "gpu"))["done"].get<int64_t>(), gpu + 40) << after;
@@ -133,13 +133,13 @@ TEST(Cluster, PlacementSpreadsBySlotsAndHonoursLabels) {
   EXPECT_EQ((*worker_named(after, "large"))["done"].get<int64_t>(), large) << after;
 
   // Labels no worker has: the branch fails at placement, saying what is missing.
-  auto none = run_on(head.port(), spread_scenario(0, {{"labels", {{"gpu", "2"}}}}), {{"items", numbered(1)}});
+  auto none = run_on(head.port(), spread_scenario({{"labels", {{"gpu", "2"}}}}), {{"items", numbered(1)}});
   EXPECT_EQ(none["status"], "failed") << none;
   EXPECT_NE(none.dump().find("no worker of this node has gpu=2"), std::string::npos) << none;
   EXPECT_NE(none.dump().find("placement"), std::string::npos) << none;
 
   // "local" stays on the head.
-  auto local = run_on(head.port(), spread_scenario(0, "local"), {{"items", numbered(5)}});
+  auto local = run_on(head.port(), spread_scenario("local"), {{"items", numbered(5)}});
   EXPECT_EQ(local["status"], "succeeded") << local;
   EXPECT_EQ(head.cluster()["placed"], c["placed"].get<int64_t>() + 40) << "local branches were not placed";
 }
@@ -147,12 +147,12 @@ TEST(Cluster, PlacementSpreadsBySlotsAndHonoursLabels) {
 TEST(Cluster, AKilledWorkerCostsOnlyRetriesAndTheOutputIsTheSingleMachineOne) {
   auto input = json{{"items", numbered(2000)}};
   node_process solo(fresh_dir("cluster-solo"));
-  auto alone = run_on(solo.port(), spread_scenario(0), input);
+  auto alone = run_on(solo.port(), spread_scenario(), input);
   ASSERT_EQ(alone["status"], "succeeded") << alone.dump().substr(0, 500);
 
   head_process head("cluster-kill");
   auto workers = three_workers(head, 16);
-  auto id = submit(head.port(), {{"scenario", spread_scenario(0)}, {"input", input}})["id"].get<std::string>();
+  auto id = submit(head.port(), {{"scenario", spread_scenario()}, {"input", input}})["id"].get<std::string>();
   auto mid = head.wait_cluster([](const json& c) { return c["answered"].get<int64_t>() >= 300; });
   ASSERT_GE(mid["answered"].get<int64_t>(), 300) << mid;
   ASSERT_LT(mid["answered"].get<int64_t>(), 1900) << "the run was nearly over before the kill: " << mid;
@@ -180,7 +180,7 @@ TEST(Cluster, AFrozenWorkerIsLostWithinTwoSecondsAndRejoinsWhenThawed) {
   auto w2 = start_worker(head, "frozen", 8);
   expect_joined(*w1);
   expect_joined(*w2);
-  auto slow = spread_scenario(0);
+  auto slow = spread_scenario();
   slow["models"]["m"]["latency_ms"] = 1500;
   auto id = submit(head.port(), {{"scenario", slow}, {"input", {{"items", numbered(16)}}}})["id"].get<std::string>();
   auto busy = head.wait_cluster([](const json& c) {
@@ -204,7 +204,7 @@ TEST(Cluster, AFrozenWorkerIsLostWithinTwoSecondsAndRejoinsWhenThawed) {
   auto back = head.wait_cluster([](const json& c) { return worker_named(c, "frozen") != nullptr; }, 10000);
   ASSERT_NE(worker_named(back, "frozen"), nullptr) << back;
   EXPECT_EQ((*worker_named(back, "frozen"))["busy"], 0) << back;
-  auto again = run_on(head.port(), spread_scenario(0), {{"items", numbered(64)}});
+  auto again = run_on(head.port(), spread_scenario(), {{"items", numbered(64)}});
   EXPECT_EQ(again["status"], "succeeded") << again;
   EXPECT_GT((*worker_named(head.cluster(), "frozen"))["done"].get<int64_t>(), 0) << "the rejoined worker got no work";
 }
@@ -237,7 +237,7 @@ TEST(Cluster, AWorkerWhoseHeadDiesStopsItsCallsAndRejoinsTheNextHead) {
   head_process again("cluster-head-again", {}, port);
   auto back = again.wait_cluster([](const json& c) { return worker_named(c, "survivor") != nullptr; }, 10000);
   ASSERT_NE(worker_named(back, "survivor"), nullptr) << back;
-  auto done = run_on(again.port(), spread_scenario(0), {{"items", numbered(20)}});
+  auto done = run_on(again.port(), spread_scenario(), {{"items", numbered(20)}});
   EXPECT_EQ(done["status"], "succeeded") << done;
   EXPECT_EQ((*worker_named(again.cluster(), "survivor"))["done"], 20);
 }
@@ -257,7 +257,7 @@ TEST(Cluster, ACliRunInvitesListeningWorkersThatCheckItsSecret) {
     ASSERT_NE(line.find("listening on 127.0.0.1:"), std::string::npos) << line;
     list += (list.empty() ? "" : ",") + line.substr(line.rfind(' ') + 1);
   }
-  auto placed = spread_scenario(0, {{"labels", {{"zone", "w"}}}});
+  auto placed = spread_scenario({{"labels", {{"zone", "w"}}}});
   placed["input"]["items"] = numbered(100);
   auto file = fresh_dir("cluster-cli") + ".json";
   std::ofstream(file) << placed.dump();
@@ -334,7 +334,7 @@ TEST(Cluster, AWrongSecretIsRefusedOnBothSides) {
   EXPECT_TRUE(c["workers"].empty()) << c;
   auto right = start_worker(head, "member", 4, {"--secret-env", "COHORT_TEST_CLUSTER_SECRET"});
   expect_joined(*right);
-  auto done = run_on(head.port(), spread_scenario(0), {{"items", numbered(10)}});
+  auto done = run_on(head.port(), spread_scenario(), {{"items", numbered(10)}});
   EXPECT_EQ(done["status"], "succeeded") << done;
   EXPECT_EQ((*worker_named(head.cluster(), "member"))["done"], 10);
 }
