@@ -32,8 +32,14 @@ class remote_agent_logic {
     current_ = t;
     request_id_ = next_placement_id();
     here_ = false;
-    self_->send(ctx_->cluster, place_atom::value,
-                placement_request{request_id_, ctx_, def_, t, caf::actor_cast<caf::actor>(self_)});
+    // The agent's own rule wins over the nearest pattern's.
+    static const placement_rule anywhere;
+    const placement_rule* where = def_->placement ? &*def_->placement : t.placement ? t.placement : &anywhere;
+    if (where->kind == placement_rule::where::local)
+      run_here(request_id_);
+    else
+      self_->send(ctx_->cluster, place_atom::value,
+                  placement_request{request_id_, ctx_, def_, where, t, caf::actor_cast<caf::actor>(self_)});
     return promise_;
   }
 
@@ -114,7 +120,7 @@ caf::behavior remote_agent(caf::event_based_actor* self, run_context_ptr ctx, co
 }  // namespace
 
 bool placeable(const agent_def& agent) {
-  if (agent.placement.kind == placement_rule::where::local) return false;
+  if (agent.placement && agent.placement->kind == placement_rule::where::local) return false;
   if (agent.type != agent_type::llm && agent.type != agent_type::tool && agent.type != agent_type::a2a) return false;
   return !agent.coordination.enabled && !agent.detached && agent.pool == 0 && agent.mcp_server.empty();
 }

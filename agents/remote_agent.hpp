@@ -20,12 +20,14 @@ struct placement_request {
   uint64_t request_id = 0;
   run_context_ptr ctx;
   const agent_def* agent = nullptr;
+  const placement_rule* where = nullptr;  // the agent's own rule, else its pattern's (never null)
   task work;
   caf::actor requester;
 };
 
 // Whether the cluster may place `agent`'s branches: a leaf that needs nothing of the
-// head (no bus, barrier, desk, pool, MCP server or detached thread).
+// head (no bus, barrier, desk, pool, MCP server or detached thread) and does not say
+// "local" itself. (A pattern's "local" is seen per task, by the stand-in.)
 bool placeable(const agent_def& agent);
 
 // The stand-in; `spawn_local` makes the real agent when the branch runs here.

@@ -11,6 +11,8 @@
 
 namespace cohort {
 
+struct placement_rule;
+
 struct task {
   std::string run_id;
   std::string path;          // node path in the workflow tree, e.g. "root/researchers[2]"
@@ -20,6 +22,9 @@ struct task {
   int32_t attempt = 1;
   int32_t priority = 0;      // of this branch's resource requests: higher first
   bool keep_alive = false;   // an llm agent stays after answering: its parent may hand it the next task
+  // On a head with workers: the nearest pattern's placement, for agents that state none
+  // (it points into the run's scenario). Never crosses the network: only the head places.
+  const placement_rule* placement = nullptr;
 };
 
 // Sent to another node, a task carries its names flattened into `bindings`.

@@ -99,7 +99,7 @@ void cluster_membership::place(placement_request& req) {
 placement_table::choice cluster_membership::choose(const placement_request& req) {
   const auto& agent = *req.agent;
   bool head_can = agent.type != agent_type::tool || req.ctx->tools->count(agent.tool) > 0;
-  return table_.choose(agent, req.ctx->spec->placement, head_can);
+  return table_.choose(agent, *req.where, req.ctx->spec->placement, head_can);
 }
 
 void cluster_membership::act(placement_request& req, const placement_table::choice& c) {

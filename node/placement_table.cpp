@@ -17,21 +17,22 @@ uint64_t placement_table::add(worker_info info, int64_t now_ms) {
 
 void placement_table::remove(uint64_t id) { workers_.erase(id); }
 
-bool placement_table::suits(const worker_entry& w, const agent_def& agent) const {
-  for (const auto& [key, value] : agent.placement.labels) {
+bool placement_table::suits(const worker_entry& w, const agent_def& agent, const placement_rule& where) const {
+  for (const auto& [key, value] : where.labels) {
     auto it = w.info.labels.find(key);
     if (it == w.info.labels.end() || it->second != value) return false;
   }
   return agent.type != agent_type::tool || w.tools.count(agent.tool) > 0;
 }
 
-placement_table::choice placement_table::choose(const agent_def& agent, placement_policy policy, bool head_can) {
+placement_table::choice placement_table::choose(const agent_def& agent, const placement_rule& where,
+                                                placement_policy policy, bool head_can) {
   const worker_entry* best = nullptr;
   bool any_suits = false;
   // round_robin: the first free one after the last chosen, in id order, wrapping.
   const worker_entry* first_free = nullptr;
   for (const auto& [id, w] : workers_) {
-    if (!suits(w, agent)) continue;
+    if (!suits(w, agent, where)) continue;
     any_suits = true;
     if (w.busy >= w.info.slots) continue;
     if (policy == placement_policy::round_robin) {
@@ -48,9 +49,9 @@ placement_table::choice placement_table::choose(const agent_def& agent, placemen
   }
   if (any_suits) return {verdict::wait, 0, {}};
   // "any": the head has every tool and model of the run, and takes what no worker can.
-  if (agent.placement.kind != placement_rule::where::labels && head_can) return {verdict::here, 0, {}};
+  if (where.kind != placement_rule::where::labels && head_can) return {verdict::here, 0, {}};
   std::string want;
-  for (const auto& [key, value] : agent.placement.labels) want += (want.empty() ? "" : ",") + key + "=" + value;
+  for (const auto& [key, value] : where.labels) want += (want.empty() ? "" : ",") + key + "=" + value;
   if (agent.type == agent_type::tool) want += std::string(want.empty() ? "" : " and ") + "tool " + agent.tool;
   return {verdict::refuse, 0, "no worker of this node has " + want};
 }

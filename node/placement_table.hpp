@@ -40,11 +40,12 @@ class placement_table {
   bool has(uint64_t id) const { return workers_.count(id) > 0; }
   size_t size() const { return workers_.size(); }
 
-  // Where a branch of `agent` goes now: a worker with a free slot (placed), a busy one
-  // later (wait), the head (here: no worker could ever take it and the rule allows the
-  // head), or nowhere (refuse: the rule asks for labels or a tool no worker has).
+  // Where a branch of `agent` goes now, under the rule `where` (the agent's or its
+  // pattern's): a worker with a free slot (placed), a busy one later (wait), the head
+  // (here: no worker could ever take it and the rule allows the head), or nowhere
+  // (refuse: the rule asks for labels or a tool no worker has).
   // `head_can`: the head itself could run it (a tool agent: the head has the tool).
-  choice choose(const agent_def& agent, placement_policy policy, bool head_can = true);
+  choice choose(const agent_def& agent, const placement_rule& where, placement_policy policy, bool head_can = true);
   void started(uint64_t id);
   void finished(uint64_t id);
   bool any_free() const;
@@ -58,7 +59,7 @@ class placement_table {
   nlohmann::json describe(int64_t now_ms) const;
 
  private:
-  bool suits(const worker_entry& w, const agent_def& agent) const;
+  bool suits(const worker_entry& w, const agent_def& agent, const placement_rule& where) const;
 
   std::map<uint64_t, worker_entry> workers_;
   uint64_t next_id_ = 1;

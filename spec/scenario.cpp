@@ -113,16 +113,9 @@ class loader {
     out_.agents.emplace(name, std::move(d));
   }
 
-  // "any", "local" or {"labels": {...}}; the JSON Schema has checked the shape.
   void load_placement(agent_def& d, const nlohmann::json& p, const std::string& path) {
-    auto& rule = d.placement;
-    if (p.is_string()) {
-      rule.kind = p == "local" ? placement_rule::where::local : placement_rule::where::any;
-      return;
-    }
-    rule.kind = placement_rule::where::labels;
-    for (auto& [k, v] : p["labels"].items()) rule.labels[k] = v.get<std::string>();
-    if (d.type == agent_type::external || d.coordination.enabled || d.detached || d.pool > 0 || !d.mcp_server.empty())
+    d.placement = placement_rule_of(p);
+    if (d.placement->kind == placement_rule::where::labels && runs_on_head_only(d))
       problem(path, "this agent runs on the head only (an external, coordinating, detached, pooled or MCP agent): "
                     "it cannot be placed by labels");
   }
@@ -227,6 +220,22 @@ bool model_def::needs_pool() const {
   if (provider != model_provider::openai) return false;
   if (endpoints.size() > 1 || breaker_given) return true;
   return std::any_of(endpoints.begin(), endpoints.end(), [](const endpoint_def& e) { return e.rpm > 0 || e.tpm > 0; });
+}
+
+placement_rule placement_rule_of(const nlohmann::json& written) {
+  placement_rule rule;
+  if (written.is_string()) {
+    rule.kind = written == "local" ? placement_rule::where::local : placement_rule::where::any;
+    return rule;
+  }
+  rule.kind = placement_rule::where::labels;
+  for (auto& [k, v] : written["labels"].items()) rule.labels[k] = v.get<std::string>();
+  return rule;
+}
+
+bool runs_on_head_only(const agent_def& agent) {
+  return agent.type == agent_type::external || agent.coordination.enabled || agent.detached || agent.pool > 0 ||
+         !agent.mcp_server.empty();
 }
 
 model_def model_def::for_endpoint(size_t i) const {

@@ -132,12 +132,16 @@ struct tool_use {
 
 // Where a leaf agent's branches run when the node has workers (docs/cluster.md):
 // anywhere (a worker, or the head when it has none), on the head, or only on a worker
-// whose labels include all of `labels`.
+// whose labels include all of `labels`. Written on an agent, or on a pattern for the
+// agents below it that state none.
 struct placement_rule {
   enum class where { any, local, labels };
   where kind = where::any;
   std::map<std::string, std::string> labels;
 };
+
+// "any", "local" or {"labels": {...}}, of a shape the scenario's JSON Schema has checked.
+placement_rule placement_rule_of(const nlohmann::json& written);
 
 struct agent_def {
   std::string name;
@@ -167,7 +171,7 @@ struct agent_def {
   std::string api_key_env;         // a2a: its bearer token's variable
   int poll_ms = 200;               // a2a: how often a running remote task is asked for
   bool stream = false;             // a2a: message/stream, its pieces as token events
-  placement_rule placement;        // on a cluster: where its branches run
+  std::optional<placement_rule> placement;  // on a cluster: where its branches run (none: the pattern's)
 
   // llm: the tools the model may call, and how the loop runs (docs/tools.md). Their
   // "tools" request array is added to params where the scenario is loaded.
@@ -180,6 +184,10 @@ struct agent_def {
   nlohmann::json parameters;
   std::shared_ptr<const json_schema> arguments_schema;  // `parameters`, compiled
 };
+
+// An agent that needs what only the head has (a bus, barrier, desk, instance pool, MCP
+// server or thread of its own, or it is an outside program): never placed on a worker.
+bool runs_on_head_only(const agent_def& agent);
 
 struct workflow_node;
 using node_ptr = std::shared_ptr<const workflow_node>;
@@ -267,6 +275,7 @@ struct workflow_node {
   retry_policy retry;              // as a branch
   resource_needs needs;            // as a branch: held while it runs (declared "needs")
   std::optional<int> priority;     // as a branch, and inherited below: higher starts first
+  std::optional<placement_rule> placement;  // on a cluster, inherited below: where leaf agents run
 
   std::vector<node_ptr> children;  // steps, branches, runners, voters, DAG nodes, alternatives
   node_ptr each;                   // fan_out over items: one per item; loop: the body

@@ -48,6 +48,8 @@ std::shared_ptr<workflow_node> workflow_loader::node(const nlohmann::json& j, co
   if (j.contains("retry")) n->retry = retry_of(j["retry"]);
   if (j.contains("needs")) n->needs = needs_of(j["needs"], path + ".needs");
   if (j.contains("priority")) n->priority = j["priority"].get<int>();
+  if (j.contains("placement")) n->placement = placement_rule_of(j["placement"]);
+  nearest_placement below(placing_, n->placement ? &*n->placement : nullptr);
   auto s = outer;
   if (j.contains("with")) {
     n->with = j["with"];
@@ -195,6 +197,11 @@ void workflow_loader::check_agent(const std::string& path, const std::string& na
     return;
   }
   const auto& a = it->second;
+  if (!a.placement && !placing_.empty() && placing_.back()->kind == placement_rule::where::labels &&
+      runs_on_head_only(a))
+    problem(where, "the agent \"" + name + "\" runs on the head only (an external, coordinating, detached, pooled "
+                   "or MCP agent): the placement by labels above it cannot apply (say \"placement\": \"local\" "
+                   "on the agent)");
   // An agent on the bus sees what it received.
   const auto& s = a.coordination.enabled ? with(outer, {"messages"}) : outer;
   auto check = [&](const std::string& field, const std::string& tmpl) {

@@ -95,6 +95,22 @@ class workflow_loader {
 
   const scenario& spec_;
   std::vector<std::string>& problems_;
+  // The placements of the nodes being loaded, outermost first: agents inherit the last.
+  std::vector<const placement_rule*> placing_;
+
+  // Holds a node's placement (if it has one) on the stack while its subtree loads.
+  struct nearest_placement {
+    nearest_placement(std::vector<const placement_rule*>& stack, const placement_rule* rule)
+        : stack_(rule ? &stack : nullptr) {
+      if (stack_) stack_->push_back(rule);
+    }
+    ~nearest_placement() {
+      if (stack_) stack_->pop_back();
+    }
+    nearest_placement(const nearest_placement&) = delete;
+    nearest_placement& operator=(const nearest_placement&) = delete;
+    std::vector<const placement_rule*>* stack_;
+  };
 };
 
 }  // namespace cohort::detail

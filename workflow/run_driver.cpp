@@ -32,7 +32,11 @@ class run_driver_logic {
                    int64_t run_timeout_ms, caf::actor sink, result_handler done)
       : self_(self), ctx_(std::move(ctx)), node_(std::move(node)), task_(std::move(t)),
         run_timeout_ms_(run_timeout_ms), sink_(std::move(sink)),
-        handler_(std::make_shared<result_handler>(std::move(done))) {}
+        handler_(std::make_shared<result_handler>(std::move(done))) {
+    // The root is a branch of nothing: what it says of itself as a branch is applied here.
+    if (node_->priority) task_.priority = *node_->priority;
+    if (node_->placement) task_.placement = &*node_->placement;
+  }
 
   void start() {
     self_->delayed_send(self_, std::chrono::milliseconds(run_timeout_ms_), deadline_atom::value);

@@ -195,6 +195,7 @@ void engine::start_attempt(size_t index, branch_slot& slot, branch b) {
   t.deadline_ms = child_deadline_ms(st.current, timeout);
   t.attempt = slot.attempt;
   t.priority = priority_of(b);
+  t.placement = b.node->placement ? &*b.node->placement : st.current.placement;
   t.keep_alive = slot.actor.reusable && slot.actor.reusable->type == agent_type::llm;
   // A supervisor child enforces the same deadline on its own children and answers
   // with their outcomes (counting each timed-out leaf once): we step in only if it

@@ -18,18 +18,19 @@ worker_info worker(const std::string& name, int slots, std::map<std::string, std
   return w;
 }
 
-agent_def llm(placement_rule rule = {}) {
+agent_def llm() {
   agent_def a;
   a.name = "a";
-  a.placement = std::move(rule);
   return a;
 }
+
+const placement_rule anywhere;
 
 using verdict = placement_table::verdict;
 
 TEST(PlacementTable, WithoutWorkersABranchRunsOnTheHead) {
   placement_table t;
-  EXPECT_EQ(t.choose(llm(), placement_policy::least_loaded).what, verdict::here);
+  EXPECT_EQ(t.choose(llm(), anywhere, placement_policy::least_loaded).what, verdict::here);
 }
 
 TEST(PlacementTable, LeastLoadedTakesTheWorkerWithMostFreeSlotsAndWaitsWhenAllAreFull) {
@@ -38,7 +39,7 @@ TEST(PlacementTable, LeastLoadedTakesTheWorkerWithMostFreeSlotsAndWaitsWhenAllAr
   auto large = t.add(worker("large", 3), 0);
   std::vector<uint64_t> got;
   for (int i = 0; i < 4; ++i) {
-    auto c = t.choose(llm(), placement_policy::least_loaded);
+    auto c = t.choose(llm(), anywhere, placement_policy::least_loaded);
     ASSERT_EQ(c.what, verdict::placed);
     t.started(c.worker);
     got.push_back(c.worker);
@@ -46,10 +47,10 @@ TEST(PlacementTable, LeastLoadedTakesTheWorkerWithMostFreeSlotsAndWaitsWhenAllAr
   // large (3 free), large (2 free) or small (1 free, tie: the first) ... every slot used once.
   EXPECT_EQ(std::count(got.begin(), got.end(), large), 3);
   EXPECT_EQ(std::count(got.begin(), got.end(), small), 1);
-  EXPECT_EQ(t.choose(llm(), placement_policy::least_loaded).what, verdict::wait);
+  EXPECT_EQ(t.choose(llm(), anywhere, placement_policy::least_loaded).what, verdict::wait);
   EXPECT_FALSE(t.any_free());
   t.finished(small);
-  EXPECT_EQ(t.choose(llm(), placement_policy::least_loaded).worker, small);
+  EXPECT_EQ(t.choose(llm(), anywhere, placement_policy::least_loaded).worker, small);
   EXPECT_EQ(t.find(small)->done, 1);
 }
 
@@ -58,7 +59,7 @@ TEST(PlacementTable, RoundRobinTakesEachFreeWorkerInTurn) {
   auto a = t.add(worker("a", 10), 0), b = t.add(worker("b", 10), 0), c = t.add(worker("c", 1), 0);
   std::vector<uint64_t> got;
   for (int i = 0; i < 5; ++i) {
-    auto ch = t.choose(llm(), placement_policy::round_robin);
+    auto ch = t.choose(llm(), anywhere, placement_policy::round_robin);
     t.started(ch.worker);
     got.push_back(ch.worker);
   }
@@ -70,22 +71,22 @@ TEST(PlacementTable, LabelsAndToolsNarrowTheChoiceAndNoMatchIsRefusedOrRunHere) 
   t.add(worker("cpu", 8, {{"zone", "a"}}, {"echo"}), 0);
   auto gpu = t.add(worker("gpu", 1, {{"gpu", "1"}, {"zone", "a"}}), 0);
   placement_rule wants_gpu{placement_rule::where::labels, {{"gpu", "1"}, {"zone", "a"}}};
-  auto c = t.choose(llm(wants_gpu), placement_policy::least_loaded);
+  auto c = t.choose(llm(), wants_gpu, placement_policy::least_loaded);
   ASSERT_EQ(c.what, verdict::placed);
   EXPECT_EQ(c.worker, gpu);
   t.started(gpu);
-  EXPECT_EQ(t.choose(llm(wants_gpu), placement_policy::least_loaded).what, verdict::wait)
+  EXPECT_EQ(t.choose(llm(), wants_gpu, placement_policy::least_loaded).what, verdict::wait)
       << "the only gpu worker is full";
   placement_rule wants_b{placement_rule::where::labels, {{"zone", "b"}}};
-  auto refused = t.choose(llm(wants_b), placement_policy::least_loaded);
+  auto refused = t.choose(llm(), wants_b, placement_policy::least_loaded);
   EXPECT_EQ(refused.what, verdict::refuse);
   EXPECT_EQ(refused.why, "no worker of this node has zone=b");
   agent_def tool;
   tool.type = agent_type::tool;
   tool.tool = "my_tool";
-  EXPECT_EQ(t.choose(tool, placement_policy::least_loaded).what, verdict::here) << "only the head has my_tool";
+  EXPECT_EQ(t.choose(tool, anywhere, placement_policy::least_loaded).what, verdict::here) << "only the head has my_tool";
   tool.tool = "echo";
-  EXPECT_EQ(t.choose(tool, placement_policy::least_loaded).what, verdict::placed);
+  EXPECT_EQ(t.choose(tool, anywhere, placement_policy::least_loaded).what, verdict::placed);
 }
 
 TEST(PlacementTable, SilentWorkersAreThoseNotHeardFromSince) {

@@ -1,0 +1,139 @@
+// Placement written on a pattern (docs/cluster.md): the leaf agents below it go
+// where it says unless they say otherwise themselves. A head and two embedded
+// workers in this process, each answering a tool with its own name, so the
+// output shows where each branch ran.
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "cohort/runtime.hpp"
+#include "cohort/worker.hpp"
+#include "node/cluster.hpp"
+
+namespace cohort {
+namespace {
+
+using json = nlohmann::json;
+
+RuntimeOptions placement_cluster_options() {
+  auto o = RuntimeOptions::defaults();
+  o.cluster = true;
+  o.scheduler_threads = 2;
+  return o;
+}
+
+// A runtime whose "whoami" tool answers with `name`.
+std::unique_ptr<Runtime> answering_as(const std::string &name) {
+  auto rt = std::make_unique<Runtime>(placement_cluster_options());
+  rt->register_tool("whoami", [name](const ToolCall &) { return json(name); });
+  return rt;
+}
+
+class PatternPlacement : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    head_ = std::make_unique<node::cluster_head>(*head_rt_, node::cluster_options{});
+    join(*zone_a_rt_, "zone-a", {{"zone", "a"}}, zone_a_);
+    join(*gpu_rt_, "gpu", {{"gpu", "1"}, {"zone", "b"}}, gpu_);
+  }
+
+  void join(Runtime &rt, const std::string &name, std::map<std::string, std::string> labels,
+            std::unique_ptr<Worker> &out) {
+    WorkerOptions w;
+    w.head_port = head_->port();
+    w.slots = 4;
+    w.name = name;
+    w.labels = std::move(labels);
+    out = rt.join(w);
+    ASSERT_TRUE(out->wait_joined(10000)) << out->refused();
+  }
+
+  void TearDown() override {
+    for (auto *w : {&zone_a_, &gpu_})
+      if (*w) (*w)->stop();
+  }
+
+  RunResult run(const json &workflow, const json &agents) {
+    json doc = {{"name", "where"}, {"agents", agents}, {"workflow", workflow}, {"input", {{"items", {1, 2, 3}}}}};
+    return head_rt_->run(head_rt_->load(doc));
+  }
+
+  std::unique_ptr<Runtime> head_rt_ = answering_as("head");
+  std::unique_ptr<Runtime> zone_a_rt_ = answering_as("zone-a");
+  std::unique_ptr<Runtime> gpu_rt_ = answering_as("gpu");
+  std::unique_ptr<node::cluster_head> head_;
+  std::unique_ptr<Worker> zone_a_, gpu_;
+};
+
+json who_agents() {
+  return {{"who", {{"type", "tool"}, {"tool", "whoami"}}},
+          {"who_on_gpu", {{"type", "tool"}, {"tool", "whoami"}, {"placement", {{"labels", {{"gpu", "1"}}}}}}}};
+}
+
+json each_item(const json &body, const json &placement) {
+  json n = {{"type", "fan_out"}, {"over", "input.items"}, {"do", body}};
+  if (!placement.is_null()) n["placement"] = placement;
+  return n;
+}
+
+TEST_F(PatternPlacement, AgentsBelowAPatternGoWhereItSaysUnlessTheySayOtherwise) {
+  auto zone_a = json{{"labels", {{"zone", "a"}}}};
+  // The pattern's labels reach its agents (the gpu worker has free slots too).
+  auto r = run(each_item({{"agent", "who"}}, zone_a), who_agents());
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.output, json({"zone-a", "zone-a", "zone-a"}));
+
+  // The nearest pattern wins: a "local" inside a zone-a pattern runs on the
+  // head.
+  auto nested = json{{"type", "fan_out"},
+                     {"placement", zone_a},
+                     {"branches", {each_item({{"agent", "who"}}, "local"), each_item({{"agent", "who"}}, nullptr)}}};
+  r = run(nested, who_agents());
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.output, json({json{"head", "head", "head"}, json{"zone-a", "zone-a", "zone-a"}}));
+
+  // An agent's own rule wins over its pattern's.
+  r = run(each_item({{"agent", "who_on_gpu"}}, zone_a), who_agents());
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.output, json({"gpu", "gpu", "gpu"}));
+
+  // On the root agent node itself, and a node of one agent inside a pattern.
+  r = run({{"agent", "who"}, {"placement", {{"labels", {{"gpu", "1"}}}}}}, who_agents());
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.output, "gpu");
+  r = run(each_item({{"agent", "who"}, {"placement", "local"}}, zone_a), who_agents());
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.output, json({"head", "head", "head"}));
+
+  // Labels no worker has, from the pattern: refused at placement, as an agent's
+  // would be.
+  r = run(each_item({{"agent", "who"}}, json{{"labels", {{"zone", "c"}}}}), who_agents());
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.error.find("no worker of this node has zone=c"), std::string::npos) << r.error;
+}
+
+TEST_F(PatternPlacement, AHeadOnlyAgentBelowLabelsIsAScenarioErrorNamingBoth) {
+  json agents = who_agents();
+  agents["pooled"] = {{"type", "tool"}, {"tool", "whoami"}, {"pool", 2}};
+  json doc = {{"name", "where"},
+              {"agents", agents},
+              {"workflow", each_item({{"agent", "pooled"}}, json{{"labels", {{"gpu", "1"}}}})},
+              {"input", {{"items", {1}}}}};
+  try {
+    head_rt_->load(doc);
+    FAIL() << "a pooled agent cannot follow its pattern's labels";
+  } catch (const std::exception &e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("$.workflow.do"), std::string::npos) << what;
+    EXPECT_NE(what.find("\"pooled\" runs on the head only"), std::string::npos) << what;
+  }
+  // Saying "local" on the agent settles it; "any" on the pattern asks nothing
+  // of it.
+  agents["pooled"]["placement"] = "local";
+  doc["agents"] = agents;
+  EXPECT_NO_THROW(head_rt_->load(doc));
+}
+
+}  // namespace
+}  // namespace cohort
