@@ -18,6 +18,7 @@
 #include "cli/run_command.hpp"
 #include "cli/runs_command.hpp"
 #include "cli/serve_command.hpp"
+#include "cli/serve_config.hpp"
 #include "cli/worker_command.hpp"
 #include "cli/stop_signals.hpp"
 #include "cli/terminal_text.hpp"
@@ -134,7 +135,11 @@ int main(int argc, char** argv) {
     // The node's token comes from the environment only: a command line is visible to every user.
     const char* token_env = std::getenv("COHORT_TOKEN");
     std::string token = token_env ? token_env : "";
-    if (*run) return rf.node.empty() || rf.local ? cohort::cmd_run_local(rf, options) : cohort::cmd_run_remote(rf, token);
+    if (*run && (rf.node.empty() || rf.local)) {
+      cohort::apply_node_workers(*run, config_file, rf);
+      return cohort::cmd_run_local(rf, options);
+    }
+    if (*run) return cohort::cmd_run_remote(rf, token);
     if (*runs) return cohort::cmd_runs(*runs, runs_f, token);
     if (*serve) return cohort::cmd_serve(*serve, sf, options, config_file);
     if (*worker) return cohort::cmd_worker(wf, options);

@@ -108,12 +108,9 @@ std::unique_ptr<node::cluster_head> invite_workers(Runtime& rt, const run_flags&
     o.secret = secret;
   }
   auto head = std::make_unique<node::cluster_head>(rt, o);
-  std::stringstream list(flags.workers);
   size_t invited = 0;
-  for (std::string item; std::getline(list, item, ',');) {
-    if (item.empty()) continue;
-    auto [host, port] = host_and_port(item, "run: --workers", "127.0.0.1");
-    auto why = head->invite(host, port);
+  for (const auto& w : worker_addresses(flags.workers, "run: --workers")) {
+    auto why = head->invite(w.host, w.port);
     if (!why.empty()) throw std::runtime_error("--workers: " + why);
     ++invited;
   }

@@ -9,6 +9,7 @@
 
 #include "cli/serve_config.hpp"
 #include "cli/stop_signals.hpp"
+#include "cli/worker_command.hpp"
 #include "messages/input_limits.hpp"
 #include "node/node.hpp"
 
@@ -50,6 +51,9 @@ CLI::App* add_serve_command(CLI::App& app, serve_flags& f) {
       ->capture_default_str();
   serve->add_option("--cluster-secret-env", f.cluster_secret_env,
                     "environment variable holding the secret workers prove at join");
+  serve->add_option("--workers", f.workers,
+                    "HOST:PORT,... of workers started with `cohort worker --listen`: this head invites them, and "
+                    "again whenever one is not a member");
   serve->add_option("--drain-s", f.drain_s, "on SIGTERM, how long running runs may finish before they are cancelled")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
@@ -76,6 +80,7 @@ int cmd_serve(const CLI::App& serve, serve_flags f, const RuntimeOptions& option
     }
     f.node.cluster_secret = secret;
   }
+  f.node.cluster_workers = worker_addresses(f.workers, "serve: --workers");
   std::stringstream list(f.allowed_key_env);
   for (std::string name; std::getline(list, name, ',');)
     if (!name.empty()) f.node.allowed_key_env.push_back(name);

@@ -16,6 +16,7 @@ struct serve_flags {
   std::string token_env;   // the variable holding the bearer token
   std::string allowed_key_env;  // comma-separated
   std::string cluster_secret_env;  // the variable holding the cluster secret
+  std::string workers;  // HOST:PORT,... of listening workers this head keeps inviting
   int drain_s = 30;
 };
 

@@ -5,6 +5,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "messages/input_limits.hpp"
+
 namespace cohort {
 namespace {
 
@@ -75,7 +77,7 @@ void apply_node_config(const CLI::App& serve, const nlohmann::json& doc, const s
   node_settings s(serve, node, where);
   s.check_known({"bind", "port", "data", "scenarios", "models", "token_env", "allowed_key_env", "max_runs", "queue",
                  "max_body_bytes", "watcher_queue", "keep_runs", "keep_days", "drain_s", "cluster_port", "cluster_bind",
-                 "cluster_secret_env"});
+                 "cluster_secret_env", "workers"});
   s.text("bind", "--bind", f.node.bind);
   s.integer("port", "--port", f.node.port, 0, 65535);
   s.text("data", "--data", f.node.data_dir);
@@ -92,6 +94,17 @@ void apply_node_config(const CLI::App& serve, const nlohmann::json& doc, const s
   s.integer("drain_s", "--drain-s", f.drain_s, 0, int_max / 1000);
   s.integer("cluster_port", "--cluster-port", f.node.cluster_port, 0, 65535);
   s.text("cluster_bind", "--cluster-bind", f.node.cluster_bind);
+  s.text("cluster_secret_env", "--cluster-secret-env", f.cluster_secret_env);
+  s.names("workers", "--workers", f.workers);
+}
+
+void apply_node_workers(const CLI::App& run, const std::string& config_file, run_flags& f) {
+  if (config_file.empty()) return;
+  auto doc = parse_untrusted_json(read_bounded_file(config_file), config_file);
+  if (!doc.is_object() || !doc.contains("node")) return;
+  if (!doc["node"].is_object()) throw std::runtime_error(config_file + ": $.node must be an object");
+  node_settings s(run, doc["node"], config_file);
+  s.names("workers", "--workers", f.workers);
   s.text("cluster_secret_env", "--cluster-secret-env", f.cluster_secret_env);
 }
 

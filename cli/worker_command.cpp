@@ -44,6 +44,17 @@ std::pair<std::string, uint16_t> host_and_port(const std::string& text, const st
   return {host, static_cast<uint16_t>(port)};
 }
 
+std::vector<node::worker_address> worker_addresses(const std::string& list, const std::string& what) {
+  std::vector<node::worker_address> out;
+  std::stringstream items(list);
+  for (std::string item; std::getline(items, item, ',');) {
+    if (item.empty()) continue;
+    auto [host, port] = host_and_port(item, what, "127.0.0.1");
+    out.push_back({host, port});
+  }
+  return out;
+}
+
 CLI::App* add_worker_command(CLI::App& app, worker_flags& f) {
   auto* worker = app.add_subcommand("worker", "join a head node's cluster and run the branches it places here");
   auto* join =

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cohort/options.hpp"
+#include "node/standing_invitations.hpp"
 
 namespace cohort {
 
@@ -29,6 +30,9 @@ int cmd_worker(const worker_flags& flags, RuntimeOptions options);
 // naming `what` (the command and flag).
 std::pair<std::string, uint16_t> host_and_port(const std::string& text, const std::string& what,
                                                const std::string& default_host);
+// "HOST:PORT,..." (a PORT alone is on 127.0.0.1) -> the addresses, empty items skipped;
+// throws std::invalid_argument naming `what`.
+std::vector<node::worker_address> worker_addresses(const std::string& list, const std::string& what);
 
 struct cluster_flags {
   std::string node;

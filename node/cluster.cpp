@@ -1,5 +1,11 @@
 #include "node/cluster.hpp"
 
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <stdexcept>
 #include <thread>
 
@@ -42,6 +48,31 @@ caf::behavior membership(caf::event_based_actor* self, cluster_options options) 
   };
 }
 
+// Whether something accepts TCP connections at host:port within `ms`. CAF's own connect
+// has no time limit: a host that drops packets would hold an invitation for minutes.
+bool accepts_tcp(const std::string& host, uint16_t port, int ms) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) return false;
+  bool ok = false;
+  for (auto* a = found; a && !ok; a = a->ai_next) {
+    int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+      ok = true;
+    } else if (errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      int err = 0;
+      socklen_t len = sizeof err;
+      ok = poll(&p, 1, ms) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+    }
+    close(fd);
+  }
+  freeaddrinfo(found);
+  return ok;
+}
+
 }  // namespace
 
 cluster_head::cluster_head(Runtime& rt, cluster_options options) : rt_(rt) {
@@ -72,6 +103,8 @@ cluster_head::cluster_head(Runtime& rt, cluster_options options) : rt_(rt) {
 std::string cluster_head::invite(const std::string& host, uint16_t port) {
   auto& sys = runtime_access::system(rt_);
   auto where = host + ":" + std::to_string(port);
+  if (!accepts_tcp(host, port, 2000))
+    return "cannot reach the worker " + where + " (connection refused, or not answered within 2 s)";
   auto worker = sys.middleman().remote_actor(host, port);
   if (!worker) return "cannot reach the worker " + where + ": " + sys.render(worker.error());
   caf::scoped_actor self{sys};
@@ -98,7 +131,13 @@ size_t cluster_head::wait_for_workers(size_t n, int timeout_ms) {
   }
 }
 
+void cluster_head::keep_inviting(std::vector<worker_address> workers, int every_ms) {
+  invitations_ = std::make_unique<standing_invitations>(
+      std::move(workers), [this](const std::string& host, uint16_t port) { return invite(host, port); }, every_ms);
+}
+
 cluster_head::~cluster_head() {
+  invitations_.reset();  // no invitation in flight while the membership ends
   runtime_access::set_cluster(rt_, caf::actor{});
   auto& sys = runtime_access::system(rt_);
   if (port_ != 0) sys.middleman().unpublish(actor_, port_);
@@ -114,6 +153,7 @@ nlohmann::json cluster_head::status() {
                  out = {{"error", runtime_access::system(rt_).render(e)}};
                });
   out["port"] = port_;
+  if (invitations_) out["invited"] = invitations_->describe();
   return out;
 }
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cohort/runtime.hpp"
+#include "node/standing_invitations.hpp"
 
 namespace cohort::node {
 
@@ -40,6 +41,9 @@ class cluster_head {
   // Dials a worker that listens (cohort worker --listen) and invites it to join, proving
   // the secret to it first; "" when it took the invitation (it then joins), else why not.
   std::string invite(const std::string& host, uint16_t port);
+  // Invites these listening workers now and again every `every_ms` while they are not
+  // members, until this head ends (cohort serve --workers).
+  void keep_inviting(std::vector<worker_address> workers, int every_ms = 2000);
   // Waits until `n` workers have joined, up to `timeout_ms`; how many have.
   size_t wait_for_workers(size_t n, int timeout_ms);
   // GET /v1/cluster: {"workers": [...], "queued", "in_flight", "placed", "lost_branches", ...}
@@ -50,6 +54,7 @@ class cluster_head {
   caf::actor actor_;
   uint16_t port_ = 0;
   std::string secret_;
+  std::unique_ptr<standing_invitations> invitations_;
 };
 
 }  // namespace cohort::node

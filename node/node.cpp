@@ -1,5 +1,6 @@
 #include "node/node.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -42,17 +43,20 @@ std::map<std::string, model_def> router_models(const std::string& file) {
 }
 
 RuntimeOptions with_cluster(RuntimeOptions ro, const node_options& o) {
-  ro.cluster = o.cluster_port >= 0;
+  ro.cluster = o.cluster_port >= 0 || !o.cluster_workers.empty();
   return ro;
 }
 
 std::unique_ptr<cluster_head> start_cluster(Runtime& rt, const node_options& o) {
-  if (o.cluster_port < 0) return nullptr;
+  if (o.cluster_port < 0 && o.cluster_workers.empty()) return nullptr;
   cluster_options c;
   c.bind = o.cluster_bind;
-  c.port = static_cast<uint16_t>(o.cluster_port);
+  c.port = static_cast<uint16_t>(std::max(0, o.cluster_port));
+  c.publish = o.cluster_port >= 0;  // else its workers come by invitation only
   c.secret = o.cluster_secret;
-  return std::make_unique<cluster_head>(rt, std::move(c));
+  auto head = std::make_unique<cluster_head>(rt, std::move(c));
+  if (!o.cluster_workers.empty()) head->keep_inviting(o.cluster_workers);
+  return head;
 }
 
 // Declared in this order so they are destroyed in reverse: the server first (no more
@@ -113,7 +117,9 @@ node::~node() {
 
 uint16_t node::start() { return parts_->server.start(); }
 
-int node::cluster_port() const { return parts_->cluster ? parts_->cluster->port() : -1; }
+int node::cluster_port() const {
+  return parts_->cluster && parts_->options.cluster_port >= 0 ? parts_->cluster->port() : -1;
+}
 
 void node::drain_and_stop(int64_t grace_ms) {
   parts_->api.stop_accepting();

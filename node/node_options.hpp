@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "node/standing_invitations.hpp"
+
 namespace cohort::node {
 
 struct node_options {
@@ -29,6 +31,7 @@ struct node_options {
   int cluster_port = -1;                 // workers join here (docs/cluster.md); -1: no cluster, 0: any port
   std::string cluster_bind = "127.0.0.1";
   std::string cluster_secret;            // workers prove it at join; needed off loopback
+  std::vector<worker_address> cluster_workers;  // listening workers this head keeps inviting
 };
 
 // Throws std::invalid_argument for a node that would be open to anyone: a bind address

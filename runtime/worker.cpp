@@ -40,6 +40,7 @@ struct Worker::state {
   uint64_t worker_id = 0;
   std::string refused;
   caf::actor invited_by;  // listen mode: the membership of the head that invited us, until we join it
+  caf::actor serving;     // listen mode: the membership we joined, while we are its worker
   std::thread thread;
 
   // Waits out the pause between tries to reach the head; true when stopped meanwhile.
@@ -138,7 +139,9 @@ struct Worker::state {
         continue;
       }
       spdlog::info("worker: invited and joined as worker {}", worker_id);
+      serving = head;
       changed.wait(lock, [&] { return stopping || head_lost; });
+      serving = caf::actor{};
     }
   }
 
@@ -146,6 +149,8 @@ struct Worker::state {
   std::string invited(const caf::actor& membership) {
     std::lock_guard<std::mutex> lock(mutex);
     if (stopping) return "the worker is stopping";
+    // A head that keeps inviting its workers asks again: we are already its own.
+    if (worker_id != 0 && !head_lost && serving == membership) return {};
     if (worker_id != 0 || invited_by) return "this worker serves another head";
     invited_by = membership;
     head_lost = false;
