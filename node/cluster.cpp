@@ -28,6 +28,14 @@ caf::behavior membership(caf::event_based_actor* self, cluster_options options) 
   auto logic = std::make_shared<cluster_membership>(self, std::move(options));
   self->set_down_handler([=](caf::down_msg& dm) { logic->host_down(dm); });
   self->delayed_send(self, tick, cluster_tick_atom::value);
+  // The membership is published: anyone who reaches the cluster port can send it
+  // anything. What only this process may ask is ignored from elsewhere (a tick from
+  // outside would start another endless chain of ticks).
+  auto from_self = [self] { return self->current_sender() == self->ctrl(); };
+  auto from_this_node = [self] {
+    const auto& sender = self->current_sender();
+    return sender && sender->node() == self->node();
+  };
   return {
       [=](hello_atom) { return logic->challenge(); },
       [=](join_atom, worker_info& info, const std::string& proof, const caf::actor& host) {
@@ -37,11 +45,14 @@ caf::behavior membership(caf::event_based_actor* self, cluster_options options) 
       [=](run_spec_atom, const std::string& run_id) { return logic->spec_of(run_id); },
       [=](branch_answer& a) { logic->answered(a); },
       [=](std::vector<branch_answer>& batch) { logic->answered(batch); },
-      [=](cluster_flush_atom) { logic->flush(); },
+      [=](cluster_flush_atom) {
+        if (from_self()) logic->flush();
+      },
       [=](place_atom, placement_request& req) { logic->place(req); },
       [=](const branch_cancel& c) { logic->withdraw(c); },
-      [=](stats_atom) { return logic->status(); },
+      [=](stats_atom) { return from_this_node() ? logic->status() : nlohmann::json{{"error", "not from this node"}}; },
       [=](cluster_tick_atom) {
+        if (!from_self()) return;
         logic->tick();
         self->delayed_send(self, tick, cluster_tick_atom::value);
       },

@@ -87,8 +87,10 @@ class run_driver_logic {
 
   void answered(result r) {
     const auto& policy = node_->retry;
+    // A root placed on a worker that died runs again as the same attempt, as a branch would.
+    bool lost = r.error.kind == "node_lost";
     bool again = !r.ok() && r.status != outcome::cancelled && !deadline_hit_ && !cancelled_ &&
-                 retries(policy, task_.attempt, r.error);
+                 (lost ? retries_lost(policy, lost_) : retries(policy, task_.attempt, r.error));
     auto delay = again ? backoff_ms(policy, task_.attempt, r.error) : 0;
     // A retry that could not start before the deadline would only turn this answer
     // into a bare timeout: the run ends with it instead.
@@ -105,7 +107,8 @@ class run_driver_logic {
     last_ = std::move(r);
     self_->demonitor(root_);
     root_ = caf::actor{};
-    ++task_.attempt;
+    last_lost_ = lost;
+    ++(lost ? lost_ : task_.attempt);
     self_->delayed_send(self_, std::chrono::milliseconds(delay), root_retry_atom::value);
   }
 
@@ -119,7 +122,7 @@ class run_driver_logic {
     r.error.kind = std::move(kind);
     r.error.retry_after_ms = -1;
     spent_ = before_last_;
-    --task_.attempt;  // the next one never ran
+    if (!last_lost_) --task_.attempt;  // the next one never ran
     finish(std::move(r));
   }
 
@@ -144,6 +147,8 @@ class run_driver_logic {
   run_context_ptr ctx_;
   node_ptr node_;
   task task_;  // kept: a retried root gets it again
+  int lost_ = 0;            // times the root's worker was lost
+  bool last_lost_ = false;  // the attempt waiting to run again was lost with its worker
   int64_t run_timeout_ms_;
   caf::actor sink_;
   final_handler handler_;

@@ -12,6 +12,7 @@
 
 #include "cohort/runtime.hpp"
 #include "cohort/worker.hpp"
+#include "messages/atoms.hpp"
 #include "messages/cluster.hpp"
 #include "node/cluster.hpp"
 #include "runtime/cluster_auth.hpp"
@@ -194,6 +195,23 @@ TEST_F(RawJoin, AStrangerGetsNoRunsScenario) {
   EXPECT_TRUE(got.scenario.is_null()) << got.scenario;
   run.cancel("done");
   run.wait();
+}
+
+}  // namespace
+}  // namespace cohort
+
+namespace cohort {
+namespace {
+
+// What only the head's own process may ask of its membership: the cluster's status
+// (worker names, labels, tools) is not for whoever reaches the port.
+TEST_F(RawJoin, AStrangerGetsNoStatus) {
+  caf::scoped_actor stranger{runtime_access::system(other_rt_)};
+  json got;
+  stranger->request(membership_, std::chrono::seconds(5), stats_atom::value)
+      .receive([&](json& s) { got = s; }, [&](caf::error&) {});
+  EXPECT_EQ(got, json({{"error", "not from this node"}}));
+  EXPECT_TRUE(head_->status().contains("workers")) << "the head itself still asks";
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // where it says unless they say otherwise themselves. A head and two embedded
 // workers in this process, each answering a tool with its own name, so the
 // output shows where each branch ran.
+#include <future>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -23,10 +24,14 @@ RuntimeOptions placement_cluster_options() {
   return o;
 }
 
-// A runtime whose "whoami" tool answers with `name`.
-std::unique_ptr<Runtime> answering_as(const std::string &name) {
+// A runtime whose "whoami" tool answers with `name`, and "slow_whoami" too after `slow_ms`.
+std::unique_ptr<Runtime> answering_as(const std::string& name, int slow_ms = 1500) {
   auto rt = std::make_unique<Runtime>(placement_cluster_options());
-  rt->register_tool("whoami", [name](const ToolCall &) { return json(name); });
+  rt->register_tool("whoami", [name](const ToolCall&) { return json(name); });
+  rt->register_tool("slow_whoami", [name, slow_ms](const ToolCall&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(slow_ms));
+    return json(name);
+  });
   return rt;
 }
 
@@ -38,8 +43,8 @@ class PatternPlacement : public ::testing::Test {
     join(*gpu_rt_, "gpu", {{"gpu", "1"}, {"zone", "b"}}, gpu_);
   }
 
-  void join(Runtime &rt, const std::string &name, std::map<std::string, std::string> labels,
-            std::unique_ptr<Worker> &out) {
+  void join(Runtime& rt, const std::string& name, std::map<std::string, std::string> labels,
+            std::unique_ptr<Worker>& out) {
     WorkerOptions w;
     w.head_port = head_->port();
     w.slots = 4;
@@ -50,16 +55,16 @@ class PatternPlacement : public ::testing::Test {
   }
 
   void TearDown() override {
-    for (auto *w : {&zone_a_, &gpu_})
+    for (auto* w : {&zone_a_, &gpu_})
       if (*w) (*w)->stop();
   }
 
-  RunResult run(const json &workflow, const json &agents) {
+  RunResult run(const json& workflow, const json& agents) {
     json doc = {{"name", "where"}, {"agents", agents}, {"workflow", workflow}, {"input", {{"items", {1, 2, 3}}}}};
     return head_rt_->run(head_rt_->load(doc));
   }
 
-  std::unique_ptr<Runtime> head_rt_ = answering_as("head");
+  std::unique_ptr<Runtime> head_rt_ = answering_as("head", 0);
   std::unique_ptr<Runtime> zone_a_rt_ = answering_as("zone-a");
   std::unique_ptr<Runtime> gpu_rt_ = answering_as("gpu");
   std::unique_ptr<node::cluster_head> head_;
@@ -71,7 +76,7 @@ json who_agents() {
           {"who_on_gpu", {{"type", "tool"}, {"tool", "whoami"}, {"placement", {{"labels", {{"gpu", "1"}}}}}}}};
 }
 
-json each_item(const json &body, const json &placement) {
+json each_item(const json& body, const json& placement) {
   json n = {{"type", "fan_out"}, {"over", "input.items"}, {"do", body}};
   if (!placement.is_null()) n["placement"] = placement;
   return n;
@@ -123,7 +128,7 @@ TEST_F(PatternPlacement, AHeadOnlyAgentBelowLabelsIsAScenarioErrorNamingBoth) {
   try {
     head_rt_->load(doc);
     FAIL() << "a pooled agent cannot follow its pattern's labels";
-  } catch (const std::exception &e) {
+  } catch (const std::exception& e) {
     std::string what = e.what();
     EXPECT_NE(what.find("$.workflow.do"), std::string::npos) << what;
     EXPECT_NE(what.find("\"pooled\" runs on the head only"), std::string::npos) << what;
@@ -133,6 +138,30 @@ TEST_F(PatternPlacement, AHeadOnlyAgentBelowLabelsIsAScenarioErrorNamingBoth) {
   agents["pooled"]["placement"] = "local";
   doc["agents"] = agents;
   EXPECT_NO_THROW(head_rt_->load(doc));
+}
+
+// The root of the workflow is itself a placed agent: nothing above it retries it, so
+// the run does when its worker is lost (as the same attempt).
+TEST_F(PatternPlacement, ARootAgentWhoseWorkerIsLostRunsAgainElsewhere) {
+  json doc = {{"name", "root"},
+              {"agents", {{"who", {{"type", "tool"}, {"tool", "slow_whoami"}}}}},
+              {"workflow", {{"agent", "who"}}}};
+  auto scenario = head_rt_->load(doc);
+  auto running = std::async(std::launch::async, [&] { return head_rt_->run(scenario); });
+  std::string holder;
+  for (int i = 0; i < 250 && holder.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto s = head_->status();
+    for (const auto& w : s["workers"])
+      if (w["busy"] == 1) holder = w["name"];
+  }
+  ASSERT_FALSE(holder.empty()) << head_->status();
+  (holder == "gpu" ? gpu_ : zone_a_)->stop();
+  auto r = running.get();
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.output, holder == "gpu" ? "zone-a" : "gpu") << "the surviving worker answered";
+  EXPECT_EQ(r.summary.retries, 1);
+  EXPECT_EQ(head_->status()["lost_branches"], 1) << head_->status();
 }
 
 }  // namespace
