@@ -17,18 +17,13 @@
 #include "node/cluster.hpp"
 #include "runtime/cluster_auth.hpp"
 #include "runtime/runtime_access.hpp"
+#include "tests/support/test_runtime.hpp"
 
 namespace cohort {
 namespace {
 
 using json = nlohmann::json;
 
-RuntimeOptions cluster_options() {
-  auto o = RuntimeOptions::defaults();
-  o.cluster = true;
-  o.scheduler_threads = 2;
-  return o;
-}
 
 json shout_scenario() {
   return {{"name", "shouting"},
@@ -38,13 +33,13 @@ json shout_scenario() {
 }
 
 TEST(ClusterEmbed, AnEmbeddedWorkerRunsItsOwnToolForTheHead) {
-  Runtime head_rt(cluster_options());
+  Runtime head_rt(testing::cluster_test_options());
   node::cluster_options o;
   o.secret = "embedded secret";
   node::cluster_head head(head_rt, o);
   EXPECT_THROW(head_rt.load(shout_scenario()), std::exception) << "no one has the tool yet";
 
-  Runtime worker_rt(cluster_options());
+  Runtime worker_rt(testing::cluster_test_options());
   worker_rt.register_tool("shout", [](const ToolCall& call) {
     auto text = call.input.get<std::string>();
     for (auto& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -121,8 +116,8 @@ class RawJoin : public ::testing::Test {
     return out;
   }
 
-  Runtime head_rt_{cluster_options()};
-  Runtime other_rt_{cluster_options()};
+  Runtime head_rt_{testing::cluster_test_options()};
+  Runtime other_rt_{testing::cluster_test_options()};
   std::unique_ptr<node::cluster_head> head_;
   caf::actor membership_;
   caf::actor host_;

@@ -11,22 +11,17 @@
 #include "cohort/runtime.hpp"
 #include "cohort/worker.hpp"
 #include "node/cluster.hpp"
+#include "tests/support/test_runtime.hpp"
 
 namespace cohort {
 namespace {
 
 using json = nlohmann::json;
 
-RuntimeOptions placement_cluster_options() {
-  auto o = RuntimeOptions::defaults();
-  o.cluster = true;
-  o.scheduler_threads = 2;
-  return o;
-}
 
 // A runtime whose "whoami" tool answers with `name`, and "slow_whoami" too after `slow_ms`.
 std::unique_ptr<Runtime> answering_as(const std::string& name, int slow_ms = 1500) {
-  auto rt = std::make_unique<Runtime>(placement_cluster_options());
+  auto rt = std::make_unique<Runtime>(testing::cluster_test_options());
   rt->register_tool("whoami", [name](const ToolCall&) { return json(name); });
   rt->register_tool("slow_whoami", [name, slow_ms](const ToolCall&) {
     std::this_thread::sleep_for(std::chrono::milliseconds(slow_ms));

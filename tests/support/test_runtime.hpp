@@ -16,6 +16,13 @@ inline RuntimeOptions test_options(int run_timeout_ms = 60000) {
   return o;
 }
 
+// A runtime that can head a cluster or join one as a worker (docs/cluster.md).
+inline RuntimeOptions cluster_test_options() {
+  auto o = test_options();
+  o.cluster = true;
+  return o;
+}
+
 // Whether `text` holds `part` (for messages and outputs).
 inline bool has_text(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
