@@ -1,20 +1,14 @@
 #pragma once
-// A client of one MCP (Model Context Protocol) server over the stdio transport: the
-// server is a child process of its own, spoken to in JSON-RPC 2.0, one message a line
-// on its stdin and stdout. Started on first use (initialize, then initialized), started
-// again on the next use after it died; every request has a timeout; a server that dies
-// fails the requests in flight at once. Notifications are ignored, and requests from
-// the server are answered "method not found". Thread-safe; no CAF.
-#include <atomic>
-#include <condition_variable>
-#include <cstdint>
+// What cohort asks of an MCP (Model Context Protocol) server, whatever carries it:
+// the handshake's parameters, tools/list (every page), tools/call, a tool result as a
+// tool's output, and the runtime's registry of clients, one per server definition
+// (docs/tools.md). The transports: mcp_stdio_client (a child process, JSON-RPC on its
+// stdin and stdout) and mcp_http_client (Streamable HTTP). Thread-safe; no CAF.
 #include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -22,19 +16,26 @@
 
 namespace cohort {
 
-// kind: "mcp_unavailable" (the server did not start, or died), "timeout", "mcp_error"
-// (an error answer, or a tool result marked isError).
+// kind: "mcp_unavailable" (the server did not start, cannot be reached, or died),
+// "timeout", "mcp_error" (an error answer, or a tool result marked isError).
 struct mcp_error : std::runtime_error {
   mcp_error(std::string kind, const std::string& message) : std::runtime_error(message), kind(std::move(kind)) {}
   std::string kind;
 };
 
-class mcp_stdio_client {
+// The MCP version this client speaks, and its initialize request's parameters.
+constexpr const char* mcp_protocol_version = "2025-06-18";
+nlohmann::json mcp_initialize_params();
+
+// A JSON-RPC error object a server answered, as an mcp_error naming the server.
+mcp_error mcp_error_answer(const std::string& server, const nlohmann::json& error);
+
+class mcp_client {
  public:
-  explicit mcp_stdio_client(mcp_server_def def);
-  ~mcp_stdio_client();  // ends the server: its stdin closed, then SIGTERM, SIGKILL (its process group)
-  mcp_stdio_client(const mcp_stdio_client&) = delete;
-  mcp_stdio_client& operator=(const mcp_stdio_client&) = delete;
+  explicit mcp_client(mcp_server_def def) : def_(std::move(def)) {}
+  virtual ~mcp_client() = default;
+  mcp_client(const mcp_client&) = delete;
+  mcp_client& operator=(const mcp_client&) = delete;
 
   // tools/list, every page: [{"name", "description", "inputSchema"}, ...].
   nlohmann::json list_tools();
@@ -43,34 +44,12 @@ class mcp_stdio_client {
   // kind mcp_error with the tool's text when the result says isError. timeout_ms 0: the server's.
   nlohmann::json call_tool(const std::string& name, const nlohmann::json& arguments, int timeout_ms = 0);
 
-  // The running server's process id (0: not running), for tests that kill it.
-  int pid() const;
-
- private:
-  struct pending;
-
-  nlohmann::json request(const std::string& method, nlohmann::json params, int timeout_ms);
-  nlohmann::json request_started(const std::string& method, nlohmann::json params);
-  void ensure_started();
-  void start();
-  void send_line(const nlohmann::json& message);  // with mutex_ held
-  void read_loop(int fd, uint64_t generation);
-  void answer(const nlohmann::json& message);
-  void server_gone(uint64_t generation, const std::string& why);
-  void stop();
+ protected:
+  // One JSON-RPC request, after the handshake (made first when needed): its result.
+  // Throws mcp_error.
+  virtual nlohmann::json request(const std::string& method, nlohmann::json params, int timeout_ms) = 0;
 
   mcp_server_def def_;
-  std::mutex start_mutex_;  // one start at a time
-  mutable std::mutex mutex_;
-  int pid_ = 0;
-  int in_fd_ = -1;   // the server's stdin (a socket: a write to a dead server is an error, not SIGPIPE)
-  int out_fd_ = -1;  // its stdout
-  bool alive_ = false;
-  bool initialized_ = false;
-  uint64_t generation_ = 0;  // which start the reader thread belongs to
-  int64_t next_id_ = 1;
-  std::map<int64_t, std::shared_ptr<pending>> pending_;
-  std::thread reader_;
 };
 
 // A tool result as a tool's output: its structuredContent, else the text of its
@@ -81,14 +60,14 @@ nlohmann::json mcp_output(const nlohmann::json& result);
 // the registry (the runtime's end).
 class mcp_registry : public std::enable_shared_from_this<mcp_registry> {
  public:
-  std::shared_ptr<mcp_stdio_client> client(const mcp_server_def& def);
+  std::shared_ptr<mcp_client> client(const mcp_server_def& def);
 
   // What the scenario loader lists a server's tools with: this registry's client of it.
   mcp_tool_lister lister();
 
  private:
   std::mutex mutex_;
-  std::map<std::string, std::shared_ptr<mcp_stdio_client>> clients_;  // by name and definition
+  std::map<std::string, std::shared_ptr<mcp_client>> clients_;  // by name and definition
 };
 
 }  // namespace cohort

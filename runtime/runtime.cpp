@@ -70,6 +70,13 @@ std::vector<std::string> Scenario::secrets() const {
       for (const auto& [name, value] : e.headers)
         if (boost::algorithm::iequals(name, "authorization")) found.push_back(value);
   }
+  // The bearer tokens of remote agents and MCP servers, from the environment too.
+  auto from_env = [&found](const std::string& name) {
+    if (name.empty()) return;
+    if (const char* key = std::getenv(name.c_str()); key && *key) found.emplace_back(key);
+  };
+  for (const auto& [name, a] : impl_->agents) from_env(a.api_key_env);
+  for (const auto& [name, s] : impl_->mcp_servers) from_env(s.api_key_env);
   return found;
 }
 

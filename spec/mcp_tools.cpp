@@ -3,6 +3,7 @@
 #include <set>
 
 #include "spec/json_schema.hpp"
+#include "spec/model_reader.hpp"
 #include "spec/name_list.hpp"
 #include "spec/tool_uses.hpp"
 
@@ -60,7 +61,7 @@ class tool_lists {
 
 }  // namespace
 
-std::map<std::string, mcp_server_def> read_mcp_servers(const nlohmann::json& servers) {
+std::map<std::string, mcp_server_def> read_mcp_servers(const nlohmann::json& servers, std::vector<std::string>& problems) {
   std::map<std::string, mcp_server_def> out;
   for (auto& [name, s] : servers.items()) {
     mcp_server_def def;
@@ -68,6 +69,10 @@ std::map<std::string, mcp_server_def> read_mcp_servers(const nlohmann::json& ser
     def.command = s.value("command", "");
     def.args = s.value("args", std::vector<std::string>{});
     def.env = s.value("env", std::map<std::string, std::string>{});
+    def.url = s.value("url", "");
+    def.api_key_env = s.value("api_key_env", "");
+    if (!def.url.empty() && !plain_http_url(def.url))
+      problems.push_back("$.mcp_servers." + name + ".url: not an http or https URL: \"" + def.url + "\"");
     def.timeout_ms = s.value("timeout_ms", def.timeout_ms);
     out.emplace(name, std::move(def));
   }

@@ -43,7 +43,7 @@ class loader {
     const auto barriers = doc_.value("barriers", nlohmann::json::object());
     for (auto& [name, parties] : barriers.items()) out_.barriers[name] = parties.get<uint32_t>();
     for (auto& [name, a] : doc_["agents"].items()) load_agent(name, a);
-    if (doc_.contains("mcp_servers")) out_.mcp_servers = detail::read_mcp_servers(doc_["mcp_servers"]);
+    if (doc_.contains("mcp_servers")) out_.mcp_servers = detail::read_mcp_servers(doc_["mcp_servers"], problems_);
     detail::expand_mcp_tools(out_.agents, out_.mcp_servers, list_mcp_, problems_);
     detail::settle_tool_uses(out_.agents, problems_);
     load_resources();

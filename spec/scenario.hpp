@@ -109,9 +109,11 @@ class json_schema;  // spec/json_schema.hpp
 // (agents/mcp_client.hpp).
 struct mcp_server_def {
   std::string name;                          // for messages
-  std::string command;                       // found on PATH
+  std::string command;                       // stdio: found on PATH
   std::vector<std::string> args;
-  std::map<std::string, std::string> env;    // added to the runtime's environment
+  std::map<std::string, std::string> env;    // stdio: added to the runtime's environment
+  std::string url;                           // Streamable HTTP: the server's MCP endpoint (else stdio)
+  std::string api_key_env;                   // Streamable HTTP: the variable of its bearer token
   int timeout_ms = 30000;                    // each request's
 };
 

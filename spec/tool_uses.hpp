@@ -25,7 +25,7 @@ void read_tool_keys(agent_def& d, const nlohmann::json& a, const std::string& pa
                     std::vector<std::string>& problems);
 
 // "mcp_servers": each server's command, args, env and timeout.
-std::map<std::string, mcp_server_def> read_mcp_servers(const nlohmann::json& servers);
+std::map<std::string, mcp_server_def> read_mcp_servers(const nlohmann::json& servers, std::vector<std::string>& problems);
 
 // Each use of "mcp:server/tool" or "mcp:server" (every tool of it) becomes a use of a
 // tool agent made for that MCP tool, named "mcp:server/tool", with the description and

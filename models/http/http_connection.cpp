@@ -273,6 +273,7 @@ class connection final : public http_connection, public std::enable_shared_from_
     out.status = static_cast<int>(res.result_int());
     out.body = std::move(res.body());
     if (auto it = res.find(http::field::retry_after); it != res.end()) out.retry_after = std::string(it->value());
+    if (auto it = res.find("Mcp-Session-Id"); it != res.end()) out.session_id = std::string(it->value());
     out.keep_alive = res.keep_alive();
     if (!out.keep_alive) {
       connected_ = false;

@@ -21,6 +21,7 @@ struct http_outcome {
   int status = 0;               // 0 when no response arrived
   std::string body;             // with on_data: only for a status other than 200
   std::string retry_after;      // the Retry-After header, if any
+  std::string session_id;       // the Mcp-Session-Id header (an MCP server's session), if any
   std::string error_kind;       // empty on a complete response
   std::string error;
   bool keep_alive = false;

@@ -16,7 +16,7 @@
 
 #include <gtest/gtest.h>
 
-#include "agents/mcp_client.hpp"
+#include "agents/mcp_stdio_client.hpp"
 #include "cohort/runtime.hpp"
 
 using nlohmann::json;

@@ -1,0 +1,22 @@
+#include "models/http/http_target.hpp"
+
+#include <boost/url/parse.hpp>
+
+namespace cohort {
+
+std::optional<http_target> parse_http_target(const std::string& text) {
+  auto url = boost::urls::parse_absolute_uri(text);
+  if (!url || (url->scheme() != "http" && url->scheme() != "https") || url->encoded_host().empty()) return std::nullopt;
+  http_target t;
+  t.https = url->scheme() == "https";
+  const std::string default_port = t.https ? "443" : "80";
+  t.host = url->host_address();
+  t.port = url->has_port() ? std::string(url->port()) : default_port;
+  std::string host_in_url(url->encoded_host());
+  t.host_header = t.port == default_port ? host_in_url : host_in_url + ":" + t.port;
+  t.target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
+  if (url->has_query()) t.target += "?" + std::string(url->encoded_query());
+  return t;
+}
+
+}  // namespace cohort
