@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <atomic>
 
-#include <boost/url/parse.hpp>
 #include <caf/all.hpp>
 
 #include "agents/leaf_answer.hpp"
@@ -15,6 +14,7 @@
 #include "messages/cancel.hpp"
 #include "messages/input_limits.hpp"
 #include "models/http/http_connection.hpp"
+#include "models/http/http_target.hpp"
 #include "models/http/sse_parser.hpp"
 #include "models/http/tls_client.hpp"
 #include "run/run_events.hpp"
@@ -46,14 +46,13 @@ struct remote {
 
 remote parse_remote(const std::string& text) {
   remote r;
-  auto url = boost::urls::parse_absolute_uri(text);  // checked when the scenario loaded
+  auto url = parse_http_target(text);  // checked when the scenario loaded
   if (!url) return r;
-  bool https = url->scheme() == "https";
-  r.host = url->host_address();
-  r.port = url->has_port() ? std::string(url->port()) : (https ? "443" : "80");
-  r.host_header = std::string(url->encoded_host()) + (url->has_port() ? ":" + r.port : "");
-  r.target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
-  if (https) r.tls = make_tls_client_context({"", true});
+  r.host = url->host;
+  r.port = url->port;
+  r.host_header = url->host_header;
+  r.target = url->target;
+  if (url->https) r.tls = make_tls_client_context({"", true});
   return r;
 }
 
