@@ -114,8 +114,10 @@ class llm_agent_logic {
     });
   }
 
-  caf::result<result> start(const task& t) {
-    current_ = t;
+  // The task is moved in: its bindings (a tool loop's transcript) are not copied.
+  caf::result<result> start(task incoming) {
+    current_ = std::move(incoming);
+    const task& t = current_;
     settled_ = false;
     repairs_ = 0;
     repair_messages_ = nlohmann::json::array();
@@ -297,7 +299,7 @@ class llm_agent_logic {
 caf::behavior llm_agent(caf::event_based_actor* self, run_context_ptr ctx, const agent_def* def) {
   auto logic = std::make_shared<llm_agent_logic>(self, std::move(ctx), def);
   return {
-    [=](const task& t) { return logic->start(t); },
+    [=](task& t) { return logic->start(std::move(t)); },
     [=](stream_delta_atom, uint64_t id, const std::string& text) { logic->delta(id, text); },
     [=](stream_reset_atom, uint64_t id) { logic->delta_reset(id); },
     [=](const cancel& c) { logic->cancelled(c); },

@@ -77,7 +77,7 @@ class engine {
   engine(supervisor_actor* self, run_context_ptr ctx, std::shared_ptr<const workflow_node> node)
       : self_(self), ctx_(std::move(ctx)), node_(std::move(node)), actors_(self, ctx_) {}
 
-  caf::result<result> start(const task& t);
+  caf::result<result> start(task incoming);
 
   // Past the task's deadline nothing new starts: what runs is stopped, what finished is kept.
   void deadline_passed();

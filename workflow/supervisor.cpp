@@ -18,9 +18,10 @@ int own_timeout(const run_context& ctx, const workflow_node& node) {
 
 }  // namespace
 
-caf::result<result> engine::start(const task& t) {
+caf::result<result> engine::start(task incoming) {
   auto& st = self_->state;
-  st.current = t;
+  st.current = std::move(incoming);  // not copied: its bindings may be large
+  const task& t = st.current;
   // Now, not when it ends: a nested one stopped after the run was over still has its row.
   if (ctx_->usage) ctx_->usage->add_pattern(t.path, to_string(node_->kind));
   st.start_us = now_us();
@@ -217,7 +218,7 @@ caf::behavior supervisor(supervisor_actor* self, run_context_ptr ctx,
   auto eng = std::make_shared<engine>(self, std::move(ctx), std::move(node));
   self->set_down_handler([=](caf::down_msg& dm) { eng->child_down(dm); });
   return {
-    [=](const task& t) { return eng->start(t); },
+    [=](task& t) { return eng->start(std::move(t)); },
     [=](result& r) { eng->child_result(r); },
     [=](wake_atom, int64_t armed_for) { eng->check_deadlines(armed_for); },
     [=](const cancel& c) { eng->cancel_all(c.reason); },
