@@ -72,6 +72,32 @@ nlohmann::json task_output(const nlohmann::json& task) {
   return outputs;
 }
 
+// The body of a 200 answer to message/stream: server-sent events, each a JSON-RPC
+// answer of its own, or one plain JSON-RPC answer (a server refusing the call with an
+// error answers so), which then counts as the stream's one event.
+struct stream_body {
+  sse_parser events;
+  enum class form { unknown, json, events } shape = form::unknown;
+  std::string json;
+
+  void take(const std::string& bytes, const caf::actor& who) {
+    if (shape == form::unknown) {
+      auto first = bytes.find_first_not_of(" \t\r\n");
+      if (first == std::string::npos) return;
+      shape = bytes[first] == '{' ? form::json : form::events;
+    }
+    if (shape == form::json) {
+      json += bytes;
+      return;
+    }
+    events.feed(bytes, [&](const std::string& data) { caf::anon_send(who, stream_event_atom::value, data); });
+  }
+  void end(const caf::actor& who) {
+    if (shape == form::json) caf::anon_send(who, stream_event_atom::value, std::move(json));
+    shape = form::unknown;
+  }
+};
+
 class a2a_agent_logic {
  public:
   a2a_agent_logic(caf::event_based_actor* self, run_context_ptr ctx, const agent_def* def)
@@ -248,14 +274,15 @@ class a2a_agent_logic {
     auto limit = std::chrono::milliseconds(std::max<int64_t>(1, child_timeout_ms(*ctx_, task_, def_->timeout_ms)));
     auto who = caf::actor_cast<caf::actor>(self_);
     http_connection::data_fn on_data;
-    if (streaming_) {  // SSE pieces, parsed on the I/O thread; each event goes to the actor
-      auto parser = std::make_shared<sse_parser>();
-      on_data = [parser, who](const std::string& bytes) {
-        parser->feed(bytes, [&](const std::string& data) { caf::anon_send(who, stream_event_atom::value, data); });
-      };
-    }
+    auto body = std::make_shared<stream_body>();
+    if (streaming_)  // parsed on the I/O thread; each event goes to the actor
+      on_data = [body, who](const std::string& bytes) { body->take(bytes, who); };
     conn_->send([bytes] { return bytes; }, std::min(limit, std::chrono::milliseconds(10000)), limit,
-                [who](http_outcome out) { caf::anon_send(who, http_answer{std::move(out)}); }, on_data);
+                [body, who](http_outcome out) {
+                  body->end(who);  // before the end: a plain JSON answer (an error) is its one event
+                  caf::anon_send(who, http_answer{std::move(out)});
+                },
+                on_data);
   }
 
   void succeed(nlohmann::json output) {

@@ -126,3 +126,29 @@ TEST(HostileServer, ControlCharactersInConfiguredHeadersAreRefusedAtLoad) {
   EXPECT_NE(text.find("$.models.m.headers.X-Team"), std::string::npos) << text;
   EXPECT_NE(text.find("must not contain control characters"), std::string::npos) << text;
 }
+
+// An A2A server that refuses message/stream answers with one plain JSON-RPC error, not
+// an event stream: the a2a agent reports that error (its text and code), not "the stream
+// ended without a task".
+TEST(HostileServer, AJsonRpcErrorAnsweredToAnA2aStreamIsTheAgentsError) {
+  scripted_server remote({http_json_answer(
+      200, "OK", R"({"jsonrpc": "2.0", "id": 1, "error": {"code": -32603, "message": "the node is full"}})")});
+  json doc = {{"name", "refused"},
+              {"agents",
+               {{"remote",
+                 {{"type", "a2a"},
+                  {"url", "http://127.0.0.1:" + std::to_string(remote.port()) + "/a2a/x"},
+                  {"prompt", "hello"},
+                  {"stream", true},
+                  {"timeout_ms", 5000}}}}},
+              {"workflow", {{"agent", "remote"}}}};
+  cohort::Runtime rt(test_options());
+  auto r = rt.run(rt.load(doc));
+  EXPECT_EQ(r.status, "failed");
+  EXPECT_EQ(r.error_kind, "remote_error") << r.error;
+  EXPECT_NE(r.error.find("the node is full (code -32603)"), std::string::npos) << r.error;
+  auto seen = remote.connections();
+  ASSERT_FALSE(seen.empty());
+  ASSERT_FALSE(seen[0].requests.empty());
+  EXPECT_NE(seen[0].requests[0].find("\"method\":\"message/stream\""), std::string::npos) << seen[0].requests[0];
+}
