@@ -49,7 +49,9 @@ caf::behavior membership(caf::event_based_actor* self, cluster_options options) 
         if (from_self()) logic->flush();
       },
       [=](place_atom, placement_request& req) { logic->place(req); },
-      [=](const branch_cancel& c) { logic->withdraw(c); },
+      [=](const branch_cancel& c) {
+        if (from_this_node()) logic->withdraw(c);  // a stranger's would orphan a stand-in
+      },
       [=](stats_atom) { return from_this_node() ? logic->status() : nlohmann::json{{"error", "not from this node"}}; },
       [=](cluster_tick_atom) {
         if (!from_self()) return;
@@ -128,7 +130,12 @@ std::string cluster_head::invite(const std::string& host, uint16_t port) {
   self->request(*worker, std::chrono::seconds(5), invite_atom::value, proof, actor_)
       .receive([&](std::string& why) { answer = std::move(why); },
                [&](caf::error& e) { answer = "the worker did not answer the invitation: " + sys.render(e); });
-  return answer.empty() ? answer : "the worker " + where + " refused: " + answer;
+  if (answer.empty()) return answer;
+  // The worker's words, shown in logs and GET /v1/cluster: bounded, one printable line.
+  answer = answer.substr(0, 300);
+  for (auto& ch : answer)
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';
+  return "the worker " + where + " refused: " + answer;
 }
 
 size_t cluster_head::wait_for_workers(size_t n, int timeout_ms) {

@@ -2,6 +2,7 @@
 // in this process talking over CAF's middleman on 127.0.0.1. The worker registers a
 // C++ tool the head does not have; the join checks version, protocol and secret, and
 // says why it refuses.
+#include <atomic>
 #include <cctype>
 #include <thread>
 
@@ -207,6 +208,41 @@ TEST_F(RawJoin, AStrangerGetsNoStatus) {
       .receive([&](json& s) { got = s; }, [&](caf::error&) {});
   EXPECT_EQ(got, json({{"error", "not from this node"}}));
   EXPECT_TRUE(head_->status().contains("workers")) << "the head itself still asks";
+}
+
+}  // namespace
+}  // namespace cohort
+
+namespace cohort {
+namespace {
+
+// A branch's cancel reaches its worker only from the head's own stand-in: a stranger
+// on the cluster port who guesses request ids cannot withdraw branches (their stand-ins
+// would wait for answers that are then dropped).
+TEST_F(RawJoin, AStrangerCannotWithdrawBranches) {
+  auto cancels = std::make_shared<std::atomic<int>>(0);
+  auto orders = std::make_shared<std::atomic<int>>(0);
+  caf::anon_send_exit(host_, caf::exit_reason::user_shutdown);
+  host_ = runtime_access::system(other_rt_).spawn([cancels, orders](caf::event_based_actor* self) -> caf::behavior {
+    self->set_default_handler(caf::drop);
+    return {[=](const branch_cancel&) { ++*cancels; },
+            [=](const std::vector<branch_order>& batch) { *orders += static_cast<int>(batch.size()); }};
+  });
+  auto w = join(info(), "s3cret");
+  ASSERT_GT(w.worker_id, 0u) << w.refused;
+  json slow = {{"name", "held"},
+               {"models", {{"m", {{"provider", "sim"}, {"latency_ms", 3000}}}}},
+               {"agents", {{"a", {{"model", "m"}, {"prompt", "hold"}}}}},
+               {"workflow", {{"type", "fan_out"}, {"branches", {{{"agent", "a"}}}}}}};
+  auto run = runtime_access::start(head_rt_, "run-held", head_rt_.load(slow), std::nullopt, nullptr, nullptr);
+  for (int i = 0; i < 100 && orders->load() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(orders->load(), 1) << "the branch was placed on the raw worker";
+  caf::scoped_actor stranger{runtime_access::system(other_rt_)};
+  for (uint64_t id = 1; id <= 2000; ++id) stranger->send(membership_, branch_cancel{id, "hostile"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(cancels->load(), 0) << "a stranger withdrew a branch";
+  run.cancel("done");
+  run.wait();
 }
 
 }  // namespace
