@@ -172,15 +172,12 @@ http_reply a2a_server::call(const std::string& name, const nlohmann::json& rpc) 
   try {
     if (method == "message/send" || method == "message/stream")
       return send(name, id, params, method == "message/stream");
-    if (method == "tasks/get" || method == "tasks/cancel") {
-      if (!params.contains("id") || !params["id"].is_string() || !plain_name(params["id"].get<std::string>()))
-        return rpc_reply(a2a::rpc_error(id, a2a::invalid_params, "params.id must be a task id"));
-      auto task_id = params["id"].get<std::string>();
-      auto run = runs_.get(task_id);  // api_error 404: no such task
-      if (run.value("scenario", "") != runs_.scenarios().find(name).value("name", "scenario"))
-        return rpc_reply(a2a::rpc_error(id, a2a::task_not_found, "agent " + name + " has no task " + task_id));
+    if (method == "tasks/get" || method == "tasks/cancel" || method == "tasks/resubscribe") {
+      auto task_id = task_id_of(params, "params.id");
+      auto run = owned_run(name, task_id);
       auto context = context_of(task_id);
       if (method == "tasks/get") return rpc_reply(a2a::rpc_result(id, a2a::task(run, context)));
+      if (method == "tasks/resubscribe") return stream_task(id, run, context);
       if (a2a::final_state(a2a::task_state(run.value("status", ""))))
         return rpc_reply(a2a::rpc_error(id, a2a::task_not_cancelable,
                                         "task " + task_id + " has already ended (" + run.value("status", "") + ")"));
@@ -193,10 +190,8 @@ http_reply a2a_server::call(const std::string& name, const nlohmann::json& rpc) 
       };
       return reply;
     }
-    if (method == "tasks/resubscribe" || method.rfind("tasks/pushNotificationConfig/", 0) == 0)
-      return rpc_reply(
-          a2a::rpc_error(id, method == "tasks/resubscribe" ? a2a::unsupported_operation : a2a::push_not_supported,
-                         method + " is not supported by this agent"));
+    if (method.rfind("tasks/pushNotificationConfig/", 0) == 0)
+      return rpc_reply(a2a::rpc_error(id, a2a::push_not_supported, method + " is not supported by this agent"));
     return rpc_reply(a2a::rpc_error(id, a2a::method_not_found, "no method " + method));
   } catch (const api_error& e) {
     int code = e.status() == 404 ? a2a::task_not_found : e.status() == 400 ? a2a::invalid_params : a2a::internal_error;
@@ -219,18 +214,11 @@ http_reply a2a_server::send(const std::string& name, const nlohmann::json& id, c
   remember_context(task_id, context);
   bool blocking = !(params.contains("configuration") && params["configuration"].is_object() &&
                     params["configuration"].value("blocking", true) == false);
+  // The first event is the task as submitted, whatever the run did meanwhile (under
+  // load it may have ended already): the replayed log that follows brings its pieces,
+  // its artifact and its final state, so a streaming client sees them all.
+  if (stream) return stream_task(id, {{"id", task_id}, {"status", "queued"}}, context);
   http_reply reply;
-  if (stream) {
-    // The first event is the task as submitted, whatever the run did meanwhile (under
-    // load it may have ended already): the replayed log that follows brings its pieces,
-    // its artifact and its final state, so a streaming client sees them all.
-    auto submitted = nlohmann::json{{"id", task_id}, {"status", "queued"}};
-    reply.stream = [this, id, task_id, context, submitted](const std::shared_ptr<event_watcher>& w) {
-      w->deliver_data(text_of(a2a::rpc_result(id, a2a::task(submitted, context))));
-      stream_relay::watch(runs_, w, id, task_id, context);
-    };
-    return reply;
-  }
   // A run that ended before its brief was made: the whole document has its output.
   if (a2a::final_state(a2a::task_state(run.value("status", "")))) run = runs_.get(task_id);
   if (!blocking) return rpc_reply(a2a::rpc_result(id, a2a::task(run, context)));
@@ -240,6 +228,32 @@ http_reply a2a_server::send(const std::string& name, const nlohmann::json& id, c
     });
   };
   return reply;
+}
+
+// The task first (as `run` says it is), then the run's events from its start: a
+// client that resubscribes sees the whole story again, ending with the final state.
+http_reply a2a_server::stream_task(const nlohmann::json& id, const nlohmann::json& run, const std::string& context) {
+  http_reply reply;
+  auto task_id = run.value("id", "");
+  reply.stream = [this, id, task_id, context, run](const std::shared_ptr<event_watcher>& w) {
+    w->deliver_data(text_of(a2a::rpc_result(id, a2a::task(run, context))));
+    stream_relay::watch(runs_, w, id, task_id, context);
+  };
+  return reply;
+}
+
+std::string a2a_server::task_id_of(const nlohmann::json& params, const std::string& field) {
+  auto key = field.substr(field.rfind('.') + 1);
+  if (!params.contains(key) || !params[key].is_string() || !plain_name(params[key].get<std::string>()))
+    throw std::invalid_argument(field + " must be a task id");
+  return params[key].get<std::string>();
+}
+
+nlohmann::json a2a_server::owned_run(const std::string& name, const std::string& task_id) {
+  auto run = runs_.get(task_id);  // api_error 404: no such task
+  if (run.value("scenario", "") != runs_.scenarios().find(name).value("name", "scenario"))
+    throw api_error(404, "not_found", "agent " + name + " has no task " + task_id);
+  return run;
 }
 
 std::string a2a_server::context_of(const std::string& task_id) {

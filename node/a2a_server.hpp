@@ -4,7 +4,8 @@
 // /a2a/NAME/.well-known/agent-card.json. Its JSON-RPC methods map to runs:
 // message/send starts a run (the message's text and data as its input) and answers the
 // task when the run ends (or at once with "blocking": false), message/stream streams the
-// task's updates (SSE), tasks/get reads a run, tasks/cancel cancels it.
+// task's updates (SSE), tasks/get reads a run, tasks/cancel cancels it, tasks/resubscribe
+// streams a task's updates again (from its start).
 #include <map>
 #include <mutex>
 #include <string>
@@ -24,6 +25,11 @@ class a2a_server {
  private:
   http_reply call(const std::string& name, const nlohmann::json& rpc);
   http_reply send(const std::string& name, const nlohmann::json& id, const nlohmann::json& params, bool stream);
+  http_reply stream_task(const nlohmann::json& id, const nlohmann::json& run, const std::string& context);
+  // params[key] as a task id (`field` names it in the error: std::invalid_argument).
+  static std::string task_id_of(const nlohmann::json& params, const std::string& field);
+  // The run of task `task_id` if it is agent `name`'s, else api_error 404.
+  nlohmann::json owned_run(const std::string& name, const std::string& task_id);
   std::string context_of(const std::string& task_id);
   void remember_context(const std::string& task_id, const std::string& context_id);
 

@@ -2,7 +2,10 @@
 
 #include <chrono>
 #include <ctime>
+#include <optional>
 #include <stdexcept>
+
+#include <boost/beast/core/detail/base64.hpp>
 
 namespace cohort::node::a2a {
 namespace {
@@ -19,6 +22,52 @@ std::string iso_now() {
 nlohmann::json agent_message(const std::string& text, const std::string& task_id, const std::string& context_id) {
   return {{"kind", "message"}, {"role", "agent"},         {"messageId", task_id + "-status"},
           {"taskId", task_id}, {"contextId", context_id}, {"parts", {{{"kind", "text"}, {"text", text}}}}};
+}
+
+// Strict base64 (padding optional): null when `text` is not.
+std::optional<std::string> base64_decoded(const std::string& text) {
+  auto len = text.size();
+  for (int pad = 0; pad < 2 && len > 0 && text[len - 1] == '='; ++pad) --len;
+  if (len % 4 == 1) return std::nullopt;
+  std::string out(boost::beast::detail::base64::decoded_size(len) + 3, '\0');
+  auto [written, read] = boost::beast::detail::base64::decode(out.data(), text.data(), len);
+  if (read != len) return std::nullopt;
+  out.resize(written);
+  return out;
+}
+
+bool utf8(const std::string& bytes) {
+  try {
+    (void)nlohmann::json(bytes).dump();
+    return true;
+  } catch (const nlohmann::json::type_error&) {
+    return false;
+  }
+}
+
+// A file part as a run's input: its name and media type, and its content: "text" when
+// the bytes are UTF-8, else "bytes" (base64, as sent). A "uri" is passed on as given and
+// never fetched by the node (a scenario's tool may, if the scenario says so).
+nlohmann::json file_input(const nlohmann::json& file, const std::string& at) {
+  nlohmann::json out = nlohmann::json::object();
+  if (file.contains("name") && file["name"].is_string()) out["name"] = file["name"];
+  if (file.contains("mimeType") && file["mimeType"].is_string()) out["mime_type"] = file["mimeType"];
+  bool has_bytes = file.contains("bytes"), has_uri = file.contains("uri");
+  if (has_bytes == has_uri) throw std::invalid_argument(at + ": a file has \"bytes\" (base64) or \"uri\", one of them");
+  if (has_uri) {
+    if (!file["uri"].is_string() || file["uri"].get_ref<const std::string&>().empty())
+      throw std::invalid_argument(at + ".uri must be a URI");
+    out["uri"] = file["uri"];
+    return out;
+  }
+  auto decoded = file["bytes"].is_string() ? base64_decoded(file["bytes"].get<std::string>()) : std::nullopt;
+  if (!decoded) throw std::invalid_argument(at + ".bytes must be base64");
+  out["size"] = decoded->size();
+  if (utf8(*decoded))
+    out["text"] = std::move(*decoded);
+  else
+    out["bytes"] = file["bytes"];
+  return out;
 }
 
 }  // namespace
@@ -46,7 +95,7 @@ nlohmann::json run_input(const nlohmann::json& message) {
   if (!message.is_object() || !message.contains("parts") || !message["parts"].is_array())
     throw std::invalid_argument("params.message must be a message with \"parts\"");
   std::string text;
-  nlohmann::json data;
+  nlohmann::json data, files = nlohmann::json::array();
   const auto& parts = message["parts"];
   for (size_t i = 0; i < parts.size(); ++i) {
     const auto& p = parts[i];
@@ -57,15 +106,17 @@ nlohmann::json run_input(const nlohmann::json& message) {
     } else if (kind == "data" && p.contains("data") && p["data"].is_object()) {
       if (data.is_null()) data = nlohmann::json::object();
       data.update(p["data"]);
-    } else if (kind == "file") {
-      throw std::invalid_argument(at + ": file parts are not taken (text and data are)");
+    } else if (kind == "file" && p.contains("file") && p["file"].is_object()) {
+      files.push_back(file_input(p["file"], at + ".file"));
     } else {
-      throw std::invalid_argument(
-          at + ": a part is {\"kind\": \"text\", \"text\"} or {\"kind\": \"data\", \"data\": {...}}");
+      throw std::invalid_argument(at +
+                                  ": a part is {\"kind\": \"text\", \"text\"}, {\"kind\": \"data\", \"data\": {...}} "
+                                  "or {\"kind\": \"file\", \"file\": {...}}");
     }
   }
   nlohmann::json input = {{"text", text}};
   if (!data.is_null()) input["data"] = std::move(data);
+  if (!files.empty()) input["files"] = std::move(files);
   return input;
 }
 

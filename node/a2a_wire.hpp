@@ -28,7 +28,9 @@ enum error_code : int {
 nlohmann::json agent_card(const std::string& name, const nlohmann::json& scenario, const std::string& url);
 
 // A message's parts as a run's input: {"text": the text parts joined by newlines,
-// "data": the data parts merged (when any)}. Throws std::invalid_argument naming the part.
+// "data": the data parts merged (when any), "files": the file parts (when any), each
+// {"name", "mime_type", and "text" (UTF-8 content), "bytes" (other content, base64) or
+// "uri" (never fetched)}}. Throws std::invalid_argument naming the part.
 nlohmann::json run_input(const nlohmann::json& message);
 
 // The A2A state of a node run's status (running -> working, succeeded -> completed, ...).

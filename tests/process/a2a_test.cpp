@@ -43,6 +43,10 @@ class A2a : public ::testing::Test {
     std::ofstream(dir + "/scenarios/slow.json")
         << R"({"name": "slow", "models": {"m": {"provider": "sim", "latency_ms": 10000}},
       "agents": {"a": {"model": "m", "prompt": "{{input.text}}"}}, "workflow": {"agent": "a"}})";
+    std::ofstream(dir + "/scenarios/reader.json") << R"({"name": "reader",
+      "models": {"m": {"provider": "sim", "latency_ms": 1}},
+      "agents": {"a": {"model": "m", "prompt": "{{input.files.2.uri}} {{input.files.1.bytes}} {{input.files.0.name}} {{input.files.0.size}} {{input.files.0.mime_type}} {{input.files.0.text}}"}},
+      "workflow": {"agent": "a"}})";
     // A streaming model behind the remote: its pieces travel as A2A artifact updates.
     std::ofstream(dir + "/scenarios/streamer.json")
         << json{{"name", "streamer"},
@@ -167,13 +171,17 @@ TEST_F(A2a, BadRequestsGetJsonRpcErrors) {
   EXPECT_EQ(code(R"({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": []})"), -32602);
   EXPECT_EQ(code(R"({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {}})"), -32602);
   auto file = rpc(R"({"jsonrpc": "2.0", "id": 7, "method": "message/send", "params": {"message": {"kind": "message",
-      "messageId": "m", "role": "user", "parts": [{"kind": "file", "file": {"uri": "file:///etc/passwd"}}]}}})");
+      "messageId": "m", "role": "user", "parts": [{"kind": "text", "text": "x"}, {"kind": "file", "file": {}}]}}})");
   EXPECT_EQ(file["error"]["code"], -32602);
   EXPECT_EQ(file["id"], 7);
-  EXPECT_TRUE(has_text(file["error"]["message"].get<std::string>(), "params.message.parts[0]")) << file;
+  EXPECT_TRUE(has_text(file["error"]["message"].get<std::string>(), "params.message.parts[1].file")) << file;
+  auto not_base64 = rpc(R"({"jsonrpc": "2.0", "id": 8, "method": "message/send", "params": {"message": {"kind": "message",
+      "messageId": "m", "role": "user", "parts": [{"kind": "file", "file": {"bytes": "no*base64"}}]}}})");
+  EXPECT_TRUE(has_text(not_base64["error"].value("message", ""), "params.message.parts[0].file.bytes")) << not_base64;
   EXPECT_EQ(code(R"({"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": 5}})"), -32602);
   EXPECT_EQ(code(R"({"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": "run-0-none"}})"), -32001);
-  EXPECT_EQ(code(R"({"jsonrpc": "2.0", "id": 1, "method": "tasks/resubscribe", "params": {"id": "x"}})"), -32004);
+  EXPECT_EQ(code(R"({"jsonrpc": "2.0", "id": 1, "method": "tasks/resubscribe", "params": {"id": "x"}})"), -32001);
+  EXPECT_EQ(code(R"({"jsonrpc": "2.0", "id": 1, "method": "tasks/resubscribe", "params": {}})"), -32602);
   EXPECT_EQ(http_call(remote_->port(), "GET", "/a2a/nobody/.well-known/agent-card.json").status, 404);
   EXPECT_EQ(http_call(remote_->port(), "GET", "/a2a/summarizer").status, 405);
   // A task of another agent is not this one's.
@@ -185,6 +193,74 @@ TEST_F(A2a, BadRequestsGetJsonRpcErrors) {
                          json{{"jsonrpc", "2.0"}, {"id", 2}, {"method", "tasks/get"}, {"params", {{"id", id}}}}.dump());
   EXPECT_EQ(json::parse(other.body)["error"]["code"], -32001) << other.body;
   EXPECT_EQ(http_call(remote_->port(), "GET", "/healthz").status, 200);
+}
+
+// A message's file parts reach the run's input: UTF-8 bytes as text, other bytes as
+// base64, a URI as given (the node never fetches it).
+TEST_F(A2a, FilePartsAreTheRunsInput) {
+  auto message = json{{"kind", "message"},
+                      {"messageId", "m"},
+                      {"role", "user"},
+                      {"parts",
+                       {{{"kind", "text"}, {"text", "two files"}},
+                        {{"kind", "file"}, {"file", {{"name", "notes.txt"}, {"mimeType", "text/plain"},
+                                                     {"bytes", "bWFpbGJveGVzIGFyZSBxdWV1ZXM="}}}},  // "mailboxes are queues"
+                        {{"kind", "file"}, {"file", {{"name", "blob"}, {"bytes", "/w=="}}}},  // 0xff: not UTF-8
+                        {{"kind", "file"}, {"file", {{"uri", "file:///etc/passwd"}}}}}}};
+  auto answer = http_call(remote_->port(), "POST", "/a2a/reader",
+                          json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "message/send"}, {"params", {{"message", message}}}}.dump());
+  auto task = json::parse(answer.body, nullptr, false)["result"];
+  ASSERT_EQ(task["status"]["state"], "completed") << answer.body;
+  auto text = task["artifacts"][0]["parts"][0]["text"].get<std::string>();
+  // (the sim model's answer quotes its prompt)
+  EXPECT_TRUE(has_text(text, "\"file:///etc/passwd /w== notes.txt 20 text/plain mailboxes are queues\"")) << text;
+}
+
+// The lines of an SSE stream's "data:" fields, as JSON.
+std::vector<json> sse_data(const std::string& raw) {
+  std::vector<json> out;
+  size_t at = 0;
+  while ((at = raw.find("data: ", at)) != std::string::npos) {
+    auto end = raw.find('\n', at);
+    out.push_back(json::parse(raw.substr(at + 6, end - at - 6), nullptr, false));
+    at = end;
+  }
+  return out;
+}
+
+// tasks/resubscribe streams a task again: the task as it is, then its updates to the end,
+// for a live task (cancelled meanwhile) and for one that has ended.
+TEST_F(A2a, ResubscribingStreamsATasksUpdates) {
+  auto send = json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "message/send"},
+                   {"params", {{"configuration", {{"blocking", false}}},
+                               {"message", {{"kind", "message"}, {"messageId", "m"}, {"role", "user"},
+                                            {"parts", {{{"kind", "text"}, {"text", "wait"}}}}}}}}};
+  auto id = json::parse(http_call(remote_->port(), "POST", "/a2a/slow", send.dump()).body)["result"]["id"].get<std::string>();
+  auto resubscribe = json{{"jsonrpc", "2.0"}, {"id", "r"}, {"method", "tasks/resubscribe"}, {"params", {{"id", id}}}}.dump();
+  std::string raw;
+  std::thread watcher([&] { raw = http_post_stream(remote_->port(), "/a2a/slow", resubscribe, {}, 10000); });
+  wait_remote_status("running");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto cancel = json{{"jsonrpc", "2.0"}, {"id", 2}, {"method", "tasks/cancel"}, {"params", {{"id", id}}}};
+  EXPECT_EQ(json::parse(http_call(remote_->port(), "POST", "/a2a/slow", cancel.dump()).body)["result"]["status"]["state"],
+            "canceled");
+  watcher.join();
+  auto events = sse_data(raw);
+  ASSERT_GE(events.size(), 2u) << raw;
+  EXPECT_EQ(events.front()["id"], "r");
+  EXPECT_EQ(events.front()["result"]["kind"], "task") << raw;
+  EXPECT_EQ(events.front()["result"]["id"], id);
+  EXPECT_EQ(events.back()["result"]["kind"], "status-update") << raw;
+  EXPECT_EQ(events.back()["result"]["final"], true);
+  EXPECT_EQ(events.back()["result"]["status"]["state"], "canceled") << raw;
+  // Once ended: the task as it ended first, and the stream closes after the final update.
+  auto again = sse_data(http_post_stream(remote_->port(), "/a2a/slow", resubscribe, {}, 10000));
+  ASSERT_GE(again.size(), 2u);
+  EXPECT_EQ(again.front()["result"]["status"]["state"], "canceled");
+  EXPECT_EQ(again.back()["result"]["status"]["state"], "canceled");
+  // Another agent's task is not found there.
+  auto other = http_call(remote_->port(), "POST", "/a2a/summarizer", resubscribe);
+  EXPECT_EQ(json::parse(other.body)["error"]["code"], -32001) << other.body;
 }
 
 TEST(A2aScenario, BadAgentsAreLoadErrors) {

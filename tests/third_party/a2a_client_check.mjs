@@ -1,6 +1,6 @@
 // The official A2A JavaScript SDK (@a2a-js/sdk, from the npm registry) as a client of a
 // cohort node's A2A agents: the card, message/send, message/stream, tasks/get and
-// tasks/cancel, and the error a finished task's cancel gets.
+// tasks/cancel, tasks/resubscribe, and the error a finished task's cancel gets.
 //   node a2a_client_check.mjs NODE_URL NODE_MODULES_DIR
 const [node, modules] = process.argv.slice(2);
 const { A2AClient } = await import(modules + "/node_modules/@a2a-js/sdk/dist/client/index.js");
@@ -37,6 +37,12 @@ check(last.kind === "status-update" && last.final === true && last.status.state 
 
 const got = await client.getTask({ id: task.id });
 check(got.result && got.result.status.state === "completed" && text(got.result) === text(task), "tasks/get", got);
+
+const replay = [];
+for await (const event of client.resubscribeTask({ id: task.id })) replay.push(event);
+const lastReplayed = replay[replay.length - 1];
+check(replay.length >= 2 && replay[0].kind === "task" && replay[0].id === task.id, "tasks/resubscribe: the task first", replay);
+check(lastReplayed && lastReplayed.final === true && lastReplayed.status.state === "completed", "tasks/resubscribe: to its end", replay);
 
 const slowAgent = await A2AClient.fromCardUrl(node + "/a2a/slow/.well-known/agent-card.json");
 const slow = await slowAgent.sendMessage({ message: message("take your time"), configuration: { blocking: false } });
