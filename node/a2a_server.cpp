@@ -190,8 +190,12 @@ http_reply a2a_server::call(const std::string& name, const nlohmann::json& rpc) 
       };
       return reply;
     }
-    if (method.rfind("tasks/pushNotificationConfig/", 0) == 0)
-      return rpc_reply(a2a::rpc_error(id, a2a::push_not_supported, method + " is not supported by this agent"));
+    if (method.rfind("tasks/pushNotificationConfig/", 0) == 0) {
+      bool set = method == "tasks/pushNotificationConfig/set";
+      auto task_id = task_id_of(params, set ? "params.taskId" : "params.id");
+      owned_run(name, task_id);
+      return push_config(method, id, task_id, params);
+    }
     return rpc_reply(a2a::rpc_error(id, a2a::method_not_found, "no method " + method));
   } catch (const api_error& e) {
     int code = e.status() == 404 ? a2a::task_not_found : e.status() == 400 ? a2a::invalid_params : a2a::internal_error;
@@ -204,6 +208,10 @@ http_reply a2a_server::call(const std::string& name, const nlohmann::json& rpc) 
 http_reply a2a_server::send(const std::string& name, const nlohmann::json& id, const nlohmann::json& params,
                             bool stream) {
   const auto& message = params.value("message", nlohmann::json());
+  auto configuration = params.value("configuration", nlohmann::json::object());
+  if (!configuration.is_object()) throw std::invalid_argument("params.configuration must be an object");
+  auto push = configuration.value("pushNotificationConfig", nlohmann::json());
+  if (!push.is_null()) a2a_push::check(push, "params.configuration.pushNotificationConfig");
   submission s;
   s.scenario_name = name;
   s.input = a2a::run_input(message);  // std::invalid_argument: invalid params
@@ -212,8 +220,8 @@ http_reply a2a_server::send(const std::string& name, const nlohmann::json& id, c
   std::string context = message.value("contextId", "");
   if (context.empty() || context.size() > 200) context = "ctx-" + task_id;
   remember_context(task_id, context);
-  bool blocking = !(params.contains("configuration") && params["configuration"].is_object() &&
-                    params["configuration"].value("blocking", true) == false);
+  if (!push.is_null()) push_.set(task_id, context, push, "params.configuration.pushNotificationConfig");
+  bool blocking = !(configuration.contains("blocking") && configuration["blocking"] == false);
   // The first event is the task as submitted, whatever the run did meanwhile (under
   // load it may have ended already): the replayed log that follows brings its pieces,
   // its artifact and its final state, so a streaming client sees them all.
@@ -228,6 +236,41 @@ http_reply a2a_server::send(const std::string& name, const nlohmann::json& id, c
     });
   };
   return reply;
+}
+
+http_reply a2a_server::push_config(const std::string& method, const nlohmann::json& id, const std::string& task_id,
+                                   const nlohmann::json& params) {
+  auto entry = [&](nlohmann::json config) {
+    return nlohmann::json{{"taskId", task_id}, {"pushNotificationConfig", std::move(config)}};
+  };
+  if (method == "tasks/pushNotificationConfig/set") {
+    auto config = params.value("pushNotificationConfig", nlohmann::json());
+    return rpc_reply(a2a::rpc_result(
+        id, entry(push_.set(task_id, context_of(task_id), config, "params.pushNotificationConfig"))));
+  }
+  if (method == "tasks/pushNotificationConfig/list") {
+    auto all = nlohmann::json::array();
+    for (auto& c : push_.list(task_id)) all.push_back(entry(c));
+    return rpc_reply(a2a::rpc_result(id, all));
+  }
+  auto config_id = task_id;  // A2A's default config id is the task's
+  if (params.contains("pushNotificationConfigId")) {
+    const auto& c = params["pushNotificationConfigId"];
+    if (!c.is_string() || c.get_ref<const std::string&>().size() > 128)
+      throw std::invalid_argument("params.pushNotificationConfigId must be a config id");
+    config_id = c.get<std::string>();
+  }
+  auto missing = [&] { return "task " + task_id + " has no push notification config " + config_id; };
+  if (method == "tasks/pushNotificationConfig/get") {
+    auto config = push_.get(task_id, config_id);
+    if (config.is_null()) throw std::invalid_argument(missing());
+    return rpc_reply(a2a::rpc_result(id, entry(config)));
+  }
+  if (method == "tasks/pushNotificationConfig/delete") {
+    if (!push_.remove(task_id, config_id)) throw std::invalid_argument(missing());
+    return rpc_reply(a2a::rpc_result(id, nullptr));
+  }
+  return rpc_reply(a2a::rpc_error(id, a2a::method_not_found, "no method " + method));
 }
 
 // The task first (as `run` says it is), then the run's events from its start: a

@@ -5,11 +5,13 @@
 // message/send starts a run (the message's text and data as its input) and answers the
 // task when the run ends (or at once with "blocking": false), message/stream streams the
 // task's updates (SSE), tasks/get reads a run, tasks/cancel cancels it, tasks/resubscribe
-// streams a task's updates again (from its start).
+// streams a task's updates again (from its start), tasks/pushNotificationConfig/* keep
+// the webhooks a task's updates are POSTed to (a2a_push).
 #include <map>
 #include <mutex>
 #include <string>
 
+#include "node/a2a_push.hpp"
 #include "node/http_server.hpp"
 #include "node/run_registry.hpp"
 
@@ -17,7 +19,7 @@ namespace cohort::node {
 
 class a2a_server {
  public:
-  explicit a2a_server(run_registry& runs) : runs_(runs) {}
+  explicit a2a_server(run_registry& runs) : runs_(runs), push_(runs) {}
 
   // `path` starts with /a2a/. Errors of the JSON-RPC layer are JSON-RPC errors.
   http_reply handle(const http_request& req, const std::string& path);
@@ -25,6 +27,8 @@ class a2a_server {
  private:
   http_reply call(const std::string& name, const nlohmann::json& rpc);
   http_reply send(const std::string& name, const nlohmann::json& id, const nlohmann::json& params, bool stream);
+  http_reply push_config(const std::string& method, const nlohmann::json& id, const std::string& task_id,
+                         const nlohmann::json& params);
   http_reply stream_task(const nlohmann::json& id, const nlohmann::json& run, const std::string& context);
   // params[key] as a task id (`field` names it in the error: std::invalid_argument).
   static std::string task_id_of(const nlohmann::json& params, const std::string& field);
@@ -34,6 +38,7 @@ class a2a_server {
   void remember_context(const std::string& task_id, const std::string& context_id);
 
   run_registry& runs_;
+  a2a_push push_;
   std::mutex contexts_mutex_;
   std::map<std::string, std::string> contexts_;  // task id -> context id (the newest 10,000)
 };

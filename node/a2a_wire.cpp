@@ -81,7 +81,7 @@ nlohmann::json agent_card(const std::string& name, const nlohmann::json& scenari
           {"preferredTransport", "JSONRPC"},
           {"version", "1.0.0"},
           {"provider", {{"organization", "cohort"}, {"url", "https://github.com/cohort"}}},
-          {"capabilities", {{"streaming", true}, {"pushNotifications", false}, {"stateTransitionHistory", false}}},
+          {"capabilities", {{"streaming", true}, {"pushNotifications", true}, {"stateTransitionHistory", false}}},
           {"defaultInputModes", {"text/plain", "application/json"}},
           {"defaultOutputModes", {"text/plain", "application/json"}},
           {"skills",

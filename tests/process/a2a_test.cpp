@@ -14,6 +14,7 @@
 #include "tests/support/http_call.hpp"
 #include "tests/support/node_process.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/scripted_server.hpp"
 #include "tests/support/test_runtime.hpp"
 
 namespace cohort::testing {
@@ -261,6 +262,94 @@ TEST_F(A2a, ResubscribingStreamsATasksUpdates) {
   // Another agent's task is not found there.
   auto other = http_call(remote_->port(), "POST", "/a2a/summarizer", resubscribe);
   EXPECT_EQ(json::parse(other.body)["error"]["code"], -32001) << other.body;
+}
+
+// The requests a webhook received, once there are `n` (or after 5 s, as they are then).
+std::vector<std::string> webhook_requests(const scripted_server& hook, size_t n) {
+  std::vector<std::string> all;
+  for (int i = 0; i < 200 && all.size() < n; ++i) {
+    all.clear();
+    for (const auto& c : hook.connections()) all.insert(all.end(), c.requests.begin(), c.requests.end());
+    if (all.size() < n) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return all;
+}
+
+json request_body(const std::string& request) {
+  auto at = request.find("\r\n\r\n");
+  return at == std::string::npos ? json() : json::parse(request.substr(at + 4), nullptr, false);
+}
+
+// Push notifications: a webhook given with message/send gets the task POSTed when it
+// starts working and when it ends, with the client's token; a POST the webhook refuses is
+// tried again.
+TEST_F(A2a, PushNotificationsPostTheTaskToItsWebhook) {
+  scripted_server hook({http_json_answer(503, "Busy", "{}"), http_json_answer(200, "OK", "{}")});
+  auto url = "http://127.0.0.1:" + std::to_string(hook.port()) + "/hooks/a2a?who=me";
+  auto send = json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "message/send"},
+                   {"params", {{"configuration", {{"pushNotificationConfig", {{"url", url}, {"token", "tok-1"}}}}},
+                               {"message", {{"kind", "message"}, {"messageId", "m"}, {"role", "user"},
+                                            {"parts", {{{"kind", "text"}, {"text", "webhooks"}}}}}}}}};
+  auto task = json::parse(http_call(remote_->port(), "POST", "/a2a/summarizer", send.dump()).body)["result"];
+  ASSERT_EQ(task["status"]["state"], "completed") << task;
+  auto got = webhook_requests(hook, 3);
+  ASSERT_EQ(got.size(), 3u) << "working (refused once, then again), completed";
+  for (const auto& r : got) {
+    EXPECT_EQ(r.rfind("POST /hooks/a2a?who=me HTTP/1.1\r\n", 0), 0u) << r;
+    EXPECT_TRUE(has_text(r, "X-A2A-Notification-Token: tok-1\r\n")) << r;
+    EXPECT_EQ(request_body(r)["id"], task["id"]) << r;
+  }
+  EXPECT_EQ(request_body(got[0])["status"]["state"], "working");
+  EXPECT_EQ(request_body(got[1])["status"]["state"], "working") << "the refused one again";
+  auto last = request_body(got[2]);
+  EXPECT_EQ(last["status"]["state"], "completed");
+  EXPECT_EQ(last["artifacts"], task["artifacts"]) << last;
+}
+
+// The configs of a task are set, read, listed and deleted over JSON-RPC; one set on a
+// running task tells its end (here: cancelled); a bad one is -32602 naming the field.
+TEST_F(A2a, PushNotificationConfigsAreKeptPerTask) {
+  scripted_server hook({http_json_answer(200, "OK", "{}")});
+  auto url = "http://127.0.0.1:" + std::to_string(hook.port()) + "/hook";
+  auto rpc = [&](const std::string& method, const json& params) {
+    auto a = http_call(remote_->port(), "POST", "/a2a/slow",
+                       json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", method}, {"params", params}}.dump());
+    return json::parse(a.body, nullptr, false);
+  };
+  auto id = rpc("message/send", {{"configuration", {{"blocking", false}}},
+                                 {"message", {{"kind", "message"}, {"messageId", "m"}, {"role", "user"},
+                                              {"parts", {{{"kind", "text"}, {"text", "wait"}}}}}}})["result"]["id"];
+  auto config = json{{"id", "mine"}, {"url", url},
+                     {"authentication", {{"schemes", {"Bearer"}}, {"credentials", "secret-cred"}}}};
+  auto set = rpc("tasks/pushNotificationConfig/set", {{"taskId", id}, {"pushNotificationConfig", config}});
+  EXPECT_EQ(set["result"]["taskId"], id) << set;
+  EXPECT_EQ(set["result"]["pushNotificationConfig"]["url"], url) << set;
+  EXPECT_FALSE(set["result"]["pushNotificationConfig"]["authentication"].contains("credentials")) << "not echoed";
+  auto got = rpc("tasks/pushNotificationConfig/get", {{"id", id}, {"pushNotificationConfigId", "mine"}});
+  EXPECT_EQ(got["result"], set["result"]) << got;
+  EXPECT_EQ(rpc("tasks/pushNotificationConfig/list", {{"id", id}})["result"].size(), 1u);
+  EXPECT_EQ(rpc("tasks/pushNotificationConfig/get", {{"id", id}})["error"]["code"], -32602) << "no config of the task's id";
+  EXPECT_EQ(rpc("tasks/cancel", {{"id", id}})["result"]["status"]["state"], "canceled");
+  auto posts = webhook_requests(hook, 2);
+  ASSERT_GE(posts.size(), 2u);
+  EXPECT_EQ(request_body(posts.back())["status"]["state"], "canceled") << posts.back();
+  EXPECT_TRUE(has_text(posts.back(), "Authorization: Bearer secret-cred\r\n"));
+  EXPECT_EQ(rpc("tasks/pushNotificationConfig/delete", {{"id", id}, {"pushNotificationConfigId", "mine"}})["result"],
+            nullptr);
+  EXPECT_EQ(rpc("tasks/pushNotificationConfig/list", {{"id", id}})["result"].size(), 0u);
+  EXPECT_EQ(rpc("tasks/pushNotificationConfig/delete", {{"id", id}, {"pushNotificationConfigId", "mine"}})["error"]["code"],
+            -32602);
+  auto bad = [&](const json& c) {
+    auto e = rpc("tasks/pushNotificationConfig/set", {{"taskId", id}, {"pushNotificationConfig", c}})["error"];
+    EXPECT_EQ(e["code"], -32602) << c;
+    return e.value("message", "");
+  };
+  EXPECT_TRUE(has_text(bad({{"url", "ftp://127.0.0.1/x"}}), "params.pushNotificationConfig.url")) << "not http";
+  EXPECT_TRUE(has_text(bad({{"url", url}, {"token", "a\r\nX-Evil: 1"}}), "params.pushNotificationConfig.token"));
+  EXPECT_TRUE(has_text(bad(json::array()), "params.pushNotificationConfig"));
+  EXPECT_EQ(rpc("tasks/pushNotificationConfig/set", {{"taskId", "run-0-none"}, {"pushNotificationConfig", config}})
+                ["error"]["code"],
+            -32001);
 }
 
 TEST(A2aScenario, BadAgentsAreLoadErrors) {

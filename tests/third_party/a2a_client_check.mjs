@@ -1,6 +1,6 @@
 // The official A2A JavaScript SDK (@a2a-js/sdk, from the npm registry) as a client of a
 // cohort node's A2A agents: the card, message/send, message/stream, tasks/get and
-// tasks/cancel, tasks/resubscribe, and the error a finished task's cancel gets.
+// tasks/cancel, tasks/resubscribe, push notifications, and the error a finished task's cancel gets.
 //   node a2a_client_check.mjs NODE_URL NODE_MODULES_DIR
 const [node, modules] = process.argv.slice(2);
 const { A2AClient } = await import(modules + "/node_modules/@a2a-js/sdk/dist/client/index.js");
@@ -49,6 +49,35 @@ const slow = await slowAgent.sendMessage({ message: message("take your time"), c
 check(slow.result && slow.result.status.state !== "completed", "non-blocking send: not ended yet", slow.result);
 const cancelled = await slowAgent.cancelTask({ id: slow.result.id });
 check(cancelled.result && cancelled.result.status.state === "canceled", "tasks/cancel: canceled", cancelled);
+
+// Push notifications: a webhook (a plain node HTTP server here) set for a running task
+// gets the task POSTed, with the token, when it is cancelled.
+const http = await import("node:http");
+const received = [];
+const hook = http.createServer((req, res) => {
+  let body = "";
+  req.on("data", (piece) => (body += piece));
+  req.on("end", () => {
+    received.push({ path: req.url, token: req.headers["x-a2a-notification-token"], task: JSON.parse(body) });
+    res.end("{}");
+  });
+});
+await new Promise((ready) => hook.listen(0, "127.0.0.1", ready));
+const hookUrl = "http://127.0.0.1:" + hook.address().port + "/a2a-hook";
+const pushed = await slowAgent.sendMessage({ message: message("push me"), configuration: { blocking: false } });
+const set = await slowAgent.setTaskPushNotificationConfig({
+  taskId: pushed.result.id,
+  pushNotificationConfig: { url: hookUrl, token: "js-token" },
+});
+check(set.result && set.result.pushNotificationConfig.url === hookUrl, "pushNotificationConfig/set", set);
+const listed = await slowAgent.listTaskPushNotificationConfig({ id: pushed.result.id });
+check(listed.result && listed.result.length === 1 && listed.result[0].pushNotificationConfig.token === "js-token",
+  "pushNotificationConfig/list", listed);
+await slowAgent.cancelTask({ id: pushed.result.id });
+const told = () => received.some((r) => r.task.id === pushed.result.id && r.task.status.state === "canceled");
+for (let i = 0; i < 100 && !told(); i++) await new Promise((later) => setTimeout(later, 50));
+check(told() && received.every((r) => r.token === "js-token" && r.path === "/a2a-hook"), "push: the canceled task", received);
+hook.close();
 
 const again = await client.cancelTask({ id: task.id });
 check(again.error && again.error.code === -32002, "tasks/cancel of a completed task: TaskNotCancelable", again);
