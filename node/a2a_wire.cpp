@@ -145,7 +145,7 @@ nlohmann::json task(const nlohmann::json& run, const std::string& context_id) {
   if (run.contains("error") && run["error"].is_object() && !run["error"].empty())
     status["message"] = agent_message(run["error"].value("message", "the run failed"), id, context_id);
   nlohmann::json t = {{"kind", "task"}, {"id", id}, {"contextId", context_id}, {"status", status}};
-  if (state == "completed" && run.contains("output")) t["artifacts"] = {output_artifact(run["output"])};
+  if (state == "completed" && run.contains("output")) t["artifacts"] = nlohmann::json::array({output_artifact(run["output"])});  // `= {x}` is x itself under clang
   return t;
 }
 
