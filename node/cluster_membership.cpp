@@ -5,6 +5,7 @@
 
 #include "runtime/cluster_auth.hpp"
 #include "run/run_events.hpp"
+#include "spec/tool_uses.hpp"
 
 namespace cohort::node {
 namespace {
@@ -198,6 +199,8 @@ run_spec cluster_membership::spec_of(const std::string& run_id) {
   if (!ctx || !ctx->spec->source) return out;  // ended: the worker fails the branch
   out.run_id = run_id;
   out.scenario = *ctx->spec->source;
+  if (auto lists = detail::listed_mcp_tools(*ctx->spec); !lists.empty())
+    out.scenario[detail::head_mcp_tools_key] = std::move(lists);
   out.input = *ctx->input;
   for (const auto& kv : *ctx->tools) out.tool_names.push_back(kv.first);
   out.default_timeout_ms = ctx->default_timeout_ms;

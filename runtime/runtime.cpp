@@ -99,6 +99,7 @@ std::optional<RunResult> Run::wait_for(std::chrono::milliseconds timeout) {
 RunResult Run::wait() { return state_->future.get(); }
 
 Runtime::impl::impl(RuntimeOptions o) : options(std::move(o)) {
+  offered_mcp_servers = detail::read_offered_mcp_servers(options.mcp_servers, "RuntimeOptions.mcp_servers");
   set_input_limits({options.max_json_depth, options.max_file_bytes, options.max_rendered_bytes});
   raise_open_file_limit();
   register_messages(config);
@@ -186,7 +187,7 @@ std::vector<std::string> Runtime::impl::known_tools() {
 
 Scenario Runtime::load_file(const std::string& path) const {
   Scenario s;
-  auto loaded = load_scenario_file(path, impl_->known_tools(), impl_->mcp->lister());
+  auto loaded = load_scenario_file(path, impl_->known_tools(), impl_->mcp_tools());
   describe_registered_tools(loaded, impl_->tool_infos);
   s.impl_ = std::make_shared<const scenario>(std::move(loaded));
   return s;
@@ -199,7 +200,7 @@ Scenario Runtime::load(const nlohmann::json& doc, const std::string& origin) con
     throw scenario_error(origin, {e.detail});
   }
   Scenario s;
-  auto loaded = load_scenario(doc, origin, impl_->known_tools(), impl_->mcp->lister());
+  auto loaded = load_scenario(doc, origin, impl_->known_tools(), impl_->mcp_tools());
   describe_registered_tools(loaded, impl_->tool_infos);
   s.impl_ = std::make_shared<const scenario>(std::move(loaded));
   return s;

@@ -38,6 +38,7 @@ struct Runtime::impl {
   std::shared_ptr<std::map<std::string, Tool>> tools = std::make_shared<std::map<std::string, Tool>>(builtin_tools());
   std::map<std::string, ToolInfo> tool_infos = builtin_tool_infos();     // what models are told of tools
   std::shared_ptr<mcp_registry> mcp = std::make_shared<mcp_registry>();  // the scenarios' MCP servers
+  std::map<std::string, mcp_server_def> offered_mcp_servers;              // options.mcp_servers, read
   std::mutex runs_mutex;
   std::vector<std::weak_ptr<Run::state>> runs;
   std::unique_ptr<model_providers> providers;  // made with the actor system
@@ -56,6 +57,8 @@ struct Runtime::impl {
 
   // What a scenario's tool agents may name: this runtime's tools and the workers'.
   std::vector<std::string> known_tools();
+  // What the loader lists MCP tools with, and the servers this runtime offers.
+  mcp_access mcp_tools() const { return {mcp->lister(), offered_mcp_servers}; }
 
   explicit impl(RuntimeOptions o);
   ~impl();

@@ -11,6 +11,7 @@
 #include "runtime/runtime_access.hpp"
 #include "runtime/runtime_impl.hpp"
 #include "spec/scenario.hpp"
+#include "spec/tool_uses.hpp"
 
 namespace cohort {
 
@@ -26,7 +27,12 @@ worker_run runtime_access::worker_context(Runtime& rt, const run_spec& spec,
   if (doc.is_object()) doc["input"] = spec.input;  // the loader checks the workflow's paths against it
   auto tool_names = spec.tool_names;  // the head's, and this worker's own (what it was placed here for)
   for (const auto& kv : *impl.tools) tool_names.push_back(kv.first);
-  auto loaded = std::make_shared<scenario>(load_scenario(std::move(doc), origin, tool_names));
+  mcp_access mcp;  // the MCP tools the head listed (they run there)
+  if (doc.is_object() && doc.contains(detail::head_mcp_tools_key)) {
+    mcp = detail::replayed_mcp_tools(doc[detail::head_mcp_tools_key]);
+    doc.erase(detail::head_mcp_tools_key);
+  }
+  auto loaded = std::make_shared<scenario>(load_scenario(std::move(doc), origin, tool_names, mcp));
   worker_run out;
   auto ctx = std::make_shared<run_context>();
   ctx->run_id = spec.run_id;

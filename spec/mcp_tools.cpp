@@ -2,9 +2,12 @@
 // section, and each use of an MCP tool turned into a use of a tool agent made for it.
 #include <set>
 
+#include <stdexcept>
+
 #include "spec/json_schema.hpp"
 #include "spec/model_reader.hpp"
 #include "spec/name_list.hpp"
+#include "spec/schema_check.hpp"
 #include "spec/tool_uses.hpp"
 
 namespace cohort::detail {
@@ -76,6 +79,40 @@ std::map<std::string, mcp_server_def> read_mcp_servers(const nlohmann::json& ser
     def.timeout_ms = s.value("timeout_ms", def.timeout_ms);
     out.emplace(name, std::move(def));
   }
+  return out;
+}
+
+std::map<std::string, mcp_server_def> read_offered_mcp_servers(const nlohmann::json& servers, const std::string& where) {
+  std::vector<std::string> problems;
+  check_mcp_servers_against_schema({{"mcp_servers", servers}}, problems);
+  check_number_ranges(servers, "$.mcp_servers", problems);
+  std::map<std::string, mcp_server_def> out;
+  if (problems.empty()) out = read_mcp_servers(servers, problems);
+  if (problems.empty()) return out;
+  std::string text = where + ": ";
+  for (size_t i = 0; i < problems.size(); ++i) text += (i ? "; " : "") + problems[i];
+  throw std::runtime_error(text);
+}
+
+nlohmann::json listed_mcp_tools(const scenario& s) {
+  auto lists = nlohmann::json::object();
+  for (const auto& [name, a] : s.agents) {
+    if (a.mcp_server.empty()) continue;
+    nlohmann::json tool = {{"name", a.mcp_tool}, {"description", a.description}};
+    if (!a.parameters.is_null()) tool["inputSchema"] = a.parameters;
+    lists[a.mcp_server].push_back(std::move(tool));
+  }
+  return lists;
+}
+
+mcp_access replayed_mcp_tools(const nlohmann::json& lists) {
+  mcp_access out;
+  if (!lists.is_object()) return out;
+  for (const auto& [server, tools] : lists.items()) out.servers[server].name = server;
+  out.list = [lists](const mcp_server_def& def) -> nlohmann::json {
+    if (!lists.contains(def.name)) throw std::runtime_error("the head sent no tools of MCP server " + def.name);
+    return lists[def.name];
+  };
   return out;
 }
 

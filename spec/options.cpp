@@ -7,6 +7,8 @@
 
 #include "cohort/options.hpp"
 #include "messages/input_limits.hpp"
+#include "spec/scenario.hpp"
+#include "spec/tool_uses.hpp"
 
 namespace cohort {
 namespace detail {
@@ -35,7 +37,7 @@ void apply(RuntimeOptions& o, const nlohmann::json& doc, const std::string& wher
   static const std::set<std::string> known{"scheduler_threads", "scheduler_policy", "io_threads",
                                            "default_timeout_ms", "run_timeout_ms", "log_level", "default_max_concurrency",
                                            "max_json_depth", "max_file_bytes", "max_rendered_bytes",
-                                           "node"};  // `cohort serve`'s section, read by the CLI
+                                           "mcp_servers", "node"};  // `cohort serve`'s section, read by the CLI
   for (auto& [k, v] : doc.items())
     if (!known.count(k)) throw std::runtime_error(where + ": unknown setting \"" + k + "\"");
   o.scheduler_threads = static_cast<int>(read_int(doc, "scheduler_threads", o.scheduler_threads, where, 0, max_threads));
@@ -59,6 +61,10 @@ void apply(RuntimeOptions& o, const nlohmann::json& doc, const std::string& wher
     o.log_level = doc["log_level"].get<std::string>();
   }
   RuntimeOptions::check_log_level(o.log_level, where);
+  if (doc.contains("mcp_servers")) {
+    (void)detail::read_offered_mcp_servers(doc["mcp_servers"], where);
+    o.mcp_servers = doc["mcp_servers"];
+  }
 }
 
 void apply_env(RuntimeOptions& o) {

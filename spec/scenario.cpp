@@ -20,9 +20,9 @@ namespace {
 class loader {
  public:
   // `taken_input`: the input, already moved out of `doc` by the caller.
-  loader(const nlohmann::json& doc, std::string origin, const std::vector<std::string>& tools, const mcp_tool_lister& list_mcp,
+  loader(const nlohmann::json& doc, std::string origin, const std::vector<std::string>& tools, const mcp_access& mcp,
          std::shared_ptr<const nlohmann::json> taken_input = nullptr)
-      : doc_(doc), tools_(tools.begin(), tools.end()), list_mcp_(list_mcp), taken_input_(std::move(taken_input)) {
+      : doc_(doc), tools_(tools.begin(), tools.end()), mcp_(mcp), taken_input_(std::move(taken_input)) {
     out_.origin = std::move(origin);
   }
 
@@ -44,7 +44,8 @@ class loader {
     for (auto& [name, parties] : barriers.items()) out_.barriers[name] = parties.get<uint32_t>();
     for (auto& [name, a] : doc_["agents"].items()) load_agent(name, a);
     if (doc_.contains("mcp_servers")) out_.mcp_servers = detail::read_mcp_servers(doc_["mcp_servers"], problems_);
-    detail::expand_mcp_tools(out_.agents, out_.mcp_servers, list_mcp_, problems_);
+    for (const auto& [name, server] : mcp_.servers) out_.mcp_servers.emplace(name, server);  // the scenario's own win
+    detail::expand_mcp_tools(out_.agents, out_.mcp_servers, mcp_.list, problems_);
     detail::settle_tool_uses(out_.agents, problems_);
     load_resources();
     out_.workflow = load_workflow(doc_["workflow"], out_, problems_);
@@ -195,7 +196,7 @@ class loader {
 
   const nlohmann::json& doc_;
   std::set<std::string> tools_;
-  const mcp_tool_lister& list_mcp_;
+  const mcp_access& mcp_;
   std::shared_ptr<const nlohmann::json> taken_input_;
   scenario out_;
   std::vector<std::string> problems_;
@@ -255,20 +256,20 @@ scenario_error::scenario_error(std::string origin, std::vector<std::string> prob
       problems_(std::move(problems)) {}
 
 scenario load_scenario(const nlohmann::json& doc, const std::string& origin,
-                       const std::vector<std::string>& tool_names, const mcp_tool_lister& list_mcp) {
-  return loader(doc, origin, tool_names, list_mcp).run();
+                       const std::vector<std::string>& tool_names, const mcp_access& mcp) {
+  return loader(doc, origin, tool_names, mcp).run();
 }
 
 scenario load_scenario(nlohmann::json&& doc, const std::string& origin,
-                       const std::vector<std::string>& tool_names, const mcp_tool_lister& list_mcp) {
-  if (!doc.is_object() || !doc.contains("input")) return loader(doc, origin, tool_names, list_mcp).run();
+                       const std::vector<std::string>& tool_names, const mcp_access& mcp) {
+  if (!doc.is_object() || !doc.contains("input")) return loader(doc, origin, tool_names, mcp).run();
   auto input = std::make_shared<const nlohmann::json>(std::move(doc["input"]));
   doc.erase("input");
-  return loader(doc, origin, tool_names, list_mcp, std::move(input)).run();
+  return loader(doc, origin, tool_names, mcp, std::move(input)).run();
 }
 
 scenario load_scenario_file(const std::string& path, const std::vector<std::string>& tool_names,
-                            const mcp_tool_lister& list_mcp) {
+                            const mcp_access& mcp) {
   std::string text;
   try {
     text = read_bounded_file(path);
@@ -287,7 +288,7 @@ scenario load_scenario_file(const std::string& path, const std::vector<std::stri
   } catch (const nlohmann::json::exception& e) {  // a number too large even for a double
     throw scenario_error(path, {std::string("not valid JSON: ") + e.what()});
   }
-  return load_scenario(std::move(doc), path, tool_names, list_mcp);
+  return load_scenario(std::move(doc), path, tool_names, mcp);
 }
 
 }  // namespace cohort

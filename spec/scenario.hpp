@@ -340,14 +340,22 @@ class scenario_error : public std::runtime_error {
 // MCP clients; without one, a scenario naming MCP tools does not load.
 using mcp_tool_lister = std::function<nlohmann::json(const mcp_server_def&)>;
 
+// What a scenario's MCP tools are read with: how a server's tools are listed, and the
+// servers the runtime offers every scenario (its config's "mcp_servers"; a scenario's
+// own server of the same name wins).
+struct mcp_access {
+  mcp_tool_lister list;
+  std::map<std::string, mcp_server_def> servers;
+};
+
 // Parses and validates. `tool_names` are the tools a tool agent may name.
 scenario load_scenario_file(const std::string& path, const std::vector<std::string>& tool_names,
-                            const mcp_tool_lister& list_mcp = {});
+                            const mcp_access& mcp = {});
 scenario load_scenario(const nlohmann::json& doc, const std::string& origin,
-                       const std::vector<std::string>& tool_names, const mcp_tool_lister& list_mcp = {});
+                       const std::vector<std::string>& tool_names, const mcp_access& mcp = {});
 // The same, taking the input out of `doc` instead of copying it (a large input).
 scenario load_scenario(nlohmann::json&& doc, const std::string& origin,
-                       const std::vector<std::string>& tool_names, const mcp_tool_lister& list_mcp = {});
+                       const std::vector<std::string>& tool_names, const mcp_access& mcp = {});
 
 // The value at `path` ("input.items") in a run input, or nullptr.
 const nlohmann::json* input_value(const nlohmann::json& input, const std::string& path);

@@ -19,14 +19,21 @@ const json_schema& scenario_schema() {
   return schema;
 }
 
-// The scenario schema with "models" its one key, required.
+// The scenario schema with `key` its one key, required.
+nlohmann::json section_schema(const char* key) {
+  auto doc = nlohmann::json::parse(detail::scenario_schema_text);
+  doc["required"] = {key};
+  doc["properties"] = {{key, doc["properties"][key]}};
+  return doc;
+}
+
 const json_schema& models_schema() {
-  static const json_schema schema([] {
-    auto doc = nlohmann::json::parse(detail::scenario_schema_text);
-    doc["required"] = {"models"};
-    doc["properties"] = {{"models", doc["properties"]["models"]}};
-    return doc;
-  }());
+  static const json_schema schema(section_schema("models"));
+  return schema;
+}
+
+const json_schema& mcp_servers_schema() {
+  static const json_schema schema(section_schema("mcp_servers"));
   return schema;
 }
 
@@ -34,6 +41,10 @@ const json_schema& models_schema() {
 
 void check_models_against_schema(const nlohmann::json& doc, std::vector<std::string>& problems) {
   models_schema().check(doc, problems);
+}
+
+void check_mcp_servers_against_schema(const nlohmann::json& doc, std::vector<std::string>& problems) {
+  mcp_servers_schema().check(doc, problems);
 }
 
 void check_against_schema(const nlohmann::json& doc, std::vector<std::string>& problems) {

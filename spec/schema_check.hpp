@@ -15,6 +15,9 @@ void check_against_schema(const nlohmann::json& doc, std::vector<std::string>& p
 // The same for a node's models file: a document of "models" alone.
 void check_models_against_schema(const nlohmann::json& doc, std::vector<std::string>& problems);
 
+// The same for a runtime config's "mcp_servers": a document of "mcp_servers" alone.
+void check_mcp_servers_against_schema(const nlohmann::json& doc, std::vector<std::string>& problems);
+
 // Durations, counts, sizes and indices are read as 32-bit integers: a larger number
 // would be cut (a timeout of 2^32 + 1 ms became 1 ms). Values passed through to a
 // model or a tool ("params", an input, a seed) may be anything JSON allows.

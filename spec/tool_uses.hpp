@@ -26,6 +26,18 @@ void read_tool_keys(agent_def& d, const nlohmann::json& a, const std::string& pa
 
 // "mcp_servers": each server's command, args, env and timeout.
 std::map<std::string, mcp_server_def> read_mcp_servers(const nlohmann::json& servers, std::vector<std::string>& problems);
+// The servers a runtime's config offers every scenario (the shape of a scenario's
+// "mcp_servers"), checked as a scenario's are; throws std::runtime_error naming `where`
+// and each path.
+std::map<std::string, mcp_server_def> read_offered_mcp_servers(const nlohmann::json& servers, const std::string& where);
+
+// A worker loads its head's scenario without reaching the MCP servers (their tools run
+// on the head): the head sends, under this key of the scenario document, the tools each
+// server listed ({"server": [{"name", "description", "inputSchema"}]}), and the worker
+// loads with them.
+constexpr const char* head_mcp_tools_key = "$head_mcp_tools";
+nlohmann::json listed_mcp_tools(const scenario& s);
+mcp_access replayed_mcp_tools(const nlohmann::json& lists);
 
 // Each use of "mcp:server/tool" or "mcp:server" (every tool of it) becomes a use of a
 // tool agent made for that MCP tool, named "mcp:server/tool", with the description and

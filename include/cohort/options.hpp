@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 namespace cohort {
 
 struct RuntimeOptions {
@@ -26,6 +28,10 @@ struct RuntimeOptions {
   // Takes part in a cluster (a head with --cluster-port, or a worker): starts CAF's
   // network layer, with heartbeats so that a frozen peer is noticed (docs/cluster.md).
   bool cluster = false;
+  // MCP servers every scenario may use, as a scenario's "mcp_servers" says them
+  // ({"fs": {"command": ..., "args": [...]}, "web": {"url": ...}}); a scenario's own server
+  // of the same name wins. One client a server for the whole runtime (docs/tools.md).
+  nlohmann::json mcp_servers = nlohmann::json::object();
 
   // The compiled-in defaults (config/cohort.json).
   static RuntimeOptions defaults();

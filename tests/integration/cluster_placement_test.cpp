@@ -113,6 +113,48 @@ TEST_F(PatternPlacement, AgentsBelowAPatternGoWhereItSaysUnlessTheySayOtherwise)
   EXPECT_NE(r.error.find("no worker of this node has zone=c"), std::string::npos) << r.error;
 }
 
+// MCP servers the head's runtime offers (RuntimeOptions::mcp_servers, a config's
+// "mcp_servers"): a scenario naming none of its own uses them, and llm agents placed on
+// a worker use them (the tool calls run on the head, where the server is; the worker
+// loads the scenario with the tools the head listed). The server is a real process
+// (tests/support/tiny_mcp_server.py).
+TEST(OfferedMcpServers, AgentsOnAWorkerCallTheHeadsServer) {
+  auto head_options = testing::cluster_test_options();
+  head_options.mcp_servers = {
+      {"tiny", {{"command", "python3"}, {"args", {std::string(COHORT_SOURCE_DIR) + "/tests/support/tiny_mcp_server.py"}}}}};
+  Runtime head_rt(head_options);
+  node::cluster_head head(head_rt, node::cluster_options{});
+  Runtime worker_rt(testing::cluster_test_options());
+  WorkerOptions w;
+  w.head_port = head.port();
+  w.slots = 4;
+  w.name = "zone-a";
+  w.labels = {{"zone", "a"}};
+  auto worker = worker_rt.join(w);
+  ASSERT_TRUE(worker->wait_joined(10000)) << worker->refused();
+  json turns = json::array({json::array({{{"name", "echo"}, {"arguments", {{"message", "tides"}}}}})});
+  json doc = {{"name", "offered"},
+              {"models", {{"m", {{"provider", "sim"},
+                                 {"rules", json::array({{{"match", "research"}, {"tool_turns", turns},
+                                                         {"reply", "report: {{tool_results}}"}}})}}}}},
+              {"agents", {{"researcher", {{"model", "m"}, {"prompt", "research {{item}}"}, {"tools", {"mcp:tiny/echo"}},
+                                          {"placement", {{"labels", {{"zone", "a"}}}}}}}}},
+              {"workflow", {{"type", "fan_out"}, {"over", "input.items"}, {"do", {{"agent", "researcher"}}}}},
+              {"input", {{"items", {1, 2, 3}}}}};
+  auto placed_before = head.status().value("placed", int64_t{0});
+  auto r = head_rt.run(head_rt.load(doc));
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.output, json({"report: echo: tides", "report: echo: tides", "report: echo: tides"}));
+  // The loop of each llm agent stays with its supervisor on the head; its two model turns
+  // are what goes to the worker.
+  EXPECT_EQ(head.status().value("placed", int64_t{0}) - placed_before, 6) << head.status();
+  // A scenario's own server of that name wins: this one's command does not exist.
+  doc["mcp_servers"] = {{"tiny", {{"command", "/nonexistent/tiny-mcp"}}}};
+  auto problems = testing::load_problems(head_rt, doc);
+  EXPECT_TRUE(testing::has_text(problems, "$.mcp_servers.tiny")) << problems;
+  worker->stop();
+}
+
 TEST_F(PatternPlacement, AHeadOnlyAgentBelowLabelsIsAScenarioErrorNamingBoth) {
   json agents = who_agents();
   agents["pooled"] = {{"type", "tool"}, {"tool", "whoami"}, {"pool", 2}};

@@ -61,3 +61,20 @@ TEST(Options, BadSettingsNameFileAndKey) {
   unsetenv("COHORT_DEFAULT_TIMEOUT_MS");
   EXPECT_NE(env_err.find("COHORT_DEFAULT_TIMEOUT_MS"), std::string::npos) << env_err;
 }
+
+// "mcp_servers" in the config: offered to every scenario, checked as a scenario's are.
+TEST(Options, McpServersAreReadAndCheckedWithTheirPaths) {
+  auto path = write_config(R"({"mcp_servers": {"fs": {"command": "npx", "args": ["-y", "server-filesystem", "/tmp"]},
+                                                "web": {"url": "http://127.0.0.1:9/mcp"}}})");
+  auto o = cohort::RuntimeOptions::load(path);
+  EXPECT_EQ(o.mcp_servers["fs"]["command"], "npx");
+  EXPECT_EQ(o.mcp_servers["web"]["url"], "http://127.0.0.1:9/mcp");
+  auto bad_url = write_config(R"({"mcp_servers": {"web": {"url": "ftp://127.0.0.1/mcp"}}})");
+  auto err = error_of(bad_url);
+  EXPECT_NE(err.find(bad_url), std::string::npos) << err;
+  EXPECT_NE(err.find("$.mcp_servers.web.url"), std::string::npos) << err;
+  err = error_of(write_config(R"({"mcp_servers": {"x": {"args": ["a"]}}})"));
+  EXPECT_NE(err.find("$.mcp_servers.x"), std::string::npos) << "neither command nor url: " << err;
+  err = error_of(write_config(R"({"mcp_servers": {"x": {"command": "a", "timeout_ms": 99999999999}}})"));
+  EXPECT_NE(err.find("$.mcp_servers.x.timeout_ms"), std::string::npos) << err;
+}
