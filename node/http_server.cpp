@@ -134,6 +134,11 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
           self->answer(r, target, began, version);
         });
       };
+      if (reply.on_hangup) {
+        hangup_ = std::move(reply.on_hangup);
+        stream_.expires_never();  // the answer may take what the model takes
+        watch_while_answering();
+      }
       try {
         reply.later(sink);
       } catch (const std::exception& e) {  // it failed before it could answer: answered here
@@ -148,6 +153,8 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
   void answer(const http_reply& reply, const std::string& target, std::chrono::steady_clock::time_point began,
               unsigned version) {
     if (closed_) return;
+    hangup_ = nullptr;  // answered: a close from now on is no hang-up
+    if (watching_) stream_.socket().cancel();
     if (reply.stream) keep_alive_ = false;
     if (observer_.answered)
       observer_.answered(target, reply.stream ? 200 : reply.status,
@@ -201,6 +208,18 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
       ending_ = true;
       if (!writing_) close();
     }
+  }
+
+  // A client waiting for a later answer that goes away: its connection reads EOF or an
+  // error, and close() tells the handler. Bytes that come instead are a pipelined next
+  // request: kept for the parser, and the watch ends there.
+  void watch_while_answering() {
+    watching_ = true;
+    stream_.async_read_some(asio::buffer(hangup_buf_), [self = shared_from_this()](error_code ec, size_t n) {
+      self->watching_ = false;
+      if (n > 0) self->buffer_.commit(asio::buffer_copy(self->buffer_.prepare(n), asio::buffer(self->hangup_buf_, n)));
+      if (ec && ec != asio::error::operation_aborted && self->hangup_) self->close();
+    });
   }
 
   // A watcher that went away: its connection reads EOF or an error.
@@ -276,10 +295,11 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
   size_t replay_queued_ = 0;  // of queue_, the replayed log's events (at its front)
   char hangup_buf_[512];
   bool writing_ = false;
+  bool watching_ = false;  // watch_while_answering's read is pending
   bool ending_ = false;
   bool dropped_ = false;
   bool closed_ = false;
-  std::function<void()> hangup_;  // see on_close
+  std::function<void()> hangup_;  // see on_close and http_reply::on_hangup
 };
 
 }  // namespace

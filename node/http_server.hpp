@@ -57,6 +57,9 @@ struct http_reply {
   // Set (and `stream` not): the answer comes later; the server calls it once with the
   // sink to give it to (an I/O thread is never held while, say, a model answers).
   std::function<void(reply_sink)> later;
+  // With `later`: called once, from an I/O thread, when the client hangs up before the
+  // answer is given, so work done only for that answer can stop.
+  std::function<void()> on_hangup;
 };
 
 // A reply of `body` as it is, and one of a JSON document (text that is not UTF-8 replaced).

@@ -1,6 +1,7 @@
 #include "node/model_router.hpp"
 
 #include <chrono>
+#include <mutex>
 
 #include <caf/all.hpp>
 
@@ -52,6 +53,23 @@ struct routed_call {
   size_t pieces = 0;    // text pieces streamed to the client
   bool broken = false;  // the upstream stream failed after pieces were sent: they cannot be taken back
 
+  // A client of a call not streamed that hangs up: told to the call's actor, which may
+  // not run yet when it happens.
+  std::mutex hangup_mutex;
+  caf::actor_addr actor;
+  bool hung_up = false;
+
+  void client_gone() {
+    std::lock_guard<std::mutex> lock(hangup_mutex);
+    hung_up = true;
+    if (auto a = caf::actor_cast<caf::actor>(actor)) caf::anon_send(a, hangup_atom::value);
+  }
+  void attach(const caf::actor& a) {
+    std::lock_guard<std::mutex> lock(hangup_mutex);
+    actor = a.address();
+    if (hung_up) caf::anon_send(a, hangup_atom::value);
+  }
+
   void count(const model_reply& r, const std::string& outcome) const {
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
     metrics->router_call(ids.model, req.run_id, outcome, r.prompt_tokens, r.completion_tokens,
@@ -97,6 +115,8 @@ caf::behavior route_call(caf::event_based_actor* self, std::shared_ptr<routed_ca
   if (call->watcher) {
     call->req.on_delta = caf::actor_cast<caf::actor>(self);
     call->watcher->on_close([who = caf::actor_cast<caf::actor>(self)] { caf::anon_send(who, hangup_atom::value); });
+  } else {
+    call->attach(caf::actor_cast<caf::actor>(self));
   }
   // The pool bounds each attempt; this bounds a pool that never answers.
   auto limit =
@@ -193,6 +213,7 @@ http_reply model_router::chat_completions(const http_request& http) {
       call->sink = std::move(sink);
       sys.spawn(route_call, call);
     };
+    reply.on_hangup = [call] { call->client_gone(); };
   }
   return reply;
 }

@@ -38,7 +38,8 @@ class Router : public ::testing::Test {
                                             {"stream", true},
                                             {"endpoints", endpoints},
                                             {"price", {{"prompt_per_million", 1e6}, {"completion_per_million", 0}}}}},
-                                          {"local", {{"provider", "sim"}, {"latency_ms", 1}}}}}};
+                                          {"local", {{"provider", "sim"}, {"latency_ms", 1}}},
+                                          {"slow", {{"provider", "sim"}, {"latency_ms", 400}}}}}};
     node_ = std::make_unique<node_process>(dir + "/data", std::vector<std::string>{"--models", models_file_});
   }
 
@@ -75,7 +76,7 @@ TEST_F(Router, AnswersInOpenAIsShapeAndListsItsModels) {
   EXPECT_EQ(models["object"], "list");
   std::set<std::string> ids;
   for (auto& m : models["data"]) ids.insert(m["id"].get<std::string>());
-  EXPECT_EQ(ids, (std::set<std::string>{"fast", "local"}));
+  EXPECT_EQ(ids, (std::set<std::string>{"fast", "local", "slow"}));
 
   auto a = chat(ask("What is a mailbox?"), "wf-shape");
   ASSERT_EQ(a.status, 200) << a.body;
@@ -194,6 +195,41 @@ TEST_F(Router, AStreamingClientThatHangsUpStopsTheCall) {
       mocks_[reached]->port(), [](const json& s) { return s.value("open_connections", -1) == 0; }, 5000);
   EXPECT_EQ(stats.value("open_connections", -1), 0) << stats;
   EXPECT_EQ(chat(ask("next")).status, 200);
+}
+
+// The same for a call not streamed: the client that gives up waiting for the answer
+// withdraws the call, and the model's connection is closed at once.
+TEST_F(Router, AClientThatHangsUpBeforeTheAnswerStopsTheCall) {
+  auto body = ask("never answered");
+  body["mock_fault"] = "hang";
+  auto raw = http_post_stream(node_->port(), "/v1/chat/completions", body.dump(), {{"X-Workflow-Id", "wf-gone"}}, 500);
+  EXPECT_EQ(raw, "") << "no answer within 500 ms";
+  size_t reached = mocks_.size();
+  for (size_t i = 0; i < mocks_.size(); ++i)
+    if (mock_stats(mocks_[i]->port()).value("requests", 0) > 0) reached = i;
+  ASSERT_LT(reached, mocks_.size()) << "no mock got the call";
+  auto stats = wait_stats(
+      mocks_[reached]->port(), [](const json& s) { return s.value("client_cancellations", 0) == 1; }, 5000);
+  EXPECT_EQ(stats.value("client_cancellations", 0), 1) << stats;
+  EXPECT_EQ(stats.value("open_connections", -1), 0) << stats;
+  EXPECT_EQ(chat(ask("next")).status, 200);
+}
+
+// Watching for that hang-up does not eat a request the client pipelines behind the
+// first: both are answered, in order, on the one connection.
+TEST_F(Router, APipelinedRequestIsAnsweredAfterTheOneBeforeIt) {
+  auto body = json{{"model", "slow"}, {"messages", {{{"role", "user"}, {"content", "first"}}}}}.dump();
+  auto first = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+               "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  std::string second = "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  auto raw = http_raw(node_->port(), {first, second}, 100, 5000);
+  auto completion = raw.find("chat.completion");
+  auto models = raw.find("\"object\":\"list\"");
+  ASSERT_NE(completion, std::string::npos) << raw;
+  ASSERT_NE(models, std::string::npos) << raw;
+  EXPECT_LT(completion, models) << raw;
+  EXPECT_EQ(raw.rfind("HTTP/1.1 200 OK", 0), 0u) << raw;
+  EXPECT_NE(raw.find("HTTP/1.1 200 OK", 10), std::string::npos) << raw;
 }
 
 TEST_F(Router, AnUpstreamFailureIsAnOpenAIError) {

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <functional>
+#include <thread>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -63,15 +64,18 @@ http_answer http_call(int port, const std::string& method, const std::string& ta
 
 namespace {
 
-// `req` sent; everything read until the server closes (or the time is up).
-std::string read_until_closed(int port, const std::string& req, int timeout_ms) {
+// `writes` sent, `gap_ms` apart; everything read until the server closes (or the time is up).
+std::string read_until_closed(int port, const std::vector<std::string>& writes, int timeout_ms, int gap_ms = 0) {
   std::string got;
   try {
     asio::io_context io;
     beast::tcp_stream stream(io);
     stream.expires_after(std::chrono::milliseconds(timeout_ms));
     stream.connect(local(port));
-    asio::write(stream, asio::buffer(req));
+    for (size_t i = 0; i < writes.size(); ++i) {
+      if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(gap_ms));
+      asio::write(stream, asio::buffer(writes[i]));
+    }
     // Read asynchronously: the stream's deadline binds async operations only, and a
     // stream the server keeps open must still end at timeout_ms.
     char buf[4096];
@@ -98,16 +102,20 @@ std::string header_lines(const std::vector<std::pair<std::string, std::string>>&
 
 std::string http_stream(int port, const std::string& target,
                         const std::vector<std::pair<std::string, std::string>>& headers, int timeout_ms) {
-  return read_until_closed(port, "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header_lines(headers) + "\r\n",
+  return read_until_closed(port, {"GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header_lines(headers) + "\r\n"},
                            timeout_ms);
 }
 
 std::string http_post_stream(int port, const std::string& target, const std::string& body,
                              const std::vector<std::pair<std::string, std::string>>& headers, int timeout_ms) {
   return read_until_closed(port,
-                           "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
-                               header_lines(headers) + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body,
+                           {"POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+                            header_lines(headers) + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body},
                            timeout_ms);
+}
+
+std::string http_raw(int port, const std::vector<std::string>& writes, int gap_ms, int timeout_ms) {
+  return read_until_closed(port, writes, timeout_ms, gap_ms);
 }
 
 }  // namespace cohort::testing

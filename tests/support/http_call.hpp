@@ -25,4 +25,8 @@ std::string http_stream(int port, const std::string& target,
 std::string http_post_stream(int port, const std::string& target, const std::string& body,
                              const std::vector<std::pair<std::string, std::string>>& headers = {}, int timeout_ms = 10000);
 
+// Raw bytes on one connection: each of `writes`, `gap_ms` apart (pipelined requests, say),
+// then everything read until the server closes (or timeout_ms pass).
+std::string http_raw(int port, const std::vector<std::string>& writes, int gap_ms, int timeout_ms = 10000);
+
 }  // namespace cohort::testing
