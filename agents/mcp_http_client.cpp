@@ -1,6 +1,7 @@
 #include "agents/mcp_http_client.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -173,8 +174,14 @@ struct mcp_http_client::impl {
     }
   }
 
-  // A request the server made of us on a stream: cohort offers no methods.
+  // A request the server made of us on a stream: cohort offers no methods. A few refusals
+  // at most are on their way at once: a server that floods requests gets the rest
+  // unanswered rather than a connection each.
   void refuse(const nlohmann::json& asked) {
+    if (refusals_in_flight.fetch_add(1) >= max_refusals_in_flight) {
+      --refusals_in_flight;
+      return;
+    }
     nlohmann::json reply{{"jsonrpc", "2.0"},
                          {"id", asked["id"]},
                          {"error", {{"code", -32601}, {"message", "cohort's MCP client offers no methods"}}}};
@@ -183,6 +190,7 @@ struct mcp_http_client::impl {
     std::weak_ptr<http_connection> weak = conn;
     conn->send([request] { return request; }, std::chrono::seconds(5), std::chrono::seconds(5),
                [this, weak](http_outcome o) {
+                 --refusals_in_flight;
                  if (auto c = weak.lock(); c && o.keep_alive && o.error_kind.empty()) give_back(c);
                });
   }
@@ -271,6 +279,8 @@ struct mcp_http_client::impl {
   std::string protocol;
   bool initialized = false;
   int64_t next_id = 1;
+  static constexpr int max_refusals_in_flight = 4;
+  std::atomic<int> refusals_in_flight{0};
   std::thread thread;
 };
 

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "agents/mcp_http_client.hpp"
 #include "cohort/runtime.hpp"
 #include "tests/support/scripted_server.hpp"
 #include "tests/support/test_runtime.hpp"
@@ -151,4 +152,41 @@ TEST(HostileServer, AJsonRpcErrorAnsweredToAnA2aStreamIsTheAgentsError) {
   ASSERT_FALSE(seen.empty());
   ASSERT_FALSE(seen[0].requests.empty());
   EXPECT_NE(seen[0].requests[0].find("\"method\":\"message/stream\""), std::string::npos) << seen[0].requests[0];
+}
+
+// An MCP server over HTTP that floods requests on the event stream of its answer and
+// never answers our refusals: at most 4 refusals are on their way at once (not one
+// connection each of the 200), and the call still gets its answer.
+TEST(HostileServer, AnMcpServerFloodingRequestsGetsFewRefusals) {
+  std::string events;
+  for (int i = 0; i < 200; ++i)
+    events += "data: " +
+              json{{"jsonrpc", "2.0"}, {"id", 1000 + i}, {"method", "sampling/createMessage"}, {"params", json::object()}}
+                  .dump() +
+              "\n\n";
+  events += "data: " +
+            json{{"jsonrpc", "2.0"}, {"id", 2}, {"result", {{"content", {{{"type", "text"}, {"text", "done"}}}}}}}.dump() +
+            "\n\n";
+  auto init = json{{"jsonrpc", "2.0"}, {"id", 1},
+                   {"result", {{"protocolVersion", "2025-06-18"}, {"capabilities", json::object()},
+                               {"serverInfo", {{"name", "flood"}, {"version", "1"}}}}}};
+  scripted_server server({http_json_answer(200, "OK", init.dump(), "Mcp-Session-Id: s1\r\n"),
+                          "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n",
+                          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: " +
+                              std::to_string(events.size()) + "\r\n\r\n" + events,
+                          ""});  // then silence: our refusals are never answered
+  cohort::mcp_server_def def;
+  def.name = "flood";
+  def.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/mcp";
+  def.timeout_ms = 5000;
+  {
+    cohort::mcp_http_client client(def);
+    EXPECT_EQ(client.call_tool("anything", json::object()), json({{"content", {{{"type", "text"}, {"text", "done"}}}}}));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // any refusal still to come
+  }
+  int refusals = 0;
+  for (const auto& c : server.connections())
+    for (const auto& r : c.requests) refusals += r.find("offers no methods") != std::string::npos;
+  EXPECT_GE(refusals, 1);
+  EXPECT_LE(refusals, 4) << "refusals sent for the 200 requests";
 }
