@@ -1,5 +1,6 @@
 // `cohort run` and `cohort mock-llm` as real processes talking over 127.0.0.1.
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -21,8 +22,14 @@ using nlohmann::json;
 
 namespace {
 
+// A file of this test process's own (ctest runs the cases as parallel processes, and two
+// checkouts may test on one machine at once).
+std::string temp_path(const std::string& name) {
+  return ::testing::TempDir() + "/cli-" + std::to_string(::getpid()) + "-" + name;
+}
+
 std::string write_temp(const std::string& name, const json& doc) {
-  auto path = ::testing::TempDir() + "/" + name;
+  auto path = temp_path(name);
   std::ofstream(path) << doc.dump(2);
   return path;
 }
@@ -229,7 +236,7 @@ TEST(Cli, EventsFileCarriesStreamedTokens) {
            {"agents", {{"a", {{"model", "mock"}, {"prompt", "Describe {{item}} in a few words."}}}}},
            {"workflow", {{"type", "fan_out"}, {"over", "input.xs"}, {"agent", "a"}}},
            {"input", {{"xs", {"tides", "dunes", "fjords"}}}}};
-  auto events_path = ::testing::TempDir() + "/events.jsonl";
+  auto events_path = temp_path("events.jsonl");
   auto r = run_cohort(write_temp("streamed.json", doc), {"--events", events_path});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_EQ(r.doc["output"].size(), 3u) << r.doc.dump();
