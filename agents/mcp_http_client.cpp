@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <deque>
 #include <thread>
 #include <vector>
 
@@ -175,23 +176,41 @@ struct mcp_http_client::impl {
   }
 
   // A request the server made of us on a stream: cohort offers no methods. A few refusals
-  // at most are on their way at once: a server that floods requests gets the rest
-  // unanswered rather than a connection each.
+  // at most are on their way at once, the next ones wait their turn (a bounded number:
+  // a server that floods requests gets the rest unanswered, not a connection each).
   void refuse(const nlohmann::json& asked) {
-    if (refusals_in_flight.fetch_add(1) >= max_refusals_in_flight) {
-      --refusals_in_flight;
-      return;
-    }
     nlohmann::json reply{{"jsonrpc", "2.0"},
                          {"id", asked["id"]},
                          {"error", {{"code", -32601}, {"message", "cohort's MCP client offers no methods"}}}};
     auto request = bytes("POST", reply.dump(), current_session());
+    {
+      std::lock_guard<std::mutex> lock(refusals_mutex);
+      if (refusals_in_flight >= max_refusals_in_flight) {
+        if (waiting_refusals.size() < max_waiting_refusals) waiting_refusals.push_back(std::move(request));
+        return;
+      }
+      ++refusals_in_flight;
+    }
+    send_refusal(std::move(request));
+  }
+
+  void send_refusal(std::string request) {
     auto conn = connection();
     std::weak_ptr<http_connection> weak = conn;
     conn->send([request] { return request; }, std::chrono::seconds(5), std::chrono::seconds(5),
                [this, weak](http_outcome o) {
-                 --refusals_in_flight;
                  if (auto c = weak.lock(); c && o.keep_alive && o.error_kind.empty()) give_back(c);
+                 std::string next;
+                 {
+                   std::lock_guard<std::mutex> lock(refusals_mutex);
+                   if (waiting_refusals.empty()) {
+                     --refusals_in_flight;
+                     return;
+                   }
+                   next = std::move(waiting_refusals.front());
+                   waiting_refusals.pop_front();
+                 }
+                 send_refusal(std::move(next));
                });
   }
 
@@ -280,7 +299,10 @@ struct mcp_http_client::impl {
   bool initialized = false;
   int64_t next_id = 1;
   static constexpr int max_refusals_in_flight = 4;
-  std::atomic<int> refusals_in_flight{0};
+  static constexpr size_t max_waiting_refusals = 64;
+  std::mutex refusals_mutex;  // what follows
+  int refusals_in_flight = 0;
+  std::deque<std::string> waiting_refusals;  // requests of refusals not sent yet
   std::thread thread;
 };
 

@@ -78,7 +78,16 @@ struct courier {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
   std::shared_ptr<boost::asio::ssl::context> tls = make_tls_client_context({});
   std::shared_ptr<std::atomic<int64_t>> open = std::make_shared<std::atomic<int64_t>>(0);
-  std::thread thread{[this] { io.run(); }};
+  std::thread thread{[this] {
+    for (;;) {
+      try {
+        io.run();
+        return;
+      } catch (const std::exception& e) {  // one notification's fault, not the node's
+        spdlog::error("a2a: the push notification thread caught: {}", e.what());
+      }
+    }
+  }};
 
   // Once, by a2a_push (never on the courier's own thread): after it no handler runs.
   void shut() {
@@ -115,7 +124,13 @@ class a2a_push::subscription : public event_watcher, public std::enable_shared_f
 
   void start() {
     std::lock_guard<std::mutex> lock(mutex_);
-    self_ = shared_from_this();
+    if (!stopped_) self_ = shared_from_this();
+  }
+
+  // Nothing queued or being sent.
+  bool idle_now() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return !busy_;
   }
 
   void stop() {
@@ -130,7 +145,10 @@ class a2a_push::subscription : public event_watcher, public std::enable_shared_f
   void deliver(const nlohmann::json& event, bool) override {
     auto kind = event.value("kind", "");
     nlohmann::json run;
-    if (kind == "started") {
+    if (kind == "started") {  // every agent's and pattern's start: the first tells "working"
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (working_told_) return;
+      working_told_ = true;
       run = {{"id", task_id_}, {"status", "running"}};
     } else if (kind == "result") {
       run = {{"id", task_id_}};
@@ -178,17 +196,19 @@ class a2a_push::subscription : public event_watcher, public std::enable_shared_f
     auto request = "POST " + t.target + " HTTP/1.1\r\nHost: " + t.host_header +
                    "\r\nContent-Type: application/json\r\nUser-Agent: cohort/0.1\r\nConnection: close\r\n" +
                    hook_.header_lines + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-    connection_ = make_http_connection(c->io, t.host, t.port, t.https ? c->tls : nullptr, true, c->open);
-    connection_->send([request] { return request; }, std::chrono::seconds(5), std::chrono::seconds(10),
-                      [weak = weak_from_this()](http_outcome o) {  // weakly: the connection is ours
-                        if (auto self = weak.lock()) self->sent(o);
-                      });
+    // The connection keeps itself alive while it works: held weakly here, so a subscription
+    // let go at shutdown never outlives the I/O its socket belongs to.
+    auto connection = make_http_connection(c->io, t.host, t.port, t.https ? c->tls : nullptr, true, c->open);
+    std::weak_ptr<http_connection> weak_connection = connection;
+    connection->send([request] { return request; }, std::chrono::seconds(5), std::chrono::seconds(10),
+                     [weak = weak_from_this(), weak_connection](http_outcome o) {
+                       if (auto used = weak_connection.lock()) used->close_gracefully();
+                       if (auto self = weak.lock()) self->sent(o);
+                     });
   }
 
   // On the courier's thread.
   void sent(const http_outcome& o) {
-    if (connection_) connection_->close_gracefully();
-    connection_.reset();
     bool delivered = o.status >= 200 && o.status < 300;
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopped_) return idle();
@@ -224,8 +244,7 @@ class a2a_push::subscription : public event_watcher, public std::enable_shared_f
   std::mutex mutex_;
   std::deque<std::string> queue_;  // notification bodies, oldest first
   int attempts_ = 0;
-  bool busy_ = false, ended_ = false, stopped_ = false;
-  std::shared_ptr<http_connection> connection_;  // the POST in flight
+  bool busy_ = false, ended_ = false, stopped_ = false, working_told_ = false;
   std::shared_ptr<subscription> self_;
 };
 
@@ -237,6 +256,15 @@ a2a_push::~a2a_push() {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     tasks.swap(impl_->tasks);
   }
+  // The runs that ended as the node drained: their final notifications get a moment.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  auto busy = [&] {
+    for (auto& [id, subs] : tasks)
+      for (auto& s : subs)
+        if (!s->idle_now()) return true;
+    return false;
+  };
+  while (busy() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   for (auto& [id, subs] : tasks)
     for (auto& s : subs) s->stop();
   impl_->post_office->shut();

@@ -209,6 +209,7 @@ http_reply a2a_server::send(const std::string& name, const nlohmann::json& id, c
                             bool stream) {
   const auto& message = params.value("message", nlohmann::json());
   auto configuration = params.value("configuration", nlohmann::json::object());
+  if (configuration.is_null()) configuration = nlohmann::json::object();
   if (!configuration.is_object()) throw std::invalid_argument("params.configuration must be an object");
   auto push = configuration.value("pushNotificationConfig", nlohmann::json());
   if (!push.is_null()) a2a_push::check(push, "params.configuration.pushNotificationConfig");

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <deque>
 #include <optional>
+#include <utility>
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
@@ -180,6 +181,11 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
     http::async_write(stream_, *response_, [self = shared_from_this()](error_code ec, size_t) {
       self->response_.reset();
       if (ec || !self->keep_alive_) return self->close();
+      // The watch's cancelled read may not have completed yet: it reads on when it has.
+      if (self->watching_) {
+        self->read_after_watch_ = true;
+        return;
+      }
       self->read_request();
     });
   }
@@ -211,14 +217,16 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
   }
 
   // A client waiting for a later answer that goes away: its connection reads EOF or an
-  // error, and close() tells the handler. Bytes that come instead are a pipelined next
+  // error, and close() tells the handler. (A client that shuts down its sending side
+  // after the request looks the same: as with nginx's default, it counts as gone.) Bytes that come instead are a pipelined next
   // request: kept for the parser, and the watch ends there.
   void watch_while_answering() {
     watching_ = true;
     stream_.async_read_some(asio::buffer(hangup_buf_), [self = shared_from_this()](error_code ec, size_t n) {
       self->watching_ = false;
       if (n > 0) self->buffer_.commit(asio::buffer_copy(self->buffer_.prepare(n), asio::buffer(self->hangup_buf_, n)));
-      if (ec && ec != asio::error::operation_aborted && self->hangup_) self->close();
+      if (ec && ec != asio::error::operation_aborted && self->hangup_) return self->close();
+      if (std::exchange(self->read_after_watch_, false)) self->read_request();
     });
   }
 
@@ -296,6 +304,7 @@ class session : public event_watcher, public std::enable_shared_from_this<sessio
   char hangup_buf_[512];
   bool writing_ = false;
   bool watching_ = false;  // watch_while_answering's read is pending
+  bool read_after_watch_ = false;  // the answer is sent: the next request is read once the watch has ended
   bool ending_ = false;
   bool dropped_ = false;
   bool closed_ = false;

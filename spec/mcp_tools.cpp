@@ -102,6 +102,8 @@ nlohmann::json listed_mcp_tools(const scenario& s) {
     if (!a.parameters.is_null()) tool["inputSchema"] = a.parameters;
     lists[a.mcp_server].push_back(std::move(tool));
   }
+  for (const auto& [name, server] : s.mcp_servers)
+    if (!lists.contains(name)) lists[name] = nlohmann::json::array();  // named, with no tool (or none used)
   return lists;
 }
 

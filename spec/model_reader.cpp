@@ -106,6 +106,8 @@ class model_reader {
       problem(path, "scheme \"" + std::string(url->scheme()) + "\" is not supported (use http or https)");
     else if (url->host().empty())
       problem(path, "no host in \"" + text + "\"");
+    else if (url->has_port() && !detail::usable_port(url->port()))
+      problem(path, "the port \"" + std::string(url->port()) + "\" is not a number from 1 to 65535");
   }
 
   // Given on the model, they are every endpoint's defaults; an endpoint's own replace
@@ -157,7 +159,14 @@ namespace detail {
 
 bool plain_http_url(const std::string& text) {
   auto url = boost::urls::parse_absolute_uri(text);
-  return url && (url->scheme() == "http" || url->scheme() == "https") && !url->host().empty();
+  return url && (url->scheme() == "http" || url->scheme() == "https") && !url->host().empty() &&
+         (!url->has_port() || usable_port(url->port()));
+}
+
+bool usable_port(std::string_view port) {
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) return false;
+  auto n = std::stoi(std::string(port));
+  return n >= 1 && n <= 65535;
 }
 
 model_def read_model(const std::string& name, const nlohmann::json& m, std::vector<std::string>& problems) {

@@ -4,6 +4,7 @@
 // models file (`cohort serve --models FILE`: a document of "models" alone) holds.
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -16,8 +17,11 @@ namespace detail {
 // Each problem ("$.models.NAME.base_url: ...") goes to `problems`.
 model_def read_model(const std::string& name, const nlohmann::json& m, std::vector<std::string>& problems);
 
-// An absolute http or https URL with a host (a model's base_url, a remote agent's url).
+// An absolute http or https URL with a host and, if it gives a port, a usable one (a
+// model's base_url, a remote agent's url, an MCP server's).
 bool plain_http_url(const std::string& text);
+// A URL's port as written: digits only, 1 to 65535 (Boost.URL also takes "" and 99999).
+bool usable_port(std::string_view port);
 
 }  // namespace detail
 

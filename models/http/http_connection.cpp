@@ -20,6 +20,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "models/http/tls_client.hpp"
+#include "spec/model_reader.hpp"
 
 namespace cohort {
 namespace {
@@ -166,6 +167,8 @@ class connection final : public http_connection, public std::enable_shared_from_
     beast::error_code parse_error;
     auto address = net::ip::make_address(host_, parse_error);
     if (!parse_error) {
+      // The port was checked where the URL was read; a bad one here fails this request, not the I/O thread.
+      if (!detail::usable_port(port_)) return complete(failure(beast::error_code(net::error::invalid_argument), "connect"));
       net::ip::tcp::endpoint ep(address, static_cast<unsigned short>(std::stoi(port_)));
       expire_at(clock::now() + connect_timeout_);
       tcp().async_connect(ep, [self = this->shared_from_this()](beast::error_code ec) { self->on_connect(ec); });

@@ -31,6 +31,7 @@
 #include "models/http/sse_parser.hpp"
 #include "models/http/tls_client.hpp"
 #include "models/token_estimate.hpp"
+#include "spec/model_reader.hpp"
 
 namespace cohort {
 namespace {
@@ -113,7 +114,7 @@ std::string request_bytes(const endpoint& ep, const std::string& api_key_env, co
 endpoint parse_endpoint(const model_def& m) {
   auto url = boost::urls::parse_absolute_uri(m.base_url);
   endpoint e;
-  if (!url) return e;  // validated when the scenario loaded
+  if (!url || (url->has_port() && !detail::usable_port(url->port()))) return e;  // validated when the scenario loaded
   bool https = url->scheme() == "https";
   const char* default_port = https ? "443" : "80";
   e.host = url->host_address();  // an IPv6 address without its brackets

@@ -2,11 +2,14 @@
 
 #include <boost/url/parse.hpp>
 
+#include "spec/model_reader.hpp"
+
 namespace cohort {
 
 std::optional<http_target> parse_http_target(const std::string& text) {
   auto url = boost::urls::parse_absolute_uri(text);
   if (!url || (url->scheme() != "http" && url->scheme() != "https") || url->encoded_host().empty()) return std::nullopt;
+  if (url->has_port() && !detail::usable_port(url->port())) return std::nullopt;
   http_target t;
   t.https = url->scheme() == "https";
   const std::string default_port = t.https ? "443" : "80";

@@ -14,7 +14,8 @@ struct http_target {
   bool https = false;
 };
 
-// Null when `url` is not an absolute http or https URL with a host.
+// Null when `url` is not an absolute http or https URL with a host (and a port from 1 to
+// 65535, when it gives one).
 std::optional<http_target> parse_http_target(const std::string& url);
 
 }  // namespace cohort

@@ -156,7 +156,8 @@ TEST(HostileServer, AJsonRpcErrorAnsweredToAnA2aStreamIsTheAgentsError) {
 
 // An MCP server over HTTP that floods requests on the event stream of its answer and
 // never answers our refusals: at most 4 refusals are on their way at once (not one
-// connection each of the 200), and the call still gets its answer.
+// connection each of the 200; 64 more wait their turn, the rest are dropped), and the call
+// still gets its answer.
 TEST(HostileServer, AnMcpServerFloodingRequestsGetsFewRefusals) {
   std::string events;
   for (int i = 0; i < 200; ++i)

@@ -33,6 +33,12 @@ class A2a : public ::testing::Test {
     std::ofstream(dir + "/scenarios/slow.json")
         << R"({"name": "slow", "models": {"m": {"provider": "sim", "latency_ms": 10000}},
       "agents": {"a": {"model": "m", "prompt": "{{input.text}}"}}, "workflow": {"agent": "a"}})";
+    // Several agents and a pattern: each start is an event of the run.
+    std::ofstream(dir + "/scenarios/team.json") << R"({"name": "team",
+      "models": {"m": {"provider": "sim", "latency_ms": 5}},
+      "agents": {"a": {"model": "m", "prompt": "{{input.text}} {{item}}"}},
+      "workflow": {"type": "fan_out", "over": "input.data.items", "agent": "a"},
+      "input": {"text": "", "data": {"items": [1]}}})";
     std::ofstream(dir + "/scenarios/reader.json") << R"({"name": "reader",
       "models": {"m": {"provider": "sim", "latency_ms": 1}},
       "agents": {"a": {"model": "m", "prompt": "{{input.files.2.uri}} {{input.files.1.bytes}} {{input.files.0.name}} {{input.files.0.size}} {{input.files.0.mime_type}} {{input.files.0.text}}"}},
@@ -291,6 +297,26 @@ TEST_F(A2a, PushNotificationsPostTheTaskToItsWebhook) {
   EXPECT_EQ(last["artifacts"], task["artifacts"]) << last;
 }
 
+// A run of many agents is still one task: one "working", then the end.
+TEST_F(A2a, ATaskOfManyAgentsIsWorkingOnce) {
+  scripted_server hook({http_json_answer(200, "OK", "{}")});
+  auto url = "http://127.0.0.1:" + std::to_string(hook.port()) + "/hook";
+  auto send = json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "message/send"},
+                   {"params", {{"configuration", {{"pushNotificationConfig", {{"url", url}}}}},
+                               {"message", {{"kind", "message"}, {"messageId", "m"}, {"role", "user"},
+                                            {"parts", {{{"kind", "text"}, {"text", "team"}},
+                                                       {{"kind", "data"}, {"data", {{"items", {1, 2, 3, 4, 5}}}}}}}}}}}};
+  auto answer = http_call(remote_->port(), "POST", "/a2a/team", send.dump());
+  auto task = json::parse(answer.body, nullptr, false).value("result", json::object());
+  ASSERT_EQ(task.value("/status/state"_json_pointer, ""), "completed") << answer.body;
+  auto got = webhook_requests(hook, 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // any more would have come by now
+  got = webhook_requests(hook, 2);
+  ASSERT_EQ(got.size(), 2u) << "working, completed";
+  EXPECT_EQ(request_body(got[0])["status"]["state"], "working");
+  EXPECT_EQ(request_body(got[1])["status"]["state"], "completed");
+}
+
 // The configs of a task are set, read, listed and deleted over JSON-RPC; one set on a
 // running task tells its end (here: cancelled); a bad one is -32602 naming the field.
 TEST_F(A2a, PushNotificationConfigsAreKeptPerTask) {
@@ -330,6 +356,8 @@ TEST_F(A2a, PushNotificationConfigsAreKeptPerTask) {
     return e.value("message", "");
   };
   EXPECT_TRUE(has_text(bad({{"url", "ftp://127.0.0.1/x"}}), "params.pushNotificationConfig.url")) << "not http";
+  EXPECT_TRUE(has_text(bad({{"url", "http://127.0.0.1:/x"}}), "params.pushNotificationConfig.url")) << "no port";
+  EXPECT_TRUE(has_text(bad({{"url", "http://127.0.0.1:99999999999/x"}}), "params.pushNotificationConfig.url"));
   EXPECT_TRUE(has_text(bad({{"url", url}, {"token", "a\r\nX-Evil: 1"}}), "params.pushNotificationConfig.token"));
   EXPECT_TRUE(has_text(bad(json::array()), "params.pushNotificationConfig"));
   EXPECT_EQ(rpc("tasks/pushNotificationConfig/set", {{"taskId", "run-0-none"}, {"pushNotificationConfig", config}})

@@ -204,6 +204,12 @@ TEST(Scenario, BadEndpointsNameTheirPath) {
                                           {{"base_url", "http://a:1/v1"}}}}};
   expect_problem(doc, "$.models.fast.endpoints[1].base_url", "scheme \"ftp\" is not supported");
   expect_problem(doc, "$.models.fast.endpoints[2].base_url", "is already endpoints[0]");
+  // Boost.URL takes an empty port and any digits; a connection could not (it threw on the I/O thread).
+  for (const char* url : {"http://127.0.0.1:/v1", "http://127.0.0.1:99999/v1", "http://127.0.0.1:0/v1"}) {
+    auto port = valid();
+    port["models"]["fast"] = {{"provider", "openai"}, {"base_url", url}};
+    expect_problem(port, "$.models.fast.base_url", "is not a number from 1 to 65535");
+  }
   auto both = valid();
   both["models"]["fast"] = {{"provider", "openai"}, {"base_url", "http://a/v1"},
                             {"endpoints", {{{"base_url", "http://b/v1"}}}}};
