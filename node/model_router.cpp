@@ -142,6 +142,7 @@ caf::behavior route_call(caf::event_based_actor* self, std::shared_ptr<routed_ca
       [=](hangup_atom) {
         // The client went away (or its stream ended): a call still running is withdrawn.
         caf::anon_send(call->provider, cancel_req_atom::value, call->req.id);
+        call->count(model_reply{}, "client_gone");
         self->quit();
       },
   };

@@ -212,6 +212,9 @@ TEST_F(Router, AClientThatHangsUpBeforeTheAnswerStopsTheCall) {
       mocks_[reached]->port(), [](const json& s) { return s.value("client_cancellations", 0) == 1; }, 5000);
   EXPECT_EQ(stats.value("client_cancellations", 0), 1) << stats;
   EXPECT_EQ(stats.value("open_connections", -1), 0) << stats;
+  auto metrics = http_call(node_->port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("cohort_router_requests_total{model=\"fast\",outcome=\"client_gone\"} 1"), std::string::npos)
+      << metrics;
   EXPECT_EQ(chat(ask("next")).status, 200);
 }
 
