@@ -1,5 +1,7 @@
 // Input cohort does not control (patterns, model answers, files, numbers) ends in a
 // clear error that names its place, never in a crash, a hang or a wrapped number.
+#include <unistd.h>
+
 #include <fstream>
 #include <limits>
 
@@ -33,7 +35,7 @@ json one_agent(json rules, json agent_extra = json::object(), json workflow = {{
 std::string nested(size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
 
 std::string write_file(const std::string& name, const std::string& text) {
-  auto path = ::testing::TempDir() + "/" + name;
+  auto path = ::testing::TempDir() + "/hostile-" + std::to_string(::getpid()) + "-" + name;  // this process's own
   std::ofstream(path) << text;
   return path;
 }

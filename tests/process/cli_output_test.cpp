@@ -1,5 +1,7 @@
 // What `cohort run` does when its output cannot be written (a full disk, a closed
 // stdout) and when its terminal goes away (SIGHUP): real processes, real files.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -68,8 +70,9 @@ TEST(CliOutput, SighupCancelsTheRunAndKeepsItsResultAndEvents) {
            {"agents", {{"a", {{"type", "llm"}, {"model", "slow"}, {"prompt", "item {{item}}"}}}}},
            {"workflow", {{"type", "fan_out"}, {"over", "input"}, {"agent", "a"}}},
            {"input", {1, 2, 3}}};
-  auto scenario = ::testing::TempDir() + "/sighup.json";
-  auto events = ::testing::TempDir() + "/sighup.events.jsonl";
+  auto base = ::testing::TempDir() + "/sighup-" + std::to_string(::getpid());  // this process's own
+  auto scenario = base + ".json";
+  auto events = base + ".events.jsonl";
   std::ofstream(scenario) << doc.dump();
   std::remove(events.c_str());  // an earlier run's lines must not count as this run's
   child_process p({COHORT_BINARY, "run", scenario, "-q", "--events", events});

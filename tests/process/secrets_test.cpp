@@ -2,6 +2,8 @@
 // it printed: every output channel of a real `cohort run` (stdout as text and as
 // JSON, stderr with progress and debug logs, the events file) is searched for it.
 // And what a server sends cannot drive the terminal: control characters are escaped.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -41,8 +43,9 @@ channels run_against(const scripted_server& server, bool stream, bool as_json, c
                               {"api_key_env", "COHORT_SECRET_TEST_KEY"}}}}},
            {"agents", {{"a", {{"type", "llm"}, {"model", "m"}, {"prompt", "hi"}}}}},
            {"workflow", {{"agent", "a"}}}};
-  auto scenario = ::testing::TempDir() + "/" + name + ".json";
-  auto events = ::testing::TempDir() + "/" + name + ".events.jsonl";
+  auto base = ::testing::TempDir() + "/" + name + "-" + std::to_string(::getpid());  // this process's own
+  auto scenario = base + ".json";
+  auto events = base + ".events.jsonl";
   std::ofstream(scenario) << doc.dump();
   ::setenv("COHORT_SECRET_TEST_KEY", key.c_str(), 1);
   std::vector<std::string> argv{COHORT_BINARY, "--log-level", "debug", "run", scenario, "--events", events};

@@ -1,4 +1,6 @@
 // Scenario loading: every validation error names its JSON path and what is wrong.
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 
@@ -141,7 +143,7 @@ TEST(Scenario, AllProblemsAreReportedAtOnce) {
 }
 
 TEST(Scenario, SyntaxErrorNamesFileLineAndColumn) {
-  auto path = testing::TempDir() + "/broken.json";
+  auto path = testing::TempDir() + "/broken-" + std::to_string(::getpid()) + ".json";  // this process's own
   {
     std::ofstream out(path);
     out << "{\n  \"models\": {},\n  \"agents\": {,}\n}\n";
