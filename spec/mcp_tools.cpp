@@ -1,7 +1,6 @@
 // The MCP side of agents' tools, where the scenario is loaded: the "mcp_servers"
 // section, and each use of an MCP tool turned into a use of a tool agent made for it.
 #include <set>
-
 #include <stdexcept>
 
 #include "spec/json_schema.hpp"

@@ -37,7 +37,8 @@ void apply(RuntimeOptions& o, const nlohmann::json& doc, const std::string& wher
   static const std::set<std::string> known{"scheduler_threads", "scheduler_policy", "io_threads",
                                            "default_timeout_ms", "run_timeout_ms", "log_level", "default_max_concurrency",
                                            "max_json_depth", "max_file_bytes", "max_rendered_bytes",
-                                           "mcp_servers", "node"};  // `cohort serve`'s section, read by the CLI
+                                           "mcp_servers",
+                                           "node"};  // `cohort serve`'s section, read by the CLI
   for (auto& [k, v] : doc.items())
     if (!known.count(k)) throw std::runtime_error(where + ": unknown setting \"" + k + "\"");
   o.scheduler_threads = static_cast<int>(read_int(doc, "scheduler_threads", o.scheduler_threads, where, 0, max_threads));
