@@ -2,6 +2,7 @@
 // them, first come first served.
 #include "coordination/bus.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <set>
 #include <unordered_map>
@@ -24,6 +25,7 @@ struct receiver {
   uint32_t count = 1;
   bool at_most = false;  // bus_receive::at_most
   int64_t timeout_ms = 0;
+  uint64_t ticket = 0;  // bus_receive::ticket
   caf::response_promise promise;
 };
 
@@ -112,10 +114,30 @@ class bus_logic {
     waiting.count = r.count;
     waiting.at_most = r.at_most;
     waiting.timeout_ms = r.timeout_ms;
+    waiting.ticket = r.ticket;
     waiting.promise = self_->make_response_promise();
     mb.receivers.push_back(id);
     arm_wake(self_, st.deadlines.add(deadline_queue::clock::now() + std::chrono::milliseconds(r.timeout_ms), id));
     return waiting.promise;
+  }
+
+  void withdraw(bus_withdraw& w) {
+    auto& st = this->st();
+    auto found = st.mailboxes.find(w.name);
+    if (found == st.mailboxes.end()) return;
+    auto& mb = found->second;
+    if (w.ticket != 0) {
+      auto waiting = std::find_if(mb.receivers.begin(), mb.receivers.end(),
+                                  [&](uint64_t id) { return st.receivers[id].ticket == w.ticket; });
+      if (waiting != mb.receivers.end()) {
+        st.receivers[*waiting].promise.deliver(std::vector<bus_message>{});
+        st.receivers.erase(*waiting);
+        mb.receivers.erase(waiting);
+      }
+    }
+    // Back in front and beyond the capacity if need be: they were let in once already.
+    for (auto m = w.unsent.rbegin(); m != w.unsent.rend(); ++m) mb.messages.push_front(std::move(*m));
+    serve(mb);
   }
 
   void wake(int64_t armed_for) {
@@ -208,6 +230,7 @@ caf::behavior bus(bus_actor* self, bus_config config) {
     [=](bus_send& m) { return logic->send(m); },
     [=](bus_broadcast& b) { return logic->broadcast(b); },
     [=](const bus_receive& r) { return logic->receive(r); },
+    [=](bus_withdraw& w) { logic->withdraw(w); },
     [=](bus_join_atom, const std::string& name) { return logic->join(name); },
     [=](wake_atom, int64_t armed_for) { logic->wake(armed_for); },
   };

@@ -103,18 +103,34 @@ typename Inspector::result_type inspect(Inspector& f, bus_ack& x) {
 // `count` are there, so a timed-out receive leaves the mailbox as it was. A count of 0
 // takes whatever is there now, without waiting (what a prompt's {{messages}} shows).
 // `at_most`: instead, as soon as one is there, take what is there up to `count` (a long
-// poll over HTTP).
+// poll over HTTP). `ticket`: nonzero from a receiver that may withdraw (bus_withdraw).
 // -> std::vector<bus_message>, or timeout
 struct bus_receive {
   std::string name;
   uint32_t count = 1;
   int64_t timeout_ms = 0;
   bool at_most = false;
+  uint64_t ticket = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, bus_receive& x) {
-  return f(caf::meta::type_name("cohort.bus_receive"), x.name, x.count, x.timeout_ms, x.at_most);
+  return f(caf::meta::type_name("cohort.bus_receive"), x.name, x.count, x.timeout_ms, x.at_most, x.ticket);
+}
+
+// A receiver of `name` went away (an HTTP client hung up): its waiting receive with
+// `ticket` is answered with no messages, and `unsent` (messages it was given but could
+// not pass on) go back to the front of the mailbox, in order, so that nothing is lost.
+// Sent after the receive by the same sender. No answer.
+struct bus_withdraw {
+  std::string name;
+  uint64_t ticket = 0;
+  std::vector<bus_message> unsent;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, bus_withdraw& x) {
+  return f(caf::meta::type_name("cohort.bus_withdraw"), x.name, x.ticket, x.unsent);
 }
 
 // ------------------------------------------------------------------ barrier

@@ -73,6 +73,7 @@ void register_messages(caf::actor_system_config& cfg) {
   cfg.add_message_type<bus_broadcast>("cohort.bus_broadcast");
   cfg.add_message_type<bus_ack>("cohort.bus_ack");
   cfg.add_message_type<bus_receive>("cohort.bus_receive");
+  cfg.add_message_type<bus_withdraw>("cohort.bus_withdraw");
   cfg.add_message_type<barrier_define>("cohort.barrier_define");
   cfg.add_message_type<barrier_arrive>("cohort.barrier_arrive");
   cfg.add_message_type<barrier_release>("cohort.barrier_release");

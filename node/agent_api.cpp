@@ -1,8 +1,11 @@
 #include "node/agent_api.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
+#include <mutex>
+#include <optional>
 
 #include <boost/beast/http/verb.hpp>
 #include <caf/all.hpp>
@@ -51,6 +54,72 @@ http_reply refusal(const caf::error& e, const std::string& where) {
 nlohmann::json message_json(const bus_message& m) {
   return {{"id", m.id}, {"from", m.from}, {"to", m.to}, {"content", m.payload}};
 }
+
+// One long poll of an HTTP client for its messages. The client may hang up while it
+// waits: then its receive is withdrawn, and messages the bus had already handed over
+// that were not written to it go back to its mailbox, so a hang-up loses nothing.
+class long_poll : public std::enable_shared_from_this<long_poll> {
+ public:
+  long_poll(caf::actor_system& sys, caf::actor bus, bus_receive r) : sys_(sys), bus_(std::move(bus)), r_(std::move(r)) {}
+
+  void start(reply_sink sink, const std::string& where) {
+    auto answered = [poll = shared_from_this(), sink = std::move(sink), where](caf::expected<std::vector<bus_message>> got) {
+      poll->answer(sink, where, std::move(got));
+    };
+    // The asker sends the receive first and forwards a withdrawal after it, in order.
+    auto asker = sys_.spawn([bus = bus_, r = r_, answered](caf::event_based_actor* self) -> caf::behavior {
+      self->request(bus, std::chrono::milliseconds(r.timeout_ms + 5000), r)
+          .then(
+              [=](std::vector<bus_message>& got) {
+                answered(std::move(got));
+                self->quit();
+              },
+              [=](caf::error& e) {
+                answered(std::move(e));
+                self->quit();
+              });
+      return {[=](bus_withdraw& w) { self->send(bus, std::move(w)); }};
+    });
+    std::lock_guard<std::mutex> lock(mutex_);
+    asker_ = asker.address();  // weak: the asker holds this poll until it answers
+  }
+
+  // Called by the server only while the answer has not been written.
+  void client_gone() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    gone_ = true;
+    if (given_)
+      caf::anon_send(bus_, bus_withdraw{r_.name, 0, std::move(*given_)});
+    else if (auto asker = caf::actor_cast<caf::actor>(asker_))
+      caf::anon_send(asker, bus_withdraw{r_.name, r_.ticket, {}});
+  }
+
+ private:
+  void answer(const reply_sink& sink, const std::string& where, caf::expected<std::vector<bus_message>> got) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (gone_) {
+      if (got && !got->empty()) caf::anon_send(bus_, bus_withdraw{r_.name, 0, std::move(*got)});
+      return;
+    }
+    auto list = nlohmann::json::array();
+    if (got) {
+      for (const auto& m : *got) list.push_back(message_json(m));
+      given_ = std::move(*got);
+    } else if (!(got.error().category() == caf::atom("coord") &&
+                 static_cast<coordination_errc>(got.error().code()) == coordination_errc::timeout)) {
+      return sink(refusal(got.error(), where));
+    }
+    sink(json_reply(200, {{"messages", std::move(list)}}));  // a long poll that timed out: none
+  }
+
+  caf::actor_system& sys_;
+  caf::actor bus_;
+  bus_receive r_;
+  std::mutex mutex_;
+  bool gone_ = false;
+  std::optional<std::vector<bus_message>> given_;  // handed to the server, maybe not written
+  caf::actor_addr asker_;
+};
 
 const agent_def& declared_agent(const run_context& ctx, const std::string& agent, const std::string& path) {
   auto it = ctx.spec->agents.find(agent);
@@ -133,21 +202,12 @@ class workflow_routes {
   http_reply messages(const std::string& agent, const std::string& query) {
     auto max = query_int(query, "max", 1, 1000, 100);
     auto timeout_ms = query_int(query, "timeout_ms", 0, 60000, 0);
-    bus_receive r{agent, static_cast<uint32_t>(max), std::max<int64_t>(1, timeout_ms), true};
+    static std::atomic<uint64_t> tickets{0};
+    bus_receive r{agent, static_cast<uint32_t>(max), std::max<int64_t>(1, timeout_ms), true, ++tickets};
+    auto poll = std::make_shared<long_poll>(sys_, ctx_->bus, r);
     http_reply reply;
-    reply.later = [sys = &sys_, bus = ctx_->bus, r, where = path_](reply_sink sink) {
-      ask<std::vector<bus_message>>(
-          *sys, bus, r, r.timeout_ms + 5000, [=](caf::expected<std::vector<bus_message>> got) {
-            auto list = nlohmann::json::array();
-            if (got) {
-              for (const auto& m : *got) list.push_back(message_json(m));
-            } else if (!(got.error().category() == caf::atom("coord") &&
-                         static_cast<coordination_errc>(got.error().code()) == coordination_errc::timeout)) {
-              return sink(refusal(got.error(), where));
-            }
-            sink(json_reply(200, {{"messages", std::move(list)}}));  // a long poll that timed out: none
-          });
-    };
+    reply.later = [poll, where = path_](reply_sink sink) { poll->start(std::move(sink), where); };
+    reply.on_hangup = [poll] { poll->client_gone(); };
     return reply;
   }
 

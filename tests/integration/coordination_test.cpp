@@ -393,6 +393,28 @@ TEST_F(Coordination, BusReceiveTimesOutAndReceiveNTakesAllOrNothing) {
   EXPECT_EQ(got[2].from, "b");
 }
 
+// What the node's long poll does when its HTTP client hangs up: the waiting receive is
+// withdrawn (a later message stays in the mailbox), and messages the poll was handed but
+// could not write go back to the front, in order.
+TEST_F(Coordination, BusWithdrawnReceiveTakesNothingAndUnsentMessagesGoBackInFront) {
+  cohort::Bus bus(rt);
+  auto bus_actor = cohort::coordination_access::actor(bus);
+  caf::scoped_actor self{sys()};
+  auto waiting = self->request(bus_actor, 10s, cohort::bus_receive{"poller", 5, 10000, true, 42});
+  self->send(bus_actor, cohort::bus_withdraw{"poller", 42, {}});
+  waiting.receive([](std::vector<cohort::bus_message>& got) { EXPECT_TRUE(got.empty()); },
+                  [](caf::error& e) { ADD_FAILURE() << cohort::coordination_error_text(e); });
+  bus.send("a", "poller", "kept");  // no withdrawn receive takes it
+  std::vector<cohort::bus_message> unsent{{"a", "poller", 1, "first"}, {"b", "poller", 2, "second"}};
+  self->send(bus_actor, cohort::bus_withdraw{"poller", 0, unsent});
+  auto got = bus.receive_n("poller", 3, 5s);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].payload, "first");
+  EXPECT_EQ(got[1].payload, "second");
+  EXPECT_EQ(got[2].payload, "kept");
+  EXPECT_EQ(got[1].from, "b");
+}
+
 TEST_F(Coordination, BusBroadcastReachesJoinedNamesButNotTheSender) {
   cohort::Bus bus(rt, {10000, {"a", "b", "c"}, "bus"});
   bus.join("d");

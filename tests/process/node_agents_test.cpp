@@ -119,6 +119,26 @@ TEST_F(AgentApi, ALongPollTakesAtMostMaxAndWaitsOnlyForTheFirst) {
   ASSERT_EQ(http_call(node_->port(), "POST", "/v1/runs/" + run + "/cancel").status, 202);
 }
 
+// A long-polling client that hangs up takes nothing with it: the message sent after it
+// left is there for its next poll (the bus had kept the gone client's wait otherwise,
+// and handed it the message, which was then lost with the connection).
+TEST_F(AgentApi, AClientThatHangsUpDuringALongPollLosesNoMessage) {
+  auto run = submit(node_->port(), {{"scenario", talk_scenario()}})["id"].get<std::string>();
+  for (int round = 0; round < 3; ++round) {
+    auto left = http_stream(node_->port(), at(run, "/agents/poller/messages?timeout_ms=20000"), {}, 200);
+    ASSERT_EQ(left, "") << "the client gave up before any answer";
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the node sees the hang-up
+    auto text = "after hang-up " + std::to_string(round);
+    ASSERT_EQ(post(at(run, "/agents/x/send"), {{"to", "poller"}, {"content", text}}).status, 200);
+    auto got = get(at(run, "/agents/poller/messages?timeout_ms=3000"));
+    ASSERT_EQ(got.status, 200) << got.body;
+    auto messages = json::parse(got.body)["messages"];
+    ASSERT_EQ(messages.size(), 1u) << got.body;
+    EXPECT_EQ(messages[0]["content"], text);
+  }
+  ASSERT_EQ(http_call(node_->port(), "POST", "/v1/runs/" + run + "/cancel").status, 202);
+}
+
 TEST_F(AgentApi, ABarrierOverHttpReleasesAllOrTimesOutAndBreaks) {
   auto run = submit(node_->port(), {{"scenario", talk_scenario()}})["id"].get<std::string>();
   // Alone at a sync point of two: the wait times out, and the generation is broken for the next.
