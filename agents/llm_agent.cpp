@@ -76,7 +76,8 @@ result from_reply(const agent_def& def, const model_def& model, model_reply& rep
   return r;
 }
 
-nlohmann::json build_messages(const agent_def& def, const template_scope& scope) {
+// `transcript`: false when the caller appends the tool loop's transcript itself.
+nlohmann::json build_messages(const agent_def& def, const template_scope& scope, bool transcript = true) {
   auto messages = nlohmann::json::array();
   if (!def.system.empty())
     messages.push_back({{"role", "system"}, {"content", render(def.system, scope)}});
@@ -84,9 +85,9 @@ nlohmann::json build_messages(const agent_def& def, const template_scope& scope)
   if (!def.schema_instruction.empty()) messages.push_back({{"role", "system"}, {"content", def.schema_instruction}});
   messages.push_back({{"role", "user"}, {"content", render(def.prompt, scope)}});
   // A later turn of a tool loop: the answers with calls so far, and their results.
-  if (!def.tools.empty())
-    if (const auto* transcript = scope.find({"transcript"}); transcript && transcript->is_array())
-      messages.insert(messages.end(), transcript->begin(), transcript->end());
+  if (transcript && !def.tools.empty())
+    if (const auto* turns = scope.find({"transcript"}); turns && turns->is_array())
+      messages.insert(messages.end(), turns->begin(), turns->end());
   return messages;
 }
 
@@ -168,7 +169,14 @@ class llm_agent_logic {
     if (settled_) return;
     model_request req;
     try {
-      req.messages = build_messages(*def_, make_scope(*ctx_, current_));
+      // Asked once (no repair can follow): the turn's transcript is moved into the
+      // request, not copied; it grows with every turn of a tool loop.
+      auto& bindings = current_.bindings;
+      auto own = bindings.is_object() ? bindings.find("transcript") : bindings.end();
+      bool take = !def_->output_check && !def_->tools.empty() && own != bindings.end() && own->is_array();
+      req.messages = build_messages(*def_, make_scope(*ctx_, current_), !take);
+      if (take)
+        for (auto& turn : *own) req.messages.push_back(std::move(turn));
       req.messages.insert(req.messages.end(), repair_messages_.begin(), repair_messages_.end());
     } catch (const template_error& e) {
       settle(failure(outcome::failed, "invalid_input", "agent " + def_->name + ": " + e.what()));

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 
 #include <boost/json/src.hpp>
 
@@ -100,19 +101,28 @@ std::string error_kind(const json::value* error) {
 }  // namespace
 
 std::string chat_request_body(const model_def& m, const model_request& req) {
-  nlohmann::json body = m.params.is_object() ? m.params : nlohmann::json::object();
-  if (req.params.is_object()) body.update(req.params);
-  body.erase("messages");
-  body["model"] = m.model;
-  body["stream"] = m.stream;
+  // The fields are written where they are, not copied into one document first: the
+  // params hold the tools and their schemas, and go with every call. The request's
+  // params override the model's; keys in order, as a JSON object would write them.
+  std::map<std::string, const nlohmann::json*> fields;
+  for (const auto* params : {&m.params, &req.params})
+    if (params->is_object())
+      for (auto it = params->begin(); it != params->end(); ++it) fields[it.key()] = &*it;
+  fields.erase("messages");
+  const nlohmann::json model = m.model, stream = m.stream, usage = {{"include_usage", true}};
+  fields["model"] = &model;
+  fields["stream"] = &stream;
   // Usage arrives in a last chunk only when asked for; params may say otherwise.
-  if (m.stream && !body.contains("stream_options")) body["stream_options"] = {{"include_usage", true}};
+  if (m.stream && !fields.count("stream_options")) fields["stream_options"] = &usage;
   // Replace, not throw: text from a tool or an embedder may not be valid UTF-8.
   constexpr auto replace = nlohmann::json::error_handler_t::replace;
-  // The messages are written after the rest rather than copied into `body` first.
-  auto text = body.dump(-1, ' ', false, replace);
-  text.pop_back();  // the closing brace; `body` is never empty (it has "model")
-  text.append(",\"messages\":").append(req.messages.dump(-1, ' ', false, replace)).append("}");
+  std::string text = "{";
+  for (const auto& [key, value] : fields)
+    text.append(nlohmann::json(key).dump(-1, ' ', false, replace))
+        .append(":")
+        .append(value->dump(-1, ' ', false, replace))
+        .append(",");
+  text.append("\"messages\":").append(req.messages.dump(-1, ' ', false, replace)).append("}");
   return text;
 }
 

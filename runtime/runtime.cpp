@@ -81,8 +81,9 @@ std::vector<std::string> Scenario::secrets() const {
 }
 
 struct Run::state {
-  std::promise<RunResult> promise;
-  std::shared_future<RunResult> future = promise.get_future().share();
+  RunResult result;  // set once, before `finished` is
+  std::promise<void> done;
+  std::shared_future<void> finished = done.get_future().share();
   caf::actor driver;
   run_context_ptr context;  // its bus, barrier and external desk, for the node's agent API
 };
@@ -92,11 +93,14 @@ void Run::cancel(const std::string& reason) {
 }
 
 std::optional<RunResult> Run::wait_for(std::chrono::milliseconds timeout) {
-  if (state_->future.wait_for(timeout) != std::future_status::ready) return std::nullopt;
-  return state_->future.get();
+  if (state_->finished.wait_for(timeout) != std::future_status::ready) return std::nullopt;
+  return state_->result;
 }
 
-RunResult Run::wait() { return state_->future.get(); }
+RunResult Run::wait() {
+  state_->finished.wait();
+  return state_->result;
+}
 
 Runtime::impl::impl(RuntimeOptions o) : options(std::move(o)) {
   offered_mcp_servers = detail::read_offered_mcp_servers(options.mcp_servers, "RuntimeOptions.mcp_servers");
@@ -135,7 +139,7 @@ Runtime::impl::~impl() {
   }
   for (auto& s : live) {
     caf::anon_send(s->driver, cancel{"runtime shutting down"});
-    s->future.wait_for(std::chrono::seconds(2));
+    s->finished.wait_for(std::chrono::seconds(2));
   }
   providers->stop();
   mcp.reset();  // ends the MCP servers (by their process groups)
@@ -255,9 +259,9 @@ Run Runtime::start_as(std::string run_id, const Scenario& sc, std::optional<nloh
   // The sink keeps every pattern's report (DAG layers, race runners, a plan) for the
   // result; without a listener, only those events are sent at all.
   auto reports = std::make_shared<nlohmann::json>(nlohmann::json::object());
-  ctx->events = spawn_event_sink(sys, [on_event, reports](const event& e) {
-    if (!e.report.is_null()) (*reports)[e.path] = e.report;
+  ctx->events = spawn_event_sink(sys, [on_event, reports](event& e) {
     if (on_event) on_event(to_public(e));
+    if (!e.report.is_null()) (*reports)[e.path] = std::move(e.report);
   });
   ctx->all_events = static_cast<bool>(on_event);
   auto sink = ctx->events;
@@ -294,7 +298,8 @@ Run Runtime::start_as(std::string run_id, const Scenario& sc, std::optional<nloh
             spdlog::error("run result handler threw: {}", e.what());
           }
         }
-        st->promise.set_value(std::move(out));
+        st->result = std::move(out);
+        st->done.set_value();
       });
   {
     std::lock_guard<std::mutex> lock(impl_->runs_mutex);
@@ -308,7 +313,11 @@ Run Runtime::start_as(std::string run_id, const Scenario& sc, std::optional<nloh
 }
 
 RunResult Runtime::run(const Scenario& sc, std::optional<nlohmann::json> input, EventHandler on_event) {
-  return start(sc, std::move(input), std::move(on_event)).wait();
+  // Nobody else holds this run: its result is moved out, not copied (a big run's
+  // outputs and reports are most of its memory).
+  auto run = start(sc, std::move(input), std::move(on_event));
+  run.state_->finished.wait();
+  return std::move(run.state_->result);
 }
 
 caf::actor_system& runtime_access::system(Runtime& rt) { return *rt.impl_->system; }

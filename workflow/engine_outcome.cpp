@@ -173,8 +173,11 @@ void engine::deliver() {
   r.stats = st.stats;
   r.stats.end_ms = now_ms();
   if (st.plan) r.report = st.plan->report();
+  // The event takes the report to the run's result; the result itself keeps it only
+  // where a parent reads it (a plan reads its DAG's): a tool loop's transcript is big.
+  bool parent_reads = node_->kind == node_kind::dag;
   emit_pattern(*ctx_, st.current, event_kind::finished, to_string(node_->kind), r.status,
-       r.error.message, now_us() - st.start_us, r.report);
+       r.error.message, now_us() - st.start_us, parent_reads ? r.report : std::move(r.report));
   st.promise.deliver(std::move(r));
   st.promise = caf::response_promise{};
   self_->quit();

@@ -52,7 +52,8 @@ class pattern {
 
   // What the pattern has to say besides its output (a DAG's layers and critical path,
   // a race's runner outcomes, a plan): the result's `report`. Null when nothing.
-  virtual nlohmann::json report() const { return nullptr; }
+  // Asked once, when the pattern has ended: it may move its state out.
+  virtual nlohmann::json report() { return nullptr; }
 };
 
 // The pattern for a supervisor node; null and a failed result in `error` (bad input)

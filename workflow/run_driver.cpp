@@ -175,9 +175,9 @@ caf::behavior run_driver(caf::event_based_actor* self, run_context_ptr ctx, node
 
 caf::behavior event_sink(caf::event_based_actor* self, event_callback on_event) {
   return {
-    [=](const event& e) { on_event(e); },
-    [=](const std::vector<event>& batch) {  // from a worker of a cluster
-      for (const auto& e : batch) on_event(e);
+    [=](event& e) { on_event(e); },
+    [=](std::vector<event>& batch) {  // from a worker of a cluster
+      for (auto& e : batch) on_event(e);
     },
     [=](done_atom, result& r, bool deadline_hit, const final_handler& handler) {
       (*handler)(std::move(r), deadline_hit);

@@ -22,7 +22,7 @@ caf::actor spawn_run_driver(caf::actor_system& sys, run_context_ptr ctx, node_pt
 
 // An event sink that calls `on_event` for each event and `on_done` at the end
 // of the run (the driver sends it the result last, after every event).
-using event_callback = std::function<void(const struct event&)>;
+using event_callback = std::function<void(struct event&)>;  // the sink is the event's last reader
 caf::actor spawn_event_sink(caf::actor_system& sys, event_callback on_event);
 
 }  // namespace cohort

@@ -108,7 +108,7 @@ class dag_pattern : public pattern {
     return labels;
   }
 
-  nlohmann::json report() const override {
+  nlohmann::json report() override {
     auto named = [&](const std::vector<size_t>& nodes) {
       auto a = nlohmann::json::array();
       for (auto n : nodes) a.push_back(node_.ids[n]);

@@ -34,7 +34,7 @@ class fallback_pattern : public pattern {
   result idle() override { return failure(outcome::failed, "invalid_input", path_ + ": no alternatives"); }
   nlohmann::json partial() const override { return nullptr; }
   std::vector<std::string> unstarted() const override { return labels_from(node_.children, tried_); }
-  nlohmann::json report() const override { return {{"attempts", attempts_}}; }
+  nlohmann::json report() override { return {{"attempts", attempts_}}; }
 
  private:
   const workflow_node& node_;

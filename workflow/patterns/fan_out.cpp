@@ -51,7 +51,7 @@ class fan_out_pattern : public pattern {
     return r ? std::move(*r) : failure(outcome::failed, "invalid_input", path_ + ": nothing to combine");
   }
 
-  nlohmann::json report() const override { return policy_.report(); }
+  nlohmann::json report() override { return policy_.report(); }
 
   // Under "first" the winner alone is the output: a later success is not kept.
   bool keep_late(size_t index, result& r) override {

@@ -45,7 +45,7 @@ class loop_pattern : public pattern {
   result idle() override { return failure(outcome::failed, "invalid_input", path_ + ": the loop did not run"); }
   nlohmann::json partial() const override { return previous_; }
   std::vector<std::string> unstarted() const override { return {}; }
-  nlohmann::json report() const override {
+  nlohmann::json report() override {
     return {{"iterations", iteration_}, {"accepted", accepted_}, {"history", history_}};
   }
 

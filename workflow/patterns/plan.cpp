@@ -71,7 +71,7 @@ class plan_pattern : public pattern {
   nlohmann::json partial() const override { return nullptr; }
   std::vector<std::string> unstarted() const override { return {}; }
 
-  nlohmann::json report() const override {
+  nlohmann::json report() override {
     nlohmann::json r{{"plan", plan_}, {"attempts", history_}};
     if (!dag_report_.is_null()) r["dag"] = dag_report_;
     return r;

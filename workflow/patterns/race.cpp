@@ -46,7 +46,7 @@ class race_pattern : public pattern {
   nlohmann::json partial() const override { return nullptr; }
   std::vector<std::string> unstarted() const override { return labels_from(node_.children, started_); }
 
-  nlohmann::json report() const override {
+  nlohmann::json report() override {
     auto runners = nlohmann::json::array();
     for (size_t i = 0; i < count(); ++i) {
       nlohmann::json o{{"runner", node_.children[i]->label},

@@ -81,7 +81,7 @@ class simulation_pattern : public pattern {
     return labels;
   }
 
-  nlohmann::json report() const override {
+  nlohmann::json report() override {
     return {{"rounds", rounds_done_}, {"stopped", stopped_}, {"agents", count_}, {"messages", messages_delivered_},
             {"failed_actions", failed_actions_}};
   }

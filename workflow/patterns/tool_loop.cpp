@@ -67,11 +67,11 @@ class tool_loop_pattern : public pattern {
     return labels;
   }
 
-  nlohmann::json report() const override {
+  nlohmann::json report() override {
     auto calls = nlohmann::json::array();
     for (const auto& c : calls_)
       calls.push_back({{"id", c.id}, {"tool", c.name}, {"turn", c.turn}, {"status", c.status}, {"ms", c.ms}});
-    nlohmann::json report{{"turns", turns_}, {"calls", std::move(calls)}, {"transcript", transcript_}};
+    nlohmann::json report{{"turns", turns_}, {"calls", std::move(calls)}, {"transcript", std::move(transcript_)}};
     if (dropped_ > 0) report["dropped_calls"] = dropped_;
     return report;
   }
