@@ -203,7 +203,9 @@ void engine::start_attempt(size_t index, branch_slot& slot, branch b) {
   // has not answered a little after.
   auto watch = t.deadline_ms + (b.node->kind == node_kind::agent ? 0 : supervisor_answer_margin_ms);
   slot.deadline = deadline_queue::clock::now() + std::chrono::milliseconds(std::max<int64_t>(0, watch - now_ms()));
-  arm_wake(self_, deadlines_.add(slot.deadline, index));
+  // Due no earlier than this node's own deadline, which stops everything (and comes
+  // first, with high priority): no timer of its own (a tool loop's turns and calls).
+  if (st.current.deadline_ms <= 0 || watch < st.current.deadline_ms) arm_wake(self_, deadlines_.add(slot.deadline, index));
   st.by_actor.emplace(slot.actor.child.id(), index);
   slot.path = t.path;
   slot.timeout_ms = timeout;
