@@ -150,6 +150,30 @@ class barrier_logic {
     return sp.generation;
   }
 
+  void withdraw(const barrier_withdraw& w) {
+    auto& st = this->st();
+    auto point = st.points.find(w.name);
+    if (point == st.points.end()) return;
+    auto& sp = point->second;
+    auto present = sp.present.find(w.party);
+    if (present == sp.present.end()) return;
+    auto id = present->second;
+    auto waiting = st.waiters.find(id);
+    // Only the arrival this sender made: a new arrival of the party stays.
+    const auto& sender = self_->current_sender();
+    if (waiting == st.waiters.end() || !sender || waiting->second.watched != sender->id()) return;
+    waiting->second.promise.deliver(coordination_error(
+        coordination_errc::stopped, where(w.name) + ": party '" + w.party + "' withdrew its arrival"));
+    unwatch(id, waiting->second);
+    st.waiters.erase(waiting);
+    sp.present.erase(present);
+    sp.waiting.erase(std::find(sp.waiting.begin(), sp.waiting.end(), id));
+    auto& arrivals = sp.arrivals;
+    arrivals.erase(std::remove_if(arrivals.begin(), arrivals.end(),
+                                  [&](const nlohmann::json& a) { return a["party"] == w.party; }),
+                   arrivals.end());
+  }
+
   caf::result<uint64_t> reset(const std::string& name) {
     auto* point = this->point(name);
     if (!point) return undefined(name);
@@ -375,6 +399,7 @@ caf::behavior barrier(barrier_actor* self, barrier_config config) {
     [=](barrier_arrive& a) { return logic->arrive(a); },
     [=](barrier_join_atom, const std::string& name, const std::string& party) { return logic->join(name, party); },
     [=](const barrier_leave& l) { return logic->leave(l); },
+    [=](const barrier_withdraw& w) { logic->withdraw(w); },
     [=](barrier_reset_atom, const std::string& name) { return logic->reset(name); },
     [=](wake_atom, int64_t armed_for) { logic->wake(armed_for); },
   };

@@ -185,6 +185,20 @@ struct barrier_leave {
   std::string reason;
 };
 
+// `party` no longer waits at sync point `name` (its HTTP client hung up): its arrival
+// in the current generation is undone, if the sender of this message made it and it
+// was not released yet; nobody else is affected, and the party may arrive again.
+// Its waiting arrival is answered `stopped`. No answer.
+struct barrier_withdraw {
+  std::string name;
+  std::string party;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, barrier_withdraw& x) {
+  return f(caf::meta::type_name("cohort.barrier_withdraw"), x.name, x.party);
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, barrier_leave& x) {
   return f(caf::meta::type_name("cohort.barrier_leave"), x.name, x.party, x.reason);

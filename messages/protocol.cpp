@@ -78,6 +78,7 @@ void register_messages(caf::actor_system_config& cfg) {
   cfg.add_message_type<barrier_arrive>("cohort.barrier_arrive");
   cfg.add_message_type<barrier_release>("cohort.barrier_release");
   cfg.add_message_type<barrier_leave>("cohort.barrier_leave");
+  cfg.add_message_type<barrier_withdraw>("cohort.barrier_withdraw");
   cfg.add_message_type<board_entry>("cohort.board_entry");
   cfg.add_message_type<board_op>("cohort.board_op");
   cfg.add_message_type<board_cas>("cohort.board_cas");

@@ -34,6 +34,27 @@ void ask(caf::actor_system& sys, const caf::actor& to, Message message, int64_t 
   });
 }
 
+// The same, for a wait the HTTP client may give up by hanging up: told a Withdrawal
+// then, the actor passes it on to `to`, where it comes after the request.
+template <class Reply, class Message, class Withdrawal>
+caf::actor ask_withdrawable(caf::actor_system& sys, const caf::actor& to, Message message, int64_t limit_ms,
+                            std::function<void(caf::expected<Reply>)> done) {
+  return sys.spawn([to, message = std::move(message), limit_ms,
+                    done = std::move(done)](caf::event_based_actor* self) -> caf::behavior {
+    self->request(to, std::chrono::milliseconds(limit_ms), message)
+        .then(
+            [=](Reply& r) {
+              done(std::move(r));
+              self->quit();
+            },
+            [=](caf::error& e) {
+              done(std::move(e));
+              self->quit();
+            });
+    return {[=](Withdrawal& w) { self->send(to, std::move(w)); }};
+  });
+}
+
 // A coordination error as the route answers it.
 http_reply refusal(const caf::error& e, const std::string& where) {
   unsigned status = 409;
@@ -63,23 +84,11 @@ class long_poll : public std::enable_shared_from_this<long_poll> {
   long_poll(caf::actor_system& sys, caf::actor bus, bus_receive r) : sys_(sys), bus_(std::move(bus)), r_(std::move(r)) {}
 
   void start(reply_sink sink, const std::string& where) {
-    auto answered = [poll = shared_from_this(), sink = std::move(sink), where](caf::expected<std::vector<bus_message>> got) {
-      poll->answer(sink, where, std::move(got));
-    };
-    // The asker sends the receive first and forwards a withdrawal after it, in order.
-    auto asker = sys_.spawn([bus = bus_, r = r_, answered](caf::event_based_actor* self) -> caf::behavior {
-      self->request(bus, std::chrono::milliseconds(r.timeout_ms + 5000), r)
-          .then(
-              [=](std::vector<bus_message>& got) {
-                answered(std::move(got));
-                self->quit();
-              },
-              [=](caf::error& e) {
-                answered(std::move(e));
-                self->quit();
-              });
-      return {[=](bus_withdraw& w) { self->send(bus, std::move(w)); }};
-    });
+    auto asker = ask_withdrawable<std::vector<bus_message>, bus_receive, bus_withdraw>(
+        sys_, bus_, r_, r_.timeout_ms + 5000,
+        [poll = shared_from_this(), sink = std::move(sink), where](caf::expected<std::vector<bus_message>> got) {
+          poll->answer(sink, where, std::move(got));
+        });
     std::lock_guard<std::mutex> lock(mutex_);
     asker_ = asker.address();  // weak: the asker holds this poll until it answers
   }
@@ -231,11 +240,25 @@ class workflow_routes {
     if (!ctx_->spec->barriers.count(a.name))
       throw api_error(404, "unknown_barrier", "the run's scenario declares no sync point \"" + a.name + "\"",
                       {{"$.name", "unknown"}});
-    return later<barrier_release>(ctx_->barrier, a, a.timeout_ms + 5000, [](barrier_release& r) {
-      return json_reply(
-          200,
-          {{"name", r.name}, {"generation", r.generation}, {"arrival_index", r.arrival_index}, {"result", r.result}});
-    });
+    // A party whose client hangs up before the release no longer waits there: its
+    // arrival is undone (the others wait on), and it may arrive again.
+    http_reply reply;
+    auto asker = std::make_shared<caf::actor_addr>();  // set and read on the connection's strand
+    reply.later = [sys = &sys_, barrier = ctx_->barrier, a, asker, where = path_](reply_sink sink) {
+      *asker = ask_withdrawable<barrier_release, barrier_arrive, barrier_withdraw>(
+                   *sys, barrier, a, a.timeout_ms + 5000,
+                   [sink, where](caf::expected<barrier_release> r) { sink(r ? released(*r) : refusal(r.error(), where)); })
+                   .address();
+    };
+    reply.on_hangup = [asker, name = a.name, party = a.party] {
+      if (auto live = caf::actor_cast<caf::actor>(*asker)) caf::anon_send(live, barrier_withdraw{name, party});
+    };
+    return reply;
+  }
+
+  static http_reply released(const barrier_release& r) {
+    return json_reply(
+        200, {{"name", r.name}, {"generation", r.generation}, {"arrival_index", r.arrival_index}, {"result", r.result}});
   }
 
   http_reply check_in(const std::string& agent) {

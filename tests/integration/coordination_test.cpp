@@ -226,6 +226,34 @@ TEST_F(Coordination, BarrierBreaksWhenAPartyLeaves) {
   EXPECT_TRUE(contains(e.what(), "party 'b' left (its task was cancelled)")) << e.what();
 }
 
+// What the node does when a party's HTTP client hangs up: its arrival is undone, only
+// by the actor that made it, and the party may arrive again in the same generation.
+TEST_F(Coordination, BarrierWithdrawnArrivalNoLongerCountsAndThePartyMayArriveAgain) {
+  cohort::Barrier barrier(rt, 2);
+  auto barrier_actor = cohort::coordination_access::actor(barrier);
+  caf::scoped_actor self{sys()};
+  caf::scoped_actor stranger{sys()};
+  // Another actor's withdrawal does not undo a's arrival: b's arrival releases both.
+  auto kept = self->request(barrier_actor, 10s, cohort::barrier_arrive{"sync", "a", nullptr, 10000});
+  std::this_thread::sleep_for(100ms);  // the arrival is in
+  stranger->send(barrier_actor, cohort::barrier_withdraw{"sync", "a"});
+  EXPECT_EQ(barrier.arrive("sync", "b", 5s).generation, 1u);
+  kept.receive([](cohort::barrier_release& r) { EXPECT_EQ(r.generation, 1u); },
+               [](caf::error& e) { ADD_FAILURE() << cohort::coordination_error_text(e); });
+  // Its own withdrawal does: the wait is answered, and a arrives again.
+  auto first = self->request(barrier_actor, 10s, cohort::barrier_arrive{"sync", "a", nullptr, 10000});
+  self->send(barrier_actor, cohort::barrier_withdraw{"sync", "a"});
+  first.receive([](cohort::barrier_release&) { ADD_FAILURE() << "released alone"; },
+                [](caf::error& e) {
+                  EXPECT_EQ(coord_kind(e), "stopped");
+                  EXPECT_TRUE(contains(cohort::coordination_error_text(e), "party 'a' withdrew its arrival"));
+                });
+  auto a = std::async(std::launch::async, [&] { return barrier.arrive("sync", "a", 5s); });
+  auto b = barrier.arrive("sync", "b", 5s);
+  EXPECT_EQ(a.get().generation, 2u);
+  EXPECT_EQ(b.generation, 2u);
+}
+
 TEST_F(Coordination, BarrierActionRunsOncePerGenerationAndEveryPartyGetsItsResult) {
   constexpr int parties = 5, generations = 3;
   cohort::Barrier barrier(rt);

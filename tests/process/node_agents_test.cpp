@@ -170,6 +170,36 @@ TEST_F(AgentApi, TwoPartiesOverHttpAreReleasedTogether) {
   ASSERT_EQ(http_call(node_->port(), "POST", "/v1/runs/" + run + "/cancel").status, 202);
 }
 
+// A party whose client hangs up while it waits no longer counts as arrived: its retry
+// is welcome (not an extra party), and the release needs the other party too.
+TEST_F(AgentApi, APartyThatHangsUpAtABarrierMayArriveAgain) {
+  auto run = submit(node_->port(), {{"scenario", talk_scenario()}})["id"].get<std::string>();
+  auto body = json{{"name", "meet"}, {"agent", "a"}, {"timeout_ms", 20000}}.dump();
+  auto gone = http_post_stream(node_->port(), at(run, "/sync/barrier"), body, {}, 200);
+  ASSERT_EQ(gone, "") << "the client gave up before any answer";
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the node sees the hang-up
+  // Had the first arrival stayed, b alone would be released now (and a's retry refused).
+  auto alone = post(at(run, "/sync/barrier"), {{"name", "meet"}, {"agent", "b"}, {"timeout_ms", 300}});
+  EXPECT_EQ(alone.status, 408) << alone.body;
+  ASSERT_EQ(http_call(node_->port(), "POST", "/v1/runs/" + run + "/cancel").status, 202);
+
+  run = submit(node_->port(), {{"scenario", talk_scenario()}})["id"].get<std::string>();
+  ASSERT_EQ(http_post_stream(node_->port(), at(run, "/sync/barrier"), body, {}, 200), "");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  http_answer again;
+  std::thread retry([&] {
+    again = post(at(run, "/sync/barrier"), {{"name", "meet"}, {"agent", "a"}, {"timeout_ms", 10000}});
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto other = post(at(run, "/sync/barrier"), {{"name", "meet"}, {"agent", "b"}, {"timeout_ms", 10000}});
+  retry.join();
+  ASSERT_EQ(again.status, 200) << again.body;
+  ASSERT_EQ(other.status, 200) << other.body;
+  EXPECT_EQ(json::parse(again.body)["generation"], 1);
+  EXPECT_EQ(json::parse(other.body)["generation"], 1);
+  ASSERT_EQ(http_call(node_->port(), "POST", "/v1/runs/" + run + "/cancel").status, 202);
+}
+
 TEST_F(AgentApi, AnExternalAgentThatNeverAnswersTimesOut) {
   auto run = submit(node_->port(), {{"scenario", talk_scenario(300)}})["id"].get<std::string>();
   auto done = wait_finished(node_->port(), run);
