@@ -1,6 +1,7 @@
 #include "agents/agent_coordination.hpp"
 
 #include <memory>
+#include <utility>
 
 #include <caf/all.hpp>
 
@@ -44,26 +45,41 @@ void meet(caf::event_based_actor* self, const run_context& ctx, const agent_def&
           [fail, party](caf::error& err) { fail(step_failure(err, party, "barrier")); });
 }
 
-void receive(caf::event_based_actor* self, const run_context& ctx, const agent_def& def, const std::string& party,
+void receive(caf::event_based_actor* self, const run_context& ctx, const agent_def& def, const progress_ptr& progress,
              int64_t timeout_ms, std::function<void(nlohmann::json)> go, step_failed fail) {
   const auto& co = def.coordination;
+  const auto& party = progress->party;
   auto wait = co.receive_timeout_ms > 0 ? std::min<int64_t>(co.receive_timeout_ms, timeout_ms) : timeout_ms;
   auto count = static_cast<uint32_t>(co.receive);  // 0: what is there now
-  self->request(ctx.bus, request_limit(wait), bus_receive{party, count, std::max<int64_t>(wait, 1)})
+  progress->receiving = next_bus_ticket();
+  self->request(ctx.bus, request_limit(wait), bus_receive{party, count, std::max<int64_t>(wait, 1), false, progress->receiving})
     .then(
-      [go](std::vector<bus_message>& got) {
+      [go, progress, bus = ctx.bus](std::vector<bus_message>& got) {
+        progress->receiving = 0;
+        if (progress->ended) {  // answered before the withdrawal came: nothing is lost
+          if (!got.empty()) caf::anon_send(bus, bus_withdraw{progress->party, 0, std::move(got)});
+          return;
+        }
         auto messages = nlohmann::json::array();
         for (auto& m : got) messages.push_back({{"from", std::move(m.from)}, {"content", std::move(m.payload)}});
         go(std::move(messages));
       },
-      [fail, party](caf::error& err) { fail(step_failure(err, party, "receive")); });
+      [fail, progress](caf::error& err) {
+        progress->receiving = 0;
+        fail(step_failure(err, progress->party, "receive"));
+      });
 }
 
 }  // namespace
 
 void leave_if_pending(const run_context& ctx, const agent_def& def, const progress_ptr& progress,
                       const std::string& reason) {
-  if (!progress || progress->arrived || def.coordination.barrier.empty()) return;
+  if (!progress) return;
+  progress->ended = true;
+  // Sent from the agent's handler, after its receive: the bus sees them in that order.
+  if (progress->receiving != 0)
+    caf::anon_send(ctx.bus, bus_withdraw{progress->party, std::exchange(progress->receiving, 0), {}});
+  if (progress->arrived || def.coordination.barrier.empty()) return;
   progress->arrived = true;  // once
   caf::anon_send(ctx.barrier, barrier_leave{def.coordination.barrier, progress->party, reason});
 }
@@ -80,7 +96,7 @@ void before_acting(caf::event_based_actor* self, const run_context& ctx, const a
   // Joined names are what a broadcast reaches; the reply only confirms it.
   self->request(ctx.bus, request_limit(0), bus_join_atom::value, party).then([](uint64_t) {}, [](caf::error&) {});
   const auto& co = def.coordination;
-  auto take = [self, &ctx, &def, party, timeout_ms, go, fail] { receive(self, ctx, def, party, timeout_ms, go, fail); };
+  auto take = [self, &ctx, &def, progress, timeout_ms, go, fail] { receive(self, ctx, def, progress, timeout_ms, go, fail); };
   if (!co.barrier.empty() && co.barrier_before) meet(self, ctx, def, progress, timeout_ms, take, fail);
   else take();
 }

@@ -1,5 +1,7 @@
 #include "messages/coordination.hpp"
 
+#include <atomic>
+
 #include <caf/message.hpp>
 
 namespace cohort {
@@ -18,6 +20,11 @@ const char* to_string(coordination_errc e) {
 
 caf::error coordination_error(coordination_errc code, std::string message) {
   return caf::make_error(code, std::move(message));
+}
+
+uint64_t next_bus_ticket() {
+  static std::atomic<uint64_t> last{0};
+  return ++last;
 }
 
 std::string coordination_error_text(const caf::error& err) {

@@ -47,6 +47,10 @@ caf::error coordination_error(coordination_errc code, std::string message);
 // The explanation of a coordination error; for any other error, its code and category.
 std::string coordination_error_text(const caf::error& err);
 
+// A fresh bus_receive::ticket, unique in the process (tickets of the node's long polls
+// and of in-run agents share one mailbox name's wait list).
+uint64_t next_bus_ticket();
+
 // ------------------------------------------------------------------ bus
 
 using bus_join_atom = caf::atom_constant<caf::atom("busjoin")>;

@@ -211,8 +211,7 @@ class workflow_routes {
   http_reply messages(const std::string& agent, const std::string& query) {
     auto max = query_int(query, "max", 1, 1000, 100);
     auto timeout_ms = query_int(query, "timeout_ms", 0, 60000, 0);
-    static std::atomic<uint64_t> tickets{0};
-    bus_receive r{agent, static_cast<uint32_t>(max), std::max<int64_t>(1, timeout_ms), true, ++tickets};
+    bus_receive r{agent, static_cast<uint32_t>(max), std::max<int64_t>(1, timeout_ms), true, next_bus_ticket()};
     auto poll = std::make_shared<long_poll>(sys_, ctx_->bus, r);
     http_reply reply;
     reply.later = [poll, where = path_](reply_sink sink) { poll->start(std::move(sink), where); };

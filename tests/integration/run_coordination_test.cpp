@@ -101,6 +101,35 @@ TEST(RunCoordination, AReceiveThatCannotBeMetTimesOutNamingTheParty) {
   EXPECT_NE(r.error.find("got 2 of 3 messages"), std::string::npos) << r.error;
 }
 
+// An agent stopped while it waits for its messages leaves them to whoever reads that
+// mailbox next: the waiter loses a race mid-receive, then waits again in the next step,
+// where the sender's message must reach it (the stopped wait used to stay first in
+// line and take it, and the second wait timed out).
+TEST(RunCoordination, AStoppedReceiveLeavesItsMessagesToTheNextReader) {
+  cohort::Runtime rt(test_options());
+  rt.register_tool("show_messages", [](const cohort::ToolCall& c) { return c.bindings["messages"]; });
+  rt.register_tool("quick", [](const cohort::ToolCall&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the waiter waits by then
+    return json("won");
+  });
+  rt.register_tool("note", [](const cohort::ToolCall&) { return json{{"send", {{"to", "waiter"}, {"content", "hi"}}}}; });
+  json doc{{"models", json::object()},
+           {"agents",
+            {{"waiter",
+              {{"type", "tool"}, {"tool", "show_messages"},
+               {"coordination", {{"receive", {{"count", 1}, {"timeout_ms", 3000}}}}}}},
+             {"quick", {{"type", "tool"}, {"tool", "quick"}}},
+             {"sender", {{"type", "tool"}, {"tool", "note"}, {"coordination", {{"send", true}}}}}}},
+           {"workflow",
+            {{"type", "pipeline"},
+             {"steps",
+              {{{"type", "race"}, {"branches", {{{"agent", "waiter"}}, {{"agent", "quick"}}}}},
+               {{"type", "fan_out"}, {"branches", {{{"agent", "waiter"}}, {{"agent", "sender"}}}}}}}}}};
+  auto r = rt.run(rt.load(doc));
+  ASSERT_EQ(r.status, "succeeded") << r.error_kind << ": " << r.error;
+  EXPECT_EQ(r.output[0], json::array({{{"from", "sender"}, {"content", "hi"}}})) << r.output;
+}
+
 // Two runs of one scenario at once, with the same agent names: each aggregator gets
 // its own run's messages and no other.
 TEST(RunCoordination, RunsNeverSeeEachOthersMessages) {
