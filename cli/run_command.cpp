@@ -14,6 +14,7 @@
 #include "cli/terminal_text.hpp"
 #include "messages/input_limits.hpp"
 #include "node/cluster.hpp"
+#include "runtime/runtime_access.hpp"
 
 namespace cohort {
 namespace {
@@ -138,7 +139,7 @@ int cmd_run_local(const run_flags& flags, const RuntimeOptions& runtime_options)
   auto run = rt.start(scenario, input, on_event);
   bool cancelled = false;
   std::optional<RunResult> result;
-  while (!(result = run.wait_for(std::chrono::milliseconds(20)))) {
+  while (!(result = runtime_access::take_result(run, std::chrono::milliseconds(20)))) {
     if (int sig = stop_signal.load(); sig != 0 && !cancelled) {
       cancelled = true;
       spdlog::warn("interrupted by {}: cancelling the run", signal_name(sig));

@@ -313,11 +313,9 @@ Run Runtime::start_as(std::string run_id, const Scenario& sc, std::optional<nloh
 }
 
 RunResult Runtime::run(const Scenario& sc, std::optional<nlohmann::json> input, EventHandler on_event) {
-  // Nobody else holds this run: its result is moved out, not copied (a big run's
-  // outputs and reports are most of its memory).
   auto run = start(sc, std::move(input), std::move(on_event));
-  run.state_->finished.wait();
-  return std::move(run.state_->result);
+  auto result = runtime_access::take_result(run, std::chrono::milliseconds::max());
+  return std::move(*result);  // nobody else holds this run
 }
 
 caf::actor_system& runtime_access::system(Runtime& rt) { return *rt.impl_->system; }
@@ -352,6 +350,13 @@ void runtime_access::offer_cluster_tools(Runtime& rt, const std::vector<std::str
 
 std::shared_ptr<const run_context> runtime_access::context(const Run& run) {
   return run.state_ ? run.state_->context : nullptr;
+}
+
+std::optional<RunResult> runtime_access::take_result(Run& run, std::chrono::milliseconds wait) {
+  auto& finished = run.state_->finished;
+  if (wait == std::chrono::milliseconds::max()) finished.wait();
+  else if (finished.wait_for(wait) != std::future_status::ready) return std::nullopt;
+  return std::move(run.state_->result);
 }
 
 size_t Runtime::live_actors() const { return impl_->system->registry().running(); }

@@ -54,6 +54,10 @@ struct runtime_access {
   static std::vector<std::string> tool_names(Runtime& rt);
   // What a run's actors share (its bus, barrier, external desk); null for an empty handle.
   static std::shared_ptr<const run_context> context(const Run& run);
+  // The result, moved out of the run, once it finished within `wait` (nothing before).
+  // For a caller that is the run's only reader (Runtime::run, the CLI): a big run's
+  // outputs are not copied at its end.
+  static std::optional<RunResult> take_result(Run& run, std::chrono::milliseconds wait);
 };
 
 }  // namespace cohort
