@@ -69,7 +69,7 @@ echo "-- the same through a model pool of one endpoint (the hop an endpoint list
 COHORT_MOCK_PORT=$port "$bench" --benchmark_filter='PoolHttpCalls/'
 
 echo
-echo "== tool loop over HTTP: 1,000 agents x 3 turns with 2 parallel tool calls, the calls scripted by a mock-llm at 50 ms; baseline: 1,000 plain calls to it (same iteration); vs_three_plain aim <= 1.3 =="
+echo "== tool loop over HTTP: 1,000 agents x 3 turns with 2 parallel tool calls, the calls scripted by a mock-llm at 50 ms; baseline: 1,000 plain calls to it (same iteration); vs_three_plain aim <= 1.3 (vs_latency_plus_plain: the issue's words read literally) =="
 rules=$(mktemp --suffix=.json)
 temp_files+=("$rules")
 echo '[{"match": "^work", "tool_turns": [[{"name": "echo", "arguments": {"q": "a"}}, {"name": "echo", "arguments": {"q": "b"}}], [{"name": "echo", "arguments": {"q": "a"}}, {"name": "echo", "arguments": {"q": "b"}}]], "reply": "done: {{tool_results}}"}]' >"$rules"
