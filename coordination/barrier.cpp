@@ -5,55 +5,16 @@
 #include "coordination/barrier.hpp"
 
 #include <algorithm>
-#include <unordered_map>
-#include <unordered_set>
 
 #include <caf/all.hpp>
 
+#include "coordination/barrier_state.hpp"
 #include "messages/coordination.hpp"
-#include "run/deadline_queue.hpp"
 
 namespace cohort {
 namespace {
 
-// One arrival waiting for the rest of its generation.
-struct waiter {
-  std::string point;
-  std::string party;
-  caf::actor_id watched = 0;  // the arriving actor, monitored while it waits; 0: none
-  int64_t timeout_ms = 0;
-  caf::response_promise promise;
-};
-
-struct sync_point {
-  uint32_t parties = 0;
-  std::shared_ptr<const barrier_action> action;
-  uint64_t generation = 1;
-  std::vector<uint64_t> waiting;                          // waiter ids, in arrival order
-  std::unordered_map<std::string, uint64_t> present;      // party -> waiter id, this generation
-  std::vector<nlohmann::json> arrivals;                   // for the action: {"party", "value"}
-  std::unordered_set<std::string> roster;                 // at most `parties` names
-  std::unordered_map<std::string, caf::actor_id> joined;  // parties watched for life
-  std::string broken;                                     // why it broke; empty: usable
-};
-
-// An actor the barrier monitors (once, however many reasons it has to).
-struct watch {
-  caf::actor_addr addr;
-  std::vector<uint64_t> waiting;                            // its waiter ids
-  std::vector<std::pair<std::string, std::string>> joined;  // (sync point, party)
-};
-
-struct barrier_state {
-  const char* name = "barrier";
-  barrier_config config;
-  std::unordered_map<std::string, sync_point> points;
-  std::unordered_map<uint64_t, waiter> waiters;
-  std::unordered_map<caf::actor_id, watch> watched;
-  uint64_t next_waiter = 1;
-  deadline_queue deadlines;
-};
-
+using namespace barrier_parts;
 using barrier_actor = caf::stateful_actor<barrier_state>;
 
 // At most five names, for messages about 10,000 parties.

@@ -15,7 +15,10 @@
 //     the cause, until it is reset: a retrying party learns why instead of waiting for
 //     a generation that cannot complete;
 //   - the names of the first `parties` distinct parties form the sync point's roster;
-//     any other name, or a party arriving twice in one generation, gets `extra_party`.
+//     any other name, or a party arriving twice in one generation, gets `extra_party`;
+//   - the actor that made an arrival may withdraw it before the release (the node does
+//     when a party's HTTP client hangs up): the others wait on, and the party may come
+//     again.
 #include <cstdint>
 #include <string>
 
