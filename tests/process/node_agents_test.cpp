@@ -127,7 +127,7 @@ TEST_F(AgentApi, AClientThatHangsUpDuringALongPollLosesNoMessage) {
   for (int round = 0; round < 3; ++round) {
     auto left = http_stream(node_->port(), at(run, "/agents/poller/messages?timeout_ms=20000"), {}, 200);
     ASSERT_EQ(left, "") << "the client gave up before any answer";
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the node sees the hang-up
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // the node sees the hang-up (slow under ASan)
     auto text = "after hang-up " + std::to_string(round);
     ASSERT_EQ(post(at(run, "/agents/x/send"), {{"to", "poller"}, {"content", text}}).status, 200);
     auto got = get(at(run, "/agents/poller/messages?timeout_ms=3000"));
@@ -177,7 +177,9 @@ TEST_F(AgentApi, APartyThatHangsUpAtABarrierMayArriveAgain) {
   auto body = json{{"name", "meet"}, {"agent", "a"}, {"timeout_ms", 20000}}.dump();
   auto gone = http_post_stream(node_->port(), at(run, "/sync/barrier"), body, {}, 200);
   ASSERT_EQ(gone, "") << "the client gave up before any answer";
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the node sees the hang-up
+  // The node sees the hang-up and the withdrawal reaches the barrier (under ASan 200 ms
+  // were once not enough: the hang-up and b's arrival travel different connections).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   // Had the first arrival stayed, b alone would be released now (and a's retry refused).
   auto alone = post(at(run, "/sync/barrier"), {{"name", "meet"}, {"agent", "b"}, {"timeout_ms", 300}});
   EXPECT_EQ(alone.status, 408) << alone.body;
@@ -185,7 +187,7 @@ TEST_F(AgentApi, APartyThatHangsUpAtABarrierMayArriveAgain) {
 
   run = submit(node_->port(), {{"scenario", talk_scenario()}})["id"].get<std::string>();
   ASSERT_EQ(http_post_stream(node_->port(), at(run, "/sync/barrier"), body, {}, 200), "");
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   http_answer again;
   std::thread retry([&] {
     again = post(at(run, "/sync/barrier"), {{"name", "meet"}, {"agent", "a"}, {"timeout_ms", 10000}});
