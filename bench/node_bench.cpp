@@ -2,9 +2,12 @@
 // driven over HTTP on 127.0.0.1, each figure next to a baseline measured in the same run.
 //   latency PORT N              submit-to-result of a one-agent sim run (p50, p99), next to
 //                               a GET /healthz round trip and the same run embedded
-//   throughput PORT RUNS C      runs completed per second with C clients each submitting
+//   throughput PORT RUNS C [stream|wait]
+//                               runs completed per second with C clients each submitting
 //                               and waiting for the result, next to the same runs embedded
-//                               with C in flight
+//                               with C in flight; stream (the default): submit, then read
+//                               the event stream to the result; wait: one request each,
+//                               answered at the run's end ("wait_ms")
 //   watchers PORT W BRANCHES    events per second delivered to W SSE watchers of one run of
 //                               BRANCHES sim branches, next to one watcher of the same run
 //   messages PORT N             round trip of a message between two external agents through
@@ -140,6 +143,13 @@ std::string submit(link& l, const std::string& scenario_json) {
   return json::parse(body)["id"].get<std::string>();
 }
 
+// One request: the answer is the ended run. Whether it succeeded.
+bool submit_and_wait(link& l, const std::string& scenario_json) {
+  auto [status, body] = l.request(http::verb::post, "/v1/runs", "{\"wait_ms\": 60000, \"scenario\": " + scenario_json + "}");
+  if (status != 201) throw std::runtime_error("POST /v1/runs: " + std::to_string(status) + " " + body);
+  return json::parse(body)["status"] == "succeeded";
+}
+
 void report(const char* what, std::vector<double> ms) {
   std::sort(ms.begin(), ms.end());
   auto at = [&](double q) { return ms[std::min(ms.size() - 1, static_cast<size_t>(q * static_cast<double>(ms.size())))]; };
@@ -149,13 +159,18 @@ void report(const char* what, std::vector<double> ms) {
 int latency(int port, int n) {
   link l(port);
   auto scenario = one_agent_scenario();
-  std::vector<double> node_ms, health_ms, embedded_ms;
+  std::vector<double> node_ms, wait_ms, health_ms, embedded_ms;
   for (int i = 0; i < n / 10; ++i) watch(port, submit(l, scenario));  // warm up
   for (int i = 0; i < n; ++i) {
     auto t = clock_type::now();
     auto c = watch(port, submit(l, scenario));
     node_ms.push_back(ms_since(t));
     if (!c.result) return 1;
+  }
+  for (int i = 0; i < n; ++i) {
+    auto t = clock_type::now();
+    if (!submit_and_wait(l, scenario)) return 1;
+    wait_ms.push_back(ms_since(t));
   }
   for (int i = 0; i < n; ++i) {
     auto t = clock_type::now();
@@ -170,12 +185,13 @@ int latency(int port, int n) {
     embedded_ms.push_back(ms_since(t));
   }
   report("node: POST /v1/runs -> result event", node_ms);
+  report("node: POST /v1/runs with wait_ms -> the ended run", wait_ms);
   report("baseline: GET /healthz on a kept connection", health_ms);
   report("baseline: the same run embedded (Runtime::run)", embedded_ms);
   return 0;
 }
 
-int throughput(int port, int runs, int clients) {
+int throughput(int port, int runs, int clients, bool one_request) {
   auto scenario = one_agent_scenario();
   std::atomic<int> next{0}, failed{0};
   auto t = clock_type::now();
@@ -185,7 +201,7 @@ int throughput(int port, int runs, int clients) {
       try {
         link l(port);
         while (next.fetch_add(1) < runs)
-          if (!watch(port, submit(l, scenario)).result) ++failed;
+          if (one_request ? !submit_and_wait(l, scenario) : !watch(port, submit(l, scenario)).result) ++failed;
       } catch (const std::exception& e) {
         std::fprintf(stderr, "client: %s\n", e.what());
         ++failed;
@@ -208,8 +224,9 @@ int throughput(int port, int runs, int clients) {
   }
   for (auto& r : in_flight) r.wait();
   double embedded_s = ms_since(t) / 1000;
-  std::printf("node: %d runs by %d clients (submit, then the event stream to the result): %.0f runs/s, %d failed\n", runs,
-              clients, runs / node_s, failed.load());
+  std::printf("node: %d runs by %d clients (%s): %.0f runs/s, %d failed\n", runs, clients,
+              one_request ? "one request each, answered at the run's end" : "submit, then the event stream to the result",
+              runs / node_s, failed.load());
   std::printf("baseline: %d of the same runs embedded, %d in flight: %.0f runs/s; node/embedded %.2f\n", embedded_runs,
               clients, embedded_runs / embedded_s, (runs / node_s) / (embedded_runs / embedded_s));
   return failed.load() == 0 ? 0 : 1;
@@ -310,7 +327,8 @@ int main(int argc, char** argv) {
   auto arg = [&](int i, int fallback) { return argc > i ? std::stoi(argv[i]) : fallback; };
   try {
     if (mode == "latency") return latency(port, arg(3, 2000));
-    if (mode == "throughput") return throughput(port, arg(3, 100000), arg(4, 64));
+    if (mode == "throughput")
+      return throughput(port, arg(3, 100000), arg(4, 64), argc > 5 && std::string(argv[5]) == "wait");
     if (mode == "watchers") return watchers(port, arg(3, 100), arg(4, 10000));
     if (mode == "messages") return messages(port, arg(3, 2000));
   } catch (const std::exception& e) {

@@ -15,6 +15,9 @@ namespace {
 
 namespace http = boost::beast::http;
 
+// How long a submission may wait for its run's end in the same request.
+constexpr int64_t max_wait_ms = 300000;
+
 submission submission_of(const nlohmann::json& body) {
   if (!body.is_object()) throw api_error(400, "invalid_request", "the body must be a JSON object", {{"$", "not an object"}});
   submission s;
@@ -38,6 +41,12 @@ submission submission_of(const nlohmann::json& body) {
       throw api_error(400, "invalid_request", "\"idempotency_key\" must be a string of 1 to 200 characters",
                       {{"$.idempotency_key", "bad key"}});
     s.idempotency_key = key->get<std::string>();
+  }
+  if (auto wait = body.find("wait_ms"); wait != body.end()) {
+    if (!wait->is_number_integer() || wait->get<int64_t>() < 0 || wait->get<int64_t>() > max_wait_ms)
+      throw api_error(400, "invalid_request", "\"wait_ms\" must be a whole number of milliseconds, 0 to 300000",
+                      {{"$.wait_ms", "out of range"}});
+    s.wait_ms = wait->get<int64_t>();
   }
   return s;
 }
@@ -143,9 +152,30 @@ http_reply node_api::runs_route(const http_request& req, const std::string& path
     }
     if (req.method() != http::verb::post) throw method_not_allowed(req, path);
     if (!accepting_) throw api_error(503, "draining", "the node is shutting down and takes no new runs");
-    auto [doc, created] = runs_.submit(submission_of(body_json(req)));
-    auto reply = json_reply(created ? 201 : 200, doc);
-    reply.headers.emplace_back("Location", "/v1/runs/" + doc["id"].get<std::string>());
+    auto asked = submission_of(body_json(req));
+    auto [doc, created] = runs_.submit(asked);
+    unsigned status = created ? 201 : 200;
+    auto location = "/v1/runs/" + doc["id"].get<std::string>();
+    if (asked.wait_ms == 0 || doc.value("status", "") == "pruned") {
+      auto reply = json_reply(status, doc);
+      reply.headers.emplace_back("Location", location);
+      return reply;
+    }
+    // Acknowledged (on disk) already; the answer waits for the run's end or the time.
+    http_reply reply;
+    auto answer = [status, location](const reply_sink& sink, const nlohmann::json& doc) {
+      auto reply = json_reply(status, doc);
+      reply.headers.emplace_back("Location", location);
+      sink(std::move(reply));
+    };
+    reply.later = [this, doc = std::move(doc), wait_ms = asked.wait_ms, answer](const reply_sink& sink) {
+      try {
+        runs_.await_end(doc["id"].get<std::string>(), wait_ms,
+                        [sink, answer](const nlohmann::json& ended) { answer(sink, ended); });
+      } catch (const api_error&) {  // ended and forgotten already (DELETE, retention)
+        answer(sink, doc);
+      }
+    };
     return reply;
   }
   auto rest = path.substr(9);  // after "/v1/runs/"

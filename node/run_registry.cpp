@@ -206,6 +206,7 @@ void run_registry::finish(record& r, const RunResult& res) {
   r.stored.brief = run_brief::of(doc);
   store_.run_finished(r.stored.id, r.stored.status, doc);
   remember_result(r, std::move(doc));
+  answer_end_waiters(r);
   for (auto& w : r.watchers)
     if (auto live = w.lock()) live->end();
   r.watchers.clear();

@@ -3,8 +3,10 @@
 // watching (history then live events, resumable by sequence number), cancelling,
 // listing and forgetting. Every change goes to the store; finished runs are answered
 // from memory (their result) and the store (their events).
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <deque>
 #include <map>
 #include <memory>
@@ -35,6 +37,7 @@ struct submission {
   std::string scenario_name;
   std::optional<nlohmann::json> input;
   std::string idempotency_key;
+  int64_t wait_ms = 0;  // > 0: the answer waits up to this long for the run to end
 };
 
 class run_registry {
@@ -62,6 +65,11 @@ class run_registry {
   // API. Throws api_error: 404 unknown, 409 not running (queued or ended).
   std::shared_ptr<const run_context> live_context(const std::string& id);
   void forget(const std::string& id);
+  // Calls `answer` once with the run's document: when the run has ended (with its whole
+  // result), or after `wait_ms` with the document as it is then, whichever comes first.
+  // `answer` is called under the registry's lock (it must only hand the document on).
+  // Throws api_error 404.
+  void await_end(const std::string& id, int64_t wait_ms, std::function<void(nlohmann::json)> answer);
   // The events after `after_seq` to `w`, then the live ones; ends the stream after the result.
   void watch(const std::string& id, int64_t after_seq, const std::shared_ptr<event_watcher>& w);
 
@@ -73,6 +81,12 @@ class run_registry {
   size_t running() const;
 
  private:
+  using wait_deadlines = std::multimap<std::chrono::steady_clock::time_point, std::pair<std::string, uint64_t>>;
+  struct end_waiter {
+    uint64_t serial;
+    std::function<void(nlohmann::json)> answer;
+    wait_deadlines::iterator deadline;
+  };
   struct record {
     stored_run stored;
     std::optional<nlohmann::json> result;          // a recent result (recent_); older ones are on disk
@@ -82,13 +96,16 @@ class run_registry {
     std::vector<nlohmann::json> events;            // the log so far, while running and while its result is recent
     std::vector<std::weak_ptr<event_watcher>> watchers;
     std::map<std::string, std::string> models;     // agent -> model, for the metrics
+    std::vector<end_waiter> end_waiters;           // clients waiting for its end (await_end)
   };
 
   record& find(const std::string& id);  // under mutex_; throws api_error 404
   // The run's document: with its whole result when `result` is given, else its brief.
   nlohmann::json document(const record& r, const nlohmann::json* result = nullptr) const;
   void remember_result(record& r, nlohmann::json result);  // under mutex_
-  void upkeep_loop();  // starts queued runs when slots free, prunes
+  void upkeep_loop();  // starts queued runs when slots free, prunes, answers waits that ran out
+  // Answers the waits whose time has come; the next deadline (max: none).
+  std::chrono::steady_clock::time_point answer_expired_waits();
   nlohmann::json scenario_for(const submission& s);
   void on_event(const std::string& id, const Event& e);
   void on_result(const std::string& id, const RunResult& r);
@@ -98,6 +115,7 @@ class run_registry {
   void start_waiting();  // queued runs, while there are free slots
   void wake_upkeep();
   void append_event(record& r, nlohmann::json e);  // under mutex_
+  void answer_end_waiters(record& r);              // under mutex_, once the run has ended
 
   // What the runtime's callbacks hold: events can still arrive after a run's result
   // (the event sink is an actor of its own), so a callback must find out whether the
@@ -127,6 +145,8 @@ class run_registry {
   static constexpr size_t recent_events = 1000;  // a recent run's log is kept up to this many
   std::deque<std::string> recent_;
   std::deque<std::string> waiting_;  // queued runs, first come first
+  wait_deadlines wait_deadlines_;    // of the records' end_waiters, soonest first
+  uint64_t next_waiter_ = 0;
   std::mutex upkeep_mutex_;
   std::condition_variable upkeep_wake_;
   bool upkeep_asked_ = false;

@@ -1,5 +1,6 @@
 // The run registry's upkeep, on a thread of its own: queued runs started as slots free,
-// and retention (--keep-runs, --keep-days) applied.
+// retention (--keep-runs, --keep-days) applied, and clients whose wait for a run's end
+// ran out answered.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -20,9 +21,11 @@ void run_registry::wake_upkeep() {
 
 void run_registry::upkeep_loop() {
   auto next_prune = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.prune_interval_ms);
-  std::unique_lock<std::mutex> lock(upkeep_mutex_);
-  while (!stop_upkeep_) {
-    upkeep_wake_.wait_until(lock, next_prune, [this] { return stop_upkeep_ || upkeep_asked_; });
+  for (;;) {
+    // Outside upkeep_mutex_: the registry's lock comes first (finish() wakes the upkeep under it).
+    auto until = std::min(next_prune, answer_expired_waits());
+    std::unique_lock<std::mutex> lock(upkeep_mutex_);
+    upkeep_wake_.wait_until(lock, until, [this] { return stop_upkeep_ || upkeep_asked_; });
     if (stop_upkeep_) return;
     upkeep_asked_ = false;
     lock.unlock();
@@ -31,7 +34,6 @@ void run_registry::upkeep_loop() {
       prune();
       next_prune = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.prune_interval_ms);
     }
-    lock.lock();
   }
 }
 
