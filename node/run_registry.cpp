@@ -74,19 +74,13 @@ nlohmann::json run_registry::scenario_for(const submission& s) {
   return doc;
 }
 
-std::pair<nlohmann::json, bool> run_registry::submit(const submission& s) {
-  if (!s.idempotency_key.empty()) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (auto it = by_key_.find(s.idempotency_key); it != by_key_.end()) return {document(runs_.at(it->second)), false};
-  }
-  auto doc = scenario_for(s);
+Scenario run_registry::load_submitted(const nlohmann::json& doc, const std::string& name) const {
   auto refused = check_submitted_scenario(doc, options_.allowed_key_env);
   if (!refused.empty())
     throw api_error(400, "forbidden_scenario", "the scenario asks for what a submitted scenario may not have",
                     std::move(refused));
-  Scenario scenario;
   try {
-    scenario = runtime_.load(doc, s.scenario_name.empty() ? "(request body)" : s.scenario_name);
+    return runtime_.load(doc, name.empty() ? "(request body)" : name);
   } catch (const scenario_error& e) {
     std::vector<problem> problems;
     for (const auto& p : e.problems()) problems.push_back(problem_from(p));
@@ -94,6 +88,18 @@ std::pair<nlohmann::json, bool> run_registry::submit(const submission& s) {
   } catch (const std::exception& e) {
     throw api_error(400, "invalid_scenario", e.what(), {{"$", e.what()}});
   }
+}
+
+std::pair<nlohmann::json, bool> run_registry::submit(const submission& s) {
+  if (!s.idempotency_key.empty()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (auto it = by_key_.find(s.idempotency_key); it != by_key_.end()) return {document(runs_.at(it->second)), false};
+  }
+  auto doc = scenario_for(s);
+  auto key = loaded_scenarios::key_of(doc);
+  auto known = loaded_.find(key);
+  Scenario scenario = known ? std::move(*known) : load_submitted(doc, s.scenario_name);
+  if (!known) loaded_.keep(key, scenario);
 
   if (s.input) {
     try {

@@ -21,6 +21,7 @@
 #include "cohort/runtime.hpp"
 #include "node/api_error.hpp"
 #include "node/http_server.hpp"
+#include "node/loaded_scenarios.hpp"
 #include "node/node_metrics.hpp"
 #include "node/node_options.hpp"
 #include "node/run_store.hpp"
@@ -107,6 +108,8 @@ class run_registry {
   // Answers the waits whose time has come; the next deadline (max: none).
   std::chrono::steady_clock::time_point answer_expired_waits();
   nlohmann::json scenario_for(const submission& s);
+  // Checked against the node's policy and loaded; throws api_error 400 naming the problems.
+  Scenario load_submitted(const nlohmann::json& doc, const std::string& name) const;
   void on_event(const std::string& id, const Event& e);
   void on_result(const std::string& id, const RunResult& r);
   void finish(record& r, const RunResult& res);  // under mutex_: the result, stored and told
@@ -136,6 +139,7 @@ class run_registry {
   std::vector<std::string> order_;                 // ids, oldest first
   std::map<std::string, std::string> by_key_;      // idempotency key -> id
   scenario_catalog scenarios_;
+  loaded_scenarios loaded_;
   size_t running_ = 0;
   bool draining_ = false;
   uint64_t next_ = 0;
