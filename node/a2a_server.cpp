@@ -16,55 +16,6 @@ std::string text_of(const nlohmann::json& v) {
   return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// Waits for a run's result event, then answers once (a blocking message/send, tasks/cancel).
-// Events come under the registry's lock: `done` must not call the registry. It keeps
-// itself alive until then (the registry holds its watchers weakly).
-class result_waiter : public event_watcher {
- public:
-  using done_fn = std::function<void(const nlohmann::json* result)>;  // null: the run's log ended without one
-
-  static void watch(run_registry& runs, const std::string& id, done_fn done) {
-    auto w = std::make_shared<result_waiter>(std::move(done));
-    w->self_ = w;
-    runs.watch(id, 0, w);
-  }
-  explicit result_waiter(done_fn done) : done_(std::move(done)) {}
-  void deliver(const nlohmann::json& event, bool) override {
-    if (event.value("kind", "") != "result") return;
-    auto result = event.value("result", nlohmann::json::object());
-    finish(&result);
-  }
-  void end() override { finish(nullptr); }
-  void deliver_data(const std::string&) override {}
-  void on_close(std::function<void()>) override {}
-
- private:
-  void finish(const nlohmann::json* result) {
-    done_fn done;
-    std::shared_ptr<result_waiter> keep;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done = std::exchange(done_, nullptr);
-      keep = std::exchange(self_, nullptr);
-    }
-    if (done) done(result);
-  }
-  std::mutex mutex_;
-  done_fn done_;
-  std::shared_ptr<result_waiter> self_;
-};
-
-// A task from a result event's result.
-nlohmann::json ended_task(const std::string& task_id, const std::string& context, const nlohmann::json* result) {
-  nlohmann::json run = {
-      {"id", task_id}, {"status", "failed"}, {"error", {{"message", "the run's result is no longer kept"}}}};
-  if (result) {
-    run.erase("error");
-    run.update(*result);
-  }
-  return a2a::task(run, context);
-}
-
 // A run's events as A2A stream events (JSON-RPC answers to the message/stream request)
 // on an SSE connection: the task first, "working" once the run starts, a streaming
 // model's pieces appended to the output artifact, then the output (replacing them) and
@@ -137,6 +88,19 @@ class stream_relay : public event_watcher {
 
 http_reply rpc_reply(const nlohmann::json& doc) { return json_reply(200, doc); }
 
+// Answers with the task once its run has ended.
+void answer_when_ended(run_registry& runs, const reply_sink& sink, const nlohmann::json& rpc_id,
+                       const std::string& task_id, const std::string& context) {
+  auto answer = [sink, rpc_id, context](const nlohmann::json& run) {
+    sink(rpc_reply(a2a::rpc_result(rpc_id, a2a::task(run, context))));
+  };
+  try {
+    runs.await_end(task_id, run_registry::no_deadline, answer);
+  } catch (const api_error&) {  // ended and forgotten meanwhile
+    answer({{"id", task_id}, {"status", "failed"}, {"error", {{"message", "the run's result is no longer kept"}}}});
+  }
+}
+
 }  // namespace
 
 http_reply a2a_server::handle(const http_request& req, const std::string& path) {
@@ -183,10 +147,8 @@ http_reply a2a_server::call(const std::string& name, const nlohmann::json& rpc) 
                                         "task " + task_id + " has already ended (" + run.value("status", "") + ")"));
       runs_.cancel(task_id);
       http_reply reply;  // the canceled task, once the run has ended
-      reply.later = [this, id, task_id, context](reply_sink sink) {
-        result_waiter::watch(runs_, task_id, [id, task_id, context, sink](const nlohmann::json* result) {
-          sink(rpc_reply(a2a::rpc_result(id, ended_task(task_id, context, result))));
-        });
+      reply.later = [this, id, task_id, context](const reply_sink& sink) {
+        answer_when_ended(runs_, sink, id, task_id, context);
       };
       return reply;
     }
@@ -231,10 +193,8 @@ http_reply a2a_server::send(const std::string& name, const nlohmann::json& id, c
   // A run that ended before its brief was made: the whole document has its output.
   if (a2a::final_state(a2a::task_state(run.value("status", "")))) run = runs_.get(task_id);
   if (!blocking) return rpc_reply(a2a::rpc_result(id, a2a::task(run, context)));
-  reply.later = [this, id, task_id, context](reply_sink sink) {
-    result_waiter::watch(runs_, task_id, [id, task_id, context, sink](const nlohmann::json* result) {
-      sink(rpc_reply(a2a::rpc_result(id, ended_task(task_id, context, result))));
-    });
+  reply.later = [this, id, task_id, context](const reply_sink& sink) {
+    answer_when_ended(runs_, sink, id, task_id, context);
   };
   return reply;
 }

@@ -67,9 +67,10 @@ class run_registry {
   std::shared_ptr<const run_context> live_context(const std::string& id);
   void forget(const std::string& id);
   // Calls `answer` once with the run's document: when the run has ended (with its whole
-  // result), or after `wait_ms` with the document as it is then, whichever comes first.
-  // `answer` is called under the registry's lock (it must only hand the document on).
-  // Throws api_error 404.
+  // result), or after `wait_ms` (no_deadline: never) with the document as it is then,
+  // whichever comes first. `answer` is called under the registry's lock (it must only hand
+  // the document on). Throws api_error 404.
+  static constexpr int64_t no_deadline = -1;
   void await_end(const std::string& id, int64_t wait_ms, std::function<void(nlohmann::json)> answer);
   // The events after `after_seq` to `w`, then the live ones; ends the stream after the result.
   void watch(const std::string& id, int64_t after_seq, const std::shared_ptr<event_watcher>& w);

@@ -15,9 +15,13 @@ void run_registry::await_end(const std::string& id, int64_t wait_ms, std::functi
     lock.unlock();
     return answer(get(id));  // an older run (an idempotency key's): its result is on disk
   }
+  auto serial = ++next_waiter_;
+  if (wait_ms == no_deadline) {
+    r.end_waiters.push_back({serial, std::move(answer), wait_deadlines_.end()});
+    return;
+  }
   auto due = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
   bool soonest = wait_deadlines_.empty() || due < wait_deadlines_.begin()->first;
-  auto serial = ++next_waiter_;
   auto deadline = wait_deadlines_.emplace(due, std::make_pair(id, serial));
   r.end_waiters.push_back({serial, std::move(answer), deadline});
   if (soonest) wake_upkeep();  // it sleeps until the deadline it knew
@@ -27,7 +31,7 @@ void run_registry::answer_end_waiters(record& r) {
   if (r.end_waiters.empty()) return;
   auto doc = document(r);
   for (auto& w : r.end_waiters) {
-    wait_deadlines_.erase(w.deadline);
+    if (w.deadline != wait_deadlines_.end()) wait_deadlines_.erase(w.deadline);
     w.answer(doc);
   }
   r.end_waiters.clear();
