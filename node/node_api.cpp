@@ -51,6 +51,15 @@ submission submission_of(const nlohmann::json& body) {
   return s;
 }
 
+http_reply error_reply(const api_error& e, bool openai_shape) {
+  auto reply = json_reply(e.status(), openai_shape ? openai_error_json(e.status(), e.kind(), e.what(),
+                                                                       e.problems().empty() ? "" : e.problems()[0].path)
+                                                   : e.to_json());
+  if (e.status() == 429) reply.headers.emplace_back("Retry-After", "1");
+  if (e.status() == 401) reply.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return reply;
+}
+
 }  // namespace
 
 bool same_secret(const std::string& a, const std::string& b) {
@@ -84,13 +93,7 @@ http_reply node_api::handle(const http_request& req) {
     return route(req, target);
   } catch (const api_error& e) {
     // The router's routes answer in OpenAI's error shape, which OpenAI clients read.
-    bool openai = path == "/v1/chat/completions" || path == "/v1/models";
-    auto reply = json_reply(e.status(), openai ? openai_error_json(e.status(), e.kind(), e.what(),
-                                                                   e.problems().empty() ? "" : e.problems()[0].path)
-                                               : e.to_json());
-    if (e.status() == 429) reply.headers.emplace_back("Retry-After", "1");
-    if (e.status() == 401) reply.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return reply;
+    return error_reply(e, path == "/v1/chat/completions" || path == "/v1/models");
   }
 }
 
@@ -137,6 +140,21 @@ http_reply node_api::route(const http_request& req, const std::string& target) {
   throw api_error(404, "not_found", "no route " + path, {{path, "route"}});
 }
 
+void node_api::answer_submitted(const reply_sink& sink, nlohmann::json doc, bool created, int64_t wait_ms) {
+  auto answer = [status = created ? 201u : 200u, location = "/v1/runs/" + doc["id"].get<std::string>(),
+                 sink](const nlohmann::json& run) {
+    auto reply = json_reply(status, run);
+    reply.headers.emplace_back("Location", location);
+    sink(std::move(reply));
+  };
+  if (wait_ms == 0 || doc.value("status", "") == "pruned") return answer(doc);
+  try {  // the answer waits for the run's end or the time
+    runs_.await_end(doc["id"].get<std::string>(), wait_ms, answer);
+  } catch (const api_error&) {  // ended and forgotten already (DELETE, retention)
+    answer(doc);
+  }
+}
+
 http_reply node_api::runs_route(const http_request& req, const std::string& path, const std::string& query) {
   if (path == "/v1/runs") {
     if (req.method() == http::verb::get) {
@@ -152,28 +170,15 @@ http_reply node_api::runs_route(const http_request& req, const std::string& path
     }
     if (req.method() != http::verb::post) throw method_not_allowed(req, path);
     if (!accepting_) throw api_error(503, "draining", "the node is shutting down and takes no new runs");
-    auto asked = submission_of(body_json(req));
-    auto [doc, created] = runs_.submit(asked);
-    unsigned status = created ? 201 : 200;
-    auto location = "/v1/runs/" + doc["id"].get<std::string>();
-    if (asked.wait_ms == 0 || doc.value("status", "") == "pruned") {
-      auto reply = json_reply(status, doc);
-      reply.headers.emplace_back("Location", location);
-      return reply;
-    }
-    // Acknowledged (on disk) already; the answer waits for the run's end or the time.
+    // Answered once the run is on disk; no I/O thread waits for the disk meanwhile.
     http_reply reply;
-    auto answer = [status, location](const reply_sink& sink, const nlohmann::json& doc) {
-      auto reply = json_reply(status, doc);
-      reply.headers.emplace_back("Location", location);
-      sink(std::move(reply));
-    };
-    reply.later = [this, doc = std::move(doc), wait_ms = asked.wait_ms, answer](const reply_sink& sink) {
+    reply.later = [this, asked = submission_of(body_json(req))](const reply_sink& sink) {
       try {
-        runs_.await_end(doc["id"].get<std::string>(), wait_ms,
-                        [sink, answer](const nlohmann::json& ended) { answer(sink, ended); });
-      } catch (const api_error&) {  // ended and forgotten already (DELETE, retention)
-        answer(sink, doc);
+        runs_.submit_async(asked, [this, sink, wait_ms = asked.wait_ms](nlohmann::json doc, bool created) {
+          answer_submitted(sink, std::move(doc), created, wait_ms);
+        });
+      } catch (const api_error& e) {
+        sink(error_reply(e, false));
       }
     };
     return reply;

@@ -31,6 +31,9 @@ class node_api {
   http_reply route(const http_request& req, const std::string& path);
   http_reply runs_route(const http_request& req, const std::string& path, const std::string& query);
   void authenticate(const http_request& req) const;
+  // The answer to POST /v1/runs once the run is on disk: at once, or with "wait_ms" when
+  // the run ends or the wait runs out.
+  void answer_submitted(const reply_sink& sink, nlohmann::json doc, bool created, int64_t wait_ms);
 
   run_registry& runs_;
   model_router& router_;

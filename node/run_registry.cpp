@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <future>
 #include <random>
 #include <thread>
 
@@ -91,9 +92,24 @@ Scenario run_registry::load_submitted(const nlohmann::json& doc, const std::stri
 }
 
 std::pair<nlohmann::json, bool> run_registry::submit(const submission& s) {
-  if (!s.idempotency_key.empty()) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (auto it = by_key_.find(s.idempotency_key); it != by_key_.end()) return {document(runs_.at(it->second)), false};
+  std::promise<std::pair<nlohmann::json, bool>> acknowledged;
+  auto answer = acknowledged.get_future();
+  submit_async(s, [&acknowledged](nlohmann::json doc, bool created) { acknowledged.set_value({std::move(doc), created}); });
+  return answer.get();
+}
+
+void run_registry::submit_async(const submission& s, acknowledge ack) {
+  auto known_key = [&]() -> std::optional<nlohmann::json> {
+    if (s.idempotency_key.empty()) return std::nullopt;
+    auto it = by_key_.find(s.idempotency_key);
+    return it == by_key_.end() ? std::nullopt : std::optional<nlohmann::json>(document(runs_.at(it->second)));
+  };
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (auto doc = known_key()) {
+      lock.unlock();
+      return ack(std::move(*doc), false);
+    }
   }
   auto doc = scenario_for(s);
   auto key = loaded_scenarios::key_of(doc);
@@ -111,8 +127,10 @@ std::pair<nlohmann::json, bool> run_registry::submit(const submission& s) {
 
   std::unique_lock<std::mutex> lock(mutex_);
   if (draining_) throw api_error(503, "draining", "the node is shutting down and takes no new runs");
-  if (!s.idempotency_key.empty())  // asked twice at once: the first one in wins
-    if (auto it = by_key_.find(s.idempotency_key); it != by_key_.end()) return {document(runs_.at(it->second)), false};
+  if (auto doc = known_key()) {  // asked twice at once: the first one in wins
+    lock.unlock();
+    return ack(std::move(*doc), false);
+  }
   bool start_now = running_ < static_cast<size_t>(options_.max_runs);
   if (!start_now && waiting_.size() >= options_.queue)
     throw api_error(429, "too_many_runs",
@@ -137,20 +155,30 @@ std::pair<nlohmann::json, bool> run_registry::submit(const submission& s) {
     rec.waiting_input = s.input;
     waiting_.push_back(id);
     metrics_.queue_depth(waiting_.size());
-    auto answer = document(rec);
     lock.unlock();
-    store_.wait_written(ticket);  // 201 promises the run survives a kill
-    return {answer, true};
+    return acknowledge_when_written(id, ticket, std::move(ack));
   }
   ++running_;
   metrics_.run_started();
   lock.unlock();  // the runtime may call back at once
   launch(id, scenario, s.input);
-  store_.wait_written(ticket);  // 201 promises the run survives a kill
-  lock.lock();
-  auto it = runs_.find(id);  // it may have ended, and been pruned, meanwhile
-  if (it == runs_.end()) return {{{"id", id}, {"status", "pruned"}}, true};
-  return {document(it->second), true};
+  acknowledge_when_written(id, ticket, std::move(ack));
+}
+
+// 201 promises the run survives a kill: it is told once the run is on disk. No thread
+// waits for that meanwhile; the document is the run as it is by then.
+void run_registry::acknowledge_when_written(const std::string& id, uint64_t ticket, acknowledge ack) {
+  store_.when_written(ticket, [alive = alive_, id, ack = std::move(ack)] {
+    std::unique_lock<std::mutex> guard(alive->mutex);
+    if (!alive->registry) return;
+    std::unique_lock<std::mutex> lock(alive->registry->mutex_);
+    auto it = alive->registry->runs_.find(id);  // it may have ended, and been pruned, meanwhile
+    auto doc = it == alive->registry->runs_.end() ? nlohmann::json{{"id", id}, {"status", "pruned"}}
+                                                  : alive->registry->document(it->second);
+    lock.unlock();
+    guard.unlock();
+    ack(std::move(doc), true);
+  });
 }
 
 void run_registry::launch(const std::string& id, const Scenario& scenario, std::optional<nlohmann::json> input) {

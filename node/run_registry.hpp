@@ -57,6 +57,11 @@ class run_registry {
   // served. Throws api_error: 400 (bad scenario, every problem with its path; bad input),
   // 404 (unknown scenario name), 429 (max_runs running and the queue full), 503 (draining).
   std::pair<nlohmann::json, bool> submit(const submission& s);
+  // As submit, but no thread waits for the disk: `ack` gets the document and whether the
+  // run is new once it is on disk (on the store's thread, or at once). Throws as submit
+  // does, before anything is stored.
+  using acknowledge = std::function<void(nlohmann::json doc, bool created)>;
+  void submit_async(const submission& s, acknowledge ack);
 
   nlohmann::json get(const std::string& id);
   // Newest first; `after`: the id the previous page ended with.
@@ -119,6 +124,7 @@ class run_registry {
   void start_waiting();  // queued runs, while there are free slots
   void wake_upkeep();
   void append_event(record& r, nlohmann::json e);  // under mutex_
+  void acknowledge_when_written(const std::string& id, uint64_t ticket, acknowledge ack);
   void answer_end_waiters(record& r);              // under mutex_, once the run has ended
 
   // What the runtime's callbacks hold: events can still arrive after a run's result

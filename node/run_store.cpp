@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -297,6 +298,17 @@ void run_store::wait_written(uint64_t ticket) {
   drained_.wait(lock, [&] { return written_ >= ticket; });
 }
 
+void run_store::when_written(uint64_t ticket, std::function<void()> then) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (written_ < ticket) {
+      after_commit_.emplace_back(ticket, std::move(then));
+      return;
+    }
+  }
+  then();
+}
+
 void run_store::flush() {
   std::unique_lock<std::mutex> lock(mutex_);
   drained_.wait(lock, [this] { return queue_.empty() && !writing_; });
@@ -331,10 +343,20 @@ void run_store::writer_loop() {
       spdlog::error("store: a batch of {} writes failed: {}", batch.size(), e.what());
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     }
+    std::vector<std::function<void()>> ready;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      written_ = batch_end;  // committed (or reported failed): no one waits forever
+      auto later = std::stable_partition(after_commit_.begin(), after_commit_.end(),
+                                         [&](const auto& t) { return t.first <= batch_end; });
+      for (auto it = after_commit_.begin(); it != later; ++it) ready.push_back(std::move(it->second));
+      after_commit_.erase(after_commit_.begin(), later);
+    }
+    drained_.notify_all();
+    for (auto& then : ready) then();  // outside the lock: they may queue writes
     {
       std::lock_guard<std::mutex> lock(mutex_);
       writing_ = false;
-      written_ = batch_end;  // committed (or reported failed): no one waits forever
     }
     drained_.notify_all();
   }

@@ -64,6 +64,10 @@ class run_store {
   uint64_t run_created(const stored_run& r);
   // Waits until the write with this ticket (and all before it) is committed.
   void wait_written(uint64_t ticket);
+  // Calls `then` once the write with this ticket (and all before it) is committed: at once
+  // when it is, else on the store's thread right after the commit (flush() waits for it).
+  // `then` must not wait for the store.
+  void when_written(uint64_t ticket, std::function<void()> then);
   void run_started(const std::string& id);  // a queued run got its slot
   void event(const std::string& id, int64_t seq, const nlohmann::json& e);
   void run_finished(const std::string& id, const std::string& status, const nlohmann::json& result);
@@ -90,6 +94,7 @@ class run_store {
   bool writing_ = false;
   uint64_t queued_ = 0;   // tickets handed out
   uint64_t written_ = 0;  // tickets committed
+  std::vector<std::pair<uint64_t, std::function<void()>>> after_commit_;  // when_written, by ticket
   bool stopping_ = false;
   std::thread writer_;
 };
