@@ -17,6 +17,8 @@ namespace cohort::node {
 namespace {
 
 using hangup_atom = caf::atom_constant<caf::atom("hangup")>;
+using route_atom = caf::atom_constant<caf::atom("route")>;
+using desk_tick_atom = caf::atom_constant<caf::atom("desktick")>;
 
 int64_t now_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -42,7 +44,8 @@ std::string caller_header(const http_request& req, const char* name) {
 // One routed call, from the request to the model until its answer is written.
 struct routed_call {
   caf::actor provider;
-  model_request req;
+  model_request req;   // moved to the pool when the call starts
+  std::string workflow;  // the caller's X-Workflow-Id ("" none)
   answer_ids ids;
   const model_def* model = nullptr;
   bool include_usage = false;
@@ -53,26 +56,11 @@ struct routed_call {
   size_t pieces = 0;    // text pieces streamed to the client
   bool broken = false;  // the upstream stream failed after pieces were sent: they cannot be taken back
 
-  // A client of a call not streamed that hangs up: told to the call's actor, which may
-  // not run yet when it happens.
-  std::mutex hangup_mutex;
-  caf::actor_addr actor;
-  bool hung_up = false;
-
-  void client_gone() {
-    std::lock_guard<std::mutex> lock(hangup_mutex);
-    hung_up = true;
-    if (auto a = caf::actor_cast<caf::actor>(actor)) caf::anon_send(a, hangup_atom::value);
-  }
-  void attach(const caf::actor& a) {
-    std::lock_guard<std::mutex> lock(hangup_mutex);
-    actor = a.address();
-    if (hung_up) caf::anon_send(a, hangup_atom::value);
-  }
+  std::chrono::steady_clock::time_point deadline;  // set by its desk: a pool that never answers
 
   void count(const model_reply& r, const std::string& outcome) const {
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
-    metrics->router_call(ids.model, req.run_id, outcome, r.prompt_tokens, r.completion_tokens,
+    metrics->router_call(ids.model, workflow, outcome, r.prompt_tokens, r.completion_tokens,
                          model->cost(r.prompt_tokens, r.completion_tokens), seconds);
   }
 
@@ -111,40 +99,115 @@ struct routed_call {
   }
 };
 
-caf::behavior route_call(caf::event_based_actor* self, std::shared_ptr<routed_call> call) {
-  if (call->watcher) {
-    call->req.on_delta = caf::actor_cast<caf::actor>(self);
-    call->watcher->on_close([who = caf::actor_cast<caf::actor>(self)] { caf::anon_send(who, hangup_atom::value); });
-  } else {
-    call->attach(caf::actor_cast<caf::actor>(self));
+using routed_call_ptr = std::shared_ptr<routed_call>;
+
+}  // namespace
+}  // namespace cohort::node
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cohort::node::routed_call_ptr)
+
+namespace cohort::node {
+namespace {
+
+// A router desk: a long-lived actor that carries routed calls from the model pool's
+// answer (and a stream's pieces) to their clients. A call is not an actor of its own:
+// spawning one and ending it (CAF's clock is told of every actor that ends) cost a
+// fifth of the router's CPU. A desk bounds its calls' time with one timer a second.
+class router_desk {
+ public:
+  explicit router_desk(caf::event_based_actor* self) : self_(self) {}
+
+  void take(routed_call_ptr call) {
+    auto id = call->req.id;
+    // The pool bounds each attempt; this bounds a pool that never answers.
+    call->deadline = std::chrono::steady_clock::now() +
+                     std::chrono::milliseconds(2 * int64_t{call->model->request_timeout_ms} +
+                                               call->model->connect_timeout_ms + 5000);
+    if (call->watcher) call->req.on_delta = caf::actor_cast<caf::actor>(self_);
+    auto req = std::move(call->req);
+    auto provider = call->provider;
+    calls_.emplace(id, std::move(call));
+    // No CAF timeout on the request: tick() keeps the time for all of a desk's calls.
+    self_->request(provider, caf::infinite, std::move(req))
+        .then([this, id](model_reply& r) { end(id, r); },
+              [this, id](caf::error& e) {
+                model_reply r;
+                r.error = {"internal", "the model did not answer: " + self_->system().render(e)};
+                end(id, r);
+              });
   }
-  // The pool bounds each attempt; this bounds a pool that never answers.
-  auto limit =
-      std::chrono::milliseconds(2 * int64_t{call->model->request_timeout_ms} + call->model->connect_timeout_ms + 5000);
-  self->request(call->provider, limit, call->req)
-      .then(
-          [=](model_reply& r) {
-            call->finish(r);
-            self->quit();
-          },
-          [=](caf::error& e) {
-            model_reply r;
-            r.error = {e == caf::sec::request_timeout ? "timeout" : "internal",
-                       "the model " + call->ids.model + " did not answer: " + self->system().render(e)};
-            call->finish(r);
-            self->quit();
-          });
+
+  void delta(uint64_t id, const std::string& text) {
+    if (auto call = find(id)) call->delta(text);
+  }
+
+  void reset(uint64_t id) {
+    if (auto call = find(id); call && call->pieces > 0) call->broken = true;
+  }
+
+  // The client went away (or its stream ended): a call still running is withdrawn.
+  void hangup(uint64_t id) {
+    auto it = calls_.find(id);
+    if (it == calls_.end()) return;
+    caf::anon_send(it->second->provider, cancel_req_atom::value, id);
+    it->second->count(model_reply{}, "client_gone");
+    calls_.erase(it);
+  }
+
+  void tick() {
+    auto now = std::chrono::steady_clock::now();
+    std::vector<uint64_t> late;
+    for (const auto& [id, call] : calls_)
+      if (call->deadline <= now) late.push_back(id);
+    for (auto id : late) {
+      auto call = calls_.at(id);
+      caf::anon_send(call->provider, cancel_req_atom::value, id);
+      model_reply r;
+      r.error = {"timeout", "the model " + call->ids.model + " did not answer in time"};
+      end(id, r);
+    }
+    self_->delayed_send(self_, std::chrono::seconds(1), desk_tick_atom::value);
+  }
+
+  // The node stops: every call still here is answered.
+  void stop(const caf::exit_msg& msg) {
+    for (auto& [id, call] : calls_) {
+      model_reply r;
+      r.error = {"cancelled", "the node is stopping"};
+      call->finish(r);
+    }
+    calls_.clear();
+    self_->quit(msg.reason);
+  }
+
+ private:
+  routed_call* find(uint64_t id) {
+    auto it = calls_.find(id);
+    return it == calls_.end() ? nullptr : it->second.get();
+  }
+
+  void end(uint64_t id, model_reply& r) {
+    auto it = calls_.find(id);
+    if (it == calls_.end()) return;  // withdrawn (hang-up) or timed out meanwhile
+    auto call = std::move(it->second);
+    calls_.erase(it);
+    call->finish(r);
+  }
+
+  caf::event_based_actor* self_;
+  std::unordered_map<uint64_t, routed_call_ptr> calls_;
+};
+
+caf::behavior router_desk_actor(caf::event_based_actor* self) {
+  auto logic = std::make_shared<router_desk>(self);
+  self->set_exit_handler([=](caf::exit_msg& msg) { logic->stop(msg); });
+  self->send(self, desk_tick_atom::value);
   return {
-      [=](stream_delta_atom, uint64_t, const std::string& text) { call->delta(text); },
-      [=](stream_reset_atom, uint64_t) {
-        if (call->pieces > 0) call->broken = true;
-      },
-      [=](hangup_atom) {
-        // The client went away (or its stream ended): a call still running is withdrawn.
-        caf::anon_send(call->provider, cancel_req_atom::value, call->req.id);
-        call->count(model_reply{}, "client_gone");
-        self->quit();
-      },
+      [=](route_atom, routed_call_ptr& call) { logic->take(std::move(call)); },
+      [=](stream_delta_atom, uint64_t id, const std::string& text) { logic->delta(id, text); },
+      [=](stream_reset_atom, uint64_t id) { logic->reset(id); },
+      [=](hangup_atom, uint64_t id) { logic->hangup(id); },
+      [=](desk_tick_atom) { logic->tick(); },
   };
 }
 
@@ -156,10 +219,16 @@ struct model_router::impl {
   std::map<std::string, caf::actor> providers;
   node_metrics& metrics;
   std::atomic<uint64_t> answers{0};
+  std::vector<caf::actor> desks;  // as many as the runtime has scheduler threads
+  std::atomic<size_t> next_desk{0};
 
   impl(Runtime& rt, std::map<std::string, model_def> m, node_metrics& nm)
       : runtime(rt), models(std::move(m)), metrics(nm) {
     auto& sys = runtime_access::system(runtime);
+    for (size_t i = 0; i < std::max<size_t>(1, sys.scheduler().num_workers()); ++i) {
+      desks.push_back(sys.spawn(router_desk_actor));
+      runtime_access::adopt(runtime, desks.back());
+    }
     for (const auto& [name, model] : models) {
       if (model.provider == model_provider::sim) {
         providers[name] = spawn_sim_model(sys, model);
@@ -202,19 +271,24 @@ http_reply model_router::chat_completions(const http_request& http) {
   req.run_id = caller_header(http, "X-Workflow-Id");  // the pool's affinity key
   req.agent = caller_header(http, "X-Agent-Id");
   req.path = req.agent;
-  auto& sys = runtime_access::system(impl_->runtime);
+  call->workflow = req.run_id;
+  auto desk = impl_->desks[impl_->next_desk++ % impl_->desks.size()];
+  // The hang-up comes after the call on the same desk's mailbox (sent later, from the
+  // connection's strand): a desk that no longer has the call ignores it.
+  auto hangup = [desk, id = req.id] { caf::anon_send(desk, hangup_atom::value, id); };
   http_reply reply;
   if (asked.stream) {
-    reply.stream = [call, &sys](const std::shared_ptr<event_watcher>& w) {
+    reply.stream = [call, desk, hangup](const std::shared_ptr<event_watcher>& w) {
       call->watcher = w;
-      sys.spawn(route_call, call);
+      w->on_close(hangup);
+      caf::anon_send(desk, route_atom::value, call);
     };
   } else {
-    reply.later = [call, &sys](reply_sink sink) {
+    reply.later = [call, desk](reply_sink sink) {
       call->sink = std::move(sink);
-      sys.spawn(route_call, call);
+      caf::anon_send(desk, route_atom::value, call);
     };
-    reply.on_hangup = [call] { call->client_gone(); };
+    reply.on_hangup = hangup;
   }
   return reply;
 }
