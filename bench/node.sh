@@ -65,7 +65,8 @@ echo "== node: a message's round trip between two external agents over the agent
 stop_node
 
 echo
-stored=$((runs + 2000 + 200 + 2))  # and the latency runs, their warm-up, the two wide runs
+# The throughput runs both ways, the latency runs both ways and their warm-up, the two wide runs.
+stored=$((2 * runs + 2 * 2000 + 200 + 2))
 echo "== node: peak memory after a restart that loads the store of $stored ended runs, next to a node with an empty store =="
 empty=$(mktemp -d)
 dirs+=("$empty")
