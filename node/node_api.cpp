@@ -210,7 +210,7 @@ http_reply node_api::runs_route(const http_request& req, const std::string& path
         throw api_error(400, "invalid_header", "Last-Event-ID must be an event's number", {{"header Last-Event-ID", resume}});
       after = std::stoll(resume);
     }
-    runs_.get(id);  // 404 before the stream starts
+    runs_.check_known(id);  // 404 before the stream starts
     http_reply reply;
     reply.stream = [this, id, after](const std::shared_ptr<event_watcher>& w) {
       try {

@@ -295,6 +295,11 @@ nlohmann::json run_registry::document(const record& r, const nlohmann::json* res
   return doc;
 }
 
+void run_registry::check_known(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  find(id);
+}
+
 nlohmann::json run_registry::get(const std::string& id) {
   std::unique_lock<std::mutex> lock(mutex_);
   auto& r = find(id);

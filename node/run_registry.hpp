@@ -64,6 +64,7 @@ class run_registry {
   void submit_async(const submission& s, acknowledge ack);
 
   nlohmann::json get(const std::string& id);
+  void check_known(const std::string& id);  // throws api_error 404 for a run it does not know
   // Newest first; `after`: the id the previous page ended with.
   nlohmann::json list(const std::string& status, size_t limit, const std::string& after);
   nlohmann::json cancel(const std::string& id);

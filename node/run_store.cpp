@@ -241,6 +241,11 @@ std::vector<nlohmann::json> run_store::events(const std::string& id, int64_t aft
     auto e = parse_stored(q.text(1));
     if (!e.is_object()) continue;
     e["seq"] = q.integer(0);
+    if (e.value("kind", "") == "result" && !e.contains("result")) {
+      statement r(reader_, "SELECT IFNULL(result, '') FROM runs WHERE id = ?");
+      r.bind(1, id);
+      e["result"] = r.step() ? parse_stored(r.text(0)) : nlohmann::json();
+    }
     out.push_back(std::move(e));
   }
   return out;
@@ -260,7 +265,12 @@ void run_store::run_started(const std::string& id) {
 }
 
 void run_store::event(const std::string& id, int64_t seq, const nlohmann::json& e) {
-  enqueue([id, seq, body = e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)](statement_cache& sql) {
+  // The result event's result is the run's row's: kept once, put back when read.
+  auto kind = e.find("kind");
+  bool result = kind != e.end() && *kind == "result";
+  auto body = result ? std::string(R"({"kind":"result"})")
+                     : e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  enqueue([id, seq, body = std::move(body)](statement_cache& sql) {
     sql("INSERT OR REPLACE INTO events (run_id, seq, body) VALUES (?, ?, ?)").bind(1, id).bind(2, seq).bind(3, body).step();
   });
 }
@@ -330,7 +340,7 @@ void run_store::writer_loop() {
       batch_end = queued_;
     }
     try {
-      exec("BEGIN");
+      sql("BEGIN").step();
       for (auto& w : batch) {
         try {
           w(sql);
@@ -338,7 +348,7 @@ void run_store::writer_loop() {
           spdlog::error("{}", e.what());
         }
       }
-      exec("COMMIT");
+      sql("COMMIT").step();
     } catch (const std::exception& e) {
       spdlog::error("store: a batch of {} writes failed: {}", batch.size(), e.what());
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);

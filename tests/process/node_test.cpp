@@ -226,6 +226,9 @@ TEST(Node, AfterSigkillFinishedRunsStayAndTheRunningOneIsInterrupted) {
   auto events = sse_events(http_stream(again.port(), "/v1/runs/" + done_id + "/events"));
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.back().second["kind"], "result");
+  // The result is kept once on disk (the run's row) and put back into its event.
+  EXPECT_EQ(events.back().second["result"]["output"], done_doc["output"]);
+  EXPECT_EQ(events.back().second["result"]["status"], "succeeded");
 }
 
 TEST(Node, SigtermLetsRunningRunsFinishThenExits) {
