@@ -140,7 +140,8 @@ http_reply node_api::route(const http_request& req, const std::string& target) {
   throw api_error(404, "not_found", "no route " + path, {{path, "route"}});
 }
 
-void node_api::answer_submitted(const reply_sink& sink, nlohmann::json doc, bool created, int64_t wait_ms) {
+void node_api::answer_submitted(const reply_sink& sink, nlohmann::json doc, bool created, int64_t wait_ms,
+                                 const std::shared_ptr<pending_wait>& wait) {
   auto answer = [status = created ? 201u : 200u, location = "/v1/runs/" + doc["id"].get<std::string>(),
                  sink](const nlohmann::json& run) {
     auto reply = json_reply(status, run);
@@ -148,8 +149,11 @@ void node_api::answer_submitted(const reply_sink& sink, nlohmann::json doc, bool
     sink(std::move(reply));
   };
   if (wait_ms == 0 || doc.value("status", "") == "pruned") return answer(doc);
+  std::lock_guard<std::mutex> lock(wait->mutex);
+  if (wait->gone) return;  // the client left before its wait began
   try {  // the answer waits for the run's end or the time
-    runs_.await_end(doc["id"].get<std::string>(), wait_ms, answer);
+    wait->id = doc["id"].get<std::string>();
+    wait->serial = runs_.await_end(wait->id, wait_ms, answer);
   } catch (const api_error&) {  // ended and forgotten already (DELETE, retention)
     answer(doc);
   }
@@ -172,10 +176,18 @@ http_reply node_api::runs_route(const http_request& req, const std::string& path
     if (!accepting_) throw api_error(503, "draining", "the node is shutting down and takes no new runs");
     // Answered once the run is on disk; no I/O thread waits for the disk meanwhile.
     http_reply reply;
-    reply.later = [this, asked = submission_of(body_json(req))](const reply_sink& sink) {
+    auto asked = submission_of(body_json(req));
+    auto wait = std::make_shared<pending_wait>();
+    if (asked.wait_ms > 0)  // a client that hangs up leaves no wait behind (the run goes on)
+      reply.on_hangup = [this, wait] {
+        std::lock_guard<std::mutex> lock(wait->mutex);
+        wait->gone = true;
+        if (wait->serial != 0) runs_.withdraw_wait(wait->id, wait->serial);
+      };
+    reply.later = [this, asked = std::move(asked), wait](const reply_sink& sink) {
       try {
-        runs_.submit_async(asked, [this, sink, wait_ms = asked.wait_ms](nlohmann::json doc, bool created) {
-          answer_submitted(sink, std::move(doc), created, wait_ms);
+        runs_.submit_async(asked, [this, sink, wait_ms = asked.wait_ms, wait](nlohmann::json doc, bool created) {
+          answer_submitted(sink, std::move(doc), created, wait_ms, wait);
         });
       } catch (const api_error& e) {
         sink(error_reply(e, false));

@@ -4,6 +4,9 @@
 // scenarios as A2A agents and the OpenAI-compatible model router. Every refusal is a JSON error naming the
 // header, route or JSON path at fault.
 #include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "node/a2a_server.hpp"
@@ -31,9 +34,17 @@ class node_api {
   http_reply route(const http_request& req, const std::string& path);
   http_reply runs_route(const http_request& req, const std::string& path, const std::string& query);
   void authenticate(const http_request& req) const;
+  // A submit-and-wait (POST /v1/runs with "wait_ms") whose client may hang up first.
+  struct pending_wait {
+    std::mutex mutex;
+    bool gone = false;   // the client hung up
+    std::string id;      // set when the wait begins
+    uint64_t serial = 0;
+  };
   // The answer to POST /v1/runs once the run is on disk: at once, or with "wait_ms" when
   // the run ends or the wait runs out.
-  void answer_submitted(const reply_sink& sink, nlohmann::json doc, bool created, int64_t wait_ms);
+  void answer_submitted(const reply_sink& sink, nlohmann::json doc, bool created, int64_t wait_ms,
+                        const std::shared_ptr<pending_wait>& wait);
 
   run_registry& runs_;
   model_router& router_;

@@ -68,6 +68,11 @@ node_metrics::node_metrics() : registry_(std::make_shared<prometheus::Registry>(
                         .Register(r);
   in_flight_ = &prometheus::BuildGauge().Name("cohort_runs_in_flight").Help("Runs running now").Register(r).Add({});
   watchers_ = &prometheus::BuildGauge().Name("cohort_sse_watchers").Help("Open event streams").Register(r).Add({});
+  run_waiters_ = &prometheus::BuildGauge()
+                      .Name("cohort_run_waiters")
+                      .Help("Clients waiting for a run's end in their request (wait_ms, A2A blocking sends)")
+                      .Register(r)
+                      .Add({});
   queue_depth_ = &prometheus::BuildGauge()
                       .Name("cohort_queue_depth")
                       .Help("Submitted runs waiting for a free slot (--queue)")
@@ -82,6 +87,8 @@ void node_metrics::run_started() { in_flight_->Increment(); }
 void node_metrics::run_not_started() { in_flight_->Decrement(); }
 
 void node_metrics::queue_depth(size_t waiting) { queue_depth_->Set(static_cast<double>(waiting)); }
+
+void node_metrics::run_waiters(size_t waiting) { run_waiters_->Set(static_cast<double>(waiting)); }
 
 void node_metrics::run_finished(const RunResult& r, const std::map<std::string, std::string>& models, bool was_running) {
   if (was_running) in_flight_->Decrement();

@@ -41,6 +41,7 @@ class node_metrics {
   void router_call(const std::string& model, const std::string& workflow, const std::string& outcome,
                    int64_t prompt_tokens, int64_t completion_tokens, double cost, double seconds);
   void queue_depth(size_t waiting);
+  void run_waiters(size_t waiting);  // clients waiting for a run's end (wait_ms, A2A blocking)
 
   std::string render() const;
 
@@ -68,6 +69,7 @@ class node_metrics {
   prometheus::Gauge* in_flight_;
   prometheus::Gauge* watchers_;
   prometheus::Gauge* queue_depth_;
+  prometheus::Gauge* run_waiters_;
 };
 
 // The route of a request path, for labels: ids become {id} so the label set stays small.

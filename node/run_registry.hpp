@@ -76,8 +76,11 @@ class run_registry {
   // result), or after `wait_ms` (no_deadline: never) with the document as it is then,
   // whichever comes first. `answer` is called under the registry's lock (it must only hand
   // the document on). Throws api_error 404.
+  // Returns the wait's number for withdraw_wait (0: answered at once).
   static constexpr int64_t no_deadline = -1;
-  void await_end(const std::string& id, int64_t wait_ms, std::function<void(nlohmann::json)> answer);
+  uint64_t await_end(const std::string& id, int64_t wait_ms, std::function<void(nlohmann::json)> answer);
+  // The client went away: its wait ends unanswered (nothing is kept for it).
+  void withdraw_wait(const std::string& id, uint64_t serial);
   // The events after `after_seq` to `w`, then the live ones; ends the stream after the result.
   void watch(const std::string& id, int64_t after_seq, const std::shared_ptr<event_watcher>& w);
 
@@ -159,6 +162,7 @@ class run_registry {
   std::deque<std::string> waiting_;  // queued runs, first come first
   wait_deadlines wait_deadlines_;    // of the records' end_waiters, soonest first
   uint64_t next_waiter_ = 0;
+  size_t waiters_ = 0;  // end_waiters in all records (a gauge)
   std::mutex upkeep_mutex_;
   std::condition_variable upkeep_wake_;
   bool upkeep_asked_ = false;
