@@ -238,6 +238,17 @@ struct model_router::impl {
       }
     }
   }
+
+  // The desks' calls point at `models`: the desks end (answering what they hold) before it goes.
+  ~impl() {
+    caf::scoped_actor self{runtime_access::system(runtime)};
+    for (const auto& desk : desks) {
+      self->monitor(desk);
+      self->send_exit(desk, caf::exit_reason::user_shutdown);
+    }
+    for (size_t i = 0; i < desks.size(); ++i)
+      self->receive([](const caf::down_msg&) {}, caf::after(std::chrono::seconds(5)) >> [] {});
+  }
 };
 
 model_router::model_router(Runtime& runtime, std::map<std::string, model_def> models, node_metrics& metrics)

@@ -140,8 +140,8 @@ http_reply node_api::route(const http_request& req, const std::string& target) {
   throw api_error(404, "not_found", "no route " + path, {{path, "route"}});
 }
 
-void node_api::answer_submitted(const reply_sink& sink, nlohmann::json doc, bool created, int64_t wait_ms,
-                                 const std::shared_ptr<pending_wait>& wait) {
+void node_api::answer_submitted(run_registry& runs, const reply_sink& sink, nlohmann::json doc, bool created,
+                                int64_t wait_ms, const std::shared_ptr<pending_wait>& wait) {
   auto answer = [status = created ? 201u : 200u, location = "/v1/runs/" + doc["id"].get<std::string>(),
                  sink](const nlohmann::json& run) {
     auto reply = json_reply(status, run);
@@ -153,7 +153,7 @@ void node_api::answer_submitted(const reply_sink& sink, nlohmann::json doc, bool
   if (wait->gone) return;  // the client left before its wait began
   try {  // the answer waits for the run's end or the time
     wait->id = doc["id"].get<std::string>();
-    wait->serial = runs_.await_end(wait->id, wait_ms, answer);
+    wait->serial = runs.await_end(wait->id, wait_ms, answer);
   } catch (const api_error&) {  // ended and forgotten already (DELETE, retention)
     answer(doc);
   }
@@ -179,15 +179,15 @@ http_reply node_api::runs_route(const http_request& req, const std::string& path
     auto asked = submission_of(body_json(req));
     auto wait = std::make_shared<pending_wait>();
     if (asked.wait_ms > 0)  // a client that hangs up leaves no wait behind (the run goes on)
-      reply.on_hangup = [this, wait] {
+      reply.on_hangup = [&runs = runs_, wait] {
         std::lock_guard<std::mutex> lock(wait->mutex);
         wait->gone = true;
-        if (wait->serial != 0) runs_.withdraw_wait(wait->id, wait->serial);
+        if (wait->serial != 0) runs.withdraw_wait(wait->id, wait->serial);
       };
-    reply.later = [this, asked = std::move(asked), wait](const reply_sink& sink) {
+    reply.later = [&runs = runs_, asked = std::move(asked), wait](const reply_sink& sink) {
       try {
-        runs_.submit_async(asked, [this, sink, wait_ms = asked.wait_ms, wait](nlohmann::json doc, bool created) {
-          answer_submitted(sink, std::move(doc), created, wait_ms, wait);
+        runs.submit_async(asked, [&runs, sink, wait_ms = asked.wait_ms, wait](nlohmann::json doc, bool created) {
+          answer_submitted(runs, sink, std::move(doc), created, wait_ms, wait);
         });
       } catch (const api_error& e) {
         sink(error_reply(e, false));

@@ -42,9 +42,10 @@ class node_api {
     uint64_t serial = 0;
   };
   // The answer to POST /v1/runs once the run is on disk: at once, or with "wait_ms" when
-  // the run ends or the wait runs out.
-  void answer_submitted(const reply_sink& sink, nlohmann::json doc, bool created, int64_t wait_ms,
-                        const std::shared_ptr<pending_wait>& wait);
+  // the run ends or the wait runs out. Static: the store's thread may call it while the
+  // node shuts down, after this object is gone (the registry outlives it, and flushes).
+  static void answer_submitted(run_registry& runs, const reply_sink& sink, nlohmann::json doc, bool created,
+                               int64_t wait_ms, const std::shared_ptr<pending_wait>& wait);
 
   run_registry& runs_;
   model_router& router_;
