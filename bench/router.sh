@@ -33,9 +33,6 @@ start() {
 start mock-llm --port 0 --latency-ms 0 --threads 1
 mock_port=$started_port
 echo "{\"models\": {\"mock\": {\"provider\": \"openai\", \"base_url\": \"http://127.0.0.1:$mock_port/v1\", \"max_in_flight\": 256}}}" >"$temp/models.json"
-start serve --port 0 --data "$temp/store" --models "$temp/models.json"
-node_pid=$started_pid
-node_port=$started_port
 
 cat >"$temp/post.lua" <<'LUA'
 wrk.method = "POST"
@@ -48,13 +45,22 @@ run_wrk() { wrk -t2 -c64 -d3s -s "$temp/post.lua" "http://127.0.0.1:$1/v1/chat/c
               awk '/requests in/{n=$1} /Requests\/sec/{print $2, n}'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-echo
-echo "== router: wrk (64 connections) through the node's /v1/chat/completions to a mock-llm at 0 ms, next to wrk to the mock directly; 5 rounds, each between two direct runs: share of their mean (aim >= 0.80), the node's CPU per routed call (aim <= 50 us) =="
+hz=$(getconf CLK_TCK)
+median() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
+
+# Five rounds against a node started with the environment given ("" for none).
+measure() {
+env $1 "$build/cohort" --log-level warn serve --port 0 --data "$temp/store-$RANDOM" --models "$temp/models.json" \
+  >"$temp/node.log" 2>&1 &
+node_pid=$!
+pids+=("$node_pid")
+for _ in $(seq 600); do grep -q listening "$temp/node.log" && break; sleep 0.05; done
+node_port=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$temp/node.log" | head -1)
+[ -n "$node_port" ] || { echo "did not start: $(cat "$temp/node.log")"; exit 1; }
 run_wrk "$node_port" >/dev/null  # warm: connections to the mock opened
 read -r direct_before _ < <(run_wrk "$mock_port")
 shares=()
 cpus=()
-hz=$(getconf CLK_TCK)
 for round in 1 2 3 4 5; do
   before=$(cpu_ticks "$node_pid")
   read -r routed_rps routed_n < <(run_wrk "$node_port")
@@ -67,6 +73,15 @@ for round in 1 2 3 4 5; do
   echo "round $round: direct $direct_before then $direct_after req/s; routed $routed_rps req/s ($routed_n calls), share $share; node CPU $cpu us a call"
   direct_before=$direct_after
 done
-median() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
 echo "median: share of wrk $(median "${shares[@]}"), node CPU $(median "${cpus[@]}") us per routed call"
 curl -s "http://127.0.0.1:$node_port/metrics" | grep -E '^cohort_router_requests_total' || true
+kill "$node_pid"
+wait "$node_pid" 2>/dev/null || true
+}
+
+echo
+echo "== router: wrk (64 connections) through the node's /v1/chat/completions to a mock-llm at 0 ms, next to wrk to the mock directly; 5 rounds, each between two direct runs: share of their mean (aim >= 0.80), the node's CPU per routed call (aim <= 50 us) =="
+measure ""
+echo
+echo "== router: the same with the node's actor scheduler on one thread (COHORT_SCHEDULER_THREADS=1): fewer hand-offs between threads on two shared cores =="
+measure COHORT_SCHEDULER_THREADS=1
