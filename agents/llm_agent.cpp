@@ -1,6 +1,7 @@
 // The llm agent: renders its prompt, asks its model provider, answers with the text
 // (or the parsed JSON when the agent asks for JSON output). It never does I/O itself.
 #include <atomic>
+#include <optional>
 
 #include <caf/all.hpp>
 
@@ -120,6 +121,7 @@ class llm_agent_logic {
     current_ = std::move(incoming);
     const task& t = current_;
     settled_ = false;
+    started_once_ = true;
     repairs_ = 0;
     repair_messages_ = nlohmann::json::array();
     spent_ = run_stats{};
@@ -127,6 +129,10 @@ class llm_agent_logic {
     start_ms_ = now_ms();
     promise_ = self_->make_response_promise();
     emit(*ctx_, t, event_kind::started, def_->name);
+    if (early_cancel_) {  // cancelled before it took the task: it ends at once
+      settle(failure(outcome::cancelled, "cancelled", *early_cancel_));
+      return promise_;
+    }
     if (!def_->coordination.enabled) {
       ask_model();
       return promise_;
@@ -162,7 +168,11 @@ class llm_agent_logic {
          "the streamed call failed part way: its pieces so far do not count");
   }
 
-  void cancelled(const cancel& c) { settle(failure(outcome::cancelled, "cancelled", c.reason)); }
+  void cancelled(const cancel& c) {
+    // A cancel goes ahead of the task it is for: before the first task, it is for that one.
+    if (settled_ && !started_once_) early_cancel_ = c.reason;
+    settle(failure(outcome::cancelled, "cancelled", c.reason));
+  }
 
  private:
   void ask_model() {
@@ -298,6 +308,8 @@ class llm_agent_logic {
   int64_t start_us_ = 0;
   int64_t start_ms_ = 0;
   bool settled_ = true;  // no task in hand (a late cancel for an answered task is ignored)
+  bool started_once_ = false;                // a pooled agent's later cancels may be late ones
+  std::optional<std::string> early_cancel_;  // a cancel that came before the first task
   progress_ptr party_;   // a coordinating agent: its name on the bus, its way to its sync point
   int repairs_ = 0;                    // answers sent back for not matching output_schema
   nlohmann::json repair_messages_;     // those answers and what was wrong with them

@@ -27,7 +27,12 @@ caf::result<result> engine::start(task incoming) {
   st.start_us = now_us();
   st.stats.start_ms = now_ms();
   st.promise = self_->make_response_promise();
+  st.started = true;
   emit_pattern(*ctx_, t, event_kind::started, to_string(node_->kind));
+  if (st.early_cancel) {  // cancelled before the task came: it ends at once
+    finish(failure(outcome::cancelled, "cancelled", *st.early_cancel));
+    return st.promise;
+  }
   result error;
   // From the stored task: a pattern may point into its bindings (a fan-out's items).
   st.plan = make_pattern(*node_, st.current, *ctx_, error);
@@ -59,6 +64,10 @@ void engine::deadline_passed() {
 
 void engine::cancel_all(const std::string& reason) {
   auto& st = self_->state;
+  if (!st.started) {  // it overtook the task: it is for that one
+    st.early_cancel = reason;
+    return;
+  }
   if (st.done) return;
   finish(failure(outcome::cancelled, "cancelled", reason));  // deliver() takes what finished
 }

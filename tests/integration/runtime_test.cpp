@@ -2,6 +2,7 @@
 // failures, timeouts, cancellation, and no actor left behind.
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -182,6 +183,29 @@ TEST(Runtime, CancelStopsEveryBranchAndKeepsFinishedOnes) {
   for (int i = 0; i < 200 && rt.live_actors() != baseline; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_EQ(rt.live_actors(), baseline);
+}
+
+// A cancel that comes before the agent took its task (it overtakes the task: cancels go
+// first) still stops it; the agent was ignoring it and ran the task to its end.
+TEST(Runtime, ACancelRightAfterTheStartStopsTheRun) {
+  cohort::Runtime rt(test_options());
+  auto sc = rt.load({{"models", {{"slow", sim_model(5000, 5000)}}},
+                     {"agents", {{"s", {{"model", "slow"}, {"prompt", "item 8"}}}}},
+                     {"workflow", {{"agent", "s"}}}});
+  // The same with a pattern at the root.
+  auto wide = rt.load({{"models", {{"slow", sim_model(5000, 5000)}}},
+                       {"agents", {{"s", {{"model", "slow"}, {"prompt", "item 8"}}}}},
+                       {"workflow", {{"type", "fan_out"}, {"agents", {"s", "s"}}}}});
+  std::vector<cohort::Run> runs;
+  for (int i = 0; i < 20; ++i) {
+    runs.push_back(rt.start(i % 2 == 0 ? sc : wide));
+    runs.back().cancel("test says stop at once");
+  }
+  for (auto& run : runs) {
+    auto r = run.wait_for(std::chrono::seconds(3));
+    ASSERT_TRUE(r.has_value()) << "a cancel right after the start did not end the run";
+    EXPECT_EQ(r->status, "cancelled") << r->error_kind << ": " << r->error;
+  }
 }
 
 TEST(Runtime, LiveActorsReturnToBaselineAfterRuns) {
