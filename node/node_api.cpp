@@ -177,8 +177,8 @@ http_reply node_api::runs_route(const http_request& req, const std::string& path
     // Answered once the run is on disk; no I/O thread waits for the disk meanwhile.
     http_reply reply;
     auto asked = submission_of(body_json(req));
-    auto wait = std::make_shared<pending_wait>();
-    if (asked.wait_ms > 0)  // a client that hangs up leaves no wait behind (the run goes on)
+    auto wait = asked.wait_ms > 0 ? std::make_shared<pending_wait>() : nullptr;  // read only with wait_ms
+    if (wait)  // a client that hangs up leaves no wait behind (the run goes on)
       reply.on_hangup = [&runs = runs_, wait] {
         std::lock_guard<std::mutex> lock(wait->mutex);
         wait->gone = true;

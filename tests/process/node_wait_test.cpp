@@ -105,28 +105,28 @@ int waiters(int port) {
   return at == std::string::npos ? -1 : std::stoi(text.substr(at + 20));
 }
 
+// The waiters gauge once it shows `want`, or what it showed last after `within_ms`.
+int waiters_reaching(int port, int want, int within_ms) {
+  int seen = waiters(port);
+  for (auto until = wait_clock::now() + std::chrono::milliseconds(within_ms); seen != want && wait_clock::now() < until;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    seen = waiters(port);
+  }
+  return seen;
+}
+
 TEST(NodeWait, AClientThatHangsUpLeavesNoWaitBehind) {
   node_process node(fresh_dir("wait-hangup"));
   // Gives up after 400 ms of a 60 s wait on a 2.5 s run.
   http_post_stream(node.port(), "/v1/runs", json{{"scenario", slow_scenario(2500)}, {"wait_ms", 60000}}.dump(), {}, 400);
-  int left = -1;
-  for (int i = 0; i < 30 && left != 0; ++i) {  // up to 1.5 s for the node to see the hang-up
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    left = waiters(node.port());
-  }
-  EXPECT_EQ(left, 0);
+  EXPECT_EQ(waiters_reaching(node.port(), 0, 1500), 0);  // 1.5 s for the node to see the hang-up
   auto runs = json::parse(http_call(node.port(), "GET", "/v1/runs").body)["runs"];
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0]["status"], "running");  // withdrawn while the run still runs; the run goes on
   EXPECT_EQ(wait_finished(node.port(), runs[0]["id"].get<std::string>())["status"], "succeeded");
   // A client that stays is counted while it waits.
   auto waiting = std::async(std::launch::async, [&] { return submit_and_wait(node.port(), slow_scenario(1500), 60000); });
-  int seen = 0;
-  for (int i = 0; i < 40 && seen != 1; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    seen = waiters(node.port());
-  }
-  EXPECT_EQ(seen, 1);
+  EXPECT_EQ(waiters_reaching(node.port(), 1, 1000), 1);
   EXPECT_EQ(waiting.get().status, 201);
   EXPECT_EQ(waiters(node.port()), 0);
 }
