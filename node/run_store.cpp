@@ -363,7 +363,13 @@ void run_store::writer_loop() {
       after_commit_.erase(after_commit_.begin(), later);
     }
     drained_.notify_all();
-    for (auto& then : ready) then();  // outside the lock: they may queue writes
+    for (auto& then : ready) {  // outside the lock: they may queue writes
+      try {
+        then();
+      } catch (const std::exception& e) {  // one client's answer must not stop the store
+        spdlog::error("store: an acknowledgement failed: {}", e.what());
+      }
+    }
     {
       std::lock_guard<std::mutex> lock(mutex_);
       writing_ = false;
