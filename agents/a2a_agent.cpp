@@ -108,6 +108,10 @@ class a2a_agent_logic {
     start_us_ = now_us();
     promise_ = self_->make_response_promise();
     emit(*ctx_, t, event_kind::started, def_->name);
+    if (auto reason = early_cancel_.take_at_start()) {
+      finish(failure(outcome::cancelled, "cancelled", *reason));
+      return promise_;
+    }
     std::string text;
     try {
       text = render(def_->prompt, make_scope(*ctx_, t));
@@ -216,6 +220,7 @@ class a2a_agent_logic {
   // Cancelled (or timed out by its supervisor): the remote task is cancelled too. Before
   // message/send has answered there is no task id yet: the actor stays for that answer.
   void cancelled(const cancel& c) {
+    if (!promise_.pending()) return early_cancel_.idle_cancel(c);
     bool unknown_task = promise_.pending() && remote_task_.empty();
     cancel_remote();
     finish(failure(outcome::cancelled, "cancelled", c.reason), unknown_task);
@@ -322,6 +327,7 @@ class a2a_agent_logic {
   task task_;
   caf::response_promise promise_;
   std::string remote_task_;
+  early_cancel early_cancel_;
   bool cancel_on_answer_ = false;                       // answered before the remote task's id was known
   bool streaming_ = false;                              // message/stream's events are coming
   nlohmann::json artifacts_ = nlohmann::json::array();  // the remote task's, as they came

@@ -25,7 +25,9 @@ class external_agent_logic {
     start_us_ = now_us();
     promise_ = self_->make_response_promise();
     emit(*ctx_, t, event_kind::started, def_->name);
-    if (!ctx_->externals) {
+    if (auto reason = early_cancel_.take_at_start()) {
+      finish(failure(outcome::cancelled, "cancelled", *reason));
+    } else if (!ctx_->externals) {
       finish(
           failure(outcome::failed, "no_desk", "external agent " + def_->name + ": this run takes no external results"));
     } else if (auto output = ctx_->externals->wait(def_->name, caf::actor_cast<caf::actor>(self_))) {
@@ -49,7 +51,10 @@ class external_agent_logic {
                        std::to_string(limit_ms_) + " ms"));
   }
 
-  void cancelled(const cancel& c) { finish(failure(outcome::cancelled, "cancelled", c.reason)); }
+  void cancelled(const cancel& c) {
+    if (!promise_.pending()) return early_cancel_.idle_cancel(c);
+    finish(failure(outcome::cancelled, "cancelled", c.reason));
+  }
 
  private:
   void finish(result r) {
@@ -66,6 +71,7 @@ class external_agent_logic {
   caf::response_promise promise_;
   int64_t start_us_ = 0;
   int64_t limit_ms_ = 0;
+  early_cancel early_cancel_;
 };
 
 caf::behavior external_agent(caf::event_based_actor* self, run_context_ptr ctx, const agent_def* def) {

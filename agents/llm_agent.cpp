@@ -121,7 +121,7 @@ class llm_agent_logic {
     current_ = std::move(incoming);
     const task& t = current_;
     settled_ = false;
-    started_once_ = true;
+    auto cancelled_before = early_cancel_.take_at_start();
     repairs_ = 0;
     repair_messages_ = nlohmann::json::array();
     spent_ = run_stats{};
@@ -129,8 +129,8 @@ class llm_agent_logic {
     start_ms_ = now_ms();
     promise_ = self_->make_response_promise();
     emit(*ctx_, t, event_kind::started, def_->name);
-    if (early_cancel_) {  // cancelled before it took the task: it ends at once
-      settle(failure(outcome::cancelled, "cancelled", *early_cancel_));
+    if (cancelled_before) {
+      settle(failure(outcome::cancelled, "cancelled", *cancelled_before));
       return promise_;
     }
     if (!def_->coordination.enabled) {
@@ -169,8 +169,7 @@ class llm_agent_logic {
   }
 
   void cancelled(const cancel& c) {
-    // A cancel goes ahead of the task it is for: before the first task, it is for that one.
-    if (settled_ && !started_once_) early_cancel_ = c.reason;
+    if (settled_) early_cancel_.idle_cancel(c);
     settle(failure(outcome::cancelled, "cancelled", c.reason));
   }
 
@@ -308,8 +307,7 @@ class llm_agent_logic {
   int64_t start_us_ = 0;
   int64_t start_ms_ = 0;
   bool settled_ = true;  // no task in hand (a late cancel for an answered task is ignored)
-  bool started_once_ = false;                // a pooled agent's later cancels may be late ones
-  std::optional<std::string> early_cancel_;  // a cancel that came before the first task
+  early_cancel early_cancel_;  // a pooled agent's later idle cancels are late ones
   progress_ptr party_;   // a coordinating agent: its name on the bus, its way to its sync point
   int repairs_ = 0;                    // answers sent back for not matching output_schema
   nlohmann::json repair_messages_;     // those answers and what was wrong with them

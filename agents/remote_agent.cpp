@@ -32,6 +32,10 @@ class remote_agent_logic {
     current_ = t;
     request_id_ = next_placement_id();
     here_ = false;
+    if (auto reason = early_cancel_.take_at_start()) {
+      settle(failure(outcome::cancelled, "cancelled", *reason));
+      return promise_;
+    }
     // The agent's own rule wins over the nearest pattern's.
     static const placement_rule anywhere;
     const placement_rule* where = def_->placement ? &*def_->placement : t.placement ? t.placement : &anywhere;
@@ -76,7 +80,7 @@ class remote_agent_logic {
   }
 
   void cancelled(const cancel& c) {
-    if (!promise_.pending()) return;
+    if (!promise_.pending()) return early_cancel_.idle_cancel(c);
     if (here_ && local_)
       self_->send(local_, c);
     else
@@ -104,6 +108,7 @@ class remote_agent_logic {
   uint64_t request_id_ = 0;
   bool here_ = false;  // this task runs on the head
   caf::actor local_;   // the real agent, when a task ran here
+  early_cancel early_cancel_;
 };
 
 caf::behavior remote_agent(caf::event_based_actor* self, run_context_ptr ctx, const agent_def* def) {

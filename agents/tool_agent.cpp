@@ -49,72 +49,121 @@ result run_tool(const run_context& ctx, const agent_def& def, const task& t, Run
   return r;
 }
 
+// A task cancelled before its tool ran, or while it waited for the others.
+result cancelled_result(const std::string& reason) {
+  auto r = failure(outcome::cancelled, "cancelled", reason);
+  r.stats.start_ms = now_ms();
+  r.stats.end_ms = r.stats.start_ms;
+  r.stats.count(r.status);
+  return r;
+}
+
+// The tool runs inside the task's handler, so a cancel while idle came before the task
+// (kept for it) or after the answer (late: the agent is done).
 caf::behavior tool_agent(caf::event_based_actor* self, run_context_ptr ctx, const agent_def* def) {
+  auto early = std::make_shared<early_cancel>();
   return {
     [=](const task& t) {
       emit(*ctx, t, event_kind::started, def->name);
-      auto r = run_tool(*ctx, *def, t);
+      auto reason = early->take_at_start();
+      auto r = reason ? cancelled_result(*reason) : run_tool(*ctx, *def, t);
       emit(*ctx, t, event_kind::finished, def->name, r.status, r.error.message, r.stats.agent_us);
       return r;
     },
-    [=](const cancel&) { self->quit(); },
+    [=](const cancel& c) {
+      if (early->started()) return self->quit();
+      early->idle_cancel(c);
+    },
   };
 }
 
-// A tool agent with the run's coordination: before_acting, the tool, after_acting.
+// A tool agent with the run's coordination: before_acting, the tool, after_acting. One
+// task, then gone.
+class coordinating_tool_logic {
+ public:
+  coordinating_tool_logic(caf::event_based_actor* self, run_context_ptr ctx, const agent_def* def)
+      : self_(self), ctx_(std::move(ctx)), def_(def) {}
+
+  caf::result<result> start(const task& t) {
+    task_ = t;
+    promise_ = self_->make_response_promise();
+    emit(*ctx_, t, event_kind::started, def_->name);
+    if (auto reason = early_cancel_.take_at_start()) {  // it never met the others: nothing to leave
+      finish(cancelled_result(*reason));
+      return promise_;
+    }
+    progress_ = std::make_shared<party_progress>();
+    try {
+      progress_->party = party_name(*ctx_, *def_, t);
+    } catch (const template_error& e) {
+      step_failed(failure(outcome::failed, "invalid_input", "agent " + def_->name + ": coordination.as: " + e.what()));
+      return promise_;
+    }
+    if (def_->coordination.enabled)
+      before_acting(self_, *ctx_, *def_, progress_, limit_ms(), [this](nlohmann::json messages) { act(std::move(messages)); },
+                    [this](result r) { step_failed(std::move(r)); });
+    else
+      act(nlohmann::json::array());
+    return promise_;
+  }
+
+  // Mid-task (at a barrier, in a receive): it leaves its sync point and answers cancelled.
+  void cancelled(const cancel& c) {
+    if (!promise_.pending()) return early_cancel_.idle_cancel(c);
+    finish(cancelled_result(c.reason));
+  }
+
+ private:
+  void act(nlohmann::json messages) {
+    if (!promise_.pending()) return;
+    auto seen = task_;
+    if (!seen.bindings.is_object()) seen.bindings = nlohmann::json::object();
+    if (def_->coordination.enabled) seen.bindings["messages"] = std::move(messages);
+    std::optional<RunCoordination> run;
+    if (def_->detached && ctx_->bus) {
+      auto& sys = self_->system();
+      run = RunCoordination{coordination_access::bus(sys, ctx_->bus), coordination_access::barrier(sys, ctx_->barrier),
+                            coordination_access::blackboard(sys, ctx_->board), progress_->party};
+    }
+    auto r = run_tool(*ctx_, *def_, seen, run ? &*run : nullptr);
+    if (!r.ok() || !def_->coordination.enabled) return finish(std::move(r));
+    auto output = r.output;
+    after_acting(self_, *ctx_, *def_, progress_, output, limit_ms(), [this, r]() { finish(r); },
+                 [this](result f) { step_failed(std::move(f)); });
+  }
+
+  // A step around the tool failed (a barrier broke, a receive timed out).
+  void step_failed(result r) {
+    r.error.message = task_.path + ": " + r.error.message;
+    r.stats.count(r.status);
+    finish(std::move(r));
+  }
+
+  void finish(result r) {
+    if (!promise_.pending()) return;
+    if (!r.ok()) leave_if_pending(*ctx_, *def_, progress_, r.error.message);
+    emit(*ctx_, task_, event_kind::finished, def_->name, r.status, r.error.message, r.stats.agent_us);
+    promise_.deliver(std::move(r));
+    promise_ = caf::response_promise{};  // a promise holds its actor: let both go
+    self_->quit();
+  }
+
+  int64_t limit_ms() const { return child_timeout_ms(*ctx_, task_, def_->timeout_ms); }
+
+  caf::event_based_actor* self_;
+  run_context_ptr ctx_;
+  const agent_def* def_;
+  task task_;
+  caf::response_promise promise_;
+  progress_ptr progress_;  // the task's sync point: left if it ends early
+  early_cancel early_cancel_;
+};
+
 caf::behavior coordinating_tool_agent(caf::event_based_actor* self, run_context_ptr ctx, const agent_def* def) {
-  auto& sys = self->system();
-  auto current = std::make_shared<progress_ptr>();  // the task in hand: left behind if cancelled
+  auto logic = std::make_shared<coordinating_tool_logic>(self, std::move(ctx), def);
   return {
-    [=, &sys](const task& t) -> caf::result<result> {
-      emit(*ctx, t, event_kind::started, def->name);
-      auto promise = std::make_shared<caf::response_promise>(self->make_response_promise());
-      auto progress = *current = std::make_shared<party_progress>();
-      auto finish = [=](result r) {
-        if (!promise->pending()) return;
-        if (!r.ok()) leave_if_pending(*ctx, *def, progress, r.error.message);
-        emit(*ctx, t, event_kind::finished, def->name, r.status, r.error.message, r.stats.agent_us);
-        promise->deliver(std::move(r));
-        // A promise holds its actor, and nobody reuses this one: drop both now.
-        *promise = caf::response_promise{};
-        self->quit();
-      };
-      // A step around the tool failed (a barrier broke, a receive timed out).
-      auto step_failed = [=](result r) {
-        r.error.message = t.path + ": " + r.error.message;
-        r.stats.count(r.status);
-        finish(std::move(r));
-      };
-      try {
-        progress->party = party_name(*ctx, *def, t);
-      } catch (const template_error& e) {
-        step_failed(failure(outcome::failed, "invalid_input", "agent " + def->name + ": coordination.as: " + e.what()));
-        return *promise;
-      }
-      auto act = [=, &sys](nlohmann::json messages) {
-        auto seen = t;
-        if (!seen.bindings.is_object()) seen.bindings = nlohmann::json::object();
-        if (def->coordination.enabled) seen.bindings["messages"] = std::move(messages);
-        std::optional<RunCoordination> run;
-        if (def->detached && ctx->bus)
-          run = RunCoordination{coordination_access::bus(sys, ctx->bus), coordination_access::barrier(sys, ctx->barrier),
-                                coordination_access::blackboard(sys, ctx->board), progress->party};
-        auto r = run_tool(*ctx, *def, seen, run ? &*run : nullptr);
-        if (!r.ok() || !def->coordination.enabled) return finish(std::move(r));
-        auto output = r.output;
-        after_acting(self, *ctx, *def, progress, output, child_timeout_ms(*ctx, t, def->timeout_ms),
-                     [=]() mutable { finish(std::move(r)); }, step_failed);
-      };
-      if (def->coordination.enabled)
-        before_acting(self, *ctx, *def, progress, child_timeout_ms(*ctx, t, def->timeout_ms), act, step_failed);
-      else
-        act(nlohmann::json::array());
-      return *promise;
-    },
-    [=](const cancel& c) {
-      leave_if_pending(*ctx, *def, *current, c.reason);
-      self->quit();
-    },
+      [=](const task& t) { return logic->start(t); },
+      [=](const cancel& c) { logic->cancelled(c); },
   };
 }
 

@@ -50,8 +50,7 @@ struct supervisor_state {
   queued_request waiting;       // the held branch's resource request, while queued
   run_stats stats;
   int64_t start_us = 0;
-  bool started = false;         // its task has come
-  std::optional<std::string> early_cancel;  // a cancel that overtook the task (cancels go first)
+  cohort::early_cancel early_cancel;  // a cancel that overtook the task (cancels go first)
   bool done = false;            // outcome decided: nothing new starts
   bool delivered = false;
   result final_result;          // held while cancelled children report back

@@ -27,10 +27,10 @@ caf::result<result> engine::start(task incoming) {
   st.start_us = now_us();
   st.stats.start_ms = now_ms();
   st.promise = self_->make_response_promise();
-  st.started = true;
+  auto cancelled_before = st.early_cancel.take_at_start();
   emit_pattern(*ctx_, t, event_kind::started, to_string(node_->kind));
-  if (st.early_cancel) {  // cancelled before the task came: it ends at once
-    finish(failure(outcome::cancelled, "cancelled", *st.early_cancel));
+  if (cancelled_before) {
+    finish(failure(outcome::cancelled, "cancelled", *cancelled_before));
     return st.promise;
   }
   result error;
@@ -64,8 +64,8 @@ void engine::deadline_passed() {
 
 void engine::cancel_all(const std::string& reason) {
   auto& st = self_->state;
-  if (!st.started) {  // it overtook the task: it is for that one
-    st.early_cancel = reason;
+  if (!st.early_cancel.started()) {
+    st.early_cancel.idle_cancel(cancel{reason});
     return;
   }
   if (st.done) return;

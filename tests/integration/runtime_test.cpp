@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "cohort/runtime.hpp"
+#include "tests/support/scripted_server.hpp"
 #include "tests/support/test_runtime.hpp"
 
 using cohort::testing::test_options;
@@ -206,6 +207,64 @@ TEST(Runtime, ACancelRightAfterTheStartStopsTheRun) {
     ASSERT_TRUE(r.has_value()) << "a cancel right after the start did not end the run";
     EXPECT_EQ(r->status, "cancelled") << r->error_kind << ": " << r->error;
   }
+}
+
+// The same for the other leaf agents at the root: an external agent (it waited for its
+// result up to its timeout), a remote A2A agent (it made its call anyway, here to a server
+// that never answers), a tool (it had quit: the run failed as crashed).
+// A tool waiting at a barrier that was cancelled quit without an answer (crashed too).
+TEST(Runtime, ACancelRightAfterTheStartStopsEveryKindOfLeafAgent) {
+  cohort::Runtime rt(test_options());
+  auto root = [&](const json& agent) {
+    return rt.load({{"agents", {{"x", agent}}}, {"workflow", {{"agent", "x"}}}});
+  };
+  auto external = root({{"type", "external"}, {"timeout_ms", 5000}});
+  cohort::testing::scripted_server silent({""});
+  auto a2a = root({{"type", "a2a"}, {"url", "http://127.0.0.1:" + std::to_string(silent.port()) + "/"},
+                   {"prompt", "hi"}, {"timeout_ms", 5000}});
+  auto tool = root({{"type", "tool"}, {"tool", "echo"}, {"input", "hi"}});
+  auto meeting_tool = rt.load({{"barriers", {{"meet", 2}}},  // nobody else comes
+                               {"agents", {{"x", {{"type", "tool"}, {"tool", "echo"}, {"input", "hi"},
+                                                  {"coordination", {{"barrier", "meet"}}}}}}},
+                               {"workflow", {{"agent", "x"}}}});
+  for (int i = 0; i < 10; ++i) {
+    std::vector<cohort::Run> runs;
+    for (auto* sc : {&external, &a2a, &meeting_tool, &tool}) {
+      runs.push_back(rt.start(*sc));
+      runs.back().cancel("test says stop at once");
+    }
+    for (size_t k = 0; k < runs.size(); ++k) {
+      auto r = runs[k].wait_for(std::chrono::seconds(3));
+      ASSERT_TRUE(r.has_value()) << "root " << k << ": a cancel right after the start did not end the run";
+      if (k < 3)
+        EXPECT_EQ(r->status, "cancelled") << "root " << k << ": " << r->error_kind << ": " << r->error;
+      else  // the tool may have answered before the cancel came; it never fails for it
+        EXPECT_TRUE(r->status == "cancelled" || r->status == "succeeded")
+            << "root " << k << ": " << r->status << " " << r->error_kind << ": " << r->error;
+    }
+  }
+}
+
+// A tool agent cancelled while it waits at its barrier answers cancelled (it quit without
+// an answer: the run failed as crashed) and leaves the barrier.
+TEST(Runtime, AToolCancelledAtItsBarrierEndsCancelled) {
+  cohort::Runtime rt(test_options());
+  auto sc = rt.load({{"barriers", {{"meet", 2}}},  // nobody else comes
+                     {"agents", {{"x", {{"type", "tool"}, {"tool", "echo"}, {"input", "hi"},
+                                        {"coordination", {{"barrier", "meet"}}}}}}},
+                     {"workflow", {{"agent", "x"}}}});
+  std::atomic<bool> started{false};
+  auto run = rt.start(sc, std::nullopt, [&](const cohort::Event& e) {
+    if (e.leaf && e.kind == "started") started = true;
+  });
+  for (int i = 0; i < 400 && !started; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(started.load());
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // at the barrier by now
+  run.cancel("test says stop");
+  auto r = run.wait_for(std::chrono::seconds(3));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, "cancelled") << r->error_kind << ": " << r->error;
+  EXPECT_EQ(r->branches.cancelled, 1);
 }
 
 TEST(Runtime, LiveActorsReturnToBaselineAfterRuns) {
