@@ -61,7 +61,8 @@ void receive(caf::event_based_actor* self, const run_context& ctx, const agent_d
           return;
         }
         auto messages = nlohmann::json::array();
-        for (auto& m : got) messages.push_back({{"from", std::move(m.from)}, {"content", std::move(m.payload)}});
+        for (const auto& m : got) messages.push_back({{"from", m.from}, {"content", m.payload}});
+        progress->taken = std::move(got);
         go(std::move(messages));
       },
       [fail, progress](caf::error& err) {
@@ -77,8 +78,9 @@ void leave_if_pending(const run_context& ctx, const agent_def& def, const progre
   if (!progress) return;
   progress->ended = true;
   // Sent from the agent's handler, after its receive: the bus sees them in that order.
-  if (progress->receiving != 0)
-    caf::anon_send(ctx.bus, bus_withdraw{progress->party, std::exchange(progress->receiving, 0), {}});
+  if (progress->receiving != 0 || !progress->taken.empty())
+    caf::anon_send(ctx.bus, bus_withdraw{progress->party, std::exchange(progress->receiving, 0),
+                                         std::exchange(progress->taken, {})});
   if (progress->arrived || def.coordination.barrier.empty()) return;
   progress->arrived = true;  // once
   caf::anon_send(ctx.barrier, barrier_leave{def.coordination.barrier, progress->party, reason});

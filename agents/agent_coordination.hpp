@@ -10,6 +10,7 @@
 
 #include <caf/fwd.hpp>
 
+#include "messages/coordination.hpp"
 #include "messages/result.hpp"
 #include "messages/task.hpp"
 #include "run/run_context.hpp"
@@ -18,13 +19,14 @@ namespace cohort {
 
 using step_failed = std::function<void(result)>;
 
-// One task's way to its sync point (whether the agent already arrived there) and its
-// receive in flight.
+// One task's way to its sync point (whether the agent already arrived there), its
+// receive in flight and the messages it took.
 struct party_progress {
   std::string party;
   bool arrived = false;
-  uint64_t receiving = 0;  // the ticket of a receive the bus has not answered yet
-  bool ended = false;      // the task ended early: a late answer goes back to the bus
+  uint64_t receiving = 0;            // the ticket of a receive the bus has not answered yet
+  bool ended = false;                // the task ended early: a late answer goes back to the bus
+  std::vector<bus_message> taken;    // back to the bus if the task fails: its retry sees them
 };
 using progress_ptr = std::shared_ptr<party_progress>;
 
@@ -48,8 +50,8 @@ void after_acting(caf::event_based_actor* self, const run_context& ctx, const ag
 // An agent that ends its task without reaching its sync point (it failed, or was
 // cancelled) leaves it: the others learn at once, with `reason` and its name, instead
 // of waiting out their timeout. Nothing when it arrived or has no barrier. A receive
-// still waiting is withdrawn, so that the messages it would take stay in the mailbox
-// (for the task's next attempt, say).
+// still waiting is withdrawn, and the messages the task took go back to the front of its
+// mailbox, so that the task's next attempt (or the next reader) sees them.
 void leave_if_pending(const run_context& ctx, const agent_def& def, const progress_ptr& progress,
                       const std::string& reason);
 

@@ -11,6 +11,7 @@
 
 #include "cohort/coordination.hpp"
 #include "cohort/runtime.hpp"
+#include "tests/support/scripted_server.hpp"
 #include "tests/support/test_runtime.hpp"
 
 using cohort::testing::test_options;
@@ -128,6 +129,36 @@ TEST(RunCoordination, AStoppedReceiveLeavesItsMessagesToTheNextReader) {
   auto r = rt.run(rt.load(doc));
   ASSERT_EQ(r.status, "succeeded") << r.error_kind << ": " << r.error;
   EXPECT_EQ(r.output[0], json::array({{{"from", "sender"}, {"content", "hi"}}})) << r.output;
+}
+
+// A task that took its messages and then failed gives them back: its retry sees the same
+// messages (they were gone, and the retry's receive timed out). The model server fails
+// the first call with a 500 (a retried kind) and answers the second.
+TEST(RunCoordination, ARetrySeesTheMessagesItsFailedAttemptTook) {
+  cohort::Runtime rt(test_options());
+  cohort::testing::scripted_server server(
+      {cohort::testing::http_json_answer(500, "Internal Server Error", R"({"error":{"message":"try again"}})"),
+       cohort::testing::http_json_answer(200, "OK", cohort::testing::chat_answer_json("done"))});
+  rt.register_tool("note", [](const cohort::ToolCall&) {
+    return json{{"send", {{"to", "reader"}, {"content", "the-secret-word"}}}};
+  });
+  json doc{{"models", {{"m", {{"provider", "openai"}, {"base_url", server.base_url()}}}}},
+           {"agents",
+            {{"reader",
+              {{"model", "m"}, {"prompt", "Read: {{messages}}"},
+               {"coordination", {{"receive", {{"count", 1}, {"timeout_ms", 2000}}}}}}},
+             {"sender", {{"type", "tool"}, {"tool", "note"}, {"coordination", {{"send", true}}}}}}},
+           {"workflow",
+            {{"type", "pipeline"},
+             {"steps", {{{"agent", "sender"}}, {{"agent", "reader"}, {"retry", {{"max_attempts", 2}, {"backoff_ms", 1}}}}}}}}};
+  auto r = rt.run(rt.load(doc));
+  ASSERT_EQ(r.status, "succeeded") << r.error_kind << ": " << r.error;
+  EXPECT_EQ(r.output, "done");
+  std::vector<std::string> asked;
+  for (const auto& c : server.connections())
+    for (const auto& request : c.requests) asked.push_back(request);
+  ASSERT_EQ(asked.size(), 2u);
+  for (const auto& request : asked) EXPECT_NE(request.find("the-secret-word"), std::string::npos) << request;
 }
 
 // Two runs of one scenario at once, with the same agent names: each aggregator gets
