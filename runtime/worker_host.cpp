@@ -57,9 +57,21 @@ class worker_host_logic {
               });
   }
 
+  // A branch still waiting for its run's spec never starts: it is answered cancelled now
+  // (the head holds its slot until the answer).
   void cancel_branch(const branch_cancel& c) {
     auto it = branches_.find(c.request_id);
-    if (it != branches_.end()) self_->send(it->second.leaf, cancel{c.reason});
+    if (it != branches_.end()) {
+      self_->send(it->second.leaf, cancel{c.reason});
+      return;
+    }
+    for (auto& [run_id, run] : runs_)
+      for (auto o = run.parked.begin(); o != run.parked.end(); ++o)
+        if (o->request_id == c.request_id) {
+          answer(o->request_id, failure(outcome::cancelled, "cancelled", o->work.path + ": " + c.reason));
+          run.parked.erase(o);
+          return;
+        }
   }
 
   void deadline(uint64_t request_id) {
