@@ -63,7 +63,10 @@ void run_registry::launch(const std::string& id, const Scenario& scenario, std::
         });
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = runs_.find(id);
-    if (it != runs_.end() && it->second.stored.status == "running") it->second.run = std::move(run);
+    if (it != runs_.end() && it->second.stored.status == "running") {
+      it->second.run = std::move(run);
+      if (it->second.cancel_asked) it->second.run->cancel(*it->second.cancel_asked);
+    }
   } catch (const std::exception& e) {  // its input was checked; still, the run ends with a result
     RunResult failed;
     failed.status = "failed";
@@ -221,8 +224,15 @@ nlohmann::json run_registry::cancel(const std::string& id) {
     finish(r, cancelled_result("cancelled through the node's API while queued"));
     return {{"id", id}, {"status", "cancelled"}};
   }
-  if (r.run) r.run->cancel("cancelled through the node's API");
+  cancel_running(r, "cancelled through the node's API");
   return {{"id", id}, {"status", "cancelling"}};
+}
+
+void run_registry::cancel_running(record& r, const std::string& reason) {
+  if (r.run)
+    r.run->cancel(reason);
+  else
+    r.cancel_asked = reason;
 }
 
 std::shared_ptr<const run_context> run_registry::live_context(const std::string& id) {
@@ -284,7 +294,7 @@ void run_registry::drain(int64_t grace_ms) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto& [id, r] : runs_)
-      if (r.run) r.run->cancel("the node is shutting down");
+      if (r.stored.status == "running") cancel_running(r, "the node is shutting down");
   }
   // Cancelled runs end within their grace period (a second); bounded in any case.
   auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(10);

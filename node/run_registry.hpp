@@ -104,6 +104,7 @@ class run_registry {
     std::optional<Scenario> waiting_scenario;      // while queued: what to start
     std::optional<nlohmann::json> waiting_input;
     std::optional<Run> run;                        // while running
+    std::optional<std::string> cancel_asked;       // a cancel that came while it was being started
     std::vector<nlohmann::json> events;            // the log so far, while running and while its result is recent
     std::vector<std::weak_ptr<event_watcher>> watchers;
     std::map<std::string, std::string> models;     // agent -> model, for the metrics
@@ -113,6 +114,8 @@ class run_registry {
   record& find(const std::string& id);  // under mutex_; throws api_error 404
   // The run's document: with its whole result when `result` is given, else its brief.
   nlohmann::json document(const record& r, const nlohmann::json* result = nullptr) const;
+  // Under mutex_. A run being started has no handle yet: the cancel is kept for launch().
+  static void cancel_running(record& r, const std::string& reason);
   void remember_result(record& r, nlohmann::json result);  // under mutex_
   void upkeep_loop();  // starts queued runs when slots free, prunes, answers waits that ran out
   // Answers the waits whose time has come; the next deadline (max: none).

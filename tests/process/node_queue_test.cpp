@@ -59,6 +59,30 @@ TEST(NodeQueue, RunsWaitInOrderBeyondMaxRunsAndStartWhenASlotFrees) {
   EXPECT_NE(http_call(node.port(), "GET", "/metrics").body.find("cohort_queue_depth 0"), std::string::npos);
 }
 
+// A cancel that comes while a queued run is being started (it shows "running", but the
+// runtime has not handed back its handle yet) was answered 202 and then dropped: the
+// run went on to succeed. Many sim models make the start take long enough to hit.
+TEST(NodeQueue, ACancelWhileAQueuedRunStartsStopsIt) {
+  node_process node(fresh_dir("queue-start"), {"--max-runs", "1", "--queue", "8"});
+  auto heavy = slow_scenario(3000);
+  for (int i = 0; i < 4000; ++i) heavy["models"]["spare" + std::to_string(i)] = {{"provider", "sim"}};
+  for (int round = 0; round < 3; ++round) {
+    auto blocker = submit(node.port(), {{"scenario", slow_scenario(100)}})["id"].get<std::string>();
+    auto queued = submit(node.port(), {{"scenario", heavy}});
+    ASSERT_EQ(queued["status"], "queued") << queued;
+    auto id = queued["id"].get<std::string>();
+    std::string status = "queued";
+    for (int i = 0; i < 20000 && status == "queued"; ++i) status = get_run(node.port(), id).value("status", "");
+    ASSERT_EQ(status, "running");
+    auto cancel = http_call(node.port(), "POST", "/v1/runs/" + id + "/cancel");
+    ASSERT_EQ(cancel.status, 202) << cancel.body;
+    auto done = wait_finished(node.port(), id, 10000);
+    EXPECT_EQ(done["status"], "cancelled") << "round " << round << ": " << done.dump().substr(0, 300);
+    EXPECT_LT(done["summary"].value("wall_ms", int64_t{0}), 2500) << "it ran on after the cancel";
+    wait_finished(node.port(), blocker);
+  }
+}
+
 TEST(NodeQueue, AQueuedRunIsInterruptedWhenTheNodeIsKilled) {
   auto data = fresh_dir("queue-kill");
   std::string queued;
