@@ -72,6 +72,17 @@ nlohmann::json task_output(const nlohmann::json& task) {
   return outputs;
 }
 
+// The task a JSON-RPC answer (or a stream's event) is about: a task's id, an update's
+// taskId; "" when it names none.
+std::string task_named(const nlohmann::json& rpc) {
+  if (!rpc.is_object()) return {};
+  auto result = rpc.find("result");
+  if (result == rpc.end() || !result->is_object()) return {};
+  auto kind = result->find("kind");
+  auto id = result->find(kind != result->end() && *kind == "task" ? "id" : "taskId");
+  return id != result->end() && id->is_string() ? id->get<std::string>() : std::string();
+}
+
 // The body of a 200 answer to message/stream: server-sent events, each a JSON-RPC
 // answer of its own, or one plain JSON-RPC answer (a server refusing the call with an
 // error answers so), which then counts as the stream's one event.
@@ -148,9 +159,19 @@ class a2a_agent_logic {
     took_rpc(out.body);
   }
 
-  // One event of message/stream: a JSON-RPC answer of its own.
+  // One event of message/stream: a JSON-RPC answer of its own. After the branch ended
+  // before the task's id was known, the first event that names the task is for
+  // cancelling it.
   void stream_event(const std::string& data) {
-    if (promise_.pending()) took_rpc(data);
+    if (promise_.pending()) return took_rpc(data);
+    if (!cancel_on_answer_) return;
+    auto id = task_named(parse_untrusted_json_or_discarded(data));
+    if (id.empty()) return;
+    cancel_on_answer_ = false;
+    remote_task_ = id;
+    send_cancel();
+    if (conn_) conn_->close();  // the rest of the stream is not wanted
+    self_->quit();
   }
 
   void took_rpc(const std::string& text) {
@@ -309,8 +330,7 @@ class a2a_agent_logic {
 
   void late_answer(const http_outcome& out) {
     if (!cancel_on_answer_) return;
-    auto rpc = parse_untrusted_json_or_discarded(out.body);
-    auto id = rpc.is_object() ? rpc.value("/result/id"_json_pointer, std::string()) : std::string();
+    auto id = task_named(parse_untrusted_json_or_discarded(out.body));
     if (!id.empty() && out.status == 200) {
       remote_task_ = id;
       send_cancel();

@@ -154,6 +154,45 @@ TEST(HostileServer, AJsonRpcErrorAnsweredToAnA2aStreamIsTheAgentsError) {
   EXPECT_NE(seen[0].requests[0].find("\"method\":\"message/stream\""), std::string::npos) << seen[0].requests[0];
 }
 
+// A streaming a2a agent cancelled before the remote's first event (which names the task)
+// cancels the task when that event comes, and cuts the stream. Before, it ignored the
+// events once cancelled: the remote task ran on to its end, and the connection with it.
+TEST(HostileServer, AStreamingA2aAgentCancelledBeforeTheTaskIsKnownCancelsItLater) {
+  scripted_server remote(
+      {"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n" + scripted_server::pause(400) +
+           "data: {\"jsonrpc\": \"2.0\", \"id\": 1, \"result\": {\"kind\": \"task\", \"id\": \"t-42\", "
+           "\"status\": {\"state\": \"working\"}}}\n\n" +
+           scripted_server::pause(20000),
+       http_json_answer(200, "OK",
+                        R"({"jsonrpc": "2.0", "id": 2, "result": {"kind": "task", "id": "t-42", "status": {"state": "canceled"}}})")});
+  json doc = {{"name", "cancelled-early"},
+              {"agents",
+               {{"remote",
+                 {{"type", "a2a"},
+                  {"url", "http://127.0.0.1:" + std::to_string(remote.port()) + "/a2a/x"},
+                  {"prompt", "hello"},
+                  {"stream", true},
+                  {"timeout_ms", 30000}}}}},
+              {"workflow", {{"agent", "remote"}}}};
+  cohort::Runtime rt(test_options());
+  auto run = rt.start(rt.load(doc));
+  for (int i = 0; i < 200 && remote.connections().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_FALSE(remote.connections().empty()) << "the agent did not call";
+  run.cancel("test says stop");
+  auto r = run.wait_for(std::chrono::seconds(3));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, "cancelled") << r->error;
+  std::string cancel_request;
+  for (int i = 0; i < 600 && cancel_request.empty(); ++i) {
+    auto seen = remote.connections();
+    if (seen.size() > 1 && !seen[1].requests.empty()) cancel_request = seen[1].requests[0];
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_NE(cancel_request.find("\"method\":\"tasks/cancel\""), std::string::npos) << cancel_request;
+  EXPECT_NE(cancel_request.find("t-42"), std::string::npos) << cancel_request;
+  EXPECT_TRUE(remote.wait_all_ended(3000)) << "the stream was not cut";
+}
+
 // An MCP server over HTTP that floods requests on the event stream of its answer and
 // never answers our refusals: at most 4 refusals are on their way at once (not one
 // connection each of the 200; 64 more wait their turn, the rest are dropped), and the call

@@ -14,6 +14,7 @@ namespace cohort::testing {
 namespace {
 
 constexpr int poll_ms = 50;  // how often a waiting thread checks for the stop
+const std::string pause_mark = "\x01pause:";
 
 // The length of the request at the front of `data`, or 0 while it is incomplete.
 size_t complete_request(const std::string& data) {
@@ -86,14 +87,41 @@ void scripted_server::serve_connection(int fd, size_t record) {
         records_[record].requests.push_back(data.substr(0, size));
       }
       data.erase(0, size);
-      auto answer = next_answer();
-      ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+      end = write_answer(fd, next_answer());
+      if (end != ending::open) break;
     }
   }
   ::close(fd);
   std::lock_guard<std::mutex> lock(mutex_);
   records_[record].end = end;
   changed_.notify_all();
+}
+
+std::string scripted_server::pause(int ms) { return pause_mark + std::to_string(ms) + "\x01"; }
+
+scripted_server::ending scripted_server::write_answer(int fd, const std::string& answer) {
+  size_t at = 0;
+  while (!stopping_) {
+    auto mark = answer.find(pause_mark, at);
+    auto part = answer.substr(at, mark == std::string::npos ? std::string::npos : mark - at);
+    if (!part.empty()) ::send(fd, part.data(), part.size(), MSG_NOSIGNAL);
+    if (mark == std::string::npos) return ending::open;
+    auto digits = mark + pause_mark.size();
+    auto end = answer.find('\x01', digits);
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::stoi(answer.substr(digits, end - digits)));
+    // Meanwhile it watches for the client's end (what the client sends stays unread).
+    while (!stopping_ && std::chrono::steady_clock::now() < until) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 5) <= 0) continue;
+      char byte;
+      auto n = ::recv(fd, &byte, 1, MSG_PEEK);
+      if (n == 0) return ending::fin;
+      if (n < 0 && errno != EINTR && errno != EAGAIN) return ending::reset;
+      if (n > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    at = end + 1;
+  }
+  return ending::open;
 }
 
 std::string scripted_server::next_answer() {

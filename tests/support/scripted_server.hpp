@@ -31,6 +31,10 @@ class scripted_server {
   scripted_server(const scripted_server&) = delete;
   scripted_server& operator=(const scripted_server&) = delete;
 
+  // Put into an answer: the server waits `ms` there before it writes the rest (a slow
+  // first event of a stream, say).
+  static std::string pause(int ms);
+
   uint16_t port() const { return port_; }
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
 
@@ -43,6 +47,8 @@ class scripted_server {
   void serve();
   void serve_connection(int fd, size_t record);
   std::string next_answer();
+  // How the client ended the connection while a pause waited (open: it did not).
+  ending write_answer(int fd, const std::string& answer);
 
   int listen_fd_ = -1;
   uint16_t port_ = 0;
