@@ -67,10 +67,11 @@ TEST(NodeQueue, ACancelWhileAQueuedRunStartsStopsIt) {
   auto heavy = slow_scenario(3000);
   for (int i = 0; i < 4000; ++i) heavy["models"]["spare" + std::to_string(i)] = {{"provider", "sim"}};
   for (int round = 0; round < 3; ++round) {
-    auto blocker = submit(node.port(), {{"scenario", slow_scenario(100)}})["id"].get<std::string>();
+    auto blocker = submit(node.port(), {{"scenario", slow_scenario(60000)}})["id"].get<std::string>();
     auto queued = submit(node.port(), {{"scenario", heavy}});
     ASSERT_EQ(queued["status"], "queued") << queued;
     auto id = queued["id"].get<std::string>();
+    ASSERT_EQ(http_call(node.port(), "POST", "/v1/runs/" + blocker + "/cancel").status, 202);  // its slot frees
     std::string status = "queued";
     for (int i = 0; i < 20000 && status == "queued"; ++i) status = get_run(node.port(), id).value("status", "");
     ASSERT_EQ(status, "running");
