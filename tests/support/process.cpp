@@ -19,6 +19,12 @@
 namespace cohort::testing {
 
 child_process::child_process(const std::vector<std::string>& argv, const std::string& stdin_text) {
+  // Made before the fork: the child of a process with threads (the tests' runtimes) may
+  // only call async-signal-safe functions until it execs. An allocation there could wait
+  // for ever on a lock another thread held at the fork (a mock that never started, rarely).
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
   int out[2], err[2], in[2];
   if (pipe(out) || pipe(err) || pipe(in)) throw std::runtime_error("pipe failed");
   pid_ = fork();
@@ -28,9 +34,6 @@ child_process::child_process(const std::vector<std::string>& argv, const std::st
     dup2(out[1], 1);
     dup2(err[1], 2);
     for (int fd : {out[0], out[1], err[0], err[1], in[0], in[1]}) close(fd);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
     execv(args[0], args.data());
     _exit(127);
   }
