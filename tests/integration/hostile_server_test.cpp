@@ -29,6 +29,19 @@ json one_call(const std::string& base_url, bool stream = false) {
           {"workflow", {{"agent", "a"}}}};
 }
 
+// One streaming a2a agent at the root, talking to `server`.
+json a2a_stream_call(const scripted_server& server, int timeout_ms) {
+  return {{"name", "a2a-stream"},
+          {"agents",
+           {{"remote",
+             {{"type", "a2a"},
+              {"url", "http://127.0.0.1:" + std::to_string(server.port()) + "/a2a/x"},
+              {"prompt", "hello"},
+              {"stream", true},
+              {"timeout_ms", timeout_ms}}}}},
+          {"workflow", {{"agent", "remote"}}}};
+}
+
 const std::string continue_100 = "HTTP/1.1 100 Continue\r\n\r\n";
 const std::string early_hints_103 = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
 
@@ -134,17 +147,8 @@ TEST(HostileServer, ControlCharactersInConfiguredHeadersAreRefusedAtLoad) {
 TEST(HostileServer, AJsonRpcErrorAnsweredToAnA2aStreamIsTheAgentsError) {
   scripted_server remote({http_json_answer(
       200, "OK", R"({"jsonrpc": "2.0", "id": 1, "error": {"code": -32603, "message": "the node is full"}})")});
-  json doc = {{"name", "refused"},
-              {"agents",
-               {{"remote",
-                 {{"type", "a2a"},
-                  {"url", "http://127.0.0.1:" + std::to_string(remote.port()) + "/a2a/x"},
-                  {"prompt", "hello"},
-                  {"stream", true},
-                  {"timeout_ms", 5000}}}}},
-              {"workflow", {{"agent", "remote"}}}};
   cohort::Runtime rt(test_options());
-  auto r = rt.run(rt.load(doc));
+  auto r = rt.run(rt.load(a2a_stream_call(remote, 5000)));
   EXPECT_EQ(r.status, "failed");
   EXPECT_EQ(r.error_kind, "remote_error") << r.error;
   EXPECT_NE(r.error.find("the node is full (code -32603)"), std::string::npos) << r.error;
@@ -165,17 +169,8 @@ TEST(HostileServer, AStreamingA2aAgentCancelledBeforeTheTaskIsKnownCancelsItLate
            scripted_server::pause(20000),
        http_json_answer(200, "OK",
                         R"({"jsonrpc": "2.0", "id": 2, "result": {"kind": "task", "id": "t-42", "status": {"state": "canceled"}}})")});
-  json doc = {{"name", "cancelled-early"},
-              {"agents",
-               {{"remote",
-                 {{"type", "a2a"},
-                  {"url", "http://127.0.0.1:" + std::to_string(remote.port()) + "/a2a/x"},
-                  {"prompt", "hello"},
-                  {"stream", true},
-                  {"timeout_ms", 30000}}}}},
-              {"workflow", {{"agent", "remote"}}}};
   cohort::Runtime rt(test_options());
-  auto run = rt.start(rt.load(doc));
+  auto run = rt.start(rt.load(a2a_stream_call(remote, 30000)));
   for (int i = 0; i < 200 && remote.connections().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_FALSE(remote.connections().empty()) << "the agent did not call";
   run.cancel("test says stop");
