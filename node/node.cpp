@@ -59,11 +59,16 @@ std::unique_ptr<cluster_head> start_cluster(Runtime& rt, const node_options& o) 
   return head;
 }
 
-// Declared in this order so they are destroyed in reverse: the server first (no more
-// requests), then the runs (cancelled, waited for), the store (flushed), the runtime.
+// Declared in this order so they are destroyed in reverse: the API, the router (its
+// desks answer the calls they hold), the runs (cancelled, waited for), the store
+// (flushed), the runtime, and the HTTP server last. Its I/O threads stop first (~node:
+// no more requests), but its io_context must outlive everything that may still answer
+// one of its connections, or hold one: an answer posted to a freed io_context, or a
+// connection closed through it, is a use after free.
 struct node::parts {
   node_options options;
   node_metrics metrics;
+  http_server server;  // serves `api` (declared later: nothing is served before start())
   Runtime runtime;
   std::unique_ptr<cluster_head> cluster;  // outlives the runs: their placed branches answer through it
   run_store store;
@@ -72,10 +77,14 @@ struct node::parts {
   agent_api agents;
   a2a_server a2a;
   node_api api;
-  http_server server;
 
   parts(node_options o, RuntimeOptions ro)
       : options(std::move(o)),
+        server(options, [this](const http_request& req) { return api.handle(req); },
+               http_observer{[this](const std::string& path, unsigned status, double seconds) {
+                               metrics.http_request(route_label(path), status, seconds);
+                             },
+                             [this](int delta) { metrics.watchers(delta); }}),
         runtime(with_cluster(std::move(ro), options)),
         cluster(start_cluster(runtime, options)),
         store(options.data_dir),
@@ -83,12 +92,7 @@ struct node::parts {
         router(runtime, router_models(options.models_file), metrics),
         agents(runtime, runs),
         a2a(runs),
-        api(runs, router, agents, a2a, cluster.get(), options, metrics),
-        server(options, [this](const http_request& req) { return api.handle(req); },
-               http_observer{[this](const std::string& path, unsigned status, double seconds) {
-                               metrics.http_request(route_label(path), status, seconds);
-                             },
-                             [this](int delta) { metrics.watchers(delta); }}) {}
+        api(runs, router, agents, a2a, cluster.get(), options, metrics) {}
 };
 
 node::node(node_options options, RuntimeOptions runtime_options) {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -216,6 +217,33 @@ TEST_F(Router, AClientThatHangsUpBeforeTheAnswerStopsTheCall) {
   EXPECT_NE(metrics.find("cohort_router_requests_total{model=\"fast\",outcome=\"client_gone\"} 1"), std::string::npos)
       << metrics;
   EXPECT_EQ(chat(ask("next")).status, 200);
+}
+
+// A node stopped (SIGTERM) while routed calls wait for their model exits cleanly. Its
+// HTTP server's I/O was freed before the router's desks answered the calls they held,
+// and the answers were posted to it (a use after free, a crash at exit).
+TEST_F(Router, ANodeStoppedWithCallsInFlightExitsCleanly) {
+  auto plain = ask("never answered");
+  plain["mock_fault"] = "hang";
+  auto streamed = plain;
+  streamed["stream"] = true;
+  std::thread a([&] { chat(plain, "wf-stop-a", 15000); });
+  std::thread b([&] { http_post_stream(node_->port(), "/v1/chat/completions", streamed.dump(), {}, 15000); });
+  auto reached = [&] {
+    int n = 0;
+    for (auto& m : mocks_) n += mock_stats(m->port()).value("requests", 0);
+    return n;
+  };
+  for (int i = 0; i < 400 && reached() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(reached(), 2) << "the calls did not reach the models";
+  node_->process().signal(SIGTERM);
+  auto status = node_->process().wait(20000);
+  a.join();
+  b.join();
+  auto errors = node_->process().read_stderr(500);
+  EXPECT_EQ(status, 0) << errors;
+  EXPECT_EQ(errors.find("AddressSanitizer"), std::string::npos) << errors;
+  EXPECT_EQ(errors.find("runtime error"), std::string::npos) << errors;
 }
 
 // Watching for that hang-up does not eat a request the client pipelines behind the
