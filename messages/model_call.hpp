@@ -59,4 +59,14 @@ typename Inspector::result_type inspect(Inspector& f, model_reply& x) {
            x.completion_tokens, x.usage_estimated);
 }
 
+// The answer to a call its asker withdrew (cancel_req_atom). A provider sends it all the
+// same: CAF 0.17 keeps an asker's response handler until an answer comes, so a long-lived
+// asker (a router desk, a pooled agent) would keep one for every call it withdrew.
+inline model_reply withdrawn_reply(uint64_t id) {
+  model_reply r;
+  r.id = id;
+  r.error = {"cancelled", "the call was withdrawn"};
+  return r;
+}
+
 }  // namespace cohort

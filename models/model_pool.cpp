@@ -174,6 +174,7 @@ class pool_logic {
       --ep.in_flight;
       if (c.probe) ep.breaker.probe_abandoned();
     }
+    c.promise.deliver(withdrawn_reply(id));
     st().calls.erase(it);  // its id in `waiting`, if any, is skipped later
     pump();
   }

@@ -59,7 +59,12 @@ caf::behavior sim_model(caf::stateful_actor<sim_state>* self, sim_responder brai
       it->second.first.deliver(std::move(it->second.second));
       self->state.waiting.erase(it);
     },
-    [=](cancel_req_atom, uint64_t id) { self->state.waiting.erase(id); },
+    [=](cancel_req_atom, uint64_t id) {
+      auto it = self->state.waiting.find(id);
+      if (it == self->state.waiting.end()) return;
+      it->second.first.deliver(withdrawn_reply(id));
+      self->state.waiting.erase(it);
+    },
   };
 }
 

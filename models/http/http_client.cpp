@@ -86,13 +86,16 @@ caf::behavior http_client(client_actor* self, model_def model, boost::asio::io_c
     },
     [=](cancel_req_atom, uint64_t id) {
       auto& st = self->state;
-      if (st.in_flight.erase(id) > 0) {
+      if (auto it = st.in_flight.find(id); it != st.in_flight.end()) {
+        it->second.deliver(withdrawn_reply(id));
+        st.in_flight.erase(it);
         st.endpoint->cancel(id);
         pump();
         return;
       }
       for (auto q = st.queued.begin(); q != st.queued.end(); ++q)
         if (q->first.second == id) {
+          q->second.promise.deliver(withdrawn_reply(id));
           st.queued.erase(q);
           return;
         }
