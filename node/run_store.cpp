@@ -320,6 +320,9 @@ void run_store::when_written(uint64_t ticket, std::function<void()> then) {
 }
 
 void run_store::flush() {
+  // An acknowledgement runs on the store's own thread, which cannot wait for itself: the
+  // writes it would wait for are the ones that thread takes next.
+  if (std::this_thread::get_id() == writer_.get_id()) return;
   std::unique_lock<std::mutex> lock(mutex_);
   drained_.wait(lock, [this] { return queue_.empty() && !writing_; });
 }

@@ -73,7 +73,8 @@ class run_store {
   void run_finished(const std::string& id, const std::string& status, const nlohmann::json& result);
   void run_deleted(const std::string& id);
   void runs_deleted(std::vector<std::string> ids);  // in one transaction
-  // Waits until every queued write is on disk.
+  // Waits until every queued write is on disk; on the store's own thread (in a `then`),
+  // returns at once instead of waiting for itself.
   void flush();
 
  private:
