@@ -54,10 +54,11 @@ void receive(caf::event_based_actor* self, const run_context& ctx, const agent_d
   progress->receiving = next_bus_ticket();
   self->request(ctx.bus, request_limit(wait), bus_receive{party, count, std::max<int64_t>(wait, 1), false, progress->receiving})
     .then(
-      [go, progress, bus = ctx.bus](std::vector<bus_message>& got) {
+      [self, go, progress, bus = ctx.bus](std::vector<bus_message>& got) {
         progress->receiving = 0;
         if (progress->ended) {  // answered before the withdrawal came: nothing is lost
           if (!got.empty()) caf::anon_send(bus, bus_withdraw{progress->party, 0, std::move(got)});
+          if (progress->quit_when_answered) self->quit();
           return;
         }
         auto messages = nlohmann::json::array();
@@ -65,8 +66,12 @@ void receive(caf::event_based_actor* self, const run_context& ctx, const agent_d
         progress->taken = std::move(got);
         go(std::move(messages));
       },
-      [fail, progress](caf::error& err) {
+      [self, fail, progress](caf::error& err) {
         progress->receiving = 0;
+        if (progress->ended) {
+          if (progress->quit_when_answered) self->quit();
+          return;
+        }
         fail(step_failure(err, progress->party, "receive"));
       });
 }
@@ -75,15 +80,23 @@ void receive(caf::event_based_actor* self, const run_context& ctx, const agent_d
 
 void leave_if_pending(const run_context& ctx, const agent_def& def, const progress_ptr& progress,
                       const std::string& reason) {
-  if (!progress) return;
+  if (!progress || progress->ended) return;
   progress->ended = true;
   // Sent from the agent's handler, after its receive: the bus sees them in that order.
+  // `receiving` stays set until the bus answers (quit_when_answered).
   if (progress->receiving != 0 || !progress->taken.empty())
-    caf::anon_send(ctx.bus, bus_withdraw{progress->party, std::exchange(progress->receiving, 0),
-                                         std::exchange(progress->taken, {})});
+    caf::anon_send(ctx.bus, bus_withdraw{progress->party, progress->receiving, std::exchange(progress->taken, {})});
   if (progress->arrived || def.coordination.barrier.empty()) return;
   progress->arrived = true;  // once
   caf::anon_send(ctx.barrier, barrier_leave{def.coordination.barrier, progress->party, reason});
+}
+
+void quit_when_answered(caf::event_based_actor* self, const progress_ptr& progress) {
+  if (progress && progress->ended && progress->receiving != 0) {
+    progress->quit_when_answered = true;
+    return;
+  }
+  self->quit();
 }
 
 std::string party_name(const run_context& ctx, const agent_def& def, const task& t) {

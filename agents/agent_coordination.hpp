@@ -26,6 +26,7 @@ struct party_progress {
   bool arrived = false;
   uint64_t receiving = 0;            // the ticket of a receive the bus has not answered yet
   bool ended = false;                // the task ended early: a late answer goes back to the bus
+  bool quit_when_answered = false;   // the agent ended with a receive out: it quits on the answer
   std::vector<bus_message> taken;    // back to the bus if the task fails: its retry sees them
 };
 using progress_ptr = std::shared_ptr<party_progress>;
@@ -54,5 +55,11 @@ void after_acting(caf::event_based_actor* self, const run_context& ctx, const ag
 // mailbox, so that the task's next attempt (or the next reader) sees them.
 void leave_if_pending(const run_context& ctx, const agent_def& def, const progress_ptr& progress,
                       const std::string& reason);
+
+// Ends the agent now or, while a receive it withdrew is still out, once the bus answered
+// it. The bus may have answered just before the withdrawal came, its answer waiting
+// behind the cancel (or timeout) in the agent's mailbox: quitting now would lose the
+// messages in it; staying gives them back. The bus answers a withdrawn receive at once.
+void quit_when_answered(caf::event_based_actor* self, const progress_ptr& progress);
 
 }  // namespace cohort

@@ -284,7 +284,7 @@ class llm_agent_logic {
     // A response_promise holds its own actor: drop it, and end now that the task is answered.
     promise_ = caf::response_promise{};
     if ((def_->pool == 0 && !current_.keep_alive) || status == outcome::cancelled) {
-      self_->quit();
+      quit_when_answered(self_, party_);
       return;
     }
     // A pooled instance goes back to its pool, a kept one to its parent's idle list:

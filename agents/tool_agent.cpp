@@ -145,7 +145,7 @@ class coordinating_tool_logic {
     emit(*ctx_, task_, event_kind::finished, def_->name, r.status, r.error.message, r.stats.agent_us);
     promise_.deliver(std::move(r));
     promise_ = caf::response_promise{};  // a promise holds its actor: let both go
-    self_->quit();
+    quit_when_answered(self_, progress_);
   }
 
   int64_t limit_ms() const { return child_timeout_ms(*ctx_, task_, def_->timeout_ms); }

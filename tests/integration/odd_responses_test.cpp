@@ -29,14 +29,14 @@ namespace {
 // Answers the i-th connection's request with responses[i] (the last one for any later),
 // writes it whole, then closes the connection; until destroyed. Bounded: the accept
 // loop ends when the server goes.
-class scripted_server {
+class closing_server {
  public:
-  explicit scripted_server(std::string response) : scripted_server(std::vector<std::string>{std::move(response)}) {}
-  explicit scripted_server(std::vector<std::string> responses)
+  explicit closing_server(std::string response) : closing_server(std::vector<std::string>{std::move(response)}) {}
+  explicit closing_server(std::vector<std::string> responses)
       : responses_(std::move(responses)), acceptor_(io_, {net::ip::make_address("127.0.0.1"), 0}) {
     thread_ = std::thread([this] { serve(); });
   }
-  ~scripted_server() {
+  ~closing_server() {
     stopping_ = true;
     boost::system::error_code ignored;
     net::ip::tcp::socket poke(io_);
@@ -108,7 +108,7 @@ const std::string answer_doc =
 TEST(OddResponses, ErrorPageThatIsNotUtf8IsReportedAndPrintable) {
   std::string page(290, 'x');
   page += "\xff\xfe caf\xc3\xa9 \xe6\xbc\xa2\xe5\xad\x97 \xe6\xbc\xa2\xe5\xad\x97 and more";  // a bad byte, then a character cut at 300
-  scripted_server server(http(500, "text/html; charset=latin1", page));
+  closing_server server(http(500, "text/html; charset=latin1", page));
   auto r = run_once(server.base_url(), false);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error_kind, "server_error") << r.error;
@@ -118,7 +118,7 @@ TEST(OddResponses, ErrorPageThatIsNotUtf8IsReportedAndPrintable) {
 
 TEST(OddResponses, UsageWithNullCountsAndToolCallWithoutName) {
   {
-    scripted_server server(http(200, "application/json",
+    closing_server server(http(200, "application/json",
                                 R"({"choices": [{"message": {"content": "ok"}}], "usage": {"prompt_tokens": null, "completion_tokens": 4}})"));
     auto r = run_once(server.base_url(), false);
     ASSERT_TRUE(r.ok()) << r.error;
@@ -126,7 +126,7 @@ TEST(OddResponses, UsageWithNullCountsAndToolCallWithoutName) {
     EXPECT_EQ(r.summary.completion_tokens, 4);
   }
   {
-    scripted_server server(http(200, "application/json",
+    closing_server server(http(200, "application/json",
                                 R"({"choices": [{"message": {"content": null, "tool_calls": [{"id": "c", "function": {"name": null, "arguments": "{}"}}]}}]})"));
     auto r = run_once(server.base_url(), false);
     ASSERT_FALSE(r.ok());
@@ -135,7 +135,7 @@ TEST(OddResponses, UsageWithNullCountsAndToolCallWithoutName) {
 }
 
 TEST(OddResponses, StreamRequestAnsweredWithPlainJson) {
-  scripted_server server(http(200, "application/json", answer_doc));
+  closing_server server(http(200, "application/json", answer_doc));
   int tokens = 0;
   auto r = run_once(server.base_url(), true, &tokens);
   ASSERT_TRUE(r.ok()) << r.error_kind << ": " << r.error;
@@ -149,7 +149,7 @@ TEST(OddResponses, StreamWhoseLastEventHasNoClosingBlankLine) {
       // The last piece and the finish in an event the body ends inside (Connection: close,
       // no length), without [DONE]: as some proxies cut it.
       "data: {\"choices\": [{\"index\": 0, \"delta\": {\"content\": \"amed\"}, \"finish_reason\": \"stop\"}]}";
-  scripted_server server(http(200, "text/event-stream", events, false));
+  closing_server server(http(200, "text/event-stream", events, false));
   int tokens = 0;
   auto r = run_once(server.base_url(), true, &tokens);
   ASSERT_TRUE(r.ok()) << r.error_kind << ": " << r.error;
@@ -167,14 +167,14 @@ TEST(OddResponses, ErrorEventInAStreamIsKindedByItsCode) {
                 "data: {\"error\": " + error + "}\n\n", false);
   };
   {
-    scripted_server server(stream_failing_with(
+    closing_server server(stream_failing_with(
         R"({"message": "too long", "type": "invalid_request_error", "code": "context_length_exceeded"})"));
     auto r = run_once(server.base_url(), true);
     EXPECT_EQ(r.error_kind, "http_status") << r.error;
     EXPECT_NE(r.error.find("context_length_exceeded"), std::string::npos) << r.error;
   }
   {
-    scripted_server server(stream_failing_with(R"({"message": "overloaded", "type": "server_error"})"));
+    closing_server server(stream_failing_with(R"({"message": "overloaded", "type": "server_error"})"));
     EXPECT_EQ(run_once(server.base_url(), true).error_kind, "server_error");
   }
 }
@@ -191,7 +191,7 @@ TEST(OddResponses, StreamCutOffThenRetriedResetsItsPieces) {
   std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
   std::string cut_off = head + chunk(sse_piece("half an ")) + "40\r\ndata: {\"cho";  // then the connection closes
   std::string whole = head + chunk(sse_piece("a whole ")) + chunk(sse_piece("answer", true)) + chunk("data: [DONE]\n\n") + "0\r\n\r\n";
-  scripted_server server(std::vector<std::string>{cut_off, whole});
+  closing_server server(std::vector<std::string>{cut_off, whole});
   std::vector<std::pair<std::string, std::string>> seen;  // (kind, text) of token and token_reset events
   std::mutex m;
   auto r = run_once(server.base_url(), true, nullptr, [&](const cohort::Event& e) {
