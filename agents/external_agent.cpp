@@ -46,6 +46,10 @@ class external_agent_logic {
   }
 
   void timed_out() {
+    if (!promise_.pending()) return;
+    // A result handed in at this very moment is already on its way here: it came in time
+    // (its program was told it was accepted).
+    if (ctx_->externals && ctx_->externals->stop_waiting(def_->name)) return;
     finish(failure(outcome::timed_out, "timeout",
                    task_.path + ": external agent " + def_->name + " handed in no result within " +
                        std::to_string(limit_ms_) + " ms"));

@@ -12,9 +12,12 @@ std::optional<nlohmann::json> external_desk::wait(const std::string& agent, cons
   return std::nullopt;
 }
 
-void external_desk::stop_waiting(const std::string& agent) {
+bool external_desk::stop_waiting(const std::string& agent) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (auto it = entries_.find(agent); it != entries_.end()) it->second.branch = nullptr;
+  auto it = entries_.find(agent);
+  if (it == entries_.end()) return false;
+  it->second.branch = nullptr;
+  return it->second.sent;
 }
 
 external_desk::handed external_desk::hand_in(const std::string& agent, nlohmann::json output) {
@@ -29,6 +32,7 @@ external_desk::handed external_desk::hand_in(const std::string& agent, nlohmann:
       return handed::kept;
     }
     branch = std::exchange(e.branch, nullptr);
+    e.sent = true;
   }
   caf::anon_send(branch, external_result_atom::value, std::move(output));
   return handed::to_branch;

@@ -22,8 +22,9 @@ class external_desk {
 
   // The branch of `agent` starts waiting; a result already handed in is returned now.
   std::optional<nlohmann::json> wait(const std::string& agent, const caf::actor& branch);
-  // The branch stopped waiting (it ended otherwise: timed out, cancelled).
-  void stop_waiting(const std::string& agent);
+  // The branch stops waiting (it ends otherwise: timed out, cancelled). True when a
+  // result was handed to it first and is on its way: that result came in time.
+  bool stop_waiting(const std::string& agent);
   handed hand_in(const std::string& agent, nlohmann::json output);
   // The agent's program said it is there (POST .../register); false the second time.
   bool check_in(const std::string& agent);
@@ -33,6 +34,7 @@ class external_desk {
     caf::actor branch;                     // waiting now
     std::optional<nlohmann::json> output;  // handed in before its branch waited
     bool given = false;
+    bool sent = false;                     // to a waiting branch
     bool checked_in = false;
   };
   std::mutex mutex_;

@@ -19,6 +19,7 @@
 #include "messages/task.hpp"
 #include "runtime/runtime_access.hpp"
 #include "spec/scenario.hpp"
+#include "tests/support/stop_at_end.hpp"
 #include "tests/support/test_runtime.hpp"
 
 namespace cohort {
@@ -61,20 +62,6 @@ caf::behavior crossing_bus(caf::event_based_actor* self, std::shared_ptr<withdra
   };
 }
 
-bool settles_within(const std::function<bool()>& done, int timeout_ms) {
-  for (int waited = 0; waited < timeout_ms && !done(); waited += 5)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  return done();
-}
-
-// Ends the played bus and the agent when a round ends, passed or not: the runtime
-// waits for every actor before it goes.
-struct killed_at_end {
-  std::vector<caf::actor> actors;
-  ~killed_at_end() {
-    for (auto& a : actors) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-  }
-};
 
 // The agent quit on the cancel, and the bus's answer went to an actor that was gone:
 // the message was lost. Now the agent stays until the bus answered and gives it back.
@@ -101,7 +88,7 @@ TEST(AgentCoordination, MessagesTheBusGaveAsTheAgentWasCancelledGoBack) {
     ctx->models = {{"sim", bus}};  // never asked: the agent is cancelled before it acts
     ctx->bus = bus;
     auto agent = spawn_leaf_agent(sys, ctx, spec->agents.at(name));
-    killed_at_end end{{bus, agent}};
+    testing::stop_at_end end{{bus, agent}};
 
     caf::scoped_actor self{sys};
     self->monitor(agent);
@@ -110,10 +97,10 @@ TEST(AgentCoordination, MessagesTheBusGaveAsTheAgentWasCancelledGoBack) {
     t.path = std::string("root/") + name;
     t.bindings = json::object();
     self->request(agent, std::chrono::seconds(5), t)
-        .receive([](const result& r) { EXPECT_EQ(r.status, outcome::cancelled) << r.error.message; },
+        .receive([](const result& r) { EXPECT_STREQ(to_string(r.status), "cancelled") << r.error.message; },
                  [&](const caf::error& e) { ADD_FAILURE() << "no answer: " << sys.render(e); });
 
-    ASSERT_TRUE(settles_within([&] { return log->seen().size() >= 2; }, 3000))
+    ASSERT_TRUE(testing::wait_until([&] { return log->seen().size() >= 2; }, 3000))
         << "the message the bus gave was not given back (" << log->seen().size() << " withdrawals)";
     auto seen = log->seen();
     EXPECT_NE(seen[0].ticket, 0u);  // the receive, withdrawn on the cancel

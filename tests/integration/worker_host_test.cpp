@@ -15,6 +15,7 @@
 #include "messages/cluster.hpp"
 #include "runtime/runtime_access.hpp"
 #include "runtime/worker_host.hpp"
+#include "tests/support/stop_at_end.hpp"
 #include "tests/support/test_runtime.hpp"
 
 namespace cohort {
@@ -54,20 +55,6 @@ caf::behavior held_spec_head(caf::event_based_actor* self, std::shared_ptr<head_
   };
 }
 
-// Ends the actors when the test ends, passed or not: the runtime waits for them.
-struct stop_at_end {
-  std::vector<caf::actor> actors;
-  ~stop_at_end() {
-    for (auto& a : actors) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-  }
-};
-
-bool wait_until(const std::function<bool()>& done, int timeout_ms) {
-  for (int waited = 0; waited < timeout_ms && !done(); waited += 5)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  return done();
-}
-
 // The first branch of a run waits on the worker for the run's spec. A cancel in that
 // time was lost: the branch started once the spec came and ran to its end, its slot
 // on the head busy meanwhile. Now it is answered cancelled at once and never starts.
@@ -91,7 +78,7 @@ TEST(WorkerHost, ABranchCancelledWhileItsRunLoadsNeverStarts) {
   worker_host_config config;
   config.runtime = &worker_rt;
   auto host = spawn_worker_host(sys, config);
-  stop_at_end stopper{{host, head}};
+  testing::stop_at_end stopper{{host, head}};
   caf::anon_send(host, joined_atom::value, head, uint64_t{1}, int32_t{1000});
 
   auto order = [](uint64_t id) {
@@ -105,7 +92,7 @@ TEST(WorkerHost, ABranchCancelledWhileItsRunLoadsNeverStarts) {
   };
   caf::anon_send(host, std::vector<branch_order>{order(7), order(8)});
   caf::anon_send(host, branch_cancel{7, "the head says stop"});
-  ASSERT_TRUE(wait_until([&] { return log->count() >= 1; }, 3000)) << "the cancelled branch was not answered";
+  ASSERT_TRUE(testing::wait_until([&] { return log->count() >= 1; }, 3000)) << "the cancelled branch was not answered";
   {
     std::lock_guard<std::mutex> lock(log->mutex);
     ASSERT_EQ(log->answers.size(), 1u);
@@ -116,7 +103,7 @@ TEST(WorkerHost, ABranchCancelledWhileItsRunLoadsNeverStarts) {
 
   // The spec comes: only the branch not cancelled runs, and each is answered once.
   caf::anon_send(head, release_atom::value);
-  ASSERT_TRUE(wait_until([&] { return log->count() >= 2; }, 3000)) << "the other branch did not run";
+  ASSERT_TRUE(testing::wait_until([&] { return log->count() >= 2; }, 3000)) << "the other branch did not run";
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // room for a wrong extra answer
   std::lock_guard<std::mutex> lock(log->mutex);
   ASSERT_EQ(log->answers.size(), 2u);

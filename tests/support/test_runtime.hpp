@@ -2,6 +2,7 @@
 // Runtime options for tests: two scheduler threads (the CI machine has two cores) and a
 // run timeout that ends a stuck test instead of hanging it.
 #include <chrono>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -21,6 +22,13 @@ inline RuntimeOptions cluster_test_options() {
   auto o = test_options();
   o.cluster = true;
   return o;
+}
+
+// Polls `done` every 5 ms for at most `timeout_ms`; its last answer.
+inline bool wait_until(const std::function<bool()>& done, int timeout_ms) {
+  for (int waited = 0; waited < timeout_ms && !done(); waited += 5)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return done();
 }
 
 // Whether `text` holds `part` (for messages and outputs).
