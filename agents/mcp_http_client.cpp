@@ -44,7 +44,8 @@ struct exchange {
       if (message.contains("id") && !message["id"].is_null() && on_server_request) on_server_request(message);
       return;  // a notification (progress, logging): nothing to do
     }
-    if (message.value("id", nlohmann::json()) != id) return;
+    // The first answer counts: the caller reads it, unlocked, once `answered` is set.
+    if (answered || message.value("id", nlohmann::json()) != id) return;
     answer = message;
     answered = true;
   }
@@ -108,7 +109,7 @@ struct mcp_http_client::impl {
     thread.join();
   }
 
-  std::string where() const { return "MCP server " + def.name + " (" + def.url + ")"; }
+  std::string where() const { return "MCP server " + def.name + " (" + printable_url(def.url) + ")"; }
 
   std::shared_ptr<http_connection> connection() {
     {

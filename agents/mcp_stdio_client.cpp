@@ -171,6 +171,10 @@ void mcp_stdio_client::start() {
   posix_spawn_file_actions_adddup2(&files, in_pair[1], 0);
   posix_spawn_file_actions_adddup2(&files, out_pipe[1], 1);
   posix_spawn_file_actions_addopen(&files, 2, "/dev/null", O_WRONLY, 0);
+  // Nothing else: Asio opens its sockets without CLOEXEC, and a server holding the
+  // node's listener or model connections could accept its clients, or keep a closed
+  // connection open for ever.
+  posix_spawn_file_actions_addclosefrom_np(&files, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   // Its own process group (ended as one), default signal handling, nothing blocked.

@@ -22,4 +22,11 @@ std::optional<http_target> parse_http_target(const std::string& text) {
   return t;
 }
 
+std::string printable_url(const std::string& text) {
+  auto url = boost::urls::parse_uri_reference(text);
+  if (!url || !url->has_scheme()) return "(not a URL)";
+  std::string shown = std::string(url->scheme()) + "://" + std::string(url->encoded_host_and_port());
+  return shown + std::string(url->encoded_path());
+}
+
 }  // namespace cohort

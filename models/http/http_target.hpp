@@ -18,4 +18,8 @@ struct http_target {
 // 65535, when it gives one).
 std::optional<http_target> parse_http_target(const std::string& url);
 
+// `url` as messages may show it: scheme, host, port and path, without the user info, query
+// and fragment, where keys and tokens travel ("?api_key=..."). "(not a URL)" if it is none.
+std::string printable_url(const std::string& url);
+
 }  // namespace cohort

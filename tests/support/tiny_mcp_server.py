@@ -1,14 +1,31 @@
 #!/usr/bin/env python3
 # A minimal MCP server over stdio (JSON-RPC, one message a line) for tests that run
-# without the npm registry: one tool, "echo", which says its message back.
+# without the npm registry: "echo", which says its message back, and "open_files",
+# which lists what its descriptors above 2 point at (what it inherited).
 import json
+import os
 import sys
 
 TOOLS = [{
     "name": "echo",
     "description": "Says the message back.",
     "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]},
+}, {
+    "name": "open_files",
+    "description": "Lists the server's open descriptors above 2.",
+    "inputSchema": {"type": "object", "properties": {}},
 }]
+
+
+def open_files():
+    found = []
+    for fd in sorted(int(n) for n in os.listdir("/proc/self/fd")):
+        if fd > 2:
+            try:
+                found.append(str(fd) + " " + os.readlink("/proc/self/fd/" + str(fd)))
+            except OSError:
+                pass  # the directory listdir had open
+    return "\n".join(found)
 
 for line in sys.stdin:
     message = json.loads(line)
@@ -21,6 +38,8 @@ for line in sys.stdin:
                              "capabilities": {"tools": {}}, "serverInfo": {"name": "tiny", "version": "1"}}}
     elif method == "tools/list":
         answer = {"result": {"tools": TOOLS}}
+    elif method == "tools/call" and params.get("name") == "open_files":
+        answer = {"result": {"content": [{"type": "text", "text": open_files()}]}}
     elif method == "tools/call":
         text = "echo: " + str(params.get("arguments", {}).get("message", ""))
         answer = {"result": {"content": [{"type": "text", "text": text}]}}

@@ -1,0 +1,69 @@
+// MCP clients and what they give away: the descriptors a stdio server inherits (a real
+// child process, tests/support/tiny_mcp_server.py) and the URL an HTTP server's errors show.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "agents/mcp_http_client.hpp"
+#include "agents/mcp_stdio_client.hpp"
+
+namespace cohort {
+namespace {
+
+// A listening socket on 127.0.0.1 opened as Asio opens them: without CLOEXEC.
+int inheritable_listener() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0 || ::listen(fd, 4) != 0) return -1;
+  return fd;
+}
+
+// A server started while the runtime had sockets open (a node's listener, its model
+// connections) held them all: it could accept the node's clients, and a connection
+// the node closed stayed open in it. Now it holds its stdin, stdout and stderr only.
+TEST(McpServerProcess, AStdioServerInheritsNoDescriptorOfTheRuntime) {
+  int listener = inheritable_listener();
+  ASSERT_GE(listener, 0);
+  mcp_server_def def;
+  def.name = "tiny";
+  def.command = "python3";
+  def.args = {std::string(COHORT_SOURCE_DIR) + "/tests/support/tiny_mcp_server.py"};
+  def.timeout_ms = 10000;
+  std::string open;
+  {
+    mcp_stdio_client client(def);
+    open = mcp_output(client.call_tool("open_files", nlohmann::json::object())).dump();
+  }
+  ::close(listener);
+  EXPECT_EQ(open.find("socket:"), std::string::npos) << open;
+}
+
+// An HTTP server's URL may carry a key ("?api_key=", user info). The errors named the URL
+// whole, and with on_tool_error "tell_model" an error goes to the model.
+TEST(McpServerProcess, AnHttpServersErrorsShowItsUrlWithoutTheSecrets) {
+  mcp_server_def def;
+  def.name = "remote";
+  def.url = "http://someone:hunter2@127.0.0.1:1/mcp?api_key=sk-secret-123#frag";  // port 1: refused
+  def.timeout_ms = 3000;
+  mcp_http_client client(def);
+  try {
+    client.list_tools();
+    FAIL() << "a refused connection listed tools";
+  } catch (const mcp_error& e) {
+    std::string text = e.what();
+    EXPECT_NE(text.find("http://127.0.0.1:1/mcp"), std::string::npos) << text;
+    for (const char* secret : {"sk-secret-123", "hunter2", "someone", "frag"})
+      EXPECT_EQ(text.find(secret), std::string::npos) << secret << " in: " << text;
+  }
+}
+
+}  // namespace
+}  // namespace cohort
