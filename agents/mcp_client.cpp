@@ -1,5 +1,7 @@
 #include "agents/mcp_client.hpp"
 
+#include <algorithm>
+
 #include "agents/mcp_http_client.hpp"
 #include "agents/mcp_stdio_client.hpp"
 
@@ -52,7 +54,8 @@ nlohmann::json mcp_client::list_tools() {
 }
 
 nlohmann::json mcp_client::call_tool(const std::string& name, const nlohmann::json& arguments, int timeout_ms) {
-  auto result = request("tools/call", {{"name", name}, {"arguments", arguments}}, timeout_ms > 0 ? timeout_ms : def_.timeout_ms);
+  auto limit = timeout_ms > 0 ? std::min(timeout_ms, def_.timeout_ms) : def_.timeout_ms;
+  auto result = request("tools/call", {{"name", name}, {"arguments", arguments}}, limit);
   if (result.value("isError", false) == true)
     throw mcp_error("mcp_error", "MCP server " + def_.name + ", tool " + name + ": " + content_text(result));
   return result;

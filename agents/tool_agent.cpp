@@ -1,9 +1,12 @@
 // The tool agent: runs a registered C++ callable on its rendered input. A detached one
 // runs on a thread of its own and is handed the run's bus, barrier and blackboard; a
 // coordinating one meets the others and sends what its output names, as an llm agent does.
+#include <limits>
+
 #include <caf/all.hpp>
 
 #include "agents/agent_coordination.hpp"
+#include "agents/mcp_client.hpp"
 #include "agents/spawn_agent.hpp"
 #include "cohort/coordination.hpp"
 #include "coordination/coordination_handles.hpp"
@@ -22,6 +25,14 @@ nlohmann::json default_tool_input(const run_context& ctx, const task& t) {
   return *ctx.input;
 }
 
+// An MCP call's failure, of a kind a retry policy can name: "timeout", "connection" (the
+// server did not start, cannot be reached, or died), else the tool's error.
+result mcp_failure(const agent_def& def, const mcp_error& e) {
+  if (e.kind == "timeout") return failure(outcome::timed_out, "timeout", def.name + ": " + e.what());
+  if (e.kind == "mcp_unavailable") return failure(outcome::failed, "connection", def.name + ": " + e.what());
+  return failure(outcome::failed, "tool_error", def.name + ": " + e.what());
+}
+
 result run_tool(const run_context& ctx, const agent_def& def, const task& t, RunCoordination* run = nullptr) {
   auto start = now_us();
   result r;
@@ -29,7 +40,9 @@ result run_tool(const run_context& ctx, const agent_def& def, const task& t, Run
     auto input = def.input.is_null() ? default_tool_input(ctx, t) : render_json(def.input, make_scope(ctx, t));
     if (!def.mcp_server.empty()) {
       if (!ctx.mcp_call) throw std::runtime_error("no MCP client in this runtime");
-      r.output = ctx.mcp_call(def.mcp_server, def.mcp_tool, input);
+      // The call's own time (its timeout, the run's deadline): a thread waits for it.
+      auto limit = std::min<int64_t>(child_timeout_ms(ctx, t, def.timeout_ms), std::numeric_limits<int>::max());
+      r.output = ctx.mcp_call(def.mcp_server, def.mcp_tool, input, static_cast<int>(limit));
     } else {
       const auto& tool = ctx.tools->at(def.tool);
       // A C++ tool sees one object: the names inherited are copied in only for it.
@@ -38,6 +51,8 @@ result run_tool(const run_context& ctx, const agent_def& def, const task& t, Run
     }
   } catch (const template_error& e) {
     r = failure(outcome::failed, "invalid_input", "agent " + def.name + ": " + e.what());
+  } catch (const mcp_error& e) {
+    r = mcp_failure(def, e);
   } catch (const std::exception& e) {
     r = failure(outcome::failed, "tool_error", (def.mcp_server.empty() ? "tool " + def.tool : def.name) + ": " + e.what());
   }

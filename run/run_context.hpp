@@ -27,9 +27,10 @@ struct run_context {
   std::shared_ptr<const scenario> spec;
   std::shared_ptr<const nlohmann::json> input;  // the run's input, {{input}} in templates (shared, not copied)
   std::shared_ptr<const std::map<std::string, Tool>> tools;
-  // Calls a tool of one of the scenario's MCP servers (server, tool, arguments) and
-  // returns its output; throws std::exception (set by the runtime, agents/mcp_client.hpp).
-  std::function<nlohmann::json(const std::string&, const std::string&, const nlohmann::json&)> mcp_call;
+  // Calls a tool of one of the scenario's MCP servers (server, tool, arguments, the most
+  // milliseconds it may take) and returns its output; throws mcp_error or std::exception
+  // (set by the runtime, agents/mcp_client.hpp).
+  std::function<nlohmann::json(const std::string&, const std::string&, const nlohmann::json&, int)> mcp_call;
   std::map<std::string, caf::actor> models;  // model alias -> provider actor
   caf::actor events;                         // event sink
   bool all_events = true;                    // false: only pattern reports (nobody listens)

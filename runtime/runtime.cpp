@@ -229,8 +229,8 @@ Run Runtime::start_as(std::string run_id, const Scenario& sc, std::optional<nloh
   ctx->io = impl_->io.get();
   ctx->cluster = impl_->cluster;
   ctx->mcp_call = [registry = impl_->mcp, spec = ctx->spec](const std::string& server, const std::string& tool,
-                                                            const nlohmann::json& arguments) {
-    return mcp_output(registry->client(spec->mcp_servers.at(server))->call_tool(tool, arguments));
+                                                            const nlohmann::json& arguments, int timeout_ms) {
+    return mcp_output(registry->client(spec->mcp_servers.at(server))->call_tool(tool, arguments, timeout_ms));
   };
   ctx->default_timeout_ms = impl_->options.default_timeout_ms;
   ctx->tool_slots = 4 * static_cast<size_t>(impl_->threads);

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -12,6 +13,8 @@
 
 #include "agents/mcp_http_client.hpp"
 #include "agents/mcp_stdio_client.hpp"
+#include "cohort/runtime.hpp"
+#include "tests/support/test_runtime.hpp"
 
 namespace cohort {
 namespace {
@@ -63,6 +66,34 @@ TEST(McpServerProcess, AnHttpServersErrorsShowItsUrlWithoutTheSecrets) {
     for (const char* secret : {"sk-secret-123", "hunter2", "someone", "frag"})
       EXPECT_EQ(text.find(secret), std::string::npos) << secret << " in: " << text;
   }
+}
+
+// A call of an MCP tool waited for the server's own timeout (30 s unless the config says
+// otherwise), whatever the call's timeout or the run's deadline: its thread stayed, and
+// the runtime's end waited for it. Now the call gives up when its branch's time is up.
+TEST(McpServerProcess, AToolCallGivesUpWhenItsBranchsTimeIsUp) {
+  using json = nlohmann::json;
+  auto began = std::chrono::steady_clock::now();
+  std::string output;
+  {
+    auto options = testing::test_options();
+    options.mcp_servers = {
+        {"tiny", {{"command", "python3"}, {"args", {std::string(COHORT_SOURCE_DIR) + "/tests/support/tiny_mcp_server.py"}}}}};
+    Runtime rt(options);
+    json turns = json::array({json::array({{{"name", "sleep"}, {"arguments", {{"seconds", 8}}}}})});
+    json doc = {{"models", {{"m", {{"provider", "sim"},
+                                   {"rules", json::array({{{"match", "work"}, {"tool_turns", turns},
+                                                           {"reply", "report: {{tool_results}}"}}})}}}}},
+                {"agents", {{"worker", {{"model", "m"}, {"prompt", "work"},
+                                        {"tools", json::array({{{"agent", "mcp:tiny/sleep"}, {"timeout_ms", 300}}})}}}}},
+                {"workflow", {{"agent", "worker"}}}};
+    auto r = rt.run(rt.load(doc));
+    ASSERT_TRUE(r.ok()) << r.error;
+    output = r.output.dump();
+  }
+  auto took_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  EXPECT_TRUE(testing::has_text(output, "timeout")) << output;
+  EXPECT_LT(took_s, 5.0) << "the run and the runtime's end waited for the 8 s call";
 }
 
 }  // namespace

@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
 # A minimal MCP server over stdio (JSON-RPC, one message a line) for tests that run
-# without the npm registry: "echo", which says its message back, and "open_files",
-# which lists what its descriptors above 2 point at (what it inherited).
+# without the npm registry: "echo", which says its message back, "sleep", which answers
+# after the seconds asked, and "open_files", which lists what its descriptors above 2
+# point at (what it inherited).
 import json
 import os
 import sys
+import time
 
 TOOLS = [{
     "name": "echo",
     "description": "Says the message back.",
     "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]},
+}, {
+    "name": "sleep",
+    "description": "Answers after the seconds asked.",
+    "inputSchema": {"type": "object", "properties": {"seconds": {"type": "number"}}, "required": ["seconds"]},
 }, {
     "name": "open_files",
     "description": "Lists the server's open descriptors above 2.",
@@ -38,6 +44,9 @@ for line in sys.stdin:
                              "capabilities": {"tools": {}}, "serverInfo": {"name": "tiny", "version": "1"}}}
     elif method == "tools/list":
         answer = {"result": {"tools": TOOLS}}
+    elif method == "tools/call" and params.get("name") == "sleep":
+        time.sleep(float(params.get("arguments", {}).get("seconds", 0)))
+        answer = {"result": {"content": [{"type": "text", "text": "slept"}]}}
     elif method == "tools/call" and params.get("name") == "open_files":
         answer = {"result": {"content": [{"type": "text", "text": open_files()}]}}
     elif method == "tools/call":
