@@ -158,13 +158,15 @@ nlohmann::json mcp_stdio_client::request_started(const std::string& method, nloh
 
 void mcp_stdio_client::start() {
   int in_pair[2];   // [0] ours, [1] the server's stdin
-  int out_pipe[2];  // [0] ours, [1] the server's stdout
+  // [0] ours, [1] the server's stdout. A socket, not a pipe: stop() can end our reading
+  // with shutdown() even while something the server started keeps its end open.
+  int out_pipe[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in_pair) != 0)
     throw mcp_error("mcp_unavailable", "MCP server " + def_.name + ": socketpair: " + error_text(errno));
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, out_pipe) != 0) {
     ::close(in_pair[0]);
     ::close(in_pair[1]);
-    throw mcp_error("mcp_unavailable", "MCP server " + def_.name + ": pipe: " + error_text(errno));
+    throw mcp_error("mcp_unavailable", "MCP server " + def_.name + ": socketpair: " + error_text(errno));
   }
   posix_spawn_file_actions_t files;
   posix_spawn_file_actions_init(&files);
@@ -330,6 +332,9 @@ void mcp_stdio_client::stop() {
     pending_.clear();
   }
   end_process(pid, in_fd);
+  // A process the server started in a session of its own may hold its output open: the
+  // reader would wait for it for ever.
+  if (out_fd >= 0) ::shutdown(out_fd, SHUT_RDWR);
   if (reader.joinable()) reader.join();
   close_fd(in_fd);
   close_fd(out_fd);

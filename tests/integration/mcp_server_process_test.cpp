@@ -3,9 +3,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <future>
+#include <memory>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -47,6 +50,25 @@ TEST(McpServerProcess, AStdioServerInheritsNoDescriptorOfTheRuntime) {
   }
   ::close(listener);
   EXPECT_EQ(open.find("socket:"), std::string::npos) << open;
+}
+
+// A server that left a process in a session of its own holding its output (a daemon, a
+// watcher) kept the client's reader waiting: the client's end (the runtime's end, a
+// restart) hung until that process ended. Now it ends at once.
+TEST(McpServerProcess, AProcessTheServerLeftBehindDoesNotHoldTheClient) {
+  mcp_server_def def;
+  def.name = "tiny";
+  def.command = "python3";
+  def.args = {std::string(COHORT_SOURCE_DIR) + "/tests/support/tiny_mcp_server.py"};
+  def.timeout_ms = 10000;
+  auto client = std::make_unique<mcp_stdio_client>(def);
+  auto holder = std::stoi(mcp_output(client->call_tool("leave_holder", nlohmann::json::object())).get<std::string>());
+  ASSERT_GT(holder, 0);
+  auto ended = std::async(std::launch::async, [&client] { client.reset(); });
+  bool in_time = ended.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  ::kill(holder, SIGKILL);  // the process the test made the server start: ended here, passed or not
+  ended.wait();
+  EXPECT_TRUE(in_time) << "the client's end waited for the process its server left behind";
 }
 
 // An HTTP server's URL may carry a key ("?api_key=", user info). The errors named the URL

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 # A minimal MCP server over stdio (JSON-RPC, one message a line) for tests that run
 # without the npm registry: "echo", which says its message back, "sleep", which answers
-# after the seconds asked, and "open_files", which lists what its descriptors above 2
-# point at (what it inherited).
+# after the seconds asked, "leave_holder", which leaves a process holding its output,
+# and "open_files", which lists what its descriptors above 2 point at (what it inherited).
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -16,6 +17,10 @@ TOOLS = [{
     "name": "sleep",
     "description": "Answers after the seconds asked.",
     "inputSchema": {"type": "object", "properties": {"seconds": {"type": "number"}}, "required": ["seconds"]},
+}, {
+    "name": "leave_holder",
+    "description": "Starts `sleep 20` in a session of its own, holding this server's output; its process id.",
+    "inputSchema": {"type": "object", "properties": {}},
 }, {
     "name": "open_files",
     "description": "Lists the server's open descriptors above 2.",
@@ -47,6 +52,9 @@ for line in sys.stdin:
     elif method == "tools/call" and params.get("name") == "sleep":
         time.sleep(float(params.get("arguments", {}).get("seconds", 0)))
         answer = {"result": {"content": [{"type": "text", "text": "slept"}]}}
+    elif method == "tools/call" and params.get("name") == "leave_holder":
+        holder = subprocess.Popen(["sleep", "20"], start_new_session=True)
+        answer = {"result": {"content": [{"type": "text", "text": str(holder.pid)}]}}
     elif method == "tools/call" and params.get("name") == "open_files":
         answer = {"result": {"content": [{"type": "text", "text": open_files()}]}}
     elif method == "tools/call":
