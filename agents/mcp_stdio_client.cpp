@@ -230,7 +230,11 @@ void mcp_stdio_client::send_line(const nlohmann::json& message) {
     if (n < 0 && errno != EAGAIN && errno != EINTR)
       throw mcp_error("mcp_unavailable", "writing to MCP server " + def_.name + " failed: " + error_text(errno));
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now()).count();
-    if (left <= 0) throw mcp_error("timeout", "MCP server " + def_.name + " stopped reading its input");
+    if (left <= 0) {
+      // Half a line in its input would garble every later message: it starts afresh.
+      if (sent > 0 && pid_ > 0) ::kill(-pid_, SIGKILL);
+      throw mcp_error("timeout", "MCP server " + def_.name + " stopped reading its input");
+    }
     pollfd p{in_fd_, POLLOUT, 0};
     ::poll(&p, 1, static_cast<int>(left));
   }
@@ -268,14 +272,7 @@ void mcp_stdio_client::answer(const nlohmann::json& message) {
   auto id = message.find("id");
   if (id == message.end() || id->is_null()) return;  // a notification
   std::lock_guard<std::mutex> lock(mutex_);
-  if (message.contains("method")) {  // the server asks something of us: nothing is offered
-    try {
-      send_line({{"jsonrpc", "2.0"}, {"id", *id},
-                 {"error", {{"code", -32601}, {"message", "cohort's MCP client offers no methods"}}}});
-    } catch (const mcp_error&) {
-    }
-    return;
-  }
+  if (message.contains("method")) return refuse(*id);
   if (!id->is_number_integer()) return;
   auto it = pending_.find(id->get<int64_t>());
   if (it == pending_.end()) return;  // timed out already
@@ -291,6 +288,18 @@ void mcp_stdio_client::answer(const nlohmann::json& message) {
   }
   p->done = true;
   p->cv.notify_all();
+}
+
+// The server asks something of us: nothing is offered. One try, never a wait: the reader
+// must not stop reading (nor hold the lock the callers need) for a server that floods
+// requests without reading our answers; those it leaves no room for are dropped.
+void mcp_stdio_client::refuse(const nlohmann::json& id) {
+  nlohmann::json refusal{{"jsonrpc", "2.0"}, {"id", id},
+                         {"error", {{"code", -32601}, {"message", "cohort's MCP client offers no methods"}}}};
+  auto text = refusal.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  auto n = ::send(in_fd_, text.data(), text.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  // Part of it went: the rest of its input would be garbled, so it starts afresh.
+  if (n > 0 && static_cast<size_t>(n) < text.size() && pid_ > 0) ::kill(-pid_, SIGKILL);
 }
 
 // The server's output ended: what waits for it fails now.

@@ -71,6 +71,36 @@ TEST(McpServerProcess, AProcessTheServerLeftBehindDoesNotHoldTheClient) {
   EXPECT_TRUE(in_time) << "the client's end waited for the process its server left behind";
 }
 
+// A server that floods the client with requests and reads none of the refusals stalled
+// it: once the server's input was full, each refusal waited up to timeout_ms for room,
+// and the answers behind them (and every caller, and the client's end, which need the
+// lock it held) waited too. Now a refusal with no room is dropped and reading goes on.
+TEST(McpServerProcess, AServerFloodingRequestsWithoutReadingTheRefusalsStallsNothing) {
+  mcp_server_def def;
+  def.name = "tiny";
+  def.command = "python3";
+  def.args = {std::string(COHORT_SOURCE_DIR) + "/tests/support/tiny_mcp_server.py"};
+  def.timeout_ms = 3000;
+  auto client = std::make_unique<mcp_stdio_client>(def);
+  client->list_tools();  // started
+  int pid = client->pid();
+  ASSERT_GT(pid, 0);
+  std::string answer;
+  auto ended = std::async(std::launch::async, [&client, &answer] {
+    try {
+      answer = mcp_output(client->call_tool("flood_requests", {{"count", 20000}})).dump();
+    } catch (const mcp_error& e) {
+      answer = e.what();
+    }
+    client.reset();
+  });
+  bool in_time = ended.wait_for(std::chrono::seconds(8)) == std::future_status::ready;
+  if (!in_time) ::kill(-pid, SIGKILL);  // its process group: what holds the client ends
+  ended.wait();
+  EXPECT_TRUE(in_time) << "the client's end waited on a server that reads nothing";
+  EXPECT_EQ(answer, "\"flooded\"") << "the answer behind the server's requests did not come through";
+}
+
 // An HTTP server's URL may carry a key ("?api_key=", user info). The errors named the URL
 // whole, and with on_tool_error "tell_model" an error goes to the model.
 TEST(McpServerProcess, AnHttpServersErrorsShowItsUrlWithoutTheSecrets) {

@@ -2,7 +2,9 @@
 # A minimal MCP server over stdio (JSON-RPC, one message a line) for tests that run
 # without the npm registry: "echo", which says its message back, "sleep", which answers
 # after the seconds asked, "leave_holder", which leaves a process holding its output,
-# and "open_files", which lists what its descriptors above 2 point at (what it inherited).
+# "open_files", which lists what its descriptors above 2 point at (what it inherited),
+# and "flood_requests", which sends `count` requests of its own before its answer, then
+# reads nothing for 30 s.
 import json
 import os
 import subprocess
@@ -21,6 +23,10 @@ TOOLS = [{
     "name": "leave_holder",
     "description": "Starts `sleep 20` in a session of its own, holding this server's output; its process id.",
     "inputSchema": {"type": "object", "properties": {}},
+}, {
+    "name": "flood_requests",
+    "description": "Sends count ping requests, then its answer, then sleeps 30 s without reading its input.",
+    "inputSchema": {"type": "object", "properties": {"count": {"type": "integer"}}},
 }, {
     "name": "open_files",
     "description": "Lists the server's open descriptors above 2.",
@@ -55,6 +61,13 @@ for line in sys.stdin:
     elif method == "tools/call" and params.get("name") == "leave_holder":
         holder = subprocess.Popen(["sleep", "20"], start_new_session=True)
         answer = {"result": {"content": [{"type": "text", "text": str(holder.pid)}]}}
+    elif method == "tools/call" and params.get("name") == "flood_requests":
+        for n in range(int(params.get("arguments", {}).get("count", 1000))):
+            sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": "ping-" + str(n), "method": "ping"}) + "\n")
+        answer = {"result": {"content": [{"type": "text", "text": "flooded"}]}}
+        print(json.dumps(dict(answer, jsonrpc="2.0", id=message["id"])), flush=True)
+        time.sleep(30)
+        continue
     elif method == "tools/call" and params.get("name") == "open_files":
         answer = {"result": {"content": [{"type": "text", "text": open_files()}]}}
     elif method == "tools/call":
