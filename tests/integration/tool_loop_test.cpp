@@ -181,6 +181,25 @@ TEST(ToolLoop, AFloodOfCallsInOneAnswerIsCut) {
   EXPECT_EQ(report["transcript"][0]["tool_calls"].size(), 128u);
 }
 
+// A result of megabytes (an MCP server's file, say) went back to the model whole, and
+// again with every later turn: each is cut at 1 MiB now, at a character's start.
+TEST(ToolLoop, AHugeResultIsCutBeforeItGoesBackToTheModel) {
+  cohort::Runtime rt(test_options());
+  rt.register_tool("calc", [](const cohort::ToolCall&) -> json {
+    std::string text = "a";  // then two-byte characters: byte 1048576 is inside one
+    for (int i = 0; i < (3 << 19); ++i) text += "\u00e9";
+    return text;
+  });
+  auto turns = json::array({json::array({call("calc", json::object())})});
+  auto r = rt.run(rt.load(researcher_scenario(turns, {"calc"})));
+  ASSERT_TRUE(r.ok()) << r.error;
+  auto text = r.output.get<std::string>();
+  EXPECT_LT(text.size(), (size_t{1} << 20) + 200);
+  EXPECT_TRUE(has_text(text, "[cut: the result has 3145729 bytes; the first 1048575 are shown]"))
+      << text.substr(text.size() - 200);
+  EXPECT_NO_THROW(json(text).dump()) << "the cut split a character";
+}
+
 TEST(ToolLoop, ALongArgumentAgainstASchemaPatternDoesNotCrash) {
   // valijson checks "pattern" with std::regex, which recursed per character and crashed
   // on a string this long: patterns are not checked, the rest of the schema is.

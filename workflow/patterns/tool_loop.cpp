@@ -18,6 +18,9 @@ constexpr size_t turn_flag = size_t{1} << 40;
 // Calls in one answer beyond this are dropped (the report counts them): a model's flood
 // becomes neither branches nor a transcript that grows without bound.
 constexpr size_t max_calls_per_turn = 128;
+// Of one call's result, what goes back to the model: every later turn carries it again,
+// and a tool (an MCP server's above all) may answer megabytes.
+constexpr size_t max_result_bytes = size_t{1} << 20;
 
 const nlohmann::json& member(const nlohmann::json& j, const char* key) {
   static const nlohmann::json none;
@@ -26,6 +29,17 @@ const nlohmann::json& member(const nlohmann::json& j, const char* key) {
 
 std::string text_of(const nlohmann::json& j) {
   return j.is_string() ? j.get<std::string>() : j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// `text` cut to max_result_bytes (at a character's start), saying so.
+std::string within_result_limit(std::string text) {
+  if (text.size() <= max_result_bytes) return text;
+  auto whole = text.size();
+  auto end = max_result_bytes;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;  // not inside a character
+  text.resize(end);
+  return text + "\n[cut: the result has " + std::to_string(whole) + " bytes; the first " +
+         std::to_string(end) + " are shown]";
 }
 
 class tool_loop_pattern : public pattern {
@@ -161,7 +175,7 @@ class tool_loop_pattern : public pattern {
     c.status = to_string(r.status);
     c.ms = r.stats.end_ms - r.stats.start_ms;
     if (r.ok()) {
-      c.content = text_of(r.output);
+      c.content = within_result_limit(text_of(r.output));
     } else if (agent_.on_tool_error == tool_error_mode::fail) {
       return passed_up(r);
     } else {
