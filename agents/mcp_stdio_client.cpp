@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -212,7 +213,10 @@ void mcp_stdio_client::start() {
   alive_ = true;
   initialized_ = false;
   auto generation = ++generation_;
-  reader_ = std::thread([this, fd = out_fd_, generation] { read_loop(fd, generation); });
+  // Tells the reader when the server exits, even while something it started holds its
+  // output open (-1 where the kernel has no pidfd: the end of the output tells then).
+  int exit_fd = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
+  reader_ = std::thread([this, fd = out_fd_, exit_fd, generation] { read_loop(fd, exit_fd, generation); });
 }
 
 // Writes one message and its newline, within the server's timeout (a server that
@@ -240,11 +244,19 @@ void mcp_stdio_client::send_line(const nlohmann::json& message) {
   }
 }
 
-void mcp_stdio_client::read_loop(int fd, uint64_t generation) {
+void mcp_stdio_client::read_loop(int fd, int exit_fd, uint64_t generation) {
   std::string buffer;
   char chunk[65536];
   std::string why = "exited (or closed its output)";
   for (;;) {
+    if (exit_fd >= 0) {  // what it wrote is read first; then its exit ends the reading
+      pollfd watched[2] = {{fd, POLLIN, 0}, {exit_fd, POLLIN, 0}};
+      if (::poll(watched, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      if (watched[0].revents == 0 && watched[1].revents != 0) break;
+    }
     auto n = ::read(fd, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
@@ -265,6 +277,7 @@ void mcp_stdio_client::read_loop(int fd, uint64_t generation) {
       break;
     }
   }
+  if (exit_fd >= 0) ::close(exit_fd);
   server_gone(generation, why);
 }
 

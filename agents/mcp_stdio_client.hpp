@@ -39,7 +39,7 @@ class mcp_stdio_client : public mcp_client {
   void ensure_started();
   void start();
   void send_line(const nlohmann::json& message);  // with mutex_ held
-  void read_loop(int fd, uint64_t generation);
+  void read_loop(int fd, int exit_fd, uint64_t generation);  // exit_fd: the server's pidfd (or -1)
   void answer(const nlohmann::json& message);
   void refuse(const nlohmann::json& id);  // with mutex_ held
   void server_gone(uint64_t generation, const std::string& why);

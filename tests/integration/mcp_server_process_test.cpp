@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <string>
@@ -69,6 +71,42 @@ TEST(McpServerProcess, AProcessTheServerLeftBehindDoesNotHoldTheClient) {
   ::kill(holder, SIGKILL);  // the process the test made the server start: ended here, passed or not
   ended.wait();
   EXPECT_TRUE(in_time) << "the client's end waited for the process its server left behind";
+}
+
+// A server that exited while a process it started held its output open was not noticed:
+// its call waited out the whole timeout, and every later call went to the dead server
+// (into the input that process also held) and timed out too. Now its exit fails the call
+// at once, and the next call starts it again.
+TEST(McpServerProcess, AServerThatExitsWhileItsChildHoldsItsOutputIsNoticed) {
+  mcp_server_def def;
+  def.name = "tiny";
+  def.command = "python3";
+  def.args = {std::string(COHORT_SOURCE_DIR) + "/tests/support/tiny_mcp_server.py"};
+  def.timeout_ms = 8000;
+  auto pid_file = ::testing::TempDir() + "mcp-holder-" + std::to_string(::getpid());
+  mcp_stdio_client client(def);
+  auto began = std::chrono::steady_clock::now();
+  std::string kind = "(answered)";
+  try {
+    client.call_tool("exit_leaving_holder", {{"pid_file", pid_file}});
+  } catch (const mcp_error& e) {
+    kind = e.kind;
+  }
+  auto took_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  std::string again;
+  try {
+    again = mcp_output(client.call_tool("echo", {{"message", "again"}})).dump();
+  } catch (const mcp_error& e) {
+    again = e.what();
+  }
+  if (std::ifstream in(pid_file); in) {  // the process the test made the server leave: ended here
+    int holder = 0;
+    if (in >> holder && holder > 0) ::kill(holder, SIGKILL);
+  }
+  std::remove(pid_file.c_str());
+  EXPECT_EQ(kind, "mcp_unavailable");
+  EXPECT_LT(took_s, 4.0) << "the call waited out its timeout";
+  EXPECT_EQ(again, "\"echo: again\"") << "the next call did not start the server again";
 }
 
 // A server that floods the client with requests and reads none of the refusals stalled

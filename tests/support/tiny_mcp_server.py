@@ -2,7 +2,8 @@
 # A minimal MCP server over stdio (JSON-RPC, one message a line) for tests that run
 # without the npm registry: "echo", which says its message back, "sleep", which answers
 # after the seconds asked, "leave_holder", which leaves a process holding its output,
-# "open_files", which lists what its descriptors above 2 point at (what it inherited),
+# "exit_leaving_holder", which does that too (its process id in `pid_file`) and exits
+# without an answer, "open_files", which lists what its descriptors above 2 point at,
 # and "flood_requests", which sends `count` requests of its own before its answer, then
 # reads nothing for 30 s.
 import json
@@ -27,6 +28,10 @@ TOOLS = [{
     "name": "flood_requests",
     "description": "Sends count ping requests, then its answer, then sleeps 30 s without reading its input.",
     "inputSchema": {"type": "object", "properties": {"count": {"type": "integer"}}},
+}, {
+    "name": "exit_leaving_holder",
+    "description": "Starts `sleep 20` holding this server's output (its process id written to pid_file), then exits.",
+    "inputSchema": {"type": "object", "properties": {"pid_file": {"type": "string"}}, "required": ["pid_file"]},
 }, {
     "name": "open_files",
     "description": "Lists the server's open descriptors above 2.",
@@ -68,6 +73,11 @@ for line in sys.stdin:
         print(json.dumps(dict(answer, jsonrpc="2.0", id=message["id"])), flush=True)
         time.sleep(30)
         continue
+    elif method == "tools/call" and params.get("name") == "exit_leaving_holder":
+        holder = subprocess.Popen(["sleep", "20"], start_new_session=True)
+        with open(params.get("arguments", {}).get("pid_file", "/dev/null"), "w") as f:
+            f.write(str(holder.pid))
+        os._exit(0)
     elif method == "tools/call" and params.get("name") == "open_files":
         answer = {"result": {"content": [{"type": "text", "text": open_files()}]}}
     elif method == "tools/call":
