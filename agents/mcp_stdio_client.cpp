@@ -100,6 +100,8 @@ nlohmann::json mcp_stdio_client::request(const std::string& method, nlohmann::js
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!alive_) throw mcp_error("mcp_unavailable", "MCP server " + def_.name + " exited before " + method);
+    // Started again by another caller meanwhile, its handshake not done: nothing else may go first.
+    if (!initialized_) throw mcp_error("mcp_unavailable", "MCP server " + def_.name + " is starting again");
     id = next_id_++;
     pending_[id] = p;
     try {
