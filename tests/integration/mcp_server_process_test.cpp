@@ -24,6 +24,16 @@
 namespace cohort {
 namespace {
 
+// The test MCP server (tests/support/tiny_mcp_server.py), each request within `timeout_ms`.
+mcp_server_def tiny_server(int timeout_ms) {
+  mcp_server_def def;
+  def.name = "tiny";
+  def.command = "python3";
+  def.args = {std::string(COHORT_SOURCE_DIR) + "/tests/support/tiny_mcp_server.py"};
+  def.timeout_ms = timeout_ms;
+  return def;
+}
+
 // A listening socket on 127.0.0.1 opened as Asio opens them: without CLOEXEC.
 int inheritable_listener() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -40,11 +50,7 @@ int inheritable_listener() {
 TEST(McpServerProcess, AStdioServerInheritsNoDescriptorOfTheRuntime) {
   int listener = inheritable_listener();
   ASSERT_GE(listener, 0);
-  mcp_server_def def;
-  def.name = "tiny";
-  def.command = "python3";
-  def.args = {std::string(COHORT_SOURCE_DIR) + "/tests/support/tiny_mcp_server.py"};
-  def.timeout_ms = 10000;
+  auto def = tiny_server(10000);
   std::string open;
   {
     mcp_stdio_client client(def);
@@ -58,11 +64,7 @@ TEST(McpServerProcess, AStdioServerInheritsNoDescriptorOfTheRuntime) {
 // watcher) kept the client's reader waiting: the client's end (the runtime's end, a
 // restart) hung until that process ended. Now it ends at once.
 TEST(McpServerProcess, AProcessTheServerLeftBehindDoesNotHoldTheClient) {
-  mcp_server_def def;
-  def.name = "tiny";
-  def.command = "python3";
-  def.args = {std::string(COHORT_SOURCE_DIR) + "/tests/support/tiny_mcp_server.py"};
-  def.timeout_ms = 10000;
+  auto def = tiny_server(10000);
   auto client = std::make_unique<mcp_stdio_client>(def);
   auto holder = std::stoi(mcp_output(client->call_tool("leave_holder", nlohmann::json::object())).get<std::string>());
   ASSERT_GT(holder, 0);
@@ -78,11 +80,7 @@ TEST(McpServerProcess, AProcessTheServerLeftBehindDoesNotHoldTheClient) {
 // (into the input that process also held) and timed out too. Now its exit fails the call
 // at once, and the next call starts it again.
 TEST(McpServerProcess, AServerThatExitsWhileItsChildHoldsItsOutputIsNoticed) {
-  mcp_server_def def;
-  def.name = "tiny";
-  def.command = "python3";
-  def.args = {std::string(COHORT_SOURCE_DIR) + "/tests/support/tiny_mcp_server.py"};
-  def.timeout_ms = 8000;
+  auto def = tiny_server(8000);
   auto pid_file = ::testing::TempDir() + "mcp-holder-" + std::to_string(::getpid());
   mcp_stdio_client client(def);
   auto began = std::chrono::steady_clock::now();
@@ -114,11 +112,7 @@ TEST(McpServerProcess, AServerThatExitsWhileItsChildHoldsItsOutputIsNoticed) {
 // and the answers behind them (and every caller, and the client's end, which need the
 // lock it held) waited too. Now a refusal with no room is dropped and reading goes on.
 TEST(McpServerProcess, AServerFloodingRequestsWithoutReadingTheRefusalsStallsNothing) {
-  mcp_server_def def;
-  def.name = "tiny";
-  def.command = "python3";
-  def.args = {std::string(COHORT_SOURCE_DIR) + "/tests/support/tiny_mcp_server.py"};
-  def.timeout_ms = 3000;
+  auto def = tiny_server(3000);
   auto client = std::make_unique<mcp_stdio_client>(def);
   client->list_tools();  // started
   int pid = client->pid();
