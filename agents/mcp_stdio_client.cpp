@@ -163,10 +163,10 @@ void mcp_stdio_client::start() {
   int in_pair[2];   // [0] ours, [1] the server's stdin
   // [0] ours, [1] the server's stdout. A socket, not a pipe: stop() can end our reading
   // with shutdown() even while something the server started keeps its end open.
-  int out_pipe[2];
+  int out_pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in_pair) != 0)
     throw mcp_error("mcp_unavailable", "MCP server " + def_.name + ": socketpair: " + error_text(errno));
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, out_pipe) != 0) {
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, out_pair) != 0) {
     ::close(in_pair[0]);
     ::close(in_pair[1]);
     throw mcp_error("mcp_unavailable", "MCP server " + def_.name + ": socketpair: " + error_text(errno));
@@ -174,7 +174,7 @@ void mcp_stdio_client::start() {
   posix_spawn_file_actions_t files;
   posix_spawn_file_actions_init(&files);
   posix_spawn_file_actions_adddup2(&files, in_pair[1], 0);
-  posix_spawn_file_actions_adddup2(&files, out_pipe[1], 1);
+  posix_spawn_file_actions_adddup2(&files, out_pair[1], 1);
   posix_spawn_file_actions_addopen(&files, 2, "/dev/null", O_WRONLY, 0);
   // Nothing else: Asio opens its sockets without CLOEXEC, and a server holding the
   // node's listener or model connections could accept its clients, or keep a closed
@@ -201,17 +201,17 @@ void mcp_stdio_client::start() {
   posix_spawn_file_actions_destroy(&files);
   posix_spawnattr_destroy(&attr);
   ::close(in_pair[1]);
-  ::close(out_pipe[1]);
+  ::close(out_pair[1]);
   if (rc != 0) {
     ::close(in_pair[0]);
-    ::close(out_pipe[0]);
+    ::close(out_pair[0]);
     throw mcp_error("mcp_unavailable", "cannot start MCP server " + def_.name + " (\"" + def_.command + "\"): " +
                                            error_text(rc));
   }
   std::lock_guard<std::mutex> lock(mutex_);
   pid_ = child;
   in_fd_ = in_pair[0];
-  out_fd_ = out_pipe[0];
+  out_fd_ = out_pair[0];
   alive_ = true;
   initialized_ = false;
   auto generation = ++generation_;
